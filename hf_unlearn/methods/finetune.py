@@ -1,0 +1,30 @@
+"""FT: fine-tune on the retain set only, so that the forget set's influence fades ("catastrophic forgetting").
+
+The baseline of every unlearning benchmark; in UnSLU-BENCH (Koudounas et al., Interspeech 2025), "FT".
+
+Loss: `L = CE(retain)`. Deviations: none.
+"""
+
+from dataclasses import dataclass
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class FinetuneConfig(UnlearningConfig):
+    """FT has no hyperparameters beyond the optimiser's. Preset `"unslu"`: one epoch, AdamW, lr 5e-5 (UnSLU-BENCH)."""
+
+    PRESETS = {"unslu": {"num_train_epochs": 1, "learning_rate": 5e-5, "optim": "adamw_torch"}}
+
+
+class FinetuneTrainer(UnlearningTrainer, method="finetune", aliases=("ft",)):
+    config_class = FinetuneConfig
+    paper = "Fine-tuning on retain data (UnSLU-BENCH baseline 'FT'; Koudounas et al., Interspeech 2025)"
+    uses_forget = False
+    default_epoch_over = "retain"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        retain = self.mean_loss(model, inputs["retain"], "retain")
+        self.record_terms(retain=retain)
+        return (retain, None) if return_outputs else retain

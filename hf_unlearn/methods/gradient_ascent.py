@@ -1,0 +1,35 @@
+"""NG / GradAscent: gradient ascent on the forget set.
+
+Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020 (as the NegGrad baseline); "NG" in UnSLU-BENCH
+(Koudounas et al., Interspeech 2025), which clips gradients at norm 1.0.
+
+Loss: `L = -w_f * CE(forget)`, minimised, i.e. the forget cross-entropy is maximised. Unbounded: stop after few steps
+and watch retain accuracy. Deviations: none.
+"""
+
+from dataclasses import dataclass, field
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class GradientAscentConfig(UnlearningConfig):
+    """Gradient ascent. `max_grad_norm` defaults to 1.0 as in UnSLU-BENCH. Preset `"unslu"`: one epoch, lr 5e-6."""
+
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (UnSLU-BENCH: 1.0)."})
+
+    PRESETS = {"unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch", "max_grad_norm": 1.0}}
+
+
+class GradientAscentTrainer(UnlearningTrainer, method="gradient_ascent", aliases=("ng", "gradascent", "neggrad")):
+    config_class = GradientAscentConfig
+    paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (NegGrad); UnSLU-BENCH 'NG'"
+    uses_retain = False
+    default_epoch_over = "forget"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        forget = self.mean_loss(model, inputs["forget"], "forget")
+        self.record_terms(forget=forget)
+        loss = -self.args.forget_weight * forget
+        return (loss, None) if return_outputs else loss

@@ -1,0 +1,40 @@
+"""NG+ / NegGrad+: descend on the retain set while ascending on the forget set.
+
+Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023 (NegGrad+); "NG+" in UnSLU-BENCH (Koudounas et
+al., Interspeech 2025).
+
+Loss: `L = w_r * CE(retain) - w_f * CE(forget)`.
+
+Defaults: UnSLU-BENCH's equal weights `w_r = w_f = 1`. Preset `"scrub_repo"`: the SCRUB repository's
+`alpha = 0.9999`, i.e. `w_r = alpha`, `w_f = 1 - alpha`. Deviations: none.
+"""
+
+from dataclasses import dataclass
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.trainer import UnlearningTrainer
+
+SCRUB_REPO_ALPHA = 0.9999
+
+
+@dataclass
+class NegGradPlusConfig(UnlearningConfig):
+    """NG+ uses `retain_weight` (w_r) and `forget_weight` (w_f), equal by default (UnSLU-BENCH)."""
+
+    PRESETS = {
+        "unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch"},
+        "scrub_repo": {"retain_weight": SCRUB_REPO_ALPHA, "forget_weight": 1 - SCRUB_REPO_ALPHA},
+    }
+
+
+class NegGradPlusTrainer(UnlearningTrainer, method="neggrad_plus", aliases=("ng+", "neggrad+", "ngplus")):
+    config_class = NegGradPlusConfig
+    paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023 (NegGrad+)"
+    default_epoch_over = "forget"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        forget = self.mean_loss(model, inputs["forget"], "forget")
+        retain = self.mean_loss(model, inputs["retain"], "retain")
+        self.record_terms(forget=forget, retain=retain)
+        loss = self.args.retain_weight * retain - self.args.forget_weight * forget
+        return (loss, None) if return_outputs else loss
