@@ -105,7 +105,7 @@ class UnlearningCollator:
     """
 
     def __init__(self, model_input_names, padding_value: float = 0.0):
-        self.keys = list(model_input_names) + ["attention_mask", LABELS, RANDOM_LABELS]
+        self.keys = list(dict.fromkeys([*model_input_names, "attention_mask", LABELS, RANDOM_LABELS]))
         self.padding_value = padding_value
 
     def collate_flat(self, rows: list[dict]) -> dict:

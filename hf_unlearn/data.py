@@ -162,7 +162,9 @@ def make_forget_split(
     if by not in SPLIT_KINDS:
         raise ValueError(f"by={by!r} is not a forget-request kind: choose one of {SPLIT_KINDS}.")
     rng = np.random.default_rng(seed)
-    if hasattr(dataset, "keys") and not hasattr(dataset, "column_names"):  # a DatasetDict
+    from datasets import DatasetDict
+
+    if isinstance(dataset, (DatasetDict, dict)):
         if "train" not in dataset:
             raise ValueError(f"The DatasetDict has splits {list(dataset)}; make_forget_split needs a 'train' split.")
         train, test = dataset["train"], test_dataset if test_dataset is not None else dataset.get("test")

@@ -1,0 +1,95 @@
+"""Turn any value of a `datasets.Audio` column into a NumPy waveform.
+
+With torchcodec installed, datasets (4.0 and later) decodes an ``Audio`` value into a
+``datasets.features._torchcodec.AudioDecoder`` (a subclass of ``torchcodec.decoders.AudioDecoder``), not into the
+``{"array", "sampling_rate", "path"}`` dict of datasets 2.x/3.x. With ``Audio(decode=False)`` the value is the stored
+``{"path", "bytes"}`` dict. :func:`load_audio_array` accepts all of them, so the rest of the library does not care how
+a dataset was loaded or which version of datasets is installed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["load_audio_array"]
+
+
+def _to_mono(array: np.ndarray, channels_first: bool) -> np.ndarray:
+    if array.ndim == 1:
+        return array
+    # torchcodec returns (channels, samples); soundfile returns (samples, channels).
+    return array.mean(axis=0 if channels_first else 1)
+
+
+def load_audio_array(
+    value: Any, sampling_rate: int | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
+    """Waveform and sampling rate of one value of an audio column.
+
+    Args:
+        value:
+            One of
+
+            - a decoded value as returned by datasets 2.x/3.x: a dict with ``"array"`` and ``"sampling_rate"``;
+            - a decoded value as returned by datasets >= 4 with torchcodec: an ``AudioDecoder`` (anything with a
+              ``get_all_samples()`` method returning an object with ``.data`` and ``.sample_rate``);
+            - an undecoded value (``Audio(decode=False)``): a dict with ``"path"`` and/or ``"bytes"``, read with
+              soundfile (``bytes`` wins when both are set, as in datasets);
+            - a path to a local audio file (``str`` or ``os.PathLike``).
+        sampling_rate (`int`, *optional*):
+            Resample to this rate with soxr if the audio is at another rate. By default the audio's own rate is kept.
+        mono (`bool`, *optional*, defaults to `True`):
+            Average the channels into a 1-D array (what datasets' ``value["array"]`` does). With ``False`` a
+            multi-channel signal is returned as (channels, samples).
+
+    Returns:
+        `tuple[np.ndarray, int]`: the ``float32`` waveform and its sampling rate.
+    """
+    if isinstance(value, dict) and value.get("array") is not None:
+        array = np.asarray(value["array"], dtype=np.float32)
+        rate = value.get("sampling_rate")
+        if rate is None:
+            raise ValueError("A decoded audio dict needs a 'sampling_rate' next to its 'array'.")
+        channels_first = True  # datasets 2.x/3.x return (channels, samples) when mono=False
+    elif hasattr(value, "get_all_samples"):
+        samples = value.get_all_samples()
+        data = samples.data
+        array = (data.detach().cpu().numpy() if hasattr(data, "detach") else np.asarray(data)).astype(np.float32)
+        rate = samples.sample_rate
+        channels_first = True
+    elif isinstance(value, (dict, str, os.PathLike)):
+        import soundfile
+
+        if isinstance(value, dict):
+            source = value.get("bytes") or value.get("path")
+            if source is None:
+                raise ValueError(f"An audio value needs 'array', 'path' or 'bytes'; got keys {sorted(value)}.")
+        else:
+            source = value
+        if isinstance(source, (bytes, bytearray)):
+            source = io.BytesIO(source)
+        array, rate = soundfile.read(source, dtype="float32", always_2d=False)
+        channels_first = False
+    else:
+        raise TypeError(
+            f"Cannot read audio from a {type(value).__name__}: expected a dict with 'array' and 'sampling_rate', a "
+            "torchcodec AudioDecoder, a dict with 'path'/'bytes' or a file path."
+        )
+
+    if mono:
+        array = _to_mono(array, channels_first)
+    elif array.ndim == 2 and not channels_first:
+        array = array.T  # always (channels, samples) when mono=False
+    rate = int(rate)
+    if sampling_rate is not None and int(sampling_rate) != rate:
+        import soxr
+
+        # soxr works on (samples, channels).
+        array = soxr.resample(array.T if array.ndim == 2 else array, rate, int(sampling_rate))
+        array = np.ascontiguousarray(array.T if array.ndim == 2 else array, dtype=np.float32)
+        rate = int(sampling_rate)
+    return np.ascontiguousarray(array, dtype=np.float32), rate

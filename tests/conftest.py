@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny models built from configs, and a learnable toy audio task made here (no downloads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+SAMPLING_RATE = 16000
+TOY_FREQUENCIES = (300.0, 700.0, 1300.0, 2300.0)  # one tone per class: learnable in a few dozen steps
+TOY_SPEAKERS = ("ann", "bob", "cid", "dee")
+
+
+def tone_clip(frequency: float, speaker_index: int, take: int, sampling_rate: int = SAMPLING_RATE,
+              duration: float = 0.25) -> np.ndarray:
+    """A class tone with a speaker-specific harmonic and take-specific noise (seeded)."""
+    rng = np.random.default_rng(1000 * speaker_index + take)
+    t = np.arange(int(duration * sampling_rate)) / sampling_rate
+    pitch = frequency * (1 + 0.03 * speaker_index)
+    wave = np.sin(2 * np.pi * pitch * t) + 0.3 * np.sin(2 * np.pi * (2 + speaker_index) * pitch * t)
+    return (0.5 * wave + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def make_toy_dataset(takes: int = 6, sampling_rate: int = SAMPLING_RATE, num_classes: int = 4):
+    """Rows: audio dict, label (ClassLabel), speaker (string), take (int): num_classes x 4 speakers x takes."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    rows = {"audio": [], "label": [], "speaker": [], "take": []}
+    for label, frequency in enumerate(TOY_FREQUENCIES[:num_classes]):
+        for s, speaker in enumerate(TOY_SPEAKERS):
+            for take in range(takes):
+                rows["audio"].append({"array": tone_clip(frequency, s, take, sampling_rate),
+                                      "sampling_rate": sampling_rate})
+                rows["label"].append(label)
+                rows["speaker"].append(speaker)
+                rows["take"].append(take)
+    features = Features({
+        "audio": {"array": Sequence(Value("float32")), "sampling_rate": Value("int64")},
+        "label": ClassLabel(names=[f"tone{i}" for i in range(num_classes)]),
+        "speaker": Value("string"),
+        "take": Value("int64"),
+    })
+    return Dataset.from_dict(rows, features=features)
+
+
+@pytest.fixture(scope="session")
+def toy_dataset():
+    return make_toy_dataset()
+
+
+def tiny_wav2vec2_kwargs(num_labels: int) -> dict:
+    # Dropouts and time masking off: tests compare exact updates.
+    return dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
+                conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+                classifier_proj_size=8, num_labels=num_labels, mask_time_prob=0.0, layerdrop=0.0, hidden_dropout=0.0,
+                attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0)
+
+
+def build_tiny_model(kind: str, num_labels: int = 4, seed: int = 0, batch_norm: bool = True):
+    """(model, feature_extractor) of a tiny model: `"cnn"`, `"wav2vec2"` or `"hubert"`."""
+    import torch
+    from transformers import (HubertConfig, HubertForSequenceClassification, Wav2Vec2Config,
+                              Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification)
+
+    torch.manual_seed(seed)
+    labels = [f"tone{i}" for i in range(num_labels)]
+    id2label = dict(enumerate(labels))
+    label2id = {v: k for k, v in id2label.items()}
+    if kind == "cnn":
+        from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
+
+        return build_mfcc_cnn(labels, dropout=0.0, use_batch_norm=batch_norm)
+    extractor = Wav2Vec2FeatureExtractor(sampling_rate=SAMPLING_RATE, return_attention_mask=True)
+    kwargs = dict(tiny_wav2vec2_kwargs(num_labels), id2label=id2label, label2id=label2id)
+    if kind == "wav2vec2":
+        return Wav2Vec2ForSequenceClassification(Wav2Vec2Config(**kwargs)), extractor
+    if kind == "hubert":
+        return HubertForSequenceClassification(HubertConfig(**kwargs)), extractor
+    raise ValueError(kind)
+
+
+TINY_MODELS = ("cnn", "wav2vec2", "hubert")

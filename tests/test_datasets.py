@@ -1,0 +1,347 @@
+"""hf_unlearn.datasets: eSpeak NG synthesis, the keyword demo dataset, the FSDD loader and load_audio_array."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from hf_unlearn.datasets import (
+    DEFAULT_KEYWORDS,
+    DEFAULT_VOICES,
+    load_audio_array,
+    load_fsdd,
+    make_keyword_dataset,
+)
+from hf_unlearn.datasets import espeak as espeak_module
+
+
+def _torchcodec_available() -> bool:
+    import datasets
+
+    return bool(getattr(datasets.config, "TORCHCODEC_AVAILABLE", False))
+
+
+needs_torchcodec = pytest.mark.skipif(not _torchcodec_available(), reason="decoding datasets.Audio needs torchcodec")
+
+FSDD_PATH = Path(os.environ.get("FSDD_PATH", Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"))
+
+
+def _dominant_f0(audio: np.ndarray, sampling_rate: int) -> float:
+    """F0 of the loudest 40 ms frame, from the autocorrelation peak between 60 and 400 Hz."""
+    frame = int(0.04 * sampling_rate)
+    starts = range(0, len(audio) - frame, frame // 2)
+    start = max(starts, key=lambda s: float(np.sum(audio[s : s + frame] ** 2)))
+    x = audio[start : start + frame] - audio[start : start + frame].mean()
+    corr = np.correlate(x, x, mode="full")[frame - 1 :]
+    low, high = sampling_rate // 400, sampling_rate // 60
+    return sampling_rate / (low + int(np.argmax(corr[low:high])))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The package and the Hugging Face library
+
+
+def test_subpackage_does_not_shadow_hugging_face_datasets():
+    import datasets
+
+    import hf_unlearn.datasets
+
+    assert hasattr(datasets, "DatasetDict") and hasattr(datasets, "Audio")
+    assert datasets.__name__ == "datasets" and hf_unlearn.datasets.__name__ == "hf_unlearn.datasets"
+    assert set(hf_unlearn.datasets.__all__) <= set(dir(hf_unlearn.datasets))
+    assert len(DEFAULT_KEYWORDS) >= 10 and len(DEFAULT_VOICES) >= 8
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# eSpeak NG
+
+
+def test_missing_espeak_raises_with_install_hint(monkeypatch):
+    monkeypatch.setattr(espeak_module, "_synthesizer", None)
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # makes `import espeakng_loader` raise ImportError
+    with pytest.raises(ImportError, match=r'hf-unlearn\[demo\]'):
+        espeak_module.synthesize("yes")
+
+
+def test_synthesize_returns_float_audio():
+    pytest.importorskip("espeakng_loader")
+    audio, sampling_rate = espeak_module.synthesize("yes")
+    assert sampling_rate == 22050
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.1 * sampling_rate < len(audio) < 2 * sampling_rate
+    assert 0.05 < np.abs(audio).max() <= 1.0
+
+
+def test_voices_rates_and_pitches_change_the_audio():
+    pytest.importorskip("espeakng_loader")
+    male, sr = espeak_module.synthesize("no", voice="en-us+m1")
+    female, _ = espeak_module.synthesize("no", voice="en-us+f3")
+    assert _dominant_f0(female, sr) > 1.4 * _dominant_f0(male, sr)
+    slow, _ = espeak_module.synthesize("left right", voice="en-us+m1", rate=120)
+    fast, _ = espeak_module.synthesize("left right", voice="en-us+m1", rate=240)
+    assert len(slow) > 1.4 * len(fast)
+    low, _ = espeak_module.synthesize("no", voice="en-us+m1", pitch=20)
+    high, _ = espeak_module.synthesize("no", voice="en-us+m1", pitch=80)
+    assert _dominant_f0(high, sr) > 1.15 * _dominant_f0(low, sr)
+
+
+def test_default_voices_exist():
+    pytest.importorskip("espeakng_loader")
+    synthesizer = espeak_module.get_synthesizer()
+    for voice in DEFAULT_VOICES:
+        synthesizer.set_voice(voice)
+    assert {"m1", "m7", "f1", "f4"} <= set(espeak_module.list_voice_variants())
+
+
+@pytest.mark.parametrize("voice", ["en-us+m99", "xx-nonexistent+m1", "en-gb"])
+def test_unknown_voice_raises(voice):
+    pytest.importorskip("espeakng_loader")
+    with pytest.raises(ValueError, match="eSpeak NG voice"):
+        espeak_module.synthesize("yes", voice=voice)
+    espeak_module.synthesize("yes")  # the synthesiser still works afterwards
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The keyword dataset
+
+SMALL = dict(keywords=("yes", "no", "stop"), voices=("en-us+m1", "en+f2"), rates=(150, 200), pitches=(50,))
+
+
+def test_keyword_dataset_builds_splits_and_features(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    import datasets
+
+    data = make_keyword_dataset(cache_dir=tmp_path, test_takes=1, **SMALL)
+    assert isinstance(data, datasets.DatasetDict) and set(data) == {"train", "test"}
+    assert data["train"].num_rows == data["test"].num_rows == 3 * 2 * 1
+    for split in data.values():
+        assert split.column_names == ["audio", "label", "speaker", "take", "file"]
+        features = split.features
+        assert isinstance(features["audio"], datasets.Audio) and features["audio"].sampling_rate == 16000
+        assert isinstance(features["label"], datasets.ClassLabel) and features["label"].names == ["yes", "no", "stop"]
+        assert features["speaker"] == datasets.Value("string") and features["take"].dtype.startswith("int")
+        assert sorted(set(split["label"])) == [0, 1, 2] and set(split["speaker"]) == {"en-us+m1", "en+f2"}
+        assert all(Path(file).is_file() and file.endswith(".wav") for file in split["file"])
+    # Each (keyword, voice) pair has one take in test and the other in train.
+    train_pairs = {(row["label"], row["speaker"], row["take"]) for row in data["train"].remove_columns("audio")}
+    test_pairs = {(row["label"], row["speaker"], row["take"]) for row in data["test"].remove_columns("audio")}
+    assert {pair[:2] for pair in train_pairs} == {pair[:2] for pair in test_pairs}
+    assert not train_pairs & test_pairs
+
+    folder = Path(data["train"][0]["file"]).parents[2]
+    assert folder.parent == tmp_path and (folder / "metadata.csv").is_file() and (folder / "params.json").is_file()
+    info = soundfile.info(data["train"][0]["file"])
+    assert info.samplerate == 16000 and info.subtype == "PCM_16" and info.channels == 1
+
+
+@needs_torchcodec
+def test_keyword_dataset_decodes_at_16khz(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    data = make_keyword_dataset(cache_dir=tmp_path, test_takes=[0], **SMALL)
+    value = data["train"][0]["audio"]
+    audio, sampling_rate = load_audio_array(value)
+    assert sampling_rate == 16000 and audio.dtype == np.float32 and audio.ndim == 1
+    assert 0.1 * 16000 < len(audio) < 16000
+    assert 0.8 < np.abs(audio).max() < 0.95  # peak-normalised to 0.9 (16-bit quantisation aside)
+    # datasets' own accessors agree with the helper.
+    np.testing.assert_allclose(value["array"], audio, atol=1e-6)
+    assert value["sampling_rate"] == 16000
+    assert set(data["test"]["take"]) == {0} and set(data["train"]["take"]) == {1}
+
+
+def test_keyword_dataset_reuses_its_cache(tmp_path, monkeypatch):
+    pytest.importorskip("espeakng_loader")
+    first = make_keyword_dataset(cache_dir=tmp_path, test_takes=1, **SMALL)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cache should have been reused")
+
+    monkeypatch.setattr(espeak_module, "get_synthesizer", fail)
+    monkeypatch.setattr(espeak_module, "synthesize", fail)
+    second = make_keyword_dataset(cache_dir=tmp_path, test_takes=1, **SMALL, decode_audio=False)
+    assert list(second["train"]["file"]) == list(first["train"]["file"])
+    assert second["train"].features["audio"].decode is False
+    value = second["train"][0]["audio"]
+    assert value["path"] == second["train"][0]["file"]
+    audio, sampling_rate = load_audio_array(value)
+    assert sampling_rate == 16000 and len(audio) > 0
+    # Other parameters are another folder, which needs the synthesiser; overwrite=True regenerates.
+    with pytest.raises(AssertionError, match="reused"):
+        make_keyword_dataset(cache_dir=tmp_path, test_takes=1, seed=1, **SMALL)
+    with pytest.raises(AssertionError, match="reused"):
+        make_keyword_dataset(cache_dir=tmp_path, test_takes=1, overwrite=True, **SMALL)
+
+
+def test_keyword_dataset_respects_env_cache_dir(tmp_path, monkeypatch):
+    from hf_unlearn.datasets import default_cache_dir
+
+    monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "keywords"
+    monkeypatch.delenv("HF_UNLEARN_CACHE")
+    assert default_cache_dir() == Path("~/.cache/hf_unlearn/keywords").expanduser()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(test_takes=2), "at least one"),  # 2 takes only
+        (dict(test_takes=[0, 5]), "take indices"),
+        (dict(keywords=("yes", "yes")), "duplicates"),
+        (dict(voices=()), "non-empty"),
+    ],
+)
+def test_keyword_dataset_rejects_bad_parameters(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_keyword_dataset(cache_dir=tmp_path, **{**SMALL, **kwargs})
+    assert not any(tmp_path.iterdir())
+
+
+def test_keyword_dataset_bad_voice_leaves_no_cache(tmp_path):
+    pytest.importorskip("espeakng_loader")
+    with pytest.raises(ValueError, match="unknown variant"):
+        make_keyword_dataset(cache_dir=tmp_path, test_takes=1, **{**SMALL, "voices": ("en-us+m1", "en-us+nobody")})
+    assert not any(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# FSDD
+
+
+def _write_wav(path: Path, sampling_rate: int = 8000, seconds: float = 0.25, frequency: float = 440.0) -> None:
+    t = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    tone = (0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+    soundfile.write(path, tone, sampling_rate, subtype="PCM_16")
+
+
+@pytest.fixture
+def tiny_fsdd(tmp_path):
+    recordings = tmp_path / "fsdd" / "recordings"
+    recordings.mkdir(parents=True)
+    for name in ["0_ann_0.wav", "0_ann_12.wav", "1_ann_4.wav", "1_ann_5.wav", "1_bob_10.wav", "0_bob_3.wav"]:
+        _write_wav(recordings / name)
+    (recordings / ".DS_Store").write_bytes(b"")  # hidden files are ignored
+    return tmp_path / "fsdd"
+
+
+def test_load_fsdd_on_generated_files(tiny_fsdd):
+    import datasets
+
+    for path in (tiny_fsdd, tiny_fsdd / "recordings", str(tiny_fsdd)):
+        data = load_fsdd(path, decode_audio=False)
+        assert set(data) == {"train", "test"}
+        assert data["train"].column_names == ["audio", "label", "speaker", "take", "file"]
+        # Numeric sort: take 5 before 10 and 12; test = takes 0-4.
+        assert list(data["train"]["take"]) == [12, 5, 10] and list(data["train"]["speaker"]) == ["ann", "ann", "bob"]
+        assert list(data["test"]["take"]) == [0, 3, 4] and list(data["test"]["label"]) == [0, 0, 1]
+        features = data["train"].features
+        assert features["label"] == datasets.ClassLabel(names=[str(digit) for digit in range(10)])
+        assert features["audio"].sampling_rate == 8000 and features["audio"].decode is False
+        audio, sampling_rate = load_audio_array(data["train"][0]["audio"])
+        assert sampling_rate == 8000 and len(audio) == 2000
+
+
+def test_load_fsdd_rejects_bad_file_names(tiny_fsdd):
+    recordings = tiny_fsdd / "recordings"
+    _write_wav(recordings / "zero_ann_1.wav")
+    (recordings / "README.md").write_text("notes")
+    with pytest.raises(ValueError, match=r"2 file\(s\).*README.md.*zero_ann_1.wav.*strict=False"):
+        load_fsdd(tiny_fsdd)
+    with pytest.warns(UserWarning, match=r"2 file\(s\)"):
+        data = load_fsdd(tiny_fsdd, strict=False, decode_audio=False)
+    assert data["train"].num_rows + data["test"].num_rows == 6
+
+
+def test_load_fsdd_errors_on_missing_or_empty_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_fsdd(tmp_path / "nowhere")
+    (tmp_path / "recordings").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"\{digit\}_\{speaker\}_\{take\}\.wav"):
+        load_fsdd(tmp_path)
+
+
+@needs_torchcodec
+def test_load_fsdd_resamples_on_decode(tiny_fsdd):
+    data = load_fsdd(tiny_fsdd, sampling_rate=16000)
+    assert data["train"].features["audio"].sampling_rate == 16000
+    audio, sampling_rate = load_audio_array(data["train"][0]["audio"])
+    assert sampling_rate == 16000 and abs(len(audio) - 4000) <= 16
+    native, native_rate = load_audio_array(load_fsdd(tiny_fsdd)["train"][0]["audio"])
+    assert native_rate == 8000 and len(native) == 2000
+
+
+@pytest.mark.skipif(not (FSDD_PATH / "recordings").is_dir(), reason=f"FSDD not found at {FSDD_PATH}")
+def test_load_real_fsdd():
+    data = load_fsdd(FSDD_PATH, decode_audio=False)
+    train, test = data["train"], data["test"]
+    assert train.num_rows + test.num_rows == 3000 and test.num_rows == 300
+    assert set(test["take"]) == set(range(5)) and set(train["take"]) == set(range(5, 50))
+    assert len(set(train["speaker"])) == 6 and set(test["speaker"]) == set(train["speaker"])
+    assert sorted(set(train["label"])) == list(range(10)) and train.features["label"].num_classes == 10
+    assert train.features["audio"].sampling_rate == 8000
+    assert len(set(train["file"]) | set(test["file"])) == 3000
+    audio, sampling_rate = load_audio_array(train[0]["audio"])
+    assert sampling_rate == 8000 and 0.1 * 8000 < len(audio) < 2.5 * 8000
+    if _torchcodec_available():
+        decoded = load_fsdd(FSDD_PATH)["test"][0]["audio"]
+        assert load_audio_array(decoded)[1] == 8000
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# load_audio_array
+
+
+def test_load_audio_array_accepts_every_representation(tmp_path):
+    path = tmp_path / "tone.wav"
+    _write_wav(path, sampling_rate=8000)
+    reference, _ = soundfile.read(path, dtype="float32")
+
+    for value in (
+        {"array": reference.tolist(), "sampling_rate": 8000},  # datasets 2.x/3.x, or Sequence(float32) columns
+        {"path": str(path), "bytes": None},  # Audio(decode=False)
+        {"path": None, "bytes": path.read_bytes()},
+        {"path": "ignored-when-bytes-are-set.wav", "bytes": path.read_bytes()},
+        str(path),
+        path,
+    ):
+        audio, sampling_rate = load_audio_array(value)
+        assert sampling_rate == 8000 and audio.dtype == np.float32
+        np.testing.assert_allclose(audio, reference, atol=1e-6)
+
+    resampled, sampling_rate = load_audio_array(str(path), sampling_rate=16000)
+    assert sampling_rate == 16000 and abs(len(resampled) - 2 * len(reference)) <= 2
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.stack([reference, 0 * reference], axis=1), 8000, format="WAV")
+    stereo = {"path": None, "bytes": buffer.getvalue()}
+    np.testing.assert_allclose(load_audio_array(stereo)[0], reference / 2, atol=1e-4)
+    assert load_audio_array(stereo, mono=False)[0].shape == (2, len(reference))
+
+    with pytest.raises(TypeError, match="Cannot read audio"):
+        load_audio_array(12)
+    with pytest.raises(ValueError, match="path"):
+        load_audio_array({"path": None, "bytes": None})
+
+
+@needs_torchcodec
+def test_load_audio_array_reads_torchcodec_decoders(tmp_path):
+    import datasets
+
+    path = tmp_path / "tone.wav"
+    _write_wav(path, sampling_rate=8000)
+    features = datasets.Features({"audio": datasets.Audio()})
+    dataset = datasets.Dataset.from_dict({"audio": [str(path)]}, features=features)
+    value = dataset[0]["audio"]
+    assert not isinstance(value, dict) and hasattr(value, "get_all_samples")  # datasets >= 4 with torchcodec
+    audio, sampling_rate = load_audio_array(value)
+    assert sampling_rate == 8000
+    np.testing.assert_allclose(audio, soundfile.read(path, dtype="float32")[0], atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_audio_array(value, sampling_rate=16000)[1] == 16000
