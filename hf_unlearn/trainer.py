@@ -122,6 +122,7 @@ class UnlearningTrainer(Trainer):
         self.original_results = _load_results(original_results)
         self.gold_results = _load_results(gold_results)
         self.unlearning_time = None
+        self.last_eval_losses = None  # per-sample losses of the last evaluate(), per split (for MIA plots)
         self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
         self._term_counts: dict[str, int] = defaultdict(int)
         self.teacher = None
@@ -254,8 +255,6 @@ class UnlearningTrainer(Trainer):
         """Evaluates on each split of a dict of datasets (forget / retain / test ...) and returns the unlearning
         metrics (`<prefix>_forget_accuracy`, ..., `<prefix>_mia`, `<prefix>_gum` ...). A single dataset gives the
         stock `Trainer.evaluate` result."""
-        from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
-
         splits = eval_dataset if eval_dataset is not None else self.eval_dataset
         if not isinstance(splits, dict):
             if eval_dataset is not None:
@@ -263,15 +262,12 @@ class UnlearningTrainer(Trainer):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if eval_dataset is not None:
             splits = self._featurize_eval(eval_dataset, self.processing_class, self.args)
-        predictions, labels, losses = {}, {}, {}
+        outputs = {}
         for name, dataset in splits.items():
             output = self.predict(dataset, ignore_keys=ignore_keys, metric_key_prefix=f"{metric_key_prefix}_{name}")
-            logits, label_ids = np.asarray(output.predictions), np.asarray(output.label_ids)
-            predictions[name] = logits.argmax(-1)
-            labels[name] = label_ids
-            losses[name] = per_sample_cross_entropy(logits, label_ids)
-        metrics = unlearning_metrics(
-            predictions, labels, losses,
+            outputs[name] = (output.predictions, output.label_ids)
+        metrics, self.last_eval_losses = metrics_from_outputs(
+            outputs,
             original=_load_results(original_results) or self.original_results,
             gold=_load_results(gold_results) or self.gold_results,
             unlearning_time=self.unlearning_time, num_classes=self.num_labels,
@@ -313,6 +309,21 @@ class UnlearningTrainer(Trainer):
             output_dir = output_dir if output_dir is not None else self.args.output_dir
             with open(os.path.join(output_dir, UNLEARNING_CONFIG_NAME), "w") as handle:
                 json.dump(self.unlearning_record(), handle, indent=2)
+
+
+def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_time=None, num_classes=None):
+    """Unlearning metrics from `{split: (logits, labels)}`; returns `(metrics, {split: per-sample losses})`."""
+    from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+
+    predictions, labels, losses = {}, {}, {}
+    for name, (logits, label_ids) in outputs.items():
+        logits, label_ids = np.asarray(logits), np.asarray(label_ids)
+        predictions[name] = logits.argmax(-1)
+        labels[name] = label_ids
+        losses[name] = per_sample_cross_entropy(logits, label_ids)
+    metrics = unlearning_metrics(predictions, labels, losses, original=original, gold=gold,
+                                 unlearning_time=unlearning_time, num_classes=num_classes)
+    return metrics, losses
 
 
 def _jsonable(values: dict) -> dict:

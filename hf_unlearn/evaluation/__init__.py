@@ -1,0 +1,37 @@
+"""The evaluation maths of hf-unlearn, as plain NumPy / scikit-learn functions.
+
+Called both by `UnlearningTrainer.evaluate()` and by the `unlearning` evaluate module (`hf_unlearn/metrics/`). This
+package imports neither torch, transformers nor evaluate, so that the evaluate module stays thin and the numbers can
+be recomputed from saved predictions and losses anywhere.
+
+Forgetting means behaving like the gold model (retrained without the forget set), not reaching zero forget accuracy
+or an MIA of 0.5: compare with the gold model wherever one exists.
+"""
+
+from .gum import EPS, GUMResult, cgum, gum, speedup
+from .mia import MIN_SAMPLES_PER_CLASS, MIAResult, mia
+from .report import results_figure, results_table
+from .signals import check_finite, confidence, entropy, log_softmax, per_sample_cross_entropy
+from .subsets import gaps_to_gold, subset_metrics
+from .summary import unlearning_metrics
+
+__all__ = [
+    "EPS",
+    "GUMResult",
+    "MIAResult",
+    "MIN_SAMPLES_PER_CLASS",
+    "cgum",
+    "check_finite",
+    "confidence",
+    "entropy",
+    "gaps_to_gold",
+    "gum",
+    "log_softmax",
+    "mia",
+    "per_sample_cross_entropy",
+    "results_figure",
+    "results_table",
+    "speedup",
+    "subset_metrics",
+    "unlearning_metrics",
+]

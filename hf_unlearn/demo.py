@@ -1,0 +1,195 @@
+"""`hf-unlearn demo`: the whole unlearning workflow on built-in data, in a few minutes on a CPU.
+
+1. make (or load from cache) the eSpeak keyword dataset, or read a local FSDD folder (`--fsdd PATH`);
+2. build the forget request (`--forget speaker:NAME | class:NAME | sample:FRACTION`);
+3. train the original model (forget + retain) and the gold model (retain only), cached on disk;
+4. unlearn a copy of the original with `--method`;
+5. evaluate original, gold and unlearned on forget / retain / test, print the table, and save the unlearned model,
+   its feature extractor, `results.json`, `results.md`, `results.png` and a model card to `--output_dir`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger(__name__)
+
+# Unlearning hyperparameters that work for the demo's CNN (chosen on the retain-eval split, see README); the
+# method's config defaults apply to everything else.
+DEMO_HYPERPARAMETERS = {
+    "finetune": {"learning_rate": 1e-3, "num_train_epochs": 5},
+    "gradient_ascent": {"learning_rate": 1e-4, "num_train_epochs": 1},
+    "neggrad_plus": {"learning_rate": 3e-4, "num_train_epochs": 3},
+    "random_labels": {"learning_rate": 3e-4, "num_train_epochs": 3},
+}
+DEFAULT_DEMO_HYPERPARAMETERS = {"learning_rate": 3e-4, "num_train_epochs": 3}
+
+
+@dataclass
+class DemoArguments:
+    """Arguments of `hf-unlearn demo`."""
+
+    method: str = field(default="neggrad_plus", metadata={"help": "Unlearning method (see `hf-unlearn methods`)."})
+    forget: str = field(
+        default="speaker:en-us+f1",
+        metadata={"help": "Forget request: speaker:NAME, class:NAME (or id) or sample:FRACTION (e.g. sample:0.05)."},
+    )
+    output_dir: str = field(default="unlearned_demo", metadata={"help": "Where the unlearned model and results go."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Cache of data and reference models "
+                                                                   "(default: $HF_UNLEARN_CACHE or ~/.cache/hf_unlearn)."})
+    fsdd: str | None = field(default=None, metadata={"help": "Use a local Free Spoken Digit Dataset folder instead."})
+    num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (at most 10)."})
+    num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
+    original_epochs: float = field(default=40, metadata={"help": "Epochs of the original and gold models."})
+    learning_rate: float | None = field(default=None, metadata={"help": "Unlearning learning rate (default: demo's)."})
+    num_train_epochs: float | None = field(default=None, metadata={"help": "Unlearning epochs (default: demo's)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
+    quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+
+
+def parse_forget(spec: str) -> dict:
+    """`"speaker:NAME"` -> make_forget_split kwargs. Several names: `speaker:a,b`."""
+    kind, _, value = spec.partition(":")
+    if kind not in ("speaker", "class", "sample") or not value:
+        raise ValueError(f"--forget {spec!r} is not valid: use speaker:NAME, class:NAME or sample:FRACTION.")
+    if kind == "sample":
+        try:
+            return {"by": "sample", "fraction": float(value)}
+        except ValueError as error:
+            raise ValueError(f"--forget sample:{value} needs a fraction such as sample:0.05.") from error
+    return {"by": kind, "values": value.split(",")}
+
+
+def _cache_dir(args: DemoArguments) -> str:
+    return args.cache_dir or os.environ.get("HF_UNLEARN_CACHE") or os.path.expanduser("~/.cache/hf_unlearn")
+
+
+def load_demo_data(args: DemoArguments):
+    """The built-in keyword data (synthesised once, then cached) or a local FSDD folder."""
+    if args.fsdd:
+        from hf_unlearn.datasets import load_fsdd
+
+        return load_fsdd(args.fsdd), 8000
+    from hf_unlearn.datasets import DEFAULT_KEYWORDS, DEFAULT_VOICES, make_keyword_dataset
+
+    if not 2 <= args.num_keywords <= len(DEFAULT_KEYWORDS) or not 2 <= args.num_voices <= len(DEFAULT_VOICES):
+        raise ValueError(f"--num_keywords and --num_voices must be within 2..{len(DEFAULT_KEYWORDS)} and "
+                         f"2..{len(DEFAULT_VOICES)}.")
+    data = make_keyword_dataset(cache_dir=os.path.join(_cache_dir(args), "keywords"),
+                                keywords=DEFAULT_KEYWORDS[: args.num_keywords], voices=DEFAULT_VOICES[: args.num_voices])
+    return data, 16000
+
+
+def _reference_model(kind: str, folder: str, label_names, sampling_rate: int, train, validation, args, seed: int):
+    """Loads the cached original/gold model from `folder`, or trains and caches it. Returns (model, train seconds)."""
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
+    from hf_unlearn.reference import REFERENCE_INFO_NAME, train_classifier
+
+    info_path = os.path.join(folder, REFERENCE_INFO_NAME)
+    if os.path.exists(info_path):
+        with open(info_path) as handle:
+            seconds = json.load(handle)["train_time"]
+        print(f"[{kind}] loaded from cache {folder}")
+        return AutoModelForAudioClassification.from_pretrained(folder), AutoFeatureExtractor.from_pretrained(folder), \
+            seconds
+    import torch
+
+    torch.manual_seed(seed)
+    model, extractor = build_mfcc_cnn(label_names, sampling_rate=sampling_rate)
+    print(f"[{kind}] training on {len(train)} clips for {args.original_epochs:g} epochs")
+    model, seconds = train_classifier(model, extractor, train, folder, num_train_epochs=args.original_epochs,
+                                      seed=seed, use_cpu=not torch.cuda.is_available(), disable_tqdm=args.quiet)
+    return model, extractor, seconds
+
+
+def run_demo(args: DemoArguments) -> dict:
+    """Runs the demo; returns the results of original, gold and the unlearned model."""
+    import torch
+    from datasets import concatenate_datasets
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+    from hf_unlearn.card import build_model_card
+    from hf_unlearn.data import make_forget_split
+    from hf_unlearn.evaluation import results_figure, results_table
+    from hf_unlearn.reference import evaluate_model
+    from hf_unlearn.registry import get_trainer_class
+    from hf_unlearn.trainer import UnlearningTrainer
+
+    trainer_class = get_trainer_class(args.method)  # fails early on an unknown method
+    started = time.perf_counter()
+    data, sampling_rate = load_demo_data(args)
+    request = parse_forget(args.forget)
+    splits = make_forget_split(data, seed=args.seed, **request)
+    label_names = data["train"].features["label"].names
+    eval_splits = splits.eval_splits()
+    print(f"Forget request {args.forget}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
+          f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips")
+
+    key = json.dumps({"data": args.fsdd or [args.num_keywords, args.num_voices], "forget": args.forget,
+                      "seed": args.seed, "epochs": args.original_epochs, "version": 1}, sort_keys=True)
+    models_dir = os.path.join(_cache_dir(args), "demo_models", hashlib.sha256(key.encode()).hexdigest()[:12])
+    use_cpu = not torch.cuda.is_available()
+    original, extractor, original_time = _reference_model(
+        "original", os.path.join(models_dir, "original"), label_names, sampling_rate,
+        concatenate_datasets([splits.forget, splits.retain]), splits.retain_eval, args, args.seed)
+    gold, _, gold_time = _reference_model("gold", os.path.join(models_dir, "gold"), label_names, sampling_rate,
+                                          splits.retain, splits.retain_eval, args, args.seed)
+
+    original_results, losses_original = evaluate_model(original, extractor, eval_splits, use_cpu=use_cpu)
+    original_results["train_time"] = original_time
+    gold_results, losses_gold = evaluate_model(gold, extractor, eval_splits, use_cpu=use_cpu)
+    gold_results["train_time"] = gold_time
+
+    # Unlearn a fresh copy of the original, loaded from its folder (which the trainer refuses to overwrite).
+    model = AutoModelForAudioClassification.from_pretrained(os.path.join(models_dir, "original"))
+    extractor = AutoFeatureExtractor.from_pretrained(os.path.join(models_dir, "original"))
+    hyper = {**DEMO_HYPERPARAMETERS.get(trainer_class.method_key, DEFAULT_DEMO_HYPERPARAMETERS)}
+    if args.learning_rate is not None:
+        hyper["learning_rate"] = args.learning_rate
+    if args.num_train_epochs is not None:
+        hyper["num_train_epochs"] = args.num_train_epochs
+    config = trainer_class.config_class(output_dir=args.output_dir, seed=args.seed, per_device_train_batch_size=16,
+                                        use_cpu=use_cpu, disable_tqdm=args.quiet, **hyper)
+    trainer = UnlearningTrainer(method=trainer_class.method_key, model=model, args=config,
+                                forget_dataset=splits.forget, retain_dataset=splits.retain, eval_dataset=eval_splits,
+                                processing_class=extractor, original_results=original_results,
+                                gold_results=gold_results)
+    print(f"[{trainer_class.method_key}] unlearning with {hyper}")
+    trainer.train()
+    metrics = trainer.evaluate()
+    unlearned_results = {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")}
+    unlearned_results["train_time"] = trainer.unlearning_time
+    original_results["speedup"] = gold_time / original_time  # for the table only: retraining vs. a full train
+    rows = {"original": original_results, "gold": gold_results, trainer_class.method_key: unlearned_results}
+    table = results_table(rows)
+    print()
+    print(table)
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    trainer.save_model(args.output_dir)
+    results = {"rows": rows, "request": splits.summary(), "method": trainer_class.method_key,
+               "arguments": asdict(args), "wall_time": time.perf_counter() - started}
+    with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    with open(os.path.join(args.output_dir, "results.md"), "w") as handle:
+        handle.write(table + "\n")
+    results_figure(rows, {"original": losses_original, "gold": losses_gold,
+                          trainer_class.method_key: trainer.last_eval_losses},
+                   path=os.path.join(args.output_dir, "results.png"))
+    card_request = {**splits.summary(),
+                    "forgotten_classes": splits.values if splits.kind == "class" else []}
+    card = build_model_card(trainer_class.method_key, trainer_class.paper, unlearned_results, card_request,
+                            {k: v for k, v in {**hyper, **config.method_fields()}.items() if v is not None}, table,
+                            base_model=None, model_id=os.path.basename(os.path.abspath(args.output_dir)),
+                            dataset_name="FSDD" if args.fsdd else "hf-unlearn eSpeak keywords")
+    card.save(os.path.join(args.output_dir, "README.md"))
+    print(f"\nSaved the unlearned model, results and model card to {args.output_dir} "
+          f"({time.perf_counter() - started:.1f} s in all)")
+    return results

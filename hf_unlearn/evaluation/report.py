@@ -1,0 +1,210 @@
+"""UnSLU-style results table (Markdown) and figure (PNG) from the dicts returned by `unlearning_metrics`.
+
+`rows` is always `{model_name: metrics}`, e.g. `{"original": {...}, "gold": {...}, "neggrad_plus": {...}}`, in the
+order the rows should appear. A metric value may be a number, a `(mean, std)` tuple or a `{"mean": ..., "std": ...}`
+dict (several seeds), or missing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from numbers import Real
+
+__all__ = ["MISSING", "TABLE_CAPTION", "TABLE_COLUMNS", "results_figure", "results_table"]
+
+#: Shown in a cell whose metric is absent (or None).
+MISSING = "–"
+
+#: (header, metric keys tried in order, decimals, suffix) of each column after the model name.
+TABLE_COLUMNS = (
+    ("Test F1", ("test_f1",), 3, ""),
+    ("Test Acc", ("test_accuracy",), 3, ""),
+    ("Forget F1", ("forget_f1",), 3, ""),
+    ("Forget Acc", ("forget_accuracy",), 3, ""),
+    ("MIA", ("mia",), 3, ""),
+    ("GUM", ("gum",), 3, ""),
+    ("CGUM", ("cgum",), 3, ""),
+    ("Time (s)", ("time", "unlearning_time", "train_time", "train_runtime"), 1, ""),
+    ("Speed-up", ("speedup",), 1, "×"),
+)
+
+#: The line under the table: the direction of every column, since "lower" is not the goal for forget metrics.
+TABLE_CAPTION = (
+    "F1/Acc test: higher is better; forget: closest to gold is better; MIA: closest to gold is better; "
+    "GUM/CGUM: higher is better; Time: lower is better; Speed-up (gold retraining time / unlearning time): "
+    "higher is better."
+)
+
+
+def _mean_std(value) -> tuple[float, float | None] | None:
+    """Splits a cell value into (mean, std or None); None when the value is missing."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return float(value["mean"]), (None if value.get("std") is None else float(value["std"]))
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"A (mean, std) value must have two entries; got {value!r}.")
+        return float(value[0]), float(value[1])
+    if isinstance(value, Real) and not isinstance(value, bool):
+        return float(value), None
+    raise ValueError(f"Cannot render {value!r} in the results table: expected a number, (mean, std) or a dict.")
+
+
+def _format_number(value: float, decimals: int, suffix: str) -> str:
+    if math.isinf(value):
+        return ("∞" if value > 0 else "-∞") + suffix
+    return f"{value:.{decimals}f}{suffix}"
+
+
+def format_cell(value, decimals: int = 3, suffix: str = "") -> str:
+    """Renders one table cell: `MISSING` for None, `"0.812"` for a number, `"0.812 ± 0.010"` for a mean and std.
+
+    Args:
+        value (`float`, `tuple[float, float]`, `dict` or `None`):
+            A number, a `(mean, std)` pair or a `{"mean": ..., "std": ...}` dict.
+        decimals (`int`, *optional*, defaults to 3):
+            Decimals of the mean and of the std.
+        suffix (`str`, *optional*, defaults to `""`):
+            Appended to the mean (e.g. `"×"` for the speed-up).
+
+    Returns:
+        `str`: the cell text.
+    """
+    parsed = _mean_std(value)
+    if parsed is None:
+        return MISSING
+    mean, std = parsed
+    text = _format_number(mean, decimals, suffix)
+    if std is not None:
+        text += f" ± {std:.{decimals}f}"
+    return text
+
+
+def results_table(rows: dict[str, dict]) -> str:
+    r"""UnSLU-style Markdown table, one row per model, with the direction of every column in a caption below it.
+
+    Columns: Model, Test F1, Test Acc, Forget F1, Forget Acc, MIA, GUM, CGUM, Time (s), Speed-up. Scores have 3
+    decimals, the time 1 decimal and the speed-up 1 decimal with a `×` suffix (an infinite speed-up, from a zero
+    unlearning time, shows as `∞×`). The time cell reads the first present key of `time`, `unlearning_time`,
+    `train_time`, `train_runtime`, so the gold and original rows can show their training time. Missing values show
+    as `–`; a `(mean, std)` tuple or `{"mean", "std"}` dict renders as `0.812 ± 0.010`.
+
+    Args:
+        rows (`dict[str, dict]`):
+            Metrics per model name, in display order.
+
+    Returns:
+        `str`: the Markdown table, a blank line and the caption line, ending with a newline.
+
+    Example:
+
+    ```python
+    >>> table = results_table({"gold": {"test_f1": 0.8, "mia": (0.55, 0.01)}, "fast": {"speedup": 12.0}})
+    >>> print("\n".join(table.splitlines()[:4]))
+    | Model | Test F1 | Test Acc | Forget F1 | Forget Acc | MIA | GUM | CGUM | Time (s) | Speed-up |
+    |---|---|---|---|---|---|---|---|---|---|
+    | gold | 0.800 | – | – | – | 0.550 ± 0.010 | – | – | – | – |
+    | fast | – | – | – | – | – | – | – | – | 12.0× |
+
+    ```
+    """
+    header = ["Model"] + [column[0] for column in TABLE_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, metrics in rows.items():
+        cells = [str(name).replace("|", "\\|")]
+        for _, keys, decimals, suffix in TABLE_COLUMNS:
+            value = next((metrics[key] for key in keys if metrics.get(key) is not None), None)
+            cells.append(format_cell(value, decimals, suffix))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + TABLE_CAPTION + "\n"
+
+
+def _split_names(rows: dict[str, dict]) -> list[str]:
+    """Splits that have an accuracy in some row: forget, retain, test first, then the others in order of appearance."""
+    found = []
+    for metrics in rows.values():
+        for key in metrics:
+            if key.endswith("_accuracy") and key[: -len("_accuracy")] not in found:
+                found.append(key[: -len("_accuracy")])
+    preferred = [split for split in ("forget", "retain", "test") if split in found]
+    return preferred + [split for split in found if split not in preferred]
+
+
+def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None, *, path: str | os.PathLike) -> str:
+    """Saves a PNG: accuracy per split and model (left) and, when `losses` is given, the loss histograms (right).
+
+    Left: grouped bars, one group per split (forget, retain, test, then any other `<split>_accuracy`), one bar per
+    model, with the std as an error bar for `(mean, std)` values. Right, one panel per model in `losses`: histograms
+    of the per-sample cross-entropy on the forget set (members) and the test set (non-members), which is all the
+    membership-inference attack sees; the more they overlap, the closer the MIA is to 0.5. Compare each model's
+    panel with the gold model's, not with perfect overlap.
+
+    Matplotlib is imported here, not at module import, and the figure is drawn on a `Figure` with the Agg canvas
+    rather than through `pyplot`, so the caller's backend and open figures are left alone.
+
+    Args:
+        rows (`dict[str, dict]`):
+            Metrics per model name, as for `results_table`.
+        losses (`dict[str, dict[str, array-like]]`, *optional*):
+            `{model_name: {"forget": losses, "test": losses}}`.
+        path (`str` or `os.PathLike`):
+            Where to write the PNG (keyword-only).
+
+    Returns:
+        `str`: `path`.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    losses = losses or {}
+    splits = _split_names(rows)
+    models = list(rows)
+    n_loss_panels = len(losses)
+    n_grid_rows = max(1, n_loss_panels)
+    figure = Figure(figsize=(12 if n_loss_panels else 7, max(4.5, 2.6 * n_grid_rows)), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(n_grid_rows, 2 if n_loss_panels else 1)
+
+    bars = figure.add_subplot(grid[:, 0])
+    width = 0.8 / max(1, len(models))
+    positions = np.arange(len(splits))
+    for index, model in enumerate(models):
+        means, stds = [], []
+        for split in splits:
+            parsed = _mean_std(rows[model].get(f"{split}_accuracy"))
+            means.append(np.nan if parsed is None else parsed[0])
+            # NaN draws no error bar (a zero would still draw its caps).
+            stds.append(np.nan if parsed is None or parsed[1] is None else parsed[1])
+        offsets = positions - 0.4 + width * (index + 0.5)
+        bars.bar(offsets, means, width, yerr=None if np.isnan(stds).all() else stds, label=model, capsize=2)
+    bars.set_xticks(
+        positions, [f"{split}\n({'closest to gold' if split == 'forget' else 'higher'} is better)" for split in splits]
+    )
+    bars.set_ylim(0, 1.05)
+    bars.set_ylabel("accuracy")
+    bars.set_title("Accuracy per split\n(forget: closest to gold is better; retain/test: higher is better)")
+    if models:
+        bars.legend(fontsize="small")
+
+    for index, (model, model_losses) in enumerate(losses.items()):
+        axis = figure.add_subplot(grid[index, 1])
+        forget = np.asarray(model_losses["forget"], dtype=float).ravel()
+        test = np.asarray(model_losses["test"], dtype=float).ravel()
+        edges = np.histogram_bin_edges(np.concatenate([forget, test]), bins=30)
+        axis.hist(test, bins=edges, alpha=0.6, density=True, label=f"test, non-members (n={test.size})")
+        axis.hist(forget, bins=edges, alpha=0.6, density=True, label=f"forget, members (n={forget.size})")
+        mia_value = _mean_std(rows.get(model, {}).get("mia"))
+        suffix = "" if mia_value is None else f", MIA {mia_value[0]:.3f}"
+        axis.set_title(
+            f"{model}: per-sample loss the MIA sees{suffix}\n(overlap closest to gold is better)", fontsize="small"
+        )
+        axis.set_xlabel("cross-entropy (nats)")
+        axis.set_ylabel("density")
+        axis.legend(fontsize="x-small")
+
+    path = os.fspath(path)
+    figure.savefig(path, format="png", dpi=120)
+    return path

@@ -1,0 +1,60 @@
+"""MFCC CNN: a small audio classifier that trains on a CPU in seconds (see `modeling_mfcc_cnn`)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from .configuration_mfcc_cnn import MFCCCNNConfig
+from .feature_extraction_mfcc_cnn import MFCCFeatureExtractor
+from .modeling_mfcc_cnn import MFCCCNNForAudioClassification
+
+
+def build_mfcc_cnn(
+    label_names: Sequence[str],
+    *,
+    sampling_rate: int = 16000,
+    feature_extractor_kwargs: dict[str, Any] | None = None,
+    **config_overrides,
+) -> tuple[MFCCCNNForAudioClassification, MFCCFeatureExtractor]:
+    """
+    Build a randomly initialised [`MFCCCNNForAudioClassification`] and its matching [`MFCCFeatureExtractor`].
+
+    Args:
+        label_names (`Sequence[str]`):
+            Class names in label-index order; they become `config.id2label` and `config.label2id`. At least two,
+            all different.
+        sampling_rate (`int`, *optional*, defaults to 16000):
+            Sampling rate of the feature extractor (FSDD is recorded at 8000 Hz).
+        feature_extractor_kwargs (`dict[str, Any]`, *optional*):
+            Other [`MFCCFeatureExtractor`] arguments (`n_fft`, `hop_length`, `n_mels`, `normalize`, ...).
+            `n_mfcc` and `num_frames` come from the config so that the two always agree.
+        config_overrides:
+            [`MFCCCNNConfig`] fields, e.g. `use_batch_norm=False` or `n_mfcc=13`.
+
+    Returns:
+        `tuple[MFCCCNNForAudioClassification, MFCCFeatureExtractor]`: the model (in training mode, as
+        `PreTrainedModel.__init__` leaves it) and the feature extractor.
+    """
+    label_names = [str(name) for name in label_names]
+    if len(label_names) < 2:
+        raise ValueError(f"A classifier needs at least two label names, got {label_names}.")
+    if len(set(label_names)) != len(label_names):
+        raise ValueError(f"Label names must be unique, got {label_names}.")
+    if {"id2label", "label2id", "num_labels"} & config_overrides.keys():
+        raise ValueError("Labels come from `label_names`; do not pass `id2label`, `label2id` or `num_labels`.")
+
+    config = MFCCCNNConfig(
+        id2label=dict(enumerate(label_names)),
+        label2id={name: index for index, name in enumerate(label_names)},
+        **config_overrides,
+    )
+    feature_extractor_kwargs = dict(feature_extractor_kwargs or {})
+    for name in ("n_mfcc", "num_frames"):
+        if name in feature_extractor_kwargs:
+            raise ValueError(f"`{name}` is a config field: pass it as `build_mfcc_cnn(..., {name}=...)`.")
+    feature_extractor = MFCCFeatureExtractor(
+        sampling_rate=sampling_rate, n_mfcc=config.n_mfcc, num_frames=config.num_frames, **feature_extractor_kwargs
+    )
+    return MFCCCNNForAudioClassification(config), feature_extractor
+
+
+__all__ = ["MFCCCNNConfig", "MFCCCNNForAudioClassification", "MFCCFeatureExtractor", "build_mfcc_cnn"]
