@@ -11,8 +11,9 @@ def _methods() -> int:
     print(f"{'key':<18} {'trainer':<24} {'teacher':<8} {'retain':<7} {'forget':<7} paper")
     for info in list_methods():
         flags = ["yes" if f else "no" for f in (info.requires_teacher, info.needs_retain, info.needs_forget)]
-        print(f"{info.key:<18} {info.trainer_class.__name__:<24} {flags[0]:<8} {flags[1]:<7} {flags[2]:<7} "
-              f"{info.paper}")
+        print(
+            f"{info.key:<18} {info.trainer_class.__name__:<24} {flags[0]:<8} {flags[1]:<7} {flags[2]:<7} {info.paper}"
+        )
     return 0
 
 

@@ -37,8 +37,13 @@ def _audio_arrays(values, target_rate: int) -> list[np.ndarray]:
     return arrays
 
 
-def featurize(dataset, feature_extractor, audio_column: str = "audio", label_column: str = "label",
-              desc: str = "Extracting features"):
+def featurize(
+    dataset,
+    feature_extractor,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    desc: str = "Extracting features",
+):
     """Returns `dataset` with the model's input columns and `labels`, ready for [`UnlearningCollator`].
 
     A dataset that already holds every input column of `feature_extractor.model_input_names` is passed through.
@@ -69,7 +74,9 @@ def featurize(dataset, feature_extractor, audio_column: str = "audio", label_col
     if isinstance(feature, Audio) and feature.sampling_rate not in (None, target_rate):
         logger.warning(
             "Resampling column %r from %s Hz to the feature extractor's %s Hz.",
-            audio_column, feature.sampling_rate, target_rate,
+            audio_column,
+            feature.sampling_rate,
+            target_rate,
         )
         dataset = dataset.cast_column(audio_column, Audio(sampling_rate=target_rate, decode=feature.decode))
 
@@ -81,8 +88,9 @@ def featurize(dataset, feature_extractor, audio_column: str = "audio", label_col
         features = feature_extractor(arrays, sampling_rate=target_rate)
         return {name: list(features[name]) for name in features if name in input_names or name == "attention_mask"}
 
-    return dataset.map(extract, batched=True, batch_size=64, remove_columns=[audio_column], keep_in_memory=True,
-                       desc=desc)
+    return dataset.map(
+        extract, batched=True, batch_size=64, remove_columns=[audio_column], keep_in_memory=True, desc=desc
+    )
 
 
 def _pad_stack(arrays: list, padding_value: float) -> torch.Tensor:
@@ -91,8 +99,10 @@ def _pad_stack(arrays: list, padding_value: float) -> torch.Tensor:
         return torch.from_numpy(np.stack(arrays))
     # Variable-length inputs (raw waveforms, attention masks) are padded at the end of their last axis.
     longest = max(a.shape[-1] for a in arrays)
-    padded = [np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, longest - a.shape[-1])], constant_values=padding_value)
-              for a in arrays]
+    padded = [
+        np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, longest - a.shape[-1])], constant_values=padding_value)
+        for a in arrays
+    ]
     return torch.from_numpy(np.stack(padded))
 
 
@@ -124,8 +134,11 @@ class UnlearningCollator:
 
     def __call__(self, rows: list[dict]) -> dict:
         if rows and ("forget" in rows[0] or "retain" in rows[0]):
-            return {side: self.collate_flat([row[side] for row in rows]) for side in ("forget", "retain")
-                    if side in rows[0]}
+            return {
+                side: self.collate_flat([row[side] for row in rows])
+                for side in ("forget", "retain")
+                if side in rows[0]
+            }
         return self.collate_flat(rows)
 
 
@@ -144,12 +157,16 @@ class PairedUnlearningDataset(torch.utils.data.Dataset):
         num_labels (`int`, *optional*): draw random labels for forget rows when given.
     """
 
-    def __init__(self, forget=None, retain=None, epoch_over: str = "forget", seed: int = 42,
-                 num_labels: int | None = None):
+    def __init__(
+        self, forget=None, retain=None, epoch_over: str = "forget", seed: int = 42, num_labels: int | None = None
+    ):
         if forget is None and retain is None:
             raise ValueError("PairedUnlearningDataset needs a forget set, a retain set, or both.")
         self.forget, self.retain = forget, retain
-        sizes = {"forget": len(forget) if forget is not None else 0, "retain": len(retain) if retain is not None else 0}
+        sizes = {
+            "forget": len(forget) if forget is not None else 0,
+            "retain": len(retain) if retain is not None else 0,
+        }
         if forget is None or retain is None:
             epoch_over = "forget" if forget is not None else "retain"
         elif epoch_over == "longest":

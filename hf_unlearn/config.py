@@ -47,7 +47,9 @@ class UnlearningConfig(TrainingArguments):
             Column holding the class id.
     """
 
-    method: str | None = field(default=None, metadata={"help": "Unlearning method key (see hf_unlearn.list_methods())."})
+    method: str | None = field(
+        default=None, metadata={"help": "Unlearning method key (see hf_unlearn.list_methods())."}
+    )
     task: str = field(default="audio-classification", metadata={"help": f"Task, one of {TASKS}."})
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget-set loss term."})
     retain_weight: float = field(default=1.0, metadata={"help": "Weight of the retain-set loss term."})
@@ -96,18 +98,15 @@ class UnlearningConfig(TrainingArguments):
     def method_fields(self) -> dict[str, Any]:
         """The unlearning-specific fields (this class and its method subclass), without the TrainingArguments ones."""
         base = {f.name for f in dataclasses.fields(TrainingArguments)}
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.init and f.name not in base
-        }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and f.name not in base}
 
 
 def convert_config(args: TrainingArguments | None, config_class: type[UnlearningConfig], method: str):
     """Returns `args` as an instance of `config_class`, the config of `method`.
 
-    A plain `TrainingArguments` or the shared `UnlearningConfig` is upgraded (their values kept, the method's own fields
-    at their defaults); a config of another method is refused, since its hyperparameters would be silently ignored.
+    A plain `TrainingArguments` or the shared `UnlearningConfig` is upgraded (their values kept, the method's own
+    fields at their defaults); a config of another method is refused, since its hyperparameters would be silently
+    ignored.
     """
     if args is None:
         return config_class(output_dir="unlearned_model", method=method)

@@ -157,7 +157,8 @@ def make_forget_split(
         seed (`int`, *optional*, defaults to 42): seed of every random choice; the same seed gives the same split.
 
     Returns:
-        [`ForgetSplits`], verified: forget and retain are disjoint, and for speaker requests no speaker is on both sides.
+        [`ForgetSplits`], verified: forget and retain are disjoint, and for speaker requests no speaker is on both
+        sides.
     """
     if by not in SPLIT_KINDS:
         raise ValueError(f"by={by!r} is not a forget-request kind: choose one of {SPLIT_KINDS}.")
@@ -218,7 +219,9 @@ def make_forget_split(
         values = [str(v) for v in values]
         is_forget = np.isin(speakers, values)
         is_forget_test = (
-            np.isin(np.asarray(test[speaker_column]).astype(str), values) if speaker_column in test.column_names else None
+            np.isin(np.asarray(test[speaker_column]).astype(str), values)
+            if speaker_column in test.column_names
+            else None
         )
     if is_forget_test is None:
         is_forget_test = np.zeros(len(test), dtype=bool)

@@ -40,8 +40,10 @@ class DemoArguments:
         metadata={"help": "Forget request: speaker:NAME, class:NAME (or id) or sample:FRACTION (e.g. sample:0.05)."},
     )
     output_dir: str = field(default="unlearned_demo", metadata={"help": "Where the unlearned model and results go."})
-    cache_dir: str | None = field(default=None, metadata={"help": "Cache of data and reference models "
-                                                                   "(default: $HF_UNLEARN_CACHE or ~/.cache/hf_unlearn)."})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Cache of data and reference models (default: $HF_UNLEARN_CACHE or ~/.cache/hf_unlearn)."},
+    )
     fsdd: str | None = field(default=None, metadata={"help": "Use a local Free Spoken Digit Dataset folder instead."})
     num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (at most 10)."})
     num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
@@ -78,10 +80,14 @@ def load_demo_data(args: DemoArguments):
     from hf_unlearn.datasets import DEFAULT_KEYWORDS, DEFAULT_VOICES, make_keyword_dataset
 
     if not 2 <= args.num_keywords <= len(DEFAULT_KEYWORDS) or not 2 <= args.num_voices <= len(DEFAULT_VOICES):
-        raise ValueError(f"--num_keywords and --num_voices must be within 2..{len(DEFAULT_KEYWORDS)} and "
-                         f"2..{len(DEFAULT_VOICES)}.")
-    data = make_keyword_dataset(cache_dir=os.path.join(_cache_dir(args), "keywords"),
-                                keywords=DEFAULT_KEYWORDS[: args.num_keywords], voices=DEFAULT_VOICES[: args.num_voices])
+        raise ValueError(
+            f"--num_keywords and --num_voices must be within 2..{len(DEFAULT_KEYWORDS)} and 2..{len(DEFAULT_VOICES)}."
+        )
+    data = make_keyword_dataset(
+        cache_dir=os.path.join(_cache_dir(args), "keywords"),
+        keywords=DEFAULT_KEYWORDS[: args.num_keywords],
+        voices=DEFAULT_VOICES[: args.num_voices],
+    )
     return data, 16000
 
 
@@ -97,15 +103,26 @@ def _reference_model(kind: str, folder: str, label_names, sampling_rate: int, tr
         with open(info_path) as handle:
             seconds = json.load(handle)["train_time"]
         print(f"[{kind}] loaded from cache {folder}")
-        return AutoModelForAudioClassification.from_pretrained(folder), AutoFeatureExtractor.from_pretrained(folder), \
-            seconds
+        return (
+            AutoModelForAudioClassification.from_pretrained(folder),
+            AutoFeatureExtractor.from_pretrained(folder),
+            seconds,
+        )
     import torch
 
     torch.manual_seed(seed)
     model, extractor = build_mfcc_cnn(label_names, sampling_rate=sampling_rate)
     print(f"[{kind}] training on {len(train)} clips for {args.original_epochs:g} epochs")
-    model, seconds = train_classifier(model, extractor, train, folder, num_train_epochs=args.original_epochs,
-                                      seed=seed, use_cpu=not torch.cuda.is_available(), disable_tqdm=args.quiet)
+    model, seconds = train_classifier(
+        model,
+        extractor,
+        train,
+        folder,
+        num_train_epochs=args.original_epochs,
+        seed=seed,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=args.quiet,
+    )
     return model, extractor, seconds
 
 
@@ -116,31 +133,66 @@ def run_demo(args: DemoArguments) -> dict:
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     from hf_unlearn.card import build_model_card
+    from hf_unlearn.collators import featurize
     from hf_unlearn.data import make_forget_split
     from hf_unlearn.evaluation import results_figure, results_table
+    from hf_unlearn.models import MFCCFeatureExtractor
     from hf_unlearn.reference import evaluate_model
     from hf_unlearn.registry import get_trainer_class
     from hf_unlearn.trainer import UnlearningTrainer
 
     trainer_class = get_trainer_class(args.method)  # fails early on an unknown method
+    if args.quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
     request = parse_forget(args.forget)
     splits = make_forget_split(data, seed=args.seed, **request)
     label_names = data["train"].features["label"].names
+    # Features once for every split: reference training, unlearning and the three evaluations all reuse them.
+    extractor = MFCCFeatureExtractor(sampling_rate=sampling_rate)
+    for name in ("forget", "retain", "retain_eval", "test"):
+        setattr(splits, name, featurize(getattr(splits, name), extractor, desc=f"Extracting features ({name})"))
     eval_splits = splits.eval_splits()
-    print(f"Forget request {args.forget}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
-          f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips")
+    print(
+        f"Forget request {args.forget}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
+        f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips"
+    )
 
-    key = json.dumps({"data": args.fsdd or [args.num_keywords, args.num_voices], "forget": args.forget,
-                      "seed": args.seed, "epochs": args.original_epochs, "version": 1}, sort_keys=True)
+    key = json.dumps(
+        {
+            "data": args.fsdd or [args.num_keywords, args.num_voices],
+            "forget": args.forget,
+            "seed": args.seed,
+            "epochs": args.original_epochs,
+            "version": 1,
+        },
+        sort_keys=True,
+    )
     models_dir = os.path.join(_cache_dir(args), "demo_models", hashlib.sha256(key.encode()).hexdigest()[:12])
     use_cpu = not torch.cuda.is_available()
     original, extractor, original_time = _reference_model(
-        "original", os.path.join(models_dir, "original"), label_names, sampling_rate,
-        concatenate_datasets([splits.forget, splits.retain]), splits.retain_eval, args, args.seed)
-    gold, _, gold_time = _reference_model("gold", os.path.join(models_dir, "gold"), label_names, sampling_rate,
-                                          splits.retain, splits.retain_eval, args, args.seed)
+        "original",
+        os.path.join(models_dir, "original"),
+        label_names,
+        sampling_rate,
+        concatenate_datasets([splits.forget, splits.retain]),
+        splits.retain_eval,
+        args,
+        args.seed,
+    )
+    gold, _, gold_time = _reference_model(
+        "gold",
+        os.path.join(models_dir, "gold"),
+        label_names,
+        sampling_rate,
+        splits.retain,
+        splits.retain_eval,
+        args,
+        args.seed,
+    )
 
     original_results, losses_original = evaluate_model(original, extractor, eval_splits, use_cpu=use_cpu)
     original_results["train_time"] = original_time
@@ -155,18 +207,30 @@ def run_demo(args: DemoArguments) -> dict:
         hyper["learning_rate"] = args.learning_rate
     if args.num_train_epochs is not None:
         hyper["num_train_epochs"] = args.num_train_epochs
-    config = trainer_class.config_class(output_dir=args.output_dir, seed=args.seed, per_device_train_batch_size=16,
-                                        use_cpu=use_cpu, disable_tqdm=args.quiet, **hyper)
-    trainer = UnlearningTrainer(method=trainer_class.method_key, model=model, args=config,
-                                forget_dataset=splits.forget, retain_dataset=splits.retain, eval_dataset=eval_splits,
-                                processing_class=extractor, original_results=original_results,
-                                gold_results=gold_results)
+    config = trainer_class.config_class(
+        output_dir=args.output_dir,
+        seed=args.seed,
+        per_device_train_batch_size=16,
+        use_cpu=use_cpu,
+        disable_tqdm=args.quiet,
+        **hyper,
+    )
+    trainer = UnlearningTrainer(
+        method=trainer_class.method_key,
+        model=model,
+        args=config,
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        eval_dataset=eval_splits,
+        processing_class=extractor,
+        original_results=original_results,
+        gold_results=gold_results,
+    )
     print(f"[{trainer_class.method_key}] unlearning with {hyper}")
     trainer.train()
     metrics = trainer.evaluate()
     unlearned_results = {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")}
     unlearned_results["train_time"] = trainer.unlearning_time
-    original_results["speedup"] = gold_time / original_time  # for the table only: retraining vs. a full train
     rows = {"original": original_results, "gold": gold_results, trainer_class.method_key: unlearned_results}
     table = results_table(rows)
     print()
@@ -174,22 +238,37 @@ def run_demo(args: DemoArguments) -> dict:
 
     os.makedirs(args.output_dir, exist_ok=True)
     trainer.save_model(args.output_dir)
-    results = {"rows": rows, "request": splits.summary(), "method": trainer_class.method_key,
-               "arguments": asdict(args), "wall_time": time.perf_counter() - started}
+    results = {
+        "rows": rows,
+        "request": splits.summary(),
+        "method": trainer_class.method_key,
+        "arguments": asdict(args),
+        "wall_time": time.perf_counter() - started,
+    }
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
         json.dump(results, handle, indent=2)
     with open(os.path.join(args.output_dir, "results.md"), "w") as handle:
         handle.write(table + "\n")
-    results_figure(rows, {"original": losses_original, "gold": losses_gold,
-                          trainer_class.method_key: trainer.last_eval_losses},
-                   path=os.path.join(args.output_dir, "results.png"))
-    card_request = {**splits.summary(),
-                    "forgotten_classes": splits.values if splits.kind == "class" else []}
-    card = build_model_card(trainer_class.method_key, trainer_class.paper, unlearned_results, card_request,
-                            {k: v for k, v in {**hyper, **config.method_fields()}.items() if v is not None}, table,
-                            base_model=None, model_id=os.path.basename(os.path.abspath(args.output_dir)),
-                            dataset_name="FSDD" if args.fsdd else "hf-unlearn eSpeak keywords")
+    results_figure(
+        rows,
+        {"original": losses_original, "gold": losses_gold, trainer_class.method_key: trainer.last_eval_losses},
+        path=os.path.join(args.output_dir, "results.png"),
+    )
+    card_request = {**splits.summary(), "forgotten_classes": splits.values if splits.kind == "class" else []}
+    card = build_model_card(
+        trainer_class.method_key,
+        trainer_class.paper,
+        unlearned_results,
+        card_request,
+        {k: v for k, v in {**hyper, **config.method_fields()}.items() if v is not None},
+        table,
+        base_model=None,
+        model_id=os.path.basename(os.path.abspath(args.output_dir)),
+        dataset_name="FSDD" if args.fsdd else "hf-unlearn eSpeak keywords",
+    )
     card.save(os.path.join(args.output_dir, "README.md"))
-    print(f"\nSaved the unlearned model, results and model card to {args.output_dir} "
-          f"({time.perf_counter() - started:.1f} s in all)")
+    print(
+        f"\nSaved the unlearned model, results and model card to {args.output_dir} "
+        f"({time.perf_counter() - started:.1f} s in all)"
+    )
     return results

@@ -26,7 +26,9 @@ def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> t
     return total
 
 
-def draw_random_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def draw_random_labels(
+    labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draws, for each sample, a label uniformly among the `C - 1` classes other than its true one.
 
     `y'_i = (y_i + 1 + u_i) mod C` with `u_i ~ U{0, ..., C - 2}`: never returns the true label.

@@ -14,9 +14,20 @@ from hf_unlearn.trainer import metrics_from_outputs
 REFERENCE_INFO_NAME = "reference_training.json"
 
 
-def train_classifier(model, processing_class, train_dataset, output_dir: str, num_train_epochs: float = 30,
-                     learning_rate: float = 3e-3, batch_size: int = 32, seed: int = 0, eval_dataset=None,
-                     early_stopping_patience: int | None = None, disable_tqdm: bool | None = None, **training_kwargs):
+def train_classifier(
+    model,
+    processing_class,
+    train_dataset,
+    output_dir: str,
+    num_train_epochs: float = 30,
+    learning_rate: float = 3e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+    eval_dataset=None,
+    early_stopping_patience: int | None = None,
+    disable_tqdm: bool | None = None,
+    **training_kwargs,
+):
     """Trains `model` on `train_dataset` (audio + label rows, or featurized rows) and saves it with its feature
     extractor and `reference_training.json` (wall time, epochs, rows) to `output_dir`.
 
@@ -31,16 +42,31 @@ def train_classifier(model, processing_class, train_dataset, output_dir: str, nu
         eval_dataset = featurize(eval_dataset, processing_class).with_format("numpy")
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
-            output_dir=scratch, num_train_epochs=num_train_epochs, learning_rate=learning_rate,
-            per_device_train_batch_size=batch_size, per_device_eval_batch_size=max(batch_size, 64), seed=seed,
-            report_to="none", remove_unused_columns=False, logging_strategy="epoch",
-            eval_strategy="epoch" if early else "no", save_strategy="epoch" if early else "no",
-            save_total_limit=1 if early else None, load_best_model_at_end=early,
-            metric_for_best_model="eval_loss" if early else None, disable_tqdm=disable_tqdm, **training_kwargs,
+            output_dir=scratch,
+            num_train_epochs=num_train_epochs,
+            learning_rate=learning_rate,
+            per_device_train_batch_size=batch_size,
+            per_device_eval_batch_size=max(batch_size, 64),
+            seed=seed,
+            report_to="none",
+            remove_unused_columns=False,
+            logging_strategy="epoch",
+            eval_strategy="epoch" if early else "no",
+            save_strategy="epoch" if early else "no",
+            save_total_limit=1 if early else None,
+            load_best_model_at_end=early,
+            metric_for_best_model="eval_loss" if early else None,
+            disable_tqdm=disable_tqdm,
+            **training_kwargs,
         )
-        trainer = Trainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                          data_collator=UnlearningCollator(processing_class.model_input_names),
-                          callbacks=[EarlyStoppingCallback(early_stopping_patience)] if early else None)
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=UnlearningCollator(processing_class.model_input_names),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience)] if early else None,
+        )
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
@@ -48,8 +74,14 @@ def train_classifier(model, processing_class, train_dataset, output_dir: str, nu
     if trainer.args.should_save:
         model.save_pretrained(output_dir)
         processing_class.save_pretrained(output_dir)
-        info = {"train_time": seconds, "epochs_run": trainer.state.epoch, "num_train_rows": len(train_dataset),
-                "learning_rate": learning_rate, "batch_size": batch_size, "seed": seed}
+        info = {
+            "train_time": seconds,
+            "epochs_run": trainer.state.epoch,
+            "num_train_rows": len(train_dataset),
+            "learning_rate": learning_rate,
+            "batch_size": batch_size,
+            "seed": seed,
+        }
         with open(os.path.join(output_dir, REFERENCE_INFO_NAME), "w") as handle:
             json.dump(info, handle, indent=2)
     return model, seconds
@@ -61,10 +93,18 @@ def predict_splits(model, processing_class, splits: dict, batch_size: int = 64, 
 
     extra = {} if use_cpu is None else {"use_cpu": use_cpu}
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = Trainer(model=model, args=TrainingArguments(output_dir=scratch, per_device_eval_batch_size=batch_size,
-                                                              report_to="none", remove_unused_columns=False,
-                                                              disable_tqdm=True, **extra),
-                          data_collator=UnlearningCollator(processing_class.model_input_names))
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(
+                output_dir=scratch,
+                per_device_eval_batch_size=batch_size,
+                report_to="none",
+                remove_unused_columns=False,
+                disable_tqdm=True,
+                **extra,
+            ),
+            data_collator=UnlearningCollator(processing_class.model_input_names),
+        )
         outputs = {}
         for name, dataset in splits.items():
             output = trainer.predict(featurize(dataset, processing_class).with_format("numpy"))
@@ -72,11 +112,20 @@ def predict_splits(model, processing_class, splits: dict, batch_size: int = 64, 
     return outputs
 
 
-def evaluate_model(model, processing_class, splits: dict, original=None, gold=None, unlearning_time=None,
-                   batch_size: int = 64, use_cpu: bool | None = None) -> tuple[dict, dict]:
+def evaluate_model(
+    model,
+    processing_class,
+    splits: dict,
+    original=None,
+    gold=None,
+    unlearning_time=None,
+    batch_size: int = 64,
+    use_cpu: bool | None = None,
+) -> tuple[dict, dict]:
     """Unlearning metrics of `model` on `splits` (see `hf_unlearn.evaluation.unlearning_metrics`) and the per-sample
     losses per split. Works for the original and gold models as well as unlearned ones."""
     outputs = predict_splits(model, processing_class, splits, batch_size, use_cpu)
     num_classes = getattr(getattr(model, "config", None), "num_labels", None)
-    return metrics_from_outputs(outputs, original=original, gold=gold, unlearning_time=unlearning_time,
-                                num_classes=num_classes)
+    return metrics_from_outputs(
+        outputs, original=original, gold=gold, unlearning_time=unlearning_time, num_classes=num_classes
+    )

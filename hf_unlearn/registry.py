@@ -35,8 +35,15 @@ class MethodInfo:
     aliases: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        needs = [n for n, flag in (("teacher", self.requires_teacher), ("retain", self.needs_retain),
-                                   ("forget", self.needs_forget)) if flag]
+        needs = [
+            n
+            for n, flag in (
+                ("teacher", self.requires_teacher),
+                ("retain", self.needs_retain),
+                ("forget", self.needs_forget),
+            )
+            if flag
+        ]
         return f"MethodInfo({self.key!r}, {self.trainer_class.__name__}, needs={needs}, paper={self.paper!r})"
 
 

@@ -30,8 +30,17 @@ logger = logging.getLogger(__name__)
 UNLEARNING_CONFIG_NAME = "unlearning_config.json"
 # TrainingArguments fields worth recording next to a checkpoint (the rest are run plumbing).
 RECORDED_TRAINING_FIELDS = (
-    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "weight_decay", "max_grad_norm", "optim", "lr_scheduler_type", "warmup_steps", "seed",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "seed",
 )
 
 
@@ -76,16 +85,34 @@ class UnlearningTrainer(Trainer):
             method = getattr(kwargs.get("args"), "method", None)
         if cls is UnlearningTrainer:
             if method is None:
-                raise ValueError("UnlearningTrainer needs method=<key> (see hf_unlearn.list_methods()), or use a "
-                                 "method's trainer class directly, e.g. NegGradPlusTrainer.")
+                raise ValueError(
+                    "UnlearningTrainer needs method=<key> (see hf_unlearn.list_methods()), or use a "
+                    "method's trainer class directly, e.g. NegGradPlusTrainer."
+                )
             cls = get_trainer_class(method)
         elif method is not None and get_trainer_class(method) is not cls:
-            raise ValueError(f"{cls.__name__} runs {cls.method_key!r}, not {method!r}: use UnlearningTrainer(method=...).")
+            raise ValueError(
+                f"{cls.__name__} runs {cls.method_key!r}, not {method!r}: use UnlearningTrainer(method=...)."
+            )
         return super().__new__(cls)
 
-    def __init__(self, model=None, args=None, forget_dataset=None, retain_dataset=None, eval_dataset=None,
-                 processing_class=None, data_collator=None, teacher_model=None, original_results=None,
-                 gold_results=None, callbacks=None, optimizers=(None, None), method: str | None = None, **kwargs):
+    def __init__(
+        self,
+        model=None,
+        args=None,
+        forget_dataset=None,
+        retain_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        data_collator=None,
+        teacher_model=None,
+        original_results=None,
+        gold_results=None,
+        callbacks=None,
+        optimizers=(None, None),
+        method: str | None = None,
+        **kwargs,
+    ):
         if self.method_key is None:
             raise TypeError("Instantiate UnlearningTrainer with method=<key> or a registered subclass.")
         if model is None:
@@ -105,17 +132,26 @@ class UnlearningTrainer(Trainer):
         self.num_forget = len(forget) if forget is not None else len(forget_dataset or [])
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
         train_dataset = PairedUnlearningDataset(
-            forget, retain, epoch_over=args.epoch_over or self.default_epoch_over, seed=args.pairing_seed,
+            forget,
+            retain,
+            epoch_over=args.epoch_over or self.default_epoch_over,
+            seed=args.pairing_seed,
             num_labels=self.num_labels if self.uses_random_labels else None,
         )
         if eval_dataset is not None:
             eval_dataset = self._featurize_eval(eval_dataset, processing_class, args)
 
         super().__init__(
-            model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-            data_collator=data_collator or UnlearningCollator(processing_class.model_input_names,
-                                                             getattr(processing_class, "padding_value", 0.0)),
-            processing_class=processing_class, callbacks=callbacks, optimizers=optimizers, **kwargs,
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=data_collator
+            or UnlearningCollator(processing_class.model_input_names, getattr(processing_class, "padding_value", 0.0)),
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            **kwargs,
         )
         # Our losses are batch means of per-sample losses: the Trainer must scale them for gradient accumulation.
         self.model_accepts_loss_kwargs = False
@@ -149,10 +185,14 @@ class UnlearningTrainer(Trainer):
             try:
                 return AutoFeatureExtractor.from_pretrained(source)
             except (OSError, ValueError) as error:
-                raise ValueError(f"No feature extractor could be loaded from {source!r} ({error}): pass "
-                                 "processing_class=<the model's feature extractor>.") from error
-        raise ValueError("Pass processing_class=<the model's feature extractor> (e.g. AutoFeatureExtractor."
-                         "from_pretrained(<checkpoint>)): it turns audio into model inputs and is saved with the model.")
+                raise ValueError(
+                    f"No feature extractor could be loaded from {source!r} ({error}): pass "
+                    "processing_class=<the model's feature extractor>."
+                ) from error
+        raise ValueError(
+            "Pass processing_class=<the model's feature extractor> (e.g. AutoFeatureExtractor."
+            "from_pretrained(<checkpoint>)): it turns audio into model inputs and is saved with the model."
+        )
 
     def _check_labels(self, dataset, name: str) -> None:
         if self.num_labels is None:
@@ -171,15 +211,17 @@ class UnlearningTrainer(Trainer):
             raise ValueError(f"Method {self.method_key!r} trains on the {name} set: pass {name}_dataset=<Dataset>.")
         if len(dataset) == 0:
             raise ValueError(f"The {name} set is empty: method {self.method_key!r} needs {name} samples.")
-        dataset = featurize(dataset, extractor, args.audio_column, args.label_column,
-                            desc=f"Extracting features ({name})").with_format("numpy")
+        dataset = featurize(
+            dataset, extractor, args.audio_column, args.label_column, desc=f"Extracting features ({name})"
+        ).with_format("numpy")
         self._check_labels(dataset, name)
         return dataset
 
     def _featurize_eval(self, eval_dataset, extractor, args):
         def one(name, dataset):
-            dataset = featurize(dataset, extractor, args.audio_column, args.label_column,
-                                desc=f"Extracting features ({name})").with_format("numpy")
+            dataset = featurize(
+                dataset, extractor, args.audio_column, args.label_column, desc=f"Extracting features ({name})"
+            ).with_format("numpy")
             self._check_labels(dataset, name)
             return dataset
 
@@ -193,8 +235,10 @@ class UnlearningTrainer(Trainer):
     @staticmethod
     def _row_digests(dataset, input_name: str) -> set[str]:
         column = dataset[input_name]
-        return {hashlib.sha1(np.ascontiguousarray(np.asarray(row, dtype=np.float32)).tobytes()).hexdigest()
-                for row in column}
+        return {
+            hashlib.sha1(np.ascontiguousarray(np.asarray(row, dtype=np.float32)).tobytes()).hexdigest()
+            for row in column
+        }
 
     def _check_disjoint(self, forget, retain, extractor) -> None:
         # Same model input = same recording: a sample cannot be both forgotten and kept.
@@ -250,8 +294,14 @@ class UnlearningTrainer(Trainer):
             return loss, None, None
         return loss, logits.detach(), labels
 
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval", original_results=None,
-                 gold_results=None) -> dict[str, float]:
+    def evaluate(
+        self,
+        eval_dataset=None,
+        ignore_keys=None,
+        metric_key_prefix: str = "eval",
+        original_results=None,
+        gold_results=None,
+    ) -> dict[str, float]:
         """Evaluates on each split of a dict of datasets (forget / retain / test ...) and returns the unlearning
         metrics (`<prefix>_forget_accuracy`, ..., `<prefix>_mia`, `<prefix>_gum` ...). A single dataset gives the
         stock `Trainer.evaluate` result."""
@@ -270,7 +320,8 @@ class UnlearningTrainer(Trainer):
             outputs,
             original=_load_results(original_results) or self.original_results,
             gold=_load_results(gold_results) or self.gold_results,
-            unlearning_time=self.unlearning_time, num_classes=self.num_labels,
+            unlearning_time=self.unlearning_time,
+            num_classes=self.num_labels,
         )
         metrics = {f"{metric_key_prefix}_{key}": float(value) for key, value in metrics.items()}
         self.log(metrics)
@@ -321,14 +372,23 @@ def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_tim
         predictions[name] = logits.argmax(-1)
         labels[name] = label_ids
         losses[name] = per_sample_cross_entropy(logits, label_ids)
-    metrics = unlearning_metrics(predictions, labels, losses, original=original, gold=gold,
-                                 unlearning_time=unlearning_time, num_classes=num_classes)
+    metrics = unlearning_metrics(
+        predictions,
+        labels,
+        losses,
+        original=original,
+        gold=gold,
+        unlearning_time=unlearning_time,
+        num_classes=num_classes,
+    )
     return metrics, losses
 
 
 def _jsonable(values: dict) -> dict:
-    return {key: (value if isinstance(value, (int, float, str, bool, type(None), list, dict)) else str(value))
-            for key, value in values.items()}
+    return {
+        key: (value if isinstance(value, (int, float, str, bool, type(None), list, dict)) else str(value))
+        for key, value in values.items()
+    }
 
 
 def _load_results(results):

@@ -10,8 +10,9 @@ TOY_FREQUENCIES = (300.0, 700.0, 1300.0, 2300.0)  # one tone per class: learnabl
 TOY_SPEAKERS = ("ann", "bob", "cid", "dee")
 
 
-def tone_clip(frequency: float, speaker_index: int, take: int, sampling_rate: int = SAMPLING_RATE,
-              duration: float = 0.25) -> np.ndarray:
+def tone_clip(
+    frequency: float, speaker_index: int, take: int, sampling_rate: int = SAMPLING_RATE, duration: float = 0.25
+) -> np.ndarray:
     """A class tone with a speaker-specific harmonic and take-specific noise (seeded)."""
     rng = np.random.default_rng(1000 * speaker_index + take)
     t = np.arange(int(duration * sampling_rate)) / sampling_rate
@@ -28,17 +29,20 @@ def make_toy_dataset(takes: int = 6, sampling_rate: int = SAMPLING_RATE, num_cla
     for label, frequency in enumerate(TOY_FREQUENCIES[:num_classes]):
         for s, speaker in enumerate(TOY_SPEAKERS):
             for take in range(takes):
-                rows["audio"].append({"array": tone_clip(frequency, s, take, sampling_rate),
-                                      "sampling_rate": sampling_rate})
+                rows["audio"].append(
+                    {"array": tone_clip(frequency, s, take, sampling_rate), "sampling_rate": sampling_rate}
+                )
                 rows["label"].append(label)
                 rows["speaker"].append(speaker)
                 rows["take"].append(take)
-    features = Features({
-        "audio": {"array": Sequence(Value("float32")), "sampling_rate": Value("int64")},
-        "label": ClassLabel(names=[f"tone{i}" for i in range(num_classes)]),
-        "speaker": Value("string"),
-        "take": Value("int64"),
-    })
+    features = Features(
+        {
+            "audio": {"array": Sequence(Value("float32")), "sampling_rate": Value("int64")},
+            "label": ClassLabel(names=[f"tone{i}" for i in range(num_classes)]),
+            "speaker": Value("string"),
+            "take": Value("int64"),
+        }
+    )
     return Dataset.from_dict(rows, features=features)
 
 
@@ -49,17 +53,38 @@ def toy_dataset():
 
 def tiny_wav2vec2_kwargs(num_labels: int) -> dict:
     # Dropouts and time masking off: tests compare exact updates.
-    return dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
-                conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
-                classifier_proj_size=8, num_labels=num_labels, mask_time_prob=0.0, layerdrop=0.0, hidden_dropout=0.0,
-                attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, final_dropout=0.0)
+    return dict(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=8,
+        num_labels=num_labels,
+        mask_time_prob=0.0,
+        layerdrop=0.0,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        final_dropout=0.0,
+    )
 
 
 def build_tiny_model(kind: str, num_labels: int = 4, seed: int = 0, batch_norm: bool = True):
     """(model, feature_extractor) of a tiny model: `"cnn"`, `"wav2vec2"` or `"hubert"`."""
     import torch
-    from transformers import (HubertConfig, HubertForSequenceClassification, Wav2Vec2Config,
-                              Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification)
+    from transformers import (
+        HubertConfig,
+        HubertForSequenceClassification,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForSequenceClassification,
+    )
 
     torch.manual_seed(seed)
     labels = [f"tone{i}" for i in range(num_labels)]

@@ -21,8 +21,15 @@ def args(tmp_path, **kw):
 
 def trainer(tmp_path, method="neggrad_plus", forget=None, retain=None, model_kind="cnn", **kw):
     model, extractor = build_tiny_model(model_kind)
-    return UnlearningTrainer(method=method, model=model, args=kw.pop("config", None) or args(tmp_path),
-                             forget_dataset=forget, retain_dataset=retain, processing_class=extractor, **kw)
+    return UnlearningTrainer(
+        method=method,
+        model=model,
+        args=kw.pop("config", None) or args(tmp_path),
+        forget_dataset=forget,
+        retain_dataset=retain,
+        processing_class=extractor,
+        **kw,
+    )
 
 
 def test_unknown_method_lists_known_keys(splits, tmp_path):
@@ -75,16 +82,24 @@ def test_output_dir_equal_to_original(splits, tmp_path):
     extractor.save_pretrained(original)
     loaded = AutoModelForAudioClassification.from_pretrained(original)
     with pytest.raises(ValueError, match="original model's folder"):
-        UnlearningTrainer(method="finetune", model=loaded, args=UnlearningConfig(output_dir=str(original)),
-                          retain_dataset=splits.retain)
+        UnlearningTrainer(
+            method="finetune",
+            model=loaded,
+            args=UnlearningConfig(output_dir=str(original)),
+            retain_dataset=splits.retain,
+        )
 
 
 def test_method_config_mismatch(splits, tmp_path):
     from hf_unlearn import GradientAscentConfig
 
     with pytest.raises(TypeError, match="another method"):
-        trainer(tmp_path, forget=splits.forget, retain=splits.retain,
-                config=GradientAscentConfig(output_dir=str(tmp_path), use_cpu=True))
+        trainer(
+            tmp_path,
+            forget=splits.forget,
+            retain=splits.retain,
+            config=GradientAscentConfig(output_dir=str(tmp_path), use_cpu=True),
+        )
 
 
 def test_bad_config_values():
@@ -107,8 +122,9 @@ def test_resampling_other_rate(tmp_path):
     model, extractor = build_tiny_model("cnn")
     import soxr
 
-    expected = extractor(soxr.resample(splits.forget[0]["audio"]["array"], 8000, 16000),
-                         sampling_rate=16000)["input_features"][0]
+    expected = extractor(soxr.resample(splits.forget[0]["audio"]["array"], 8000, 16000), sampling_rate=16000)[
+        "input_features"
+    ][0]
     assert abs(features - expected).max() < 1e-4
 
 
@@ -125,11 +141,14 @@ def test_original_checkpoint_untouched(splits, tmp_path):
     extractor.save_pretrained(original)
     before = _digest(original)
     loaded = AutoModelForAudioClassification.from_pretrained(original)
-    t = UnlearningTrainer(method="neggrad_plus", model=loaded,
-                          args=UnlearningConfig(output_dir=str(tmp_path / "unlearned"), use_cpu=True, max_steps=2,
-                                                report_to="none"),
-                          forget_dataset=splits.forget, retain_dataset=splits.retain,
-                          processing_class=AutoFeatureExtractor.from_pretrained(original))
+    t = UnlearningTrainer(
+        method="neggrad_plus",
+        model=loaded,
+        args=UnlearningConfig(output_dir=str(tmp_path / "unlearned"), use_cpu=True, max_steps=2, report_to="none"),
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        processing_class=AutoFeatureExtractor.from_pretrained(original),
+    )
     t.train()
     t.save_model()
     assert _digest(original) == before

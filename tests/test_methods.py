@@ -28,16 +28,31 @@ def toy_splits(toy_dataset):
 
 
 def small_args(tmp_path, **overrides):
-    values = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-3,
-                  use_cpu=True, report_to="none", logging_steps=1, seed=0, disable_tqdm=True)
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-3,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1,
+        seed=0,
+        disable_tqdm=True,
+    )
     values.update(overrides)
     return UnlearningConfig(**values)
 
 
 def make_trainer(method, kind, splits, tmp_path, **overrides):
     model, extractor = build_tiny_model(kind)
-    return UnlearningTrainer(method=method, model=model, args=small_args(tmp_path, **overrides),
-                             forget_dataset=splits.forget, retain_dataset=splits.retain, processing_class=extractor)
+    return UnlearningTrainer(
+        method=method,
+        model=model,
+        args=small_args(tmp_path, **overrides),
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        processing_class=extractor,
+    )
 
 
 @pytest.mark.parametrize("kind", TINY_MODELS)
@@ -63,11 +78,24 @@ def test_gradient_accumulation_invariance(method, toy_splits, tmp_path):
     results = []
     for batch, accumulation in ((4, 1), (2, 2)):
         model, extractor = build_tiny_model("cnn", batch_norm=False)
-        args = small_args(tmp_path / f"{batch}x{accumulation}", per_device_train_batch_size=batch,
-                          gradient_accumulation_steps=accumulation, max_steps=1, optim="sgd", learning_rate=0.1,
-                          max_grad_norm=1e9, dataloader_drop_last=True)
-        trainer = UnlearningTrainer(method=method, model=model, args=args, forget_dataset=toy_splits.forget,
-                                    retain_dataset=toy_splits.retain, processing_class=extractor)
+        args = small_args(
+            tmp_path / f"{batch}x{accumulation}",
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulation,
+            max_steps=1,
+            optim="sgd",
+            learning_rate=0.1,
+            max_grad_norm=1e9,
+            dataloader_drop_last=True,
+        )
+        trainer = UnlearningTrainer(
+            method=method,
+            model=model,
+            args=args,
+            forget_dataset=toy_splits.forget,
+            retain_dataset=toy_splits.retain,
+            processing_class=extractor,
+        )
         # The same sampler order in both runs: no shuffling.
         trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
         trainer.train()
@@ -84,12 +112,23 @@ def test_dispatch_returns_registered_subclass(toy_splits, tmp_path):
     assert isinstance(trainer.args, NegGradPlusConfig) and trainer.args.method == "neggrad_plus"
     # The subclass works directly, and aliases resolve to it.
     model, extractor = build_tiny_model("cnn")
-    direct = NegGradPlusTrainer(model=model, args=small_args(tmp_path), forget_dataset=toy_splits.forget,
-                                retain_dataset=toy_splits.retain, processing_class=extractor)
+    direct = NegGradPlusTrainer(
+        model=model,
+        args=small_args(tmp_path),
+        forget_dataset=toy_splits.forget,
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
+    )
     assert type(direct) is NegGradPlusTrainer
     model, extractor = build_tiny_model("cnn")
-    alias = UnlearningTrainer(method="NG+", model=model, args=small_args(tmp_path), forget_dataset=toy_splits.forget,
-                              retain_dataset=toy_splits.retain, processing_class=extractor)
+    alias = UnlearningTrainer(
+        method="NG+",
+        model=model,
+        args=small_args(tmp_path),
+        forget_dataset=toy_splits.forget,
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
+    )
     assert type(alias) is NegGradPlusTrainer
 
 
@@ -97,8 +136,12 @@ def test_method_from_args(toy_splits, tmp_path):
     from hf_unlearn import FinetuneTrainer
 
     model, extractor = build_tiny_model("cnn")
-    trainer = UnlearningTrainer(model=model, args=small_args(tmp_path, method="finetune"),
-                                retain_dataset=toy_splits.retain, processing_class=extractor)
+    trainer = UnlearningTrainer(
+        model=model,
+        args=small_args(tmp_path, method="finetune"),
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
+    )
     assert type(trainer) is FinetuneTrainer
 
 
@@ -114,21 +157,38 @@ def test_neggrad_plus_forgets_class_and_keeps_retain(toy_splits, tmp_path):
     from datasets import concatenate_datasets
 
     train = concatenate_datasets([train, featurize(toy_splits.retain, extractor)])
-    Trainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "orig"), num_train_epochs=15,
-                                                per_device_train_batch_size=8, learning_rate=3e-3, use_cpu=True,
-                                                report_to="none", disable_tqdm=True, save_strategy="no", seed=0,
-                                                remove_unused_columns=False),
-            train_dataset=train, data_collator=UnlearningCollator(extractor.model_input_names)).train()
+    Trainer(
+        model=model,
+        args=TrainingArguments(
+            output_dir=str(tmp_path / "orig"),
+            num_train_epochs=15,
+            per_device_train_batch_size=8,
+            learning_rate=3e-3,
+            use_cpu=True,
+            report_to="none",
+            disable_tqdm=True,
+            save_strategy="no",
+            seed=0,
+            remove_unused_columns=False,
+        ),
+        train_dataset=train,
+        data_collator=UnlearningCollator(extractor.model_input_names),
+    ).train()
 
     def accuracies(trainer):
-        metrics = trainer.evaluate({"forget": toy_splits.forget, "retain": toy_splits.retain_eval,
-                                    "test": toy_splits.test})
+        metrics = trainer.evaluate(
+            {"forget": toy_splits.forget, "retain": toy_splits.retain_eval, "test": toy_splits.test}
+        )
         return metrics["eval_forget_accuracy"], metrics["eval_retain_accuracy"]
 
-    trainer = UnlearningTrainer(method="neggrad_plus", model=model,
-                                args=small_args(tmp_path, max_steps=-1, num_train_epochs=3, learning_rate=3e-4),
-                                forget_dataset=toy_splits.forget, retain_dataset=toy_splits.retain,
-                                processing_class=extractor)
+    trainer = UnlearningTrainer(
+        method="neggrad_plus",
+        model=model,
+        args=small_args(tmp_path, max_steps=-1, num_train_epochs=3, learning_rate=3e-4),
+        forget_dataset=toy_splits.forget,
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
+    )
     forget_before, retain_before = accuracies(trainer)
     assert forget_before >= 0.9 and retain_before >= 0.9, "the original model did not learn the toy task"
     trainer.train()
@@ -152,8 +212,12 @@ def test_unlearning_config_json_written(toy_splits, tmp_path):
 def test_evaluation_loss_not_negated(toy_splits, tmp_path):
     trainer = make_trainer("gradient_ascent", "cnn", toy_splits, tmp_path)
     loss, logits, labels = trainer.prediction_step(
-        trainer.model, trainer.data_collator([dict(toy_splits_row) for toy_splits_row in
-                                              trainer.train_dataset.forget.select(range(4))]), False)
+        trainer.model,
+        trainer.data_collator(
+            [dict(toy_splits_row) for toy_splits_row in trainer.train_dataset.forget.select(range(4))]
+        ),
+        False,
+    )
     assert loss.item() > 0
     expected = torch.nn.functional.cross_entropy(logits, labels)
     torch.testing.assert_close(loss, expected)

@@ -19,13 +19,16 @@ def _check_partition(splits, n_train):
     assert sorted(all_idx) == list(range(n_train)), "every training row must land in exactly one set"
 
 
-@pytest.mark.parametrize("request_kwargs", [
-    {"by": "sample", "fraction": 0.05},
-    {"by": "sample", "indices": [0, 3, 5]},
-    {"by": "class", "values": ["tone2"]},
-    {"by": "class", "values": [1]},
-    {"by": "speaker", "values": ["bob"]},
-])
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"by": "sample", "fraction": 0.05},
+        {"by": "sample", "indices": [0, 3, 5]},
+        {"by": "class", "values": ["tone2"]},
+        {"by": "class", "values": [1]},
+        {"by": "speaker", "values": ["bob"]},
+    ],
+)
 def test_partition_and_disjoint(data, request_kwargs):
     splits = make_forget_split(data, test_size=0.2, seed=1, **request_kwargs)
     n_train = len(data) - len(splits.test) - (len(splits.forget_test) if splits.forget_test is not None else 0)
@@ -69,8 +72,14 @@ def test_unslu_speaker_protocol_without_replacement():
     # 30 speakers with 3..32 utterances each.
     speakers = [f"s{i}" for i in range(30) for _ in range(3 + i)]
     data = Dataset.from_dict({"speaker": speakers, "label": [0] * len(speakers)})
-    splits = make_forget_split(data, by="speaker", forget_speaker_share=0.1, min_speaker_utterances=10,
-                               test_dataset=data.select(range(5)), seed=3)
+    splits = make_forget_split(
+        data,
+        by="speaker",
+        forget_speaker_share=0.1,
+        min_speaker_utterances=10,
+        test_dataset=data.select(range(5)),
+        seed=3,
+    )
     chosen = splits.values
     assert len(chosen) == len(set(chosen)), "a speaker was drawn twice"
     counts = {s: speakers.count(s) for s in chosen}
@@ -78,8 +87,14 @@ def test_unslu_speaker_protocol_without_replacement():
     assert len(splits.forget) >= 0.1 * len(data)
     # Minimal: removing the last drawn speaker would fall below the share.
     assert len(splits.forget) - counts[chosen[-1]] < 0.1 * len(data)
-    again = make_forget_split(data, by="speaker", forget_speaker_share=0.1, min_speaker_utterances=10,
-                              test_dataset=data.select(range(5)), seed=3)
+    again = make_forget_split(
+        data,
+        by="speaker",
+        forget_speaker_share=0.1,
+        min_speaker_utterances=10,
+        test_dataset=data.select(range(5)),
+        seed=3,
+    )
     assert again.values == chosen
 
 
@@ -88,21 +103,25 @@ def test_unslu_protocol_impossible_share():
 
     data = Dataset.from_dict({"speaker": ["a"] * 20 + ["b"] * 5, "label": [0] * 25})
     with pytest.raises(ValueError, match="fewer than the requested share"):
-        make_forget_split(data, by="speaker", forget_speaker_share=0.9, min_speaker_utterances=10,
-                          test_dataset=data.select([0]))
+        make_forget_split(
+            data, by="speaker", forget_speaker_share=0.9, min_speaker_utterances=10, test_dataset=data.select([0])
+        )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"by": "speaker", "values": ["zed"]}, "do not exist"),
-    ({"by": "class", "values": ["tone9"]}, "does not exist"),
-    ({"by": "class", "values": [9]}, "does not occur"),
-    ({"by": "sample", "fraction": 1.5}, "fraction in"),
-    ({"by": "sample", "indices": [10**6]}, "out of range"),
-    ({"by": "speaker", "values": ["ann"], "speaker_column": "voice"}, "speaker_column"),
-    ({"by": "class", "values": [0], "label_column": "y"}, "label_column"),
-    ({"by": "everything"}, "forget-request kind"),
-    ({"by": "class", "values": []}, "needs values"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"by": "speaker", "values": ["zed"]}, "do not exist"),
+        ({"by": "class", "values": ["tone9"]}, "does not exist"),
+        ({"by": "class", "values": [9]}, "does not occur"),
+        ({"by": "sample", "fraction": 1.5}, "fraction in"),
+        ({"by": "sample", "indices": [10**6]}, "out of range"),
+        ({"by": "speaker", "values": ["ann"], "speaker_column": "voice"}, "speaker_column"),
+        ({"by": "class", "values": [0], "label_column": "y"}, "label_column"),
+        ({"by": "everything"}, "forget-request kind"),
+        ({"by": "class", "values": []}, "needs values"),
+    ],
+)
 def test_bad_requests(data, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_forget_split(data, **kwargs)
@@ -113,5 +132,6 @@ def test_summary_has_no_identities(data):
     summary = splits.summary()
     assert "dee" not in str(summary)
     assert summary["num_forget"] == len(splits.forget)
-    assert np.isclose(summary["forget_share"], len(splits.forget) / (len(data) - len(splits.test)
-                                                                      - len(splits.forget_test)))
+    assert np.isclose(
+        summary["forget_share"], len(splits.forget) / (len(data) - len(splits.test) - len(splits.forget_test))
+    )

@@ -6,8 +6,12 @@ from hf_unlearn.methods.neggrad_plus import NegGradPlusConfig, NegGradPlusTraine
 from hf_unlearn.methods.random_labels import RandomLabelsConfig, RandomLabelsTrainer
 
 __all__ = [
-    "FinetuneConfig", "FinetuneTrainer",
-    "GradientAscentConfig", "GradientAscentTrainer",
-    "NegGradPlusConfig", "NegGradPlusTrainer",
-    "RandomLabelsConfig", "RandomLabelsTrainer",
+    "FinetuneConfig",
+    "FinetuneTrainer",
+    "GradientAscentConfig",
+    "GradientAscentTrainer",
+    "NegGradPlusConfig",
+    "NegGradPlusTrainer",
+    "RandomLabelsConfig",
+    "RandomLabelsTrainer",
 ]
