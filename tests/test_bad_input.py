@@ -153,3 +153,43 @@ def test_original_checkpoint_untouched(splits, tmp_path):
     t.save_model()
     assert _digest(original) == before
     assert (tmp_path / "unlearned" / "model.safetensors").exists()
+
+
+def test_audio_feature_at_other_rate_is_resampled(tmp_path, caplog):
+    """A `datasets.Audio` column at 8 kHz is cast to the extractor's 16 kHz (decoded through torchcodec), logged."""
+    import datasets
+    import soundfile
+    from conftest import tone_clip
+
+    if not datasets.config.TORCHCODEC_AVAILABLE:
+        pytest.skip("torchcodec is not installed")
+    rows = {"audio": [], "label": [], "speaker": []}
+    for label in range(4):
+        for take in range(4):
+            path = tmp_path / f"{label}_{take}.wav"
+            soundfile.write(path, tone_clip(300.0 * (label + 1), take % 2, take, sampling_rate=8000), 8000)
+            rows["audio"].append(str(path))
+            rows["label"].append(label)
+            rows["speaker"].append(f"s{take % 2}")
+    data = datasets.Dataset.from_dict(rows).cast_column("audio", datasets.Audio(sampling_rate=8000))
+    splits = make_forget_split(data, by="speaker", values=["s0"], test_size=0.25, retain_eval_size=0.0, seed=0)
+    with caplog.at_level("WARNING"):
+        t = trainer(tmp_path, forget=splits.forget, retain=splits.retain)
+    assert "from 8000 Hz to the feature extractor's 16000 Hz" in caplog.text
+    assert len(t.train_dataset.forget) == len(splits.forget)
+
+
+def test_checkpoints_carry_unlearning_config(splits, tmp_path):
+    t = trainer(
+        tmp_path,
+        forget=splits.forget,
+        retain=splits.retain,
+        config=UnlearningConfig(
+            output_dir=str(tmp_path / "out"), use_cpu=True, max_steps=2, save_strategy="steps", save_steps=1,
+            report_to="none",
+        ),
+    )
+    t.train()
+    checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
+    assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    assert all((c / "unlearning_config.json").exists() for c in checkpoints)
