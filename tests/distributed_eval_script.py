@@ -38,6 +38,7 @@ def main(out_json: str, work_dir: str) -> None:
             "metrics": metrics,
             "world_size": trainer.args.world_size,
             "num_losses": {name: int(len(losses)) for name, losses in trainer.last_eval_losses.items()},
+            "losses": {name: [float(x) for x in losses] for name, losses in trainer.last_eval_losses.items()},
             "split_sizes": {name: len(dataset) for name, dataset in splits.eval_splits().items()},
         }
         with open(out_json, "w") as handle:
