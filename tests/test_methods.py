@@ -9,12 +9,20 @@ from conftest import TINY_MODELS, build_tiny_model
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, list_methods, make_forget_split
 
-# Per-method settings of the table: the loss terms it must log.
+# Per-method settings of the table: the loss terms it must log; `"grad_accum": (False, reason)` skips the gradient
+# accumulation invariance test, with the reason.
 METHOD_CASES = {
+    "bad_teaching_lite": {"terms": {"forget", "retain"}},
+    "cf_k": {"terms": {"retain"}},
     "finetune": {"terms": {"retain"}},
     "gradient_ascent": {"terms": {"forget"}},
+    "l1_sparse": {"terms": {"retain", "l1"}},
     "neggrad_plus": {"terms": {"forget", "retain"}},
+    "npo": {"terms": {"forget", "retain"}},
     "random_labels": {"terms": {"forget", "retain"}},
+    # With max_steps=3 the run has max steps (0, 2) and a min step (1). The table's invariance test runs one step, a
+    # max step; test_scrub_min_steps_gradient_accumulation covers the min step.
+    "scrub": {"terms": {"forget_kl", "retain_ce", "retain_kl"}},
 }
 
 
@@ -27,7 +35,7 @@ def toy_splits(toy_dataset):
     return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, retain_eval_size=0.1, seed=0)
 
 
-def small_args(tmp_path, **overrides):
+def small_args(tmp_path, config_class=UnlearningConfig, **overrides):
     values = dict(
         output_dir=str(tmp_path / "out"),
         per_device_train_batch_size=4,
@@ -40,7 +48,7 @@ def small_args(tmp_path, **overrides):
         disable_tqdm=True,
     )
     values.update(overrides)
-    return UnlearningConfig(**values)
+    return config_class(**values)
 
 
 def make_trainer(method, kind, splits, tmp_path, **overrides):
@@ -75,6 +83,13 @@ def test_method_trains(method, kind, toy_splits, tmp_path):
 def test_gradient_accumulation_invariance(method, toy_splits, tmp_path):
     """Batch 4 x 1 step gives the same update as batch 2 x 2 accumulation steps. The CNN is built without batch norm:
     batch-norm statistics depend on the micro-batch by definition."""
+    grad_accum = METHOD_CASES[method].get("grad_accum", (True, ""))
+    if not grad_accum[0]:
+        pytest.skip(grad_accum[1])
+    assert_accumulation_invariant(method, toy_splits, tmp_path)
+
+
+def assert_accumulation_invariant(method, toy_splits, tmp_path, config_class=UnlearningConfig, max_steps=1, **fields):
     results = []
     for batch, accumulation in ((4, 1), (2, 2)):
         model, extractor = build_tiny_model("cnn", batch_norm=False)
@@ -82,11 +97,13 @@ def test_gradient_accumulation_invariance(method, toy_splits, tmp_path):
             tmp_path / f"{batch}x{accumulation}",
             per_device_train_batch_size=batch,
             gradient_accumulation_steps=accumulation,
-            max_steps=1,
+            config_class=config_class,
+            max_steps=max_steps,
             optim="sgd",
             learning_rate=0.1,
             max_grad_norm=1e9,
             dataloader_drop_last=True,
+            **fields,
         )
         trainer = UnlearningTrainer(
             method=method,
@@ -101,7 +118,9 @@ def test_gradient_accumulation_invariance(method, toy_splits, tmp_path):
         trainer.train()
         results.append({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
     for name in results[0]:
-        torch.testing.assert_close(results[0][name], results[1][name], rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(
+            results[0][name], results[1][name], rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_dispatch_returns_registered_subclass(toy_splits, tmp_path):
@@ -148,32 +167,24 @@ def test_method_from_args(toy_splits, tmp_path):
 def test_neggrad_plus_forgets_class_and_keeps_retain(toy_splits, tmp_path):
     """On the learnable toy task: train an original model, then NG+ drops forget accuracy while retain accuracy
     stays within 5 points."""
-    from transformers import Trainer, TrainingArguments
-
-    from hf_unlearn.collators import UnlearningCollator, featurize
-
-    model, extractor = build_tiny_model("cnn")
-    train = featurize(toy_splits.forget, extractor)
     from datasets import concatenate_datasets
 
-    train = concatenate_datasets([train, featurize(toy_splits.retain, extractor)])
-    Trainer(
-        model=model,
-        args=TrainingArguments(
-            output_dir=str(tmp_path / "orig"),
-            num_train_epochs=15,
-            per_device_train_batch_size=8,
-            learning_rate=3e-3,
-            use_cpu=True,
-            report_to="none",
-            disable_tqdm=True,
-            save_strategy="no",
-            seed=0,
-            remove_unused_columns=False,
-        ),
-        train_dataset=train,
-        data_collator=UnlearningCollator(extractor.model_input_names),
-    ).train()
+    from hf_unlearn.reference import train_classifier
+
+    model, extractor = build_tiny_model("cnn")
+    train = concatenate_datasets([toy_splits.forget, toy_splits.retain])
+    model, _ = train_classifier(
+        model,
+        extractor,
+        train,
+        str(tmp_path / "orig"),
+        num_train_epochs=15,
+        learning_rate=3e-3,
+        batch_size=8,
+        seed=0,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
 
     def accuracies(trainer):
         metrics = trainer.evaluate(
@@ -230,3 +241,73 @@ def test_presets():
     assert config.retain_weight == pytest.approx(0.9999) and config.forget_weight == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="known presets"):
         NegGradPlusConfig.preset("nope", output_dir="x")
+
+
+@pytest.mark.parametrize("kind", ["cnn", "wav2vec2"])
+@pytest.mark.parametrize("reinit", [False, True])
+def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path):
+    """CF-k (and EU-k with reinit): parameters outside the last k top-level modules are bitwise unchanged, the head
+    changed."""
+    model, extractor = build_tiny_model(kind)
+    original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    from hf_unlearn import CFkConfig
+
+    args = small_args(tmp_path, config_class=CFkConfig, k=1, reinit=reinit)
+    trainer = UnlearningTrainer(
+        method="cf_k", model=model, args=args, retain_dataset=toy_splits.retain, processing_class=extractor
+    )
+    assert trainer.trainable_module_names == ["classifier"]
+    trainer.train()
+    for name, parameter in trainer.model.named_parameters():
+        if name.startswith("classifier."):
+            assert parameter.requires_grad
+            assert not torch.equal(parameter.detach(), original[name]), name
+        else:
+            assert not parameter.requires_grad
+            assert torch.equal(parameter.detach(), original[name]), name
+
+
+@pytest.mark.parametrize("method", ["npo", "scrub", "bad_teaching_lite"])
+def test_teacher_frozen_and_unchanged(method, toy_splits, tmp_path):
+    trainer = make_trainer(method, "cnn", toy_splits, tmp_path)
+    teacher = trainer.teacher
+    before = {n: p.detach().clone() for n, p in teacher.named_parameters()}
+    trainer.train()
+    assert teacher is not trainer.model
+    for name, parameter in teacher.named_parameters():
+        assert not parameter.requires_grad, name
+        assert torch.equal(parameter.detach(), before[name]), name
+    # The student moved away from the teacher.
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in trainer.model.named_parameters())
+
+
+def test_scrub_phase_from_state(toy_splits, tmp_path):
+    """Max steps on even global steps in the first `max_steps_phase` epochs, then only min steps."""
+    trainer = make_trainer("scrub", "cnn", toy_splits, tmp_path)
+    trainer.state.epoch, trainer.state.global_step = 0.5, 4
+    assert trainer.is_max_step()
+    trainer.state.global_step = 5
+    assert not trainer.is_max_step()
+    trainer.state.epoch, trainer.state.global_step = 2.0, 6
+    assert not trainer.is_max_step()
+
+
+def test_l1_sparse_gamma_decays(toy_splits, tmp_path):
+    trainer = make_trainer("l1_sparse", "cnn", toy_splits, tmp_path)
+    trainer.state.max_steps, trainer.state.global_step = 10, 0
+    assert trainer.current_gamma() == pytest.approx(trainer.args.l1_gamma)
+    trainer.state.global_step = 5
+    assert trainer.current_gamma() == pytest.approx(trainer.args.l1_gamma / 2)
+    trainer.state.global_step = 10
+    assert trainer.current_gamma() == 0.0
+
+
+def test_scrub_min_steps_gradient_accumulation(toy_splits, tmp_path):
+    """SCRUB's min steps (retain CE + KL) are invariant to gradient accumulation too. `max_steps_phase=0` makes every
+    step a min step: at the start the student equals the teacher, so a max step's gradient is round-off (the KL is at
+    its minimum), which SGD at lr 0.1 would amplify differently in the two runs."""
+    from hf_unlearn import SCRUBConfig
+
+    assert_accumulation_invariant(
+        "scrub", toy_splits, tmp_path, config_class=SCRUBConfig, max_steps=2, max_steps_phase=0
+    )

@@ -1,0 +1,81 @@
+"""CF-k / EU-k: Goel et al., "Towards Adversarial Evaluations for Inexact Machine Unlearning", 2022 (arXiv:2201.06640).
+
+CF-k ("catastrophically forget the last k layers") freezes every parameter except those of the last `k` blocks and
+fine-tunes on the retain set: `L = CE(retain)`. EU-k ("exact unlearning the last k layers", `reinit=True`) first
+re-initialises those blocks, then trains them on the retain set.
+
+"The last k blocks" are the last `k` top-level child modules that hold parameters, in `model.named_children()`
+order (`trainable_module_names`). For `*ForSequenceClassification` models that is the classifier for `k=1` and
+projector + classifier for `k=2`; for hf-unlearn's MFCC CNN, `k=1` is the classifier. Modules registered in another
+order than they are applied would be picked wrongly: check `trainer.trainable_module_names`.
+
+Deviations: "blocks" are top-level child modules rather than the paper's ResNet stages. Freezing happens in
+`__init__` (after `super().__init__`, before `train()` creates the optimizer), so the optimizer only sees the last
+`k` blocks. Re-initialisation calls `reset_parameters()` on every sub-module that has one, under the Trainer's seed.
+"""
+
+from dataclasses import dataclass, field
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class CFkConfig(UnlearningConfig):
+    """CF-k's depth and the EU-k switch.
+
+    Args:
+        k (`int`, *optional*, defaults to 1):
+            Number of last top-level child modules (with parameters) to train; the rest is frozen.
+        reinit (`bool`, *optional*, defaults to `False`):
+            Re-initialise those modules before training (EU-k) instead of fine-tuning them (CF-k).
+    """
+
+    k: int = field(default=1, metadata={"help": "Number of last top-level modules to train."})
+    reinit: bool = field(default=False, metadata={"help": "Re-initialise them first (EU-k)."})
+
+    PRESETS = {}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}.")
+
+
+def last_k_modules(model, k: int) -> list[tuple[str, object]]:
+    """The last `k` top-level child modules of `model` that hold parameters, in `named_children()` order."""
+    with_parameters = [
+        (name, module) for name, module in model.named_children() if any(True for _ in module.parameters())
+    ]
+    if k > len(with_parameters):
+        raise ValueError(
+            f"k={k} but the model has only {len(with_parameters)} top-level modules with parameters: "
+            f"{[name for name, _ in with_parameters]}."
+        )
+    return with_parameters[-k:]
+
+
+class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
+    config_class = CFkConfig
+    paper = "Goel et al., Towards Adversarial Evaluations for Inexact Machine Unlearning, 2022 (CF-k / EU-k)"
+    uses_forget = False
+    default_epoch_over = "retain"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        selected = last_k_modules(self.model, self.args.k)
+        self.trainable_module_names = [name for name, _ in selected]
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        for _, module in selected:
+            if self.args.reinit:
+                for submodule in module.modules():
+                    if hasattr(submodule, "reset_parameters"):
+                        submodule.reset_parameters()
+            for parameter in module.parameters():
+                parameter.requires_grad_(True)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        retain = self.mean_loss(model, inputs["retain"], "retain")
+        self.record_terms(retain=retain)
+        return (retain, None) if return_outputs else retain

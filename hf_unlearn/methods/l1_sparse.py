@@ -1,0 +1,57 @@
+"""l1-sparse: Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023 (sparsity-aware unlearning).
+
+Loss: `L_t = CE(retain) + gamma_t * ||w||_1` over the trainable parameters, with `gamma_t` decaying linearly from
+`l1_gamma` to 0 over training: `gamma_t = l1_gamma * (1 - t / T)`, `t = state.global_step`, `T = state.max_steps`
+(eq. 4 and the "linearly decaying" scheduler of the paper's Sec. 4).
+
+Default `l1_gamma = 5e-5`: our reading of the authors' code (Unlearn-Sparse, `FT_l1` with `--alpha`) for the l1-sparse
+baseline; we could not check it offline, so treat it as a starting point and tune it (the paper searches gamma).
+
+Deviations: the decay is per optimizer step rather than per epoch (the authors' code), and the penalty runs over the
+trainable parameters only. Unlike MU-Bench's implementation, the penalty is actually added to the loss; it is logged
+as `loss/l1` (the unweighted `||w||_1`, like the other terms, which are logged before weighting).
+"""
+
+from dataclasses import dataclass, field
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.losses import l1_penalty
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class L1SparseConfig(UnlearningConfig):
+    """The L1 penalty's weight.
+
+    Args:
+        l1_gamma (`float`, *optional*, defaults to 5e-5):
+            Initial weight `gamma_0` of the L1 penalty, decayed linearly to 0 over training.
+    """
+
+    l1_gamma: float = field(default=5e-5, metadata={"help": "Initial L1 weight gamma_0, decayed linearly to 0."})
+
+    PRESETS = {}  # UnSLU-BENCH does not run l1-sparse: no benchmark preset.
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.l1_gamma >= 0:
+            raise ValueError(f"l1_gamma must be non-negative, got {self.l1_gamma}.")
+
+
+class L1SparseTrainer(UnlearningTrainer, method="l1_sparse", aliases=("l1-sparse", "l1")):
+    config_class = L1SparseConfig
+    paper = "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023 (l1-sparse)"
+    uses_forget = False
+    default_epoch_over = "retain"
+
+    def current_gamma(self) -> float:
+        """`gamma_t = l1_gamma * (1 - global_step / max_steps)`, read from the trainer state (resumption keeps it)."""
+        max_steps = max(self.state.max_steps, 1)
+        return self.args.l1_gamma * max(0.0, 1.0 - self.state.global_step / max_steps)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        retain = self.mean_loss(model, inputs["retain"], "retain")
+        l1 = l1_penalty(p for p in model.parameters() if p.requires_grad)
+        self.record_terms(retain=retain, l1=l1)
+        loss = self.args.retain_weight * retain + self.current_gamma() * l1
+        return (loss, None) if return_outputs else loss

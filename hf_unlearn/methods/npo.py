@@ -1,0 +1,64 @@
+"""NPO: Zhang et al., "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning",
+COLM 2024 (arXiv:2404.05868).
+
+Loss: `L = w_f * L_NPO(forget) + w_r * CE(retain)` with
+`L_NPO = -2/beta * mean_i log sigmoid(-beta * (log p_theta(y_i|x_i) - log p_ref(y_i|x_i)))` (eq. 3), `beta = 0.1`,
+`p_ref` the frozen original model. The retain term is the paper's "NPO+RT" variant; `use_retain=False` gives plain NPO.
+
+Deviations: for classification, `log p(y|x)` is the log-probability of the clip's label (minus its cross-entropy)
+instead of a sequence log-likelihood. `uses_retain` stays True even with `use_retain=False` (the class attribute
+decides which sets the trainer requires, before the config is read), so a retain set is still needed; its batches are
+then loaded but not used.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.losses import npo_loss
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class NPOConfig(UnlearningConfig):
+    """NPO's inverse temperature `beta`, and whether to add the retain cross-entropy (NPO+RT).
+
+    Args:
+        beta (`float`, *optional*, defaults to 0.1):
+            Inverse temperature of the NPO loss (paper: 0.1).
+        use_retain (`bool`, *optional*, defaults to `True`):
+            Add `retain_weight * CE(retain)` (NPO+RT); False gives plain NPO on the forget set.
+    """
+
+    beta: float = field(default=0.1, metadata={"help": "NPO inverse temperature beta (paper: 0.1)."})
+    use_retain: bool = field(default=True, metadata={"help": "Add the retain cross-entropy (NPO+RT)."})
+
+    PRESETS = {}  # UnSLU-BENCH does not run NPO: no benchmark preset.
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.beta > 0:
+            raise ValueError(f"beta must be positive, got {self.beta}.")
+
+
+class NPOTrainer(UnlearningTrainer, method="npo"):
+    config_class = NPOConfig
+    paper = "Zhang et al., Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning, 2024"
+    requires_teacher = True
+    default_epoch_over = "forget"
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        forget_batch = inputs["forget"]
+        logp_theta = -self.per_sample_loss(model, forget_batch)[0]
+        with torch.no_grad():
+            logp_ref = -self.per_sample_loss(self.teacher, forget_batch)[0]
+        forget = npo_loss(logp_theta, logp_ref, self.args.beta)
+        loss = self.args.forget_weight * forget
+        terms = {"forget": forget}
+        if self.args.use_retain:
+            retain = self.mean_loss(model, inputs["retain"], "retain")
+            loss = loss + self.args.retain_weight * retain
+            terms["retain"] = retain
+        self.record_terms(**terms)
+        return (loss, None) if return_outputs else loss
