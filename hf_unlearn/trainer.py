@@ -206,31 +206,28 @@ class UnlearningTrainer(Trainer):
                 "model with the right num_labels / id2label."
             )
 
-    def _prepare_side(self, dataset, name: str, extractor, args):
-        if dataset is None:
-            raise ValueError(f"Method {self.method_key!r} trains on the {name} set: pass {name}_dataset=<Dataset>.")
-        if len(dataset) == 0:
-            raise ValueError(f"The {name} set is empty: method {self.method_key!r} needs {name} samples.")
+    def _featurize_checked(self, dataset, name: str, extractor, args):
+        """Model inputs + labels of `dataset` (features computed once), with labels checked against the model."""
         dataset = featurize(
             dataset, extractor, args.audio_column, args.label_column, desc=f"Extracting features ({name})"
         ).with_format("numpy")
         self._check_labels(dataset, name)
         return dataset
 
-    def _featurize_eval(self, eval_dataset, extractor, args):
-        def one(name, dataset):
-            dataset = featurize(
-                dataset, extractor, args.audio_column, args.label_column, desc=f"Extracting features ({name})"
-            ).with_format("numpy")
-            self._check_labels(dataset, name)
-            return dataset
+    def _prepare_side(self, dataset, name: str, extractor, args):
+        if dataset is None:
+            raise ValueError(f"Method {self.method_key!r} trains on the {name} set: pass {name}_dataset=<Dataset>.")
+        if len(dataset) == 0:
+            raise ValueError(f"The {name} set is empty: method {self.method_key!r} needs {name} samples.")
+        return self._featurize_checked(dataset, name, extractor, args)
 
+    def _featurize_eval(self, eval_dataset, extractor, args):
         if isinstance(eval_dataset, dict):
             for name, dataset in eval_dataset.items():
                 if len(dataset) == 0:
                     raise ValueError(f"The evaluation split {name!r} is empty: drop it or give it samples.")
-            return {name: one(name, dataset) for name, dataset in eval_dataset.items()}
-        return one("eval", eval_dataset)
+            return {name: self._featurize_checked(ds, name, extractor, args) for name, ds in eval_dataset.items()}
+        return self._featurize_checked(eval_dataset, "eval", extractor, args)
 
     @staticmethod
     def _row_digests(dataset, input_name: str) -> set[str]:
