@@ -397,3 +397,11 @@ def test_results_figure(tmp_path):
     # Bars only.
     path = results_figure(rows, path=tmp_path / "bars.png")
     assert Path(path).stat().st_size > 1000
+
+
+def test_table_cell_has_no_negative_zero():
+    from hf_unlearn.evaluation.report import format_cell
+
+    assert format_cell(-1e-12) == "0.000"
+    assert format_cell(-0.0004) == "0.000"
+    assert format_cell(-0.0006) == "-0.001"

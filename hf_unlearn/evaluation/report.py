@@ -55,7 +55,11 @@ def _mean_std(value) -> tuple[float, float | None] | None:
 def _format_number(value: float, decimals: int, suffix: str) -> str:
     if math.isinf(value):
         return ("∞" if value > 0 else "-∞") + suffix
-    return f"{value:.{decimals}f}{suffix}"
+    text = f"{value:.{decimals}f}"
+    # A value that rounds to zero prints as 0, not "-0.000" (GUM's formula can return -1e-12).
+    if float(text) == 0:
+        text = f"{0:.{decimals}f}"
+    return f"{text}{suffix}"
 
 
 def format_cell(value, decimals: int = 3, suffix: str = "") -> str:
