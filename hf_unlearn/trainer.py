@@ -253,6 +253,11 @@ class UnlearningTrainer(Trainer):
         logits = self.task.logits(model, batch)
         return self.task.per_sample_loss(logits, batch[labels_key]), logits
 
+    @torch.no_grad()
+    def teacher_logits(self, batch: dict) -> torch.Tensor:
+        """Logits of the frozen teacher on `batch`, without gradients (the one place methods query the teacher)."""
+        return self.task.logits(self.teacher, batch)
+
     def reduce(self, per_sample: torch.Tensor, side: str) -> torch.Tensor:
         """Reduces a per-sample loss of the `side` set to a scalar (the mean; curricula re-weight here)."""
         return per_sample.mean()

@@ -56,9 +56,7 @@ class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", alia
         noise = noise.to(forget_logits.device)
         forget = kl_with_temperature(forget_logits, noise, temperature)
         retain_logits = self.task.logits(model, inputs["retain"])
-        with torch.no_grad():
-            teacher_logits = self.task.logits(self.teacher, inputs["retain"])
-        retain = kl_with_temperature(retain_logits, teacher_logits, temperature)
+        retain = kl_with_temperature(retain_logits, self.teacher_logits(inputs["retain"]), temperature)
         self.record_terms(forget=forget, retain=retain)
         loss = self.args.forget_weight * forget + self.args.retain_weight * retain
         return (loss, None) if return_outputs else loss

@@ -13,8 +13,6 @@ then loaded but not used.
 
 from dataclasses import dataclass, field
 
-import torch
-
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import npo_loss
 from hf_unlearn.trainer import UnlearningTrainer
@@ -51,8 +49,7 @@ class NPOTrainer(UnlearningTrainer, method="npo"):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         forget_batch = inputs["forget"]
         logp_theta = -self.per_sample_loss(model, forget_batch)[0]
-        with torch.no_grad():
-            logp_ref = -self.per_sample_loss(self.teacher, forget_batch)[0]
+        logp_ref = -self.task.per_sample_loss(self.teacher_logits(forget_batch), forget_batch["labels"])
         forget = npo_loss(logp_theta, logp_ref, self.args.beta)
         loss = self.args.forget_weight * forget
         terms = {"forget": forget}

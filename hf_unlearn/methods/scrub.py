@@ -21,8 +21,6 @@ minimum and its gradient is zero; max steps start to act once min steps have mov
 
 from dataclasses import dataclass, field
 
-import torch
-
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import kl_with_temperature
 from hf_unlearn.trainer import UnlearningTrainer
@@ -74,9 +72,7 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
 
     def _distill(self, model, batch):
         student = self.task.logits(model, batch)
-        with torch.no_grad():
-            teacher = self.task.logits(self.teacher, batch)
-        return student, kl_with_temperature(student, teacher, self.args.temperature)
+        return student, kl_with_temperature(student, self.teacher_logits(batch), self.args.temperature)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.is_max_step():
