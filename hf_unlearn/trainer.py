@@ -131,13 +131,7 @@ class UnlearningTrainer(Trainer):
             self._check_disjoint(forget, retain, processing_class)
         self.num_forget = len(forget) if forget is not None else len(forget_dataset or [])
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
-        train_dataset = PairedUnlearningDataset(
-            forget,
-            retain,
-            epoch_over=args.epoch_over or self.default_epoch_over,
-            seed=args.pairing_seed,
-            num_labels=self.num_labels if self.uses_random_labels else None,
-        )
+        train_dataset = self.make_train_dataset(forget, retain, args)
         if eval_dataset is not None:
             eval_dataset = self._featurize_eval(eval_dataset, processing_class, args)
 
@@ -161,6 +155,10 @@ class UnlearningTrainer(Trainer):
         self.last_eval_losses = None  # per-sample losses of the last evaluate(), per split (for MIA plots)
         self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
         self._term_counts: dict[str, int] = defaultdict(int)
+        self.gradient_masks: dict[str, torch.Tensor] = {}
+        self._gradient_mask_handles = []
+        self._optimizer_prepared = False
+        self._last_step_begun = None
         self.teacher = None
         if self.requires_teacher:
             teacher = teacher_model if teacher_model is not None else competent_teacher(self.model)
@@ -246,6 +244,69 @@ class UnlearningTrainer(Trainer):
                 f"{len(shared)} sample(s) appear in both the forget and the retain set: remove them from one side "
                 "(hf_unlearn.make_forget_split builds disjoint sets)."
             )
+
+    # ------------------------------------------------------------------------------------------- method hooks
+    def make_train_dataset(self, forget, retain, args):
+        """The training stream. Default: forget/retain pairs ([`PairedUnlearningDataset`]); a method with another
+        stream (e.g. Bad Teaching's mixed forget + retain share) overrides this. `forget`/`retain` are featurized
+        datasets, or `None` for a side the method does not use."""
+        return PairedUnlearningDataset(
+            forget,
+            retain,
+            epoch_over=args.epoch_over or self.default_epoch_over,
+            seed=args.pairing_seed,
+            num_labels=self.num_labels if self.uses_random_labels else None,
+        )
+
+    def before_optimizer(self) -> None:
+        """Runs once per `train()`, with the model on its device, before the optimizer is created: the one place
+        where a method selects parameters (`requires_grad_`), sets gradient masks ([`set_gradient_masks`], SalUn) or
+        learns something from the model before training (UNSIR's noise). Default: nothing."""
+
+    def set_gradient_masks(self, masks: dict[str, torch.Tensor]) -> None:
+        """Multiplies the gradient of each named parameter (names of `self.model.named_parameters()`) by its mask
+        (same shape; 0 freezes an entry) on every backward pass, before gradients are reduced across processes.
+
+        With a mask fixed from the first step and no weight decay, Adam/AdamW/SGD never move a masked entry (their
+        moments stay zero); weight decay would still shrink it, so masked methods refuse `weight_decay > 0`.
+        """
+        for handle in self._gradient_mask_handles:
+            handle.remove()
+        self._gradient_mask_handles = []
+        parameters = dict(self.model.named_parameters())
+        unknown = sorted(set(masks) - set(parameters))
+        if unknown:
+            raise ValueError(f"Gradient masks name parameters the model does not have: {unknown[:5]}.")
+        if masks and self.args.weight_decay > 0:
+            raise ValueError(
+                f"Method {self.method_key!r} masks gradients, but weight_decay={self.args.weight_decay} would still "
+                "move the masked weights: set weight_decay=0."
+            )
+        self.gradient_masks = {}
+        for name, mask in masks.items():
+            parameter = parameters[name]
+            if mask.shape != parameter.shape:
+                raise ValueError(f"Mask of {name} has shape {tuple(mask.shape)}, parameter {tuple(parameter.shape)}.")
+            mask = mask.to(device=parameter.device, dtype=parameter.dtype)
+            self.gradient_masks[name] = mask
+            self._gradient_mask_handles.append(parameter.register_hook(lambda grad, mask=mask: grad * mask))
+
+    def on_step_begin(self) -> None:
+        """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
+        be taken): the hook of phase-based methods (UNSIR impair/repair, the reset-perturb rounds). Phases must be a
+        function of `self.state` alone, so that resuming a checkpoint resumes the phase. Default: nothing."""
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None and not self._optimizer_prepared:
+            self.before_optimizer()
+            self._optimizer_prepared = True
+        return super().create_optimizer(model)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self._last_step_begun != self.state.global_step:
+            self._last_step_begun = self.state.global_step
+            self.on_step_begin()
+        return super().training_step(model, inputs, num_items_in_batch)
 
     # ---------------------------------------------------------------------------------------- the loss API
     def per_sample_loss(self, model, batch: dict, labels_key: str = "labels") -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,6 +394,8 @@ class UnlearningTrainer(Trainer):
     # ----------------------------------------------------------------------------------- training and saving
     def train(self, *args, **kwargs):
         start = time.perf_counter()
+        self._optimizer_prepared = False
+        self._last_step_begun = None
         output = super().train(*args, **kwargs)
         # Wall time of the unlearning run, the `t_unl` of GUM/CGUM and of the speed-up.
         self.unlearning_time = time.perf_counter() - start
