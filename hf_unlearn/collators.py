@@ -3,6 +3,8 @@
 - [`featurize`] runs the feature extractor once over a dataset (resampling first when the audio's rate differs),
   so every epoch reuses the features.
 - [`PairedUnlearningDataset`] pairs forget and retain rows deterministically for methods that use both.
+- [`MixedUnlearningDataset`] is one flat stream of forget rows and a seeded share of retain rows, each flagged
+  (Bad Teaching).
 - [`UnlearningCollator`] pads model inputs of different lengths and collates flat or paired batches.
 """
 
@@ -17,6 +19,16 @@ logger = logging.getLogger(__name__)
 
 LABELS = "labels"
 RANDOM_LABELS = "random_labels"
+# Bookkeeping columns a method may add to its rows; collated as long tensors, not model inputs (see `model_batch`).
+FORGET_FLAG = "forget_flag"  # 1 for a forget row, 0 for a retain row of a mixed stream
+ROW_INDEX = "row_index"  # position of the row in its (forget or retain) set
+LONG_KEYS = (LABELS, RANDOM_LABELS, FORGET_FLAG, ROW_INDEX)
+BOOKKEEPING_KEYS = (RANDOM_LABELS, FORGET_FLAG, ROW_INDEX)
+
+
+def model_batch(batch: dict) -> dict:
+    """`batch` without the bookkeeping keys (`BOOKKEEPING_KEYS`): the model inputs and `labels`."""
+    return {key: value for key, value in batch.items() if key not in BOOKKEEPING_KEYS}
 
 
 def _audio_arrays(values, target_rate: int) -> list[np.ndarray]:
@@ -85,6 +97,14 @@ def featurize(
         empty = [i for i, a in enumerate(arrays) if a.size == 0]
         if empty:
             raise ValueError(f"{len(empty)} empty audio clip(s) in this batch: remove them before unlearning.")
+        # All-zero clips carry no information and make some extractors divide by zero (normalisation): refuse them
+        # rather than train on NaNs. Quiet but non-zero clips (background noise, "_silence_") are fine.
+        silent = [i for i, a in enumerate(arrays) if not np.any(a)]
+        if silent:
+            raise ValueError(
+                f"{len(silent)} silent (all-zero) audio clip(s) in this batch: remove them before unlearning "
+                "(e.g. dataset.filter(lambda row: any(row['audio']['array'])))."
+            )
         features = feature_extractor(arrays, sampling_rate=target_rate)
         return {name: list(features[name]) for name in features if name in input_names or name == "attention_mask"}
 
@@ -115,7 +135,7 @@ class UnlearningCollator:
     """
 
     def __init__(self, model_input_names, padding_value: float = 0.0):
-        self.keys = list(dict.fromkeys([*model_input_names, "attention_mask", LABELS, RANDOM_LABELS]))
+        self.keys = list(dict.fromkeys([*model_input_names, "attention_mask", *LONG_KEYS]))
         self.padding_value = padding_value
 
     def collate_flat(self, rows: list[dict]) -> dict:
@@ -124,7 +144,7 @@ class UnlearningCollator:
             if key not in rows[0]:
                 continue
             values = [row[key] for row in rows]
-            if key in (LABELS, RANDOM_LABELS):
+            if key in LONG_KEYS:
                 batch[key] = torch.as_tensor(np.asarray(values), dtype=torch.long)
             elif key == "attention_mask":
                 batch[key] = _pad_stack(values, 0).long()
@@ -202,3 +222,38 @@ class PairedUnlearningDataset(torch.utils.data.Dataset):
             other = "retain" if self.epoch_over == "forget" else "forget"
             item[other] = self._row(other, self.partner[i])
         return item
+
+
+class MixedUnlearningDataset(torch.utils.data.Dataset):
+    """One flat stream: every forget row, then a seeded random share of the retain rows, each row flagged with
+    `forget_flag` (1 forget, 0 retain). The Trainer's sampler shuffles the stream; the choice of retain rows depends
+    only on `seed`, not on the training seed.
+
+    Args:
+        forget, retain (`datasets.Dataset`): featurized rows (see [`featurize`]).
+        retain_share (`float`): share of the retain rows in the stream; `round(retain_share * len(retain))` of them
+            are drawn without replacement.
+        seed (`int`): seed of the draw.
+    """
+
+    def __init__(self, forget, retain, retain_share: float, seed: int = 42):
+        if forget is None or retain is None:
+            raise ValueError("MixedUnlearningDataset needs both a forget and a retain set.")
+        if not 0.0 <= retain_share <= 1.0:
+            raise ValueError(f"retain_share must be in [0, 1], got {retain_share}.")
+        self.forget, self.retain = forget, retain
+        num_retain = int(round(retain_share * len(retain)))
+        # Sorted: the draw decides which rows, the sampler decides the order.
+        self.retain_indices = np.sort(np.random.default_rng(seed).choice(len(retain), num_retain, replace=False))
+        self.num_forget = len(forget)
+
+    def __len__(self) -> int:
+        return self.num_forget + len(self.retain_indices)
+
+    def __getitem__(self, i: int) -> dict:
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if i < self.num_forget:
+            return {**self.forget[i], FORGET_FLAG: 1}
+        return {**self.retain[int(self.retain_indices[i - self.num_forget])], FORGET_FLAG: 0}

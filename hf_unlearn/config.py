@@ -19,7 +19,22 @@ from typing import Any
 from transformers import TrainingArguments
 
 TASKS = ("audio-classification",)
+
+
+def unslu_preset(learning_rate: float, **extra) -> dict:
+    """The UnSLU-BENCH settings (Koudounas et al., Interspeech 2025): one epoch of AdamW at `learning_rate`.
+
+    Each method's `learning_rate` is the one that maximised GUM most often over UnSLU-BENCH's 10 model x dataset pairs
+    (its repository's README, "Best Learning Rate (LR) for Unlearning Methods"): FT 1e-4, NG 5e-6, NG+ 1e-6,
+    CF-k 1e-4, UNSIR 1e-5, BT 1e-6, BT-L 1e-6, SCRUB 5e-6. Methods UnSLU-BENCH does not run have no such preset.
+    """
+    return {"num_train_epochs": 1, "learning_rate": learning_rate, "optim": "adamw_torch", **extra}
+
+
 EPOCH_OVER_CHOICES = ("forget", "retain", "longest", "shortest")
+GUARD_MODES = ("auto", "always", "off")
+CURRICULA = ("superloss",)
+CURRICULUM_SIDES = ("forget", "retain")
 
 
 @dataclass
@@ -45,6 +60,26 @@ class UnlearningConfig(TrainingArguments):
             Column holding the audio (a `datasets.Audio` feature, or `{"array", "sampling_rate"}` dicts).
         label_column (`str`, *optional*, defaults to `"label"`):
             Column holding the class id.
+        divergence_guard (`str`, *optional*, defaults to `"auto"`):
+            `"auto"` stops ascent-based methods (NG, NG+, SCRUB, NPO) cleanly when the loss is not finite or the
+            retain accuracy on a monitor batch collapses, keeping the last good weights (`hf_unlearn.guard`);
+            `"always"` guards every method, `"off"` none.
+        guard_interval (`int`, *optional*, defaults to 10):
+            Optimizer steps between two monitor-batch checks (the loss is checked at every step).
+        guard_retain_floor (`float`, *optional*, defaults to 0.5):
+            The run stops when the monitor retain accuracy falls below this fraction of the original's.
+        guard_monitor_size (`int`, *optional*, defaults to 64):
+            Number of (seeded) retain and forget rows in the monitor batches.
+        stop_at_gold (`bool`, *optional*, defaults to `False`):
+            Stop when forget accuracy on the monitor batch reaches the gold model's (given as `gold_results`), since
+            unlearning past gold is over-unlearning.
+        curriculum (`str`, *optional*):
+            Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every method:
+            `"superloss"` (Castells et al., NeurIPS 2020; see `hf_unlearn.losses.superloss`) or `None` (plain mean).
+        superloss_lambda (`float`, *optional*, defaults to 10.0):
+            SuperLoss regularisation `lambda` (MU-Bench's value); larger values give weights closer to 1.
+        curriculum_sides (`list[str]`, *optional*, defaults to `["forget", "retain"]`):
+            Which sides' losses the curriculum re-weights; the others keep the plain mean.
     """
 
     method: str | None = field(
@@ -59,6 +94,29 @@ class UnlearningConfig(TrainingArguments):
     pairing_seed: int = field(default=42, metadata={"help": "Seed of the forget/retain pairing and random labels."})
     audio_column: str = field(default="audio", metadata={"help": "Name of the audio column."})
     label_column: str = field(default="label", metadata={"help": "Name of the label column."})
+    divergence_guard: str = field(
+        default="auto",
+        metadata={
+            "help": f"Divergence guard, one of {GUARD_MODES}: 'auto' guards the ascent-based methods (NG, NG+, SCRUB, "
+            "NPO); see hf_unlearn.guard."
+        },
+    )
+    guard_interval: int = field(default=10, metadata={"help": "Optimizer steps between two monitor-batch checks."})
+    guard_retain_floor: float = field(
+        default=0.5, metadata={"help": "Stop when monitor retain accuracy < this x the original's (0 disables)."}
+    )
+    guard_monitor_size: int = field(default=64, metadata={"help": "Rows in the retain/forget monitor batches."})
+    stop_at_gold: bool = field(
+        default=False, metadata={"help": "Stop when forget accuracy reaches the gold model's (needs gold_results)."}
+    )
+    curriculum: str | None = field(
+        default=None, metadata={"help": f"Per-sample loss curriculum, one of {CURRICULA}, or None (plain mean)."}
+    )
+    superloss_lambda: float = field(default=10.0, metadata={"help": "SuperLoss lambda (MU-Bench: 10)."})
+    curriculum_sides: list[str] = field(
+        default_factory=lambda: list(CURRICULUM_SIDES),
+        metadata={"help": f"Sides the curriculum re-weights, among {CURRICULUM_SIDES}."},
+    )
 
     # Changed defaults (documented in the module docstring).
     remove_unused_columns: bool = field(
@@ -77,6 +135,25 @@ class UnlearningConfig(TrainingArguments):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value}.")
+        if self.curriculum is not None and self.curriculum not in CURRICULA:
+            raise ValueError(f"curriculum={self.curriculum!r} is not known: choose one of {CURRICULA} or None.")
+        if not self.superloss_lambda > 0:
+            raise ValueError(f"superloss_lambda must be positive, got {self.superloss_lambda}.")
+        if isinstance(self.curriculum_sides, str):  # a single side given as a string
+            self.curriculum_sides = [self.curriculum_sides]
+        self.curriculum_sides = list(self.curriculum_sides)
+        unknown_sides = [side for side in self.curriculum_sides if side not in CURRICULUM_SIDES]
+        if unknown_sides or not self.curriculum_sides or len(set(self.curriculum_sides)) < len(self.curriculum_sides):
+            raise ValueError(
+                f"curriculum_sides={self.curriculum_sides!r} is not valid: give one or both of {CURRICULUM_SIDES}, "
+                "each once."
+            )
+        if self.divergence_guard not in GUARD_MODES:
+            raise ValueError(f"divergence_guard={self.divergence_guard!r} is not valid: choose one of {GUARD_MODES}.")
+        if self.guard_interval < 1 or self.guard_monitor_size < 1:
+            raise ValueError("guard_interval and guard_monitor_size must be at least 1.")
+        if not 0 <= self.guard_retain_floor <= 1:
+            raise ValueError(f"guard_retain_floor must be in [0, 1], got {self.guard_retain_floor}.")
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the nested forget/retain batches: leave it False (the "

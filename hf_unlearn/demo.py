@@ -26,6 +26,9 @@ DEMO_HYPERPARAMETERS = {
     "gradient_ascent": {"learning_rate": 1e-4, "num_train_epochs": 1},
     "neggrad_plus": {"learning_rate": 3e-4, "num_train_epochs": 3},
     "random_labels": {"learning_rate": 3e-4, "num_train_epochs": 3},
+    # Methods whose epochs are split into stages: their configs require (UNSIR) or assume (reset-perturb) these.
+    "unsir": {"learning_rate": 3e-3, "num_train_epochs": 2},
+    "reset_perturb": {"learning_rate": 1e-3, "num_train_epochs": 3},
 }
 DEFAULT_DEMO_HYPERPARAMETERS = {"learning_rate": 3e-4, "num_train_epochs": 3}
 
@@ -52,6 +55,13 @@ class DemoArguments:
     num_train_epochs: float | None = field(default=None, metadata={"help": "Unlearning epochs (default: demo's)."})
     seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
     quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "Push the unlearned model, its card and results to the Hub (repo --hub_model_id)."},
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repo id to push to, e.g. user/name (default: the output folder's name)."}
+    )
 
 
 def parse_forget(spec: str) -> dict:
@@ -132,7 +142,6 @@ def run_demo(args: DemoArguments) -> dict:
     from datasets import concatenate_datasets
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    from hf_unlearn.card import build_model_card
     from hf_unlearn.collators import featurize
     from hf_unlearn.data import make_forget_split
     from hf_unlearn.evaluation import results_figure, results_table
@@ -213,6 +222,7 @@ def run_demo(args: DemoArguments) -> dict:
         per_device_train_batch_size=16,
         use_cpu=use_cpu,
         disable_tqdm=args.quiet,
+        hub_model_id=args.hub_model_id,
         **hyper,
     )
     trainer = UnlearningTrainer(
@@ -225,7 +235,10 @@ def run_demo(args: DemoArguments) -> dict:
         processing_class=extractor,
         original_results=original_results,
         gold_results=gold_results,
+        forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.privacy)
     )
+    dataset_name = "the Free Spoken Digit Dataset" if args.fsdd else "hf-unlearn eSpeak keywords"
+    trainer.card_options["dataset_name"] = dataset_name
     print(f"[{trainer_class.method_key}] unlearning with {hyper}")
     trainer.train()
     metrics = trainer.evaluate()
@@ -237,12 +250,13 @@ def run_demo(args: DemoArguments) -> dict:
     print(table)
 
     os.makedirs(args.output_dir, exist_ok=True)
-    trainer.save_model(args.output_dir)
+    trainer.save_model(args.output_dir)  # model, feature extractor, unlearning_config.json, results, model card
     results = {
         "rows": rows,
-        "request": splits.summary(),
+        "request": trainer.unlearning_record()["request"],
         "method": trainer_class.method_key,
-        "arguments": asdict(args),
+        # The forget request's value names a speaker or class: only its kind is written (results.json is pushed).
+        "arguments": {**asdict(args), "forget": args.forget.partition(":")[0] + ":<not published>"},
         "wall_time": time.perf_counter() - started,
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
@@ -254,19 +268,10 @@ def run_demo(args: DemoArguments) -> dict:
         {"original": losses_original, "gold": losses_gold, trainer_class.method_key: trainer.last_eval_losses},
         path=os.path.join(args.output_dir, "results.png"),
     )
-    card_request = {**splits.summary(), "forgotten_classes": splits.values if splits.kind == "class" else []}
-    card = build_model_card(
-        trainer_class.method_key,
-        trainer_class.paper,
-        unlearned_results,
-        card_request,
-        {k: v for k, v in {**hyper, **config.method_fields()}.items() if v is not None},
-        table,
-        base_model=None,
-        model_id=os.path.basename(os.path.abspath(args.output_dir)),
-        dataset_name="FSDD" if args.fsdd else "hf-unlearn eSpeak keywords",
-    )
-    card.save(os.path.join(args.output_dir, "README.md"))
+    if args.push_to_hub:
+        commit = trainer.push_to_hub()
+        results["hub_commit"] = str(commit)
+        print(f"Pushed the unlearned model, its card and results to {trainer.hub_model_id} ({commit})")
     print(
         f"\nSaved the unlearned model, results and model card to {args.output_dir} "
         f"({time.perf_counter() - started:.1f} s in all)"

@@ -6,6 +6,7 @@ reduces, so that weighting schemes (e.g. a curriculum) can act per sample.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -73,3 +74,91 @@ def l1_penalty(parameters) -> torch.Tensor:
     if not norms:
         raise ValueError("l1_penalty needs at least one parameter.")
     return torch.stack([norm.float() for norm in norms]).sum()
+
+
+def superloss_confidence(losses: torch.Tensor, tau: float, lam: float) -> torch.Tensor:
+    """Optimal SuperLoss confidences (Castells et al., "SuperLoss: A Generic Loss for Robust Curriculum Learning",
+    NeurIPS 2020, Sec. 3, closed form of the minimiser), one per sample, without gradient:
+
+    `sigma*_i = exp(-W(0.5 * max(-2/e, (l_i - tau) / lambda)))`,
+
+    with `W` the principal branch of the Lambert W function (`scipy.special.lambertw`, real part). `sigma* = 1` at
+    `l_i = tau`, `sigma* > 1` for easy samples (`l_i < tau`, at most `e`), `sigma* < 1` for hard ones; it is decreasing
+    in `l_i`, and tends to 1 as `lambda -> inf`. Computed in float64 on the CPU, returned on `losses`' device.
+    """
+    from scipy.special import lambertw
+
+    if not lam > 0:
+        raise ValueError(f"The SuperLoss lambda must be positive, got {lam}.")
+    scaled = (losses.detach().double().cpu().numpy() - float(tau)) / float(lam)
+    # The clamp at -2/e keeps the argument of W at or above -1/e, where the principal branch is real. At the branch
+    # point itself W(-1/e) = -1 exactly, set by hand: scipy returns NaN there.
+    at_branch_point = scaled <= -2.0 / np.e
+    argument = 0.5 * np.where(at_branch_point, 0.0, scaled)
+    w = np.where(at_branch_point, -1.0, lambertw(argument, k=0).real)
+    sigma = np.exp(-w)
+    return torch.from_numpy(sigma).to(device=losses.device, dtype=losses.dtype)
+
+
+def superloss(losses: torch.Tensor, tau: float, lam: float) -> torch.Tensor:
+    """Per-sample SuperLoss (Castells et al., NeurIPS 2020, Sec. 3), at the optimal confidence:
+
+    `SL_i = (l_i - tau) * sigma*_i + lambda * (log sigma*_i)^2`, with `sigma*_i` from [`superloss_confidence`].
+
+    `sigma*` is a constant (detached), as in the paper: the gradient is `sigma*_i * dl_i/dtheta`, i.e. each sample's
+    loss gradient re-weighted by its confidence. `tau` is the threshold separating easy from hard samples (the caller
+    keeps it, e.g. as a running mean of the loss). Returns the (N,) per-sample values; the caller reduces them.
+    """
+    sigma = superloss_confidence(losses, tau, lam)
+    return (losses - tau) * sigma + lam * torch.log(sigma) ** 2
+
+
+def bad_teaching_kl(
+    student_logits: torch.Tensor,
+    competent_logits: torch.Tensor,
+    incompetent_logits: torch.Tensor,
+    forget_flags: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Per-sample Bad Teaching loss (Chundawat et al., AAAI 2023; the authors' `UnlearnerLoss`):
+
+    `L_i = KL(p_i || q_i) = sum_c p_ic (log p_ic - log q_ic)`, with the student `q_i = softmax(s_i / T)` and the
+    target `p_i = l_i * softmax(u_i / T) + (1 - l_i) * softmax(c_i / T)`, where `u` are the incompetent teacher's
+    logits, `c` the competent (original) teacher's and `l_i` = 1 for a forget row, 0 for a retain row. With `l_i` in
+    {0, 1} this is the paper's `(1 - l_i) KL(T_s || S) + l_i KL(T_d || S)`. Returns the (N,) values; the caller
+    reduces them. No `T^2` factor, as in the paper.
+    """
+    flags = forget_flags.to(student_logits.device).float().unsqueeze(-1)
+    target = flags * F.softmax(incompetent_logits.float() / temperature, dim=-1)
+    target = target + (1.0 - flags) * F.softmax(competent_logits.float() / temperature, dim=-1)
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    # xlogy: 0 * log 0 = 0 where a teacher probability underflows.
+    return (torch.xlogy(target, target) - target * log_student).sum(dim=-1)
+
+
+def unsir_noise_objective(
+    per_sample_loss: torch.Tensor,
+    noise: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    l2_weight: float = 0.1,
+    penalty: str = "mean",
+) -> torch.Tensor:
+    """Per-noise objective that UNSIR's error-maximising noise minimises (Tarun et al., IEEE TNNLS 2023: maximise the
+    frozen model's loss on the noise w.r.t. the forget label, with a norm penalty weighted by `lambda`):
+
+    `J_k = -L(f(n_k), y_k) + lambda * P(n_k)`, with `L` the model's per-sample loss (cross-entropy) of noise `n_k`
+    against its forget label `y_k`, and `P(n_k) = 1/|V_k| * sum_{j in V_k} n_kj^2` (`penalty="mean"`) or
+    `sum_{j in V_k} n_kj^2` (`penalty="sum"`: the authors' notebook, `-CE + 0.1 * mean_k sum_j n_kj^2`), over the
+    valid (non-padding) positions `V_k` (all positions when `valid` is None). Returns the (K,) values: summing them
+    keeps each noise's gradient independent of the others.
+    """
+    if penalty not in ("mean", "sum"):
+        raise ValueError(f"penalty must be 'mean' or 'sum', got {penalty!r}.")
+    if valid is None:
+        valid = torch.ones_like(noise, dtype=torch.bool)
+    valid = valid.expand_as(noise).float()
+    dims = tuple(range(1, noise.dim()))
+    squares = (noise.float().square() * valid).sum(dim=dims)
+    if penalty == "mean":
+        squares = squares / valid.sum(dim=dims).clamp_min(1.0)
+    return -per_sample_loss.float() + l2_weight * squares

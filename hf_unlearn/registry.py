@@ -22,6 +22,9 @@ class MethodInfo:
         needs_retain (`bool`): whether it trains on retain data.
         needs_forget (`bool`): whether it trains on forget data.
         aliases (`tuple[str]`): other keys accepted for it.
+        summary (`str`): one line on what it does.
+        unslu_learning_rate (`float` or `None`): the learning rate of its `"unslu"` preset, if UnSLU-BENCH runs it.
+        peft_support (`str`): `"adapter"` (runs with `peft_config=`) or `"refuse"`.
     """
 
     key: str
@@ -33,6 +36,9 @@ class MethodInfo:
     needs_retain: bool
     needs_forget: bool
     aliases: tuple[str, ...] = ()
+    summary: str = ""
+    unslu_learning_rate: float | None = None
+    peft_support: str = "adapter"
 
     def __repr__(self) -> str:
         needs = [
@@ -92,6 +98,27 @@ def list_methods() -> list[MethodInfo]:
                 needs_retain=cls.uses_retain,
                 needs_forget=cls.uses_forget,
                 aliases=tuple(sorted(a for a, k in _ALIASES.items() if k == key)),
+                summary=getattr(cls, "summary", ""),
+                unslu_learning_rate=cls.config_class.PRESETS.get("unslu", {}).get("learning_rate"),
+                peft_support=getattr(cls, "peft_support", "adapter"),
             )
         )
     return infos
+
+
+def methods_markdown() -> str:
+    """The README's methods table, generated from the registry (`hf-unlearn methods --markdown`)."""
+    yes_no = {True: "yes", False: "no"}
+    lines = [
+        "| key | method | paper | teacher | retain | forget | UnSLU preset lr | PEFT |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for info in list_methods():
+        key = f"`{info.key}`" + (f" (`{'`, `'.join(info.aliases)}`)" if info.aliases else "")
+        lr = f"{info.unslu_learning_rate:g}" if info.unslu_learning_rate is not None else "–"
+        teacher = "original" if info.requires_teacher else "no"
+        lines.append(
+            f"| {key} | {info.summary} | {info.paper} | {teacher} | {yes_no[info.needs_retain]} | "
+            f"{yes_no[info.needs_forget]} | {lr} | {'LoRA' if info.peft_support == 'adapter' else 'refuses'} |"
+        )
+    return "\n".join(lines) + "\n"

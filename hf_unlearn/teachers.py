@@ -17,16 +17,32 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def competent_teacher(model: torch.nn.Module) -> torch.nn.Module:
-    """A frozen copy of `model` as it is now (call before training: it is the original model)."""
+    """A frozen copy of `model` as it is now (call before training: it is the original model).
+
+    Under PEFT the trainer does not call this: the base model with the adapter disabled is the original
+    (`hf_unlearn.peft_utils.adapter_disabled`), so the weights are not held twice.
+    """
     return freeze(copy.deepcopy(model))
 
 
 def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """The same architecture with freshly initialised weights (never the original's), frozen.
 
-    Built from the model's config when it is a `PreTrainedModel`, else by re-running every module's
-    `reset_parameters`.
+    Built from the model's config when it is a `PreTrainedModel` (under PEFT, the base model's, without adapter),
+    else by re-running every module's `reset_parameters`, under `torch.manual_seed(seed)` (the global RNG state is
+    restored afterwards).
+
+    Raises:
+        `ValueError`: when every parameter equals the model's, e.g. an untrained model built from the same seed (its
+        logits would make Bad Teaching's forget target the original's own prediction).
+
+    A `PeftModel` is unwrapped first: the teacher is the bare architecture, without adapters.
     """
+    if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    if hasattr(model, "get_base_model"):
+        # A PEFT model: the architecture is the base model's (a fresh one holds no adapter layers).
+        model = model.get_base_model()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         config = getattr(model, "config", None)
@@ -37,4 +53,23 @@ def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
             for module in teacher.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
-    return freeze(teacher.to(next(model.parameters()).device))
+    reference = next(model.parameters())
+    teacher = freeze(teacher.to(device=reference.device, dtype=reference.dtype))
+    if same_weights(teacher, model):
+        raise ValueError(
+            f"The incompetent teacher built with seed {seed} has exactly the model's weights (an untrained model "
+            "built from the same seed?): choose another seed."
+        )
+    return teacher
+
+
+def same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:
+    """True when both modules have the same parameter names, shapes and values."""
+    first_parameters, second_parameters = dict(first.named_parameters()), dict(second.named_parameters())
+    if first_parameters.keys() != second_parameters.keys():
+        return False
+    with torch.no_grad():
+        return all(
+            a.shape == second_parameters[name].shape and torch.equal(a, second_parameters[name].to(a.device))
+            for name, a in first_parameters.items()
+        )

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hub_server import configure_environment
+
+# huggingface_hub reads HF_ENDPOINT, HF_TOKEN and HF_HOME once, at its first import: point them at the Hub stand-in of
+# test_hub.py (tests/hub_server.py) and a throw-away HF_HOME before any test module imports it.
+configure_environment()
 
 SAMPLING_RATE = 16000
 TOY_FREQUENCIES = (300.0, 700.0, 1300.0, 2300.0)  # one tone per class: learnable in a few dozen steps

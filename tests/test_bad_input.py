@@ -193,3 +193,43 @@ def test_checkpoints_carry_unlearning_config(splits, tmp_path):
     checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
     assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
     assert all((c / "unlearning_config.json").exists() for c in checkpoints)
+
+
+def test_empty_retain_set(splits, tmp_path):
+    with pytest.raises(ValueError, match="retain set is empty"):
+        trainer(tmp_path, forget=splits.forget, retain=splits.retain.select([]))
+
+
+def test_id2label_that_does_not_match_the_class_names(splits, tmp_path):
+    from datasets import ClassLabel
+
+    renamed = ClassLabel(names=["tone0", "tone2", "tone1", "tone3"])  # same ids, two names swapped
+    forget = splits.forget.cast_column("label", renamed)
+    retain = splits.retain.cast_column("label", renamed)
+    with pytest.raises(ValueError, match="do not match the model's id2label.*align_labels_with_mapping"):
+        trainer(tmp_path, forget=forget, retain=retain)
+
+
+def test_silent_clip(splits, tmp_path):
+    def silence_first(row, index):
+        if index == 0:
+            audio = row["audio"]
+            row["audio"] = {"array": [0.0] * len(audio["array"]), "sampling_rate": audio["sampling_rate"]}
+        return row
+
+    forget = splits.forget.map(silence_first, with_indices=True)
+    with pytest.raises(ValueError, match="silent \\(all-zero\\) audio clip"):
+        trainer(tmp_path, forget=forget, retain=splits.retain)
+
+
+def test_teacher_that_cannot_be_loaded(splits, tmp_path):
+    with pytest.raises(ValueError, match="teacher \\(the original model\\) could not be loaded"):
+        trainer(
+            tmp_path, method="scrub", forget=splits.forget, retain=splits.retain, teacher_model=str(tmp_path / "nope")
+        )
+
+
+def test_teacher_with_other_labels(splits, tmp_path):
+    other, _ = build_tiny_model("cnn", num_labels=3)
+    with pytest.raises(ValueError, match="teacher has 3 labels but the model 4"):
+        trainer(tmp_path, method="scrub", forget=splits.forget, retain=splits.retain, teacher_model=other)

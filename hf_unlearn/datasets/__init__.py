@@ -1,5 +1,6 @@
-"""Built-in demo data: a synthetic keyword dataset (eSpeak NG), a loader for the Free Spoken Digit Dataset, and
-:func:`load_audio_array`, which reads any value of a `datasets.Audio` column.
+"""Built-in demo data: a synthetic keyword dataset (eSpeak NG), loaders for local copies of the Free Spoken Digit
+Dataset and of Speech Commands-style folders, and :func:`load_audio_array`, which reads any value of a
+`datasets.Audio` column.
 
 This subpackage is named ``hf_unlearn.datasets``; the Hugging Face library is still ``import datasets`` (imports are
 absolute). It is imported lazily inside the functions, so ``import hf_unlearn.datasets`` stays cheap.
@@ -16,6 +17,7 @@ from hf_unlearn.datasets.keywords import (
     default_cache_dir,
     make_keyword_dataset,
 )
+from hf_unlearn.datasets.speech_commands import load_speech_commands
 
 __all__ = [
     "DEFAULT_KEYWORDS",
@@ -27,6 +29,7 @@ __all__ = [
     "list_voice_variants",
     "load_audio_array",
     "load_fsdd",
+    "load_speech_commands",
     "make_keyword_dataset",
     "synthesize",
 ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.losses import kl_with_temperature
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -33,7 +33,7 @@ class BadTeachingLiteConfig(UnlearningConfig):
 
     temperature: float = field(default=1.0, metadata={"help": "KL temperature T (paper: 1.0)."})
 
-    PRESETS = {}
+    PRESETS = {"unslu": unslu_preset(1e-6)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -43,6 +43,7 @@ class BadTeachingLiteConfig(UnlearningConfig):
 
 class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", aliases=("bt-l", "btl")):
     config_class = BadTeachingLiteConfig
+    summary = "BT-L: KL to the original on retain + KL to N(0, 1) noise logits on forget, T = 1"
     paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023 (UnSLU-BENCH's BT-L)"
     requires_teacher = True
     default_epoch_over = "forget"

@@ -12,11 +12,12 @@ order than they are applied would be picked wrongly: check `trainer.trainable_mo
 Deviations: "blocks" are top-level child modules rather than the paper's ResNet stages. Freezing happens in
 `__init__` (after `super().__init__`, before `train()` creates the optimizer), so the optimizer only sees the last
 `k` blocks. Re-initialisation calls `reset_parameters()` on every sub-module that has one, under the Trainer's seed.
+CF-k refuses `peft_config=`: choosing the trained blocks is already its parameter-efficient scheme (see `peft_note`).
 """
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -34,7 +35,7 @@ class CFkConfig(UnlearningConfig):
     k: int = field(default=1, metadata={"help": "Number of last top-level modules to train."})
     reinit: bool = field(default=False, metadata={"help": "Re-initialise them first (EU-k)."})
 
-    PRESETS = {}
+    PRESETS = {"unslu": unslu_preset(1e-4)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -57,9 +58,17 @@ def last_k_modules(model, k: int) -> list[tuple[str, object]]:
 
 class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
     config_class = CFkConfig
+    summary = "CF-k: freeze all but the last `k` top-level modules, fine-tune on retain; `reinit=True`: EU-k"
     paper = "Goel et al., Towards Adversarial Evaluations for Inexact Machine Unlearning, 2022 (CF-k / EU-k)"
     uses_forget = False
     default_epoch_over = "retain"
+    peft_support = "refuse"
+    peft_note = (
+        "CF-k chooses which blocks of the model train (the last k top-level modules) and EU-k re-initialises them; "
+        "a PEFT adapter already fixes which parameters train, and a PeftModel's only top-level module is the whole "
+        "base model. For a parameter-efficient CF-k, use method='finetune' with a LoraConfig whose target_modules "
+        "lie in the last blocks."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

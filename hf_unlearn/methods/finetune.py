@@ -7,19 +7,20 @@ Loss: `L = CE(retain)`. Deviations: none.
 
 from dataclasses import dataclass
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer import UnlearningTrainer
 
 
 @dataclass
 class FinetuneConfig(UnlearningConfig):
-    """FT has no hyperparameters beyond the optimiser's. Preset `"unslu"`: one epoch, AdamW, lr 5e-5 (UnSLU-BENCH)."""
+    """FT has no hyperparameters beyond the optimiser's. Preset `"unslu"`: one epoch, AdamW, lr 1e-4 (UnSLU-BENCH)."""
 
-    PRESETS = {"unslu": {"num_train_epochs": 1, "learning_rate": 5e-5, "optim": "adamw_torch"}}
+    PRESETS = {"unslu": unslu_preset(1e-4)}
 
 
 class FinetuneTrainer(UnlearningTrainer, method="finetune", aliases=("ft",)):
     config_class = FinetuneConfig
+    summary = "FT: fine-tune on retain"
     paper = "Fine-tuning on retain data (UnSLU-BENCH baseline 'FT'; Koudounas et al., Interspeech 2025)"
     uses_forget = False
     default_epoch_over = "retain"

@@ -9,7 +9,7 @@ and watch retain accuracy. Deviations: none.
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -19,11 +19,13 @@ class GradientAscentConfig(UnlearningConfig):
 
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (UnSLU-BENCH: 1.0)."})
 
-    PRESETS = {"unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch", "max_grad_norm": 1.0}}
+    PRESETS = {"unslu": unslu_preset(5e-6, max_grad_norm=1.0)}
 
 
 class GradientAscentTrainer(UnlearningTrainer, method="gradient_ascent", aliases=("ng", "gradascent", "neggrad")):
     config_class = GradientAscentConfig
+    ascends = True
+    summary = "NG / GradAscent: ascend the forget CE, grad clip 1.0"
     paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (NegGrad); UnSLU-BENCH 'NG'"
     uses_retain = False
     default_epoch_over = "forget"

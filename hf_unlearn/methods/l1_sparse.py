@@ -9,7 +9,9 @@ baseline; we could not check it offline, so treat it as a starting point and tun
 
 Deviations: the decay is per optimizer step rather than per epoch (the authors' code), and the penalty runs over the
 trainable parameters only. Unlike MU-Bench's implementation, the penalty is actually added to the loss; it is logged
-as `loss/l1` (the unweighted `||w||_1`, like the other terms, which are logged before weighting).
+as `loss/l1` (the unweighted `||w||_1`, like the other terms, which are logged before weighting). With a PEFT adapter
+(`peft_config=`) the trainable parameters are the LoRA factors and the head: the penalty then sparsifies the update,
+not the model.
 """
 
 from dataclasses import dataclass, field
@@ -40,9 +42,14 @@ class L1SparseConfig(UnlearningConfig):
 
 class L1SparseTrainer(UnlearningTrainer, method="l1_sparse", aliases=("l1-sparse", "l1")):
     config_class = L1SparseConfig
+    summary = "fine-tune on retain + `gamma_t * L1(w)`, gamma linearly 5e-5 -> 0"
     paper = "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023 (l1-sparse)"
     uses_forget = False
     default_epoch_over = "retain"
+    peft_note = (
+        "the L1 penalty covers the trainable parameters, i.e. the LoRA factors and the fully trained head: it makes "
+        "the update sparse, not the model's weights (the paper's sparsity of the whole model does not hold)."
+    )
 
     def current_gamma(self) -> float:
         """`gamma_t = l1_gamma * (1 - global_step / max_steps)`, read from the trainer state (resumption keeps it)."""

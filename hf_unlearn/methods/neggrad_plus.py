@@ -11,7 +11,7 @@ Defaults: UnSLU-BENCH's equal weights `w_r = w_f = 1`. Preset `"scrub_repo"`: th
 
 from dataclasses import dataclass
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer import UnlearningTrainer
 
 SCRUB_REPO_ALPHA = 0.9999
@@ -22,13 +22,15 @@ class NegGradPlusConfig(UnlearningConfig):
     """NG+ uses `retain_weight` (w_r) and `forget_weight` (w_f), equal by default (UnSLU-BENCH)."""
 
     PRESETS = {
-        "unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch"},
+        "unslu": unslu_preset(1e-6),
         "scrub_repo": {"retain_weight": SCRUB_REPO_ALPHA, "forget_weight": 1 - SCRUB_REPO_ALPHA},
     }
 
 
 class NegGradPlusTrainer(UnlearningTrainer, method="neggrad_plus", aliases=("ng+", "neggrad+", "ngplus")):
     config_class = NegGradPlusConfig
+    ascends = True
+    summary = "NG+: `w_r CE(retain) - w_f CE(forget)`; preset `scrub_repo` (alpha = 0.9999)"
     paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023 (NegGrad+)"
     default_epoch_over = "forget"
 

@@ -42,6 +42,8 @@ class NPOConfig(UnlearningConfig):
 
 class NPOTrainer(UnlearningTrainer, method="npo"):
     config_class = NPOConfig
+    ascends = True
+    summary = "NPO (beta = 0.1) on forget + retain CE (`use_retain`)"
     paper = "Zhang et al., Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning, 2024"
     requires_teacher = True
     default_epoch_over = "forget"

@@ -20,11 +20,12 @@ from hf_unlearn.trainer import UnlearningTrainer
 class RandomLabelsConfig(UnlearningConfig):
     """Random labels on forget (weight `forget_weight`) plus retain CE (weight `retain_weight`)."""
 
-    PRESETS = {"unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch"}}
+    PRESETS = {}  # UnSLU-BENCH does not run RandLabel: no benchmark preset.
 
 
 class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("randlabel", "rl")):
     config_class = RandomLabelsConfig
+    summary = "forget relabelled to another class, plus retain"
     paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (random labels)"
     default_epoch_over = "forget"
     uses_random_labels = True

@@ -21,7 +21,7 @@ minimum and its gradient is zero; max steps start to act once min steps have mov
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.losses import kl_with_temperature
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -48,7 +48,7 @@ class SCRUBConfig(UnlearningConfig):
 
     PRESETS = {
         "small_scale": {"gamma": 1.0, "alpha": 0.5},
-        "unslu": {"num_train_epochs": 1, "learning_rate": 5e-6, "optim": "adamw_torch"},
+        "unslu": unslu_preset(5e-6),
     }
 
     def __post_init__(self):
@@ -61,6 +61,8 @@ class SCRUBConfig(UnlearningConfig):
 
 class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     config_class = SCRUBConfig
+    ascends = True
+    summary = "SCRUB: alternating max (forget KL) / min (retain CE + KL) steps, T = 4; preset `small_scale`"
     paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023 (SCRUB)"
     requires_teacher = True
     default_epoch_over = "retain"

@@ -1,0 +1,100 @@
+"""The audit log of unlearning requests: `unlearning_log.jsonl` next to every unlearned model.
+
+Each unlearning run that saves its model appends one JSON line: when it ran, the method, the request's public record
+(kind, counts, shares and the salted digest of the forget set, see `hf_unlearn.privacy`; never who or what was
+forgotten, except class names for class requests), the metrics before (the original's results, when given) and after
+(the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, and the library
+versions. Requests applied one after another (each run starting from the previous run's saved model) build one log:
+a run copies the log found in the folder its model was loaded from, then appends its own line, so the newest model
+carries the history of every request it served. The original checkpoint's folder is only read, never written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import uuid
+
+AUDIT_LOG_NAME = "unlearning_log.jsonl"
+# Metrics copied into the log (the rest stay in unlearning_results.json).
+LOGGED_METRICS = (
+    "forget_accuracy",
+    "forget_f1",
+    "retain_accuracy",
+    "retain_f1",
+    "test_accuracy",
+    "test_f1",
+    "mia",
+    "gum",
+    "cgum",
+)
+
+
+def read_log(folder: str | None) -> list[dict]:
+    """The entries of `folder`'s audit log (empty when it has none or `folder` is not a local folder)."""
+    if not folder or not os.path.isdir(folder):
+        return []
+    path = os.path.join(folder, AUDIT_LOG_NAME)
+    if not os.path.isfile(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _metrics(results: dict | None) -> dict | None:
+    if not results:
+        return None
+    picked = {}
+    for key in LOGGED_METRICS:
+        for candidate in (key, f"eval_{key}"):
+            if results.get(candidate) is not None:
+                picked[key] = float(results[candidate])
+                break
+    return picked or None
+
+
+def _versions() -> dict:
+    import datasets
+    import torch
+    import transformers
+
+    from hf_unlearn import __version__
+
+    return {
+        "hf_unlearn": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def make_entry(trainer, run_id: str) -> dict:
+    """This run's log line (see the module docstring)."""
+    record = trainer.unlearning_record()
+    return {
+        "run_id": run_id,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "method": trainer.method_key,
+        "request": record.get("request"),
+        "metrics_before": _metrics(trainer.original_results),
+        "metrics_after": _metrics(trainer.last_eval_results),
+        "unlearning_time": trainer.unlearning_time,
+        "stop_reason": trainer.stop_reason,
+        "versions": _versions(),
+    }
+
+
+def write_log(output_dir: str, history: list[dict], entry: dict) -> str:
+    """Writes `history` (the source model's log) plus `entry` to `output_dir`; saving twice in one run rewrites the
+    run's line instead of adding another. Returns the log's path."""
+    entries = [e for e in history if e.get("run_id") != entry["run_id"]] + [entry]
+    path = os.path.join(output_dir, AUDIT_LOG_NAME)
+    with open(path, "w") as handle:
+        for item in entries:
+            handle.write(json.dumps(item, sort_keys=True) + "\n")
+    return path
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex

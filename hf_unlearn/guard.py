@@ -1,0 +1,144 @@
+"""The divergence guard: stops an unlearning run cleanly before it destroys the model, keeping the last good weights.
+
+Gradient ascent is unbounded: NG, NG+, SCRUB's max steps and NPO can drive the loss to infinity or wreck the
+retain set within a few steps of a too-large learning rate. [`DivergenceGuard`] (a `TrainerCallback`, added by
+`UnlearningTrainer` for methods with `ascends = True`, or for any method with `divergence_guard="always"`) checks
+after every optimizer step:
+
+- the training loss is finite (NaN or inf stops at once);
+- every `guard_interval` steps, the accuracy on a fixed monitor batch of retain rows is at least `guard_retain_floor`
+  times the original model's accuracy on that batch (measured before the first step);
+- with `stop_at_gold=True` and gold results given, the accuracy on a monitor batch of forget rows has not reached the
+  gold model's forget accuracy (unlearning past gold is over-unlearning: the Streisand effect of a forget set that is
+  now easier to spot than data the model never saw).
+
+When a check fails, the weights (trainable parameters and buffers) of the last check that passed are put back, the
+run stops, and `trainer.stop_reason` holds a message saying what happened and what to change; it is logged as a
+warning and recorded in `unlearning_config.json`. The snapshot is a CPU copy of the trainable parameters and buffers,
+taken at each passed check (for a PEFT model, only the adapter). Every process evaluates the same monitor rows with the
+same (synchronised) weights, so all processes decide alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+class DivergenceGuard(TrainerCallback):
+    """See the module docstring. `trainer` is the `UnlearningTrainer` being guarded."""
+
+    def __init__(self, trainer, retain_rows, forget_rows=None, gold_forget_accuracy: float | None = None):
+        self.trainer = trainer
+        self.retain_batch = self._collate(retain_rows)
+        self.forget_batch = self._collate(forget_rows) if forget_rows is not None else None
+        self.gold_forget_accuracy = gold_forget_accuracy
+        self.original_retain_accuracy = None
+        self.snapshot = None
+        self.snapshot_step = 0
+        self.nonfinite_loss = None
+
+    def _collate(self, rows):
+        return self.trainer.data_collator([dict(row) for row in rows])
+
+    @torch.no_grad()
+    def _accuracy(self, batch) -> float:
+        model = self.trainer.model
+        was_training = model.training
+        model.eval()
+        try:
+            batch = self.trainer._prepare_inputs(batch)
+            logits = self.trainer.task.logits(model, batch)
+            return float((self.trainer.task.predictions(logits) == batch["labels"]).float().mean())
+        finally:
+            model.train(was_training)
+
+    def _take_snapshot(self, step: int) -> None:
+        model = self.trainer.model
+        trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+        buffers = {n: b.detach().cpu().clone() for n, b in model.named_buffers()}
+        self.snapshot, self.snapshot_step = (trainable, buffers), step
+
+    @torch.no_grad()
+    def _restore_snapshot(self) -> None:
+        trainable, buffers = self.snapshot
+        for name, parameter in self.trainer.model.named_parameters():
+            if name in trainable:
+                parameter.copy_(trainable[name].to(parameter.device))
+        for name, buffer in self.trainer.model.named_buffers():
+            if name in buffers:
+                buffer.copy_(buffers[name].to(buffer.device))
+
+    def record_loss(self, loss: torch.Tensor) -> None:
+        """Called by the trainer with each micro-batch loss (the check itself happens at the step's end)."""
+        if self.nonfinite_loss is None and not torch.isfinite(loss.detach()).all():
+            self.nonfinite_loss = float(loss.detach().float().mean())
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.original_retain_accuracy = self._accuracy(self.retain_batch)
+        self._take_snapshot(state.global_step)
+        self.nonfinite_loss = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        reason = None
+        if self.nonfinite_loss is not None:
+            reason = (
+                f"the training loss became {self.nonfinite_loss} at step {state.global_step}. Lower learning_rate "
+                f"(now {args.learning_rate:g}), keep max_grad_norm clipping on, or train for fewer steps."
+            )
+        elif state.global_step % args.guard_interval == 0 or state.global_step == state.max_steps:
+            retain_accuracy = self._accuracy(self.retain_batch)
+            floor = args.guard_retain_floor * self.original_retain_accuracy
+            if not retain_accuracy >= floor:
+                reason = (
+                    f"retain accuracy on the monitor batch fell to {retain_accuracy:.3f} at step {state.global_step}, "
+                    f"below guard_retain_floor={args.guard_retain_floor} x the original's "
+                    f"{self.original_retain_accuracy:.3f}. Lower learning_rate (now {args.learning_rate:g}), train "
+                    "for fewer steps, or raise the retain weight of the loss."
+                )
+            elif self.forget_batch is not None and self.gold_forget_accuracy is not None:
+                forget_accuracy = self._accuracy(self.forget_batch)
+                if forget_accuracy <= self.gold_forget_accuracy:
+                    reason = (
+                        f"forget accuracy on the monitor batch reached the gold model's level ({forget_accuracy:.3f} "
+                        f"<= {self.gold_forget_accuracy:.3f}) at step {state.global_step} (stop_at_gold=True): "
+                        "unlearning further would over-unlearn."
+                    )
+                    # Reaching gold is success: keep these weights rather than the previous check's.
+                    self._take_snapshot(state.global_step)
+            if reason is None:
+                self._take_snapshot(state.global_step)
+        if reason is not None:
+            self._restore_snapshot()
+            self.trainer.stop_reason = f"Unlearning stopped: {reason} Kept the weights of step {self.snapshot_step}."
+            self.trainer.stopped_at_step = self.snapshot_step
+            logger.warning(self.trainer.stop_reason)
+            control.should_training_stop = True
+        return control
+
+
+def monitor_rows(dataset, size: int, seed: int):
+    """A fixed, seeded choice of `size` rows of a featurized dataset (all of them when it is smaller)."""
+    if dataset is None or len(dataset) == 0:
+        return None
+    if len(dataset) <= size:
+        return dataset
+    indices = np.sort(np.random.default_rng(seed).choice(len(dataset), size=size, replace=False))
+    return dataset.select(indices.tolist())
+
+
+def gold_forget_accuracy(gold_results) -> float | None:
+    """The gold model's forget accuracy from its results dict (`forget_accuracy` or `eval_forget_accuracy`)."""
+    if not gold_results:
+        return None
+    for key in ("forget_accuracy", "eval_forget_accuracy"):
+        value = gold_results.get(key)
+        if value is not None and not math.isnan(float(value)):
+            return float(value)
+    return None

@@ -1,0 +1,134 @@
+"""Bad Teaching: Chundawat et al., "Can Bad Teaching Induce Forgetting? Unlearning in Deep Networks Using an
+Incompetent Teacher", AAAI 2023 (code: github.com/vikram2000b/bad-teaching-unlearning).
+
+The student (the model being unlearned, initialised from the original) is distilled from two frozen teachers over one
+mixed stream: every forget row (`l_i = 1`) plus a seeded random share `retain_share` of the retain rows (`l_i = 0`).
+On a retain row it matches the competent teacher (the original model), on a forget row the incompetent teacher (the
+same architecture at random initialisation):
+
+`L = 1/N * sum_i KL(p_i || softmax(s_i / T))`, `p_i = l_i * softmax(u_i / T) + (1 - l_i) * softmax(c_i / T)`
+
+(`hf_unlearn.losses.bad_teaching_kl`), with `T = 1`. The paper's settings: 30 % of the retain set, one epoch, Adam
+at lr 1e-4, `T = 1`.
+
+The incompetent teacher is never the original model. UnSLU-BENCH's released code (Koudounas et al., Interspeech 2025)
+queries the original's logits in its place, so the forget target there is the original's own prediction and its BT
+cannot forget; here the incompetent teacher is built by `hf_unlearn.teachers.incompetent_teacher` (seeded by
+`incompetent_teacher_seed`), which refuses a teacher with the original's weights, and the trainer refuses
+`incompetent_teacher_model=` set to the model or the competent teacher. For BT-L, UnSLU-BENCH's variant with noise
+logits in place of the incompetent teacher, see `bad_teaching_lite`.
+
+Deviations: the authors' `F.kl_div(..., reduction="mean")` averages over classes too, so their loss is this one
+divided by the number of classes (a constant factor: the same direction, a rescaled learning rate). `forget_weight`
+and `retain_weight` weight the forget and retain rows (1 by default, the paper). Each teacher is queried only on the
+rows whose target it gives (eval mode, so the logits are those of a full-batch forward). The retain share is drawn
+with `pairing_seed`, independently of the training seed; the Trainer's sampler shuffles the stream. In several
+processes every process builds the same incompetent teacher (same seed) and draws the same retain share.
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hf_unlearn.collators import FORGET_FLAG, MixedUnlearningDataset, model_batch
+from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.losses import bad_teaching_kl
+from hf_unlearn.teachers import freeze, incompetent_teacher
+from hf_unlearn.trainer import UnlearningTrainer
+
+
+@dataclass
+class BadTeachingConfig(UnlearningConfig):
+    """Bad Teaching's hyperparameters (defaults: the paper's).
+
+    Args:
+        temperature (`float`, *optional*, defaults to 1.0):
+            Distillation temperature `T` of both teachers and the student.
+        retain_share (`float`, *optional*, defaults to 0.3):
+            Share of the retain rows mixed with the forget rows (`round(retain_share * len(retain))` rows, drawn with
+            `pairing_seed`).
+        incompetent_teacher_seed (`int`, *optional*, defaults to 1234):
+            Seed of the incompetent teacher's random initialisation.
+    """
+
+    temperature: float = field(default=1.0, metadata={"help": "KL temperature T (paper: 1.0)."})
+    retain_share: float = field(default=0.3, metadata={"help": "Share of the retain set in the stream (paper: 0.3)."})
+    incompetent_teacher_seed: int = field(
+        default=1234, metadata={"help": "Seed of the incompetent teacher's random initialisation."}
+    )
+
+    PRESETS = {"unslu": unslu_preset(1e-6)}
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}.")
+        if not 0.0 <= self.retain_share <= 1.0:
+            raise ValueError(f"retain_share must be in [0, 1], got {self.retain_share}.")
+
+
+class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt",)):
+    """Bad Teaching. Takes the arguments of [`UnlearningTrainer`], plus:
+
+    Args:
+        incompetent_teacher_model (`torch.nn.Module`, *optional*):
+            The incompetent teacher (e.g. a pretrained backbone with an untrained head); by default the model's
+            architecture at random initialisation, seeded by `incompetent_teacher_seed`. It is frozen and prepared
+            with the accelerator; it may not be the original model.
+    """
+
+    config_class = BadTeachingConfig
+    summary = (
+        "BT: KL to the original on retain rows and to a randomly initialised teacher on forget rows, over "
+        "forget + 30 % of retain, T = 1"
+    )
+    paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023 (Bad Teaching)"
+    requires_teacher = True
+
+    def __init__(self, *args, incompetent_teacher_model=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if incompetent_teacher_model is None:
+            incompetent_teacher_model = incompetent_teacher(self.model, seed=self.args.incompetent_teacher_seed)
+        elif incompetent_teacher_model is self.model or incompetent_teacher_model is self.teacher:
+            raise ValueError(
+                "incompetent_teacher_model is the original model: Bad Teaching needs a teacher that does not know the "
+                "task (leave incompetent_teacher_model=None for a randomly initialised copy of the architecture)."
+            )
+        self.incompetent_teacher = self.accelerator.prepare_model(
+            freeze(incompetent_teacher_model), evaluation_mode=True
+        )
+
+    def make_train_dataset(self, forget, retain, args):
+        return MixedUnlearningDataset(forget, retain, retain_share=args.retain_share, seed=args.pairing_seed)
+
+    @torch.no_grad()
+    def incompetent_teacher_logits(self, batch: dict) -> torch.Tensor:
+        """Logits of the frozen incompetent teacher on `batch`, without gradients."""
+        return self.task.logits(self.incompetent_teacher, batch)
+
+    @staticmethod
+    def _logits_on_rows(query, batch: dict, rows: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """`query(batch[rows])` on the `rows` (bool mask) of `batch`, zeros elsewhere (rows the loss weights by 0)."""
+        logits = torch.zeros(rows.shape[0], num_classes, device=rows.device)
+        if rows.any():
+            logits[rows] = query({key: value[rows] for key, value in batch.items()}).float()
+        return logits
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        flags = inputs[FORGET_FLAG]
+        batch = model_batch(inputs)
+        student = self.task.logits(model, batch)
+        forget_rows = flags == 1
+        num_classes = student.shape[-1]
+        competent = self._logits_on_rows(self.teacher_logits, batch, ~forget_rows, num_classes)
+        incompetent = self._logits_on_rows(self.incompetent_teacher_logits, batch, forget_rows, num_classes)
+        per_sample = bad_teaching_kl(student, competent, incompetent, flags, self.args.temperature)
+        weights = torch.where(forget_rows, self.args.forget_weight, self.args.retain_weight).to(per_sample.dtype)
+        loss = (weights * per_sample).mean()
+        terms = {}
+        if forget_rows.any():
+            terms["forget"] = per_sample[forget_rows].mean()
+        if (~forget_rows).any():
+            terms["retain"] = per_sample[~forget_rows].mean()
+        self.record_terms(**terms)
+        return (loss, None) if return_outputs else loss

@@ -1,0 +1,141 @@
+"""The divergence guard: a diverging ascent stops cleanly with the last good weights and a message saying what to
+change; `stop_at_gold` stops at the gold model's forget accuracy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import build_tiny_model
+
+from hf_unlearn import UnlearningTrainer, get_trainer_class, make_forget_split
+
+
+@pytest.fixture(scope="module")
+def splits(toy_dataset):
+    return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(splits, tmp_path_factory):
+    """A tiny CNN that solves the toy task, saved once: ascent can only show a collapse on a model that has learnt."""
+    from datasets import concatenate_datasets
+
+    from hf_unlearn.reference import train_classifier
+
+    model, extractor = build_tiny_model("cnn")
+    folder = tmp_path_factory.mktemp("trained")
+    train = concatenate_datasets([splits.forget, splits.retain])
+    model, _ = train_classifier(
+        model,
+        extractor,
+        train,
+        str(folder),
+        num_train_epochs=15,
+        learning_rate=3e-3,
+        batch_size=8,
+        seed=0,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    return folder
+
+
+def make(method, splits, tmp_path, gold_results=None, model_dir=None, **fields):
+    if model_dir is None:
+        model, extractor = build_tiny_model("cnn")
+    else:
+        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        model = AutoModelForAudioClassification.from_pretrained(model_dir)
+        extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        max_steps=8,
+        learning_rate=1e-3,
+        guard_interval=1,
+        use_cpu=True,
+        report_to="none",
+        seed=0,
+        disable_tqdm=True,
+    )
+    values.update(fields)
+    return UnlearningTrainer(
+        method=method,
+        model=model,
+        args=get_trainer_class(method).config_class(**values),
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        processing_class=extractor,
+        gold_results=gold_results,
+    )
+
+
+def weights(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_collapse_of_retain_accuracy_stops_with_last_good_weights(splits, trained, tmp_path):
+    # Plain SGD ascent at lr 1 wrecks the trained tiny CNN within a few steps.
+    trainer = make("gradient_ascent", splits, tmp_path, model_dir=trained, optim="sgd", learning_rate=1.0)
+    snapshots = {}
+    original_step_end = trainer.guard.on_step_end
+
+    def recording_step_end(args, state, control, **kwargs):
+        control = original_step_end(args, state, control, **kwargs)
+        snapshots[trainer.guard.snapshot_step] = weights(trainer.model)
+        return control
+
+    trainer.guard.on_step_end = recording_step_end
+    trainer.train()
+    assert trainer.stop_reason is not None and "retain accuracy" in trainer.stop_reason
+    assert "Lower learning_rate" in trainer.stop_reason
+    assert trainer.state.global_step < 8
+    kept = snapshots[trainer.stopped_at_step]
+    for name, parameter in trainer.model.named_parameters():
+        assert torch.equal(parameter.detach(), kept[name]), name
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_nonfinite_loss_stops_and_restores(splits, tmp_path):
+    trainer = make("neggrad_plus", splits, tmp_path)
+    compute_loss = trainer.compute_loss
+
+    def poisoned(model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return loss * float("nan") if trainer.state.global_step == 2 else loss
+
+    trainer.compute_loss = poisoned
+    trainer.train()
+    assert trainer.state.global_step == 3
+    assert trainer.stopped_at_step == 2
+    assert "became nan" in trainer.stop_reason
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_guard_off_and_non_ascending_methods_have_no_guard(splits, tmp_path):
+    assert make("neggrad_plus", splits, tmp_path, divergence_guard="off").guard is None
+    assert make("finetune", splits, tmp_path).guard is None
+    assert make("finetune", splits, tmp_path, divergence_guard="always").guard is not None
+
+
+def test_stop_at_gold(splits, tmp_path):
+    # A gold forget accuracy of 1.0 is reached at the first check, whatever the model: the run stops there.
+    trainer = make("neggrad_plus", splits, tmp_path, stop_at_gold=True, gold_results={"forget_accuracy": 1.0})
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert "gold model's level" in trainer.stop_reason and "over-unlearn" in trainer.stop_reason
+    with pytest.raises(ValueError, match="needs the gold model's results"):
+        make("neggrad_plus", splits, tmp_path, stop_at_gold=True)
+
+
+def test_stop_reason_recorded_in_unlearning_config(splits, tmp_path):
+    import json
+
+    trainer = make("neggrad_plus", splits, tmp_path, stop_at_gold=True, gold_results={"forget_accuracy": 1.0})
+    trainer.train()
+    trainer.save_model()
+    record = json.loads((tmp_path / "out" / "unlearning_config.json").read_text())
+    assert record["stop_reason"] == trainer.stop_reason

@@ -1,0 +1,468 @@
+"""The recipe `recipes/unlearn_audio_classification.py`: `main()` with patched arguments on a tiny local checkpoint and
+generated data in every layout (FSDD, Speech Commands, audiofolder, a dataset saved to disk), its argument parsing
+(`--method` first, `--config` YAML), the generated YAML configs, and the Speech Commands loader."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import make_toy_dataset, tone_clip
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "unlearn_audio_classification.py")
+
+
+def load_module(path: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve string annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    return load_module(RECIPE, "unlearn_audio_classification")
+
+
+def write_wav(path, array, sampling_rate):
+    import soundfile
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    soundfile.write(path, array, sampling_rate, subtype="PCM_16")
+
+
+FREQUENCIES = (300.0, 900.0, 2000.0)
+
+
+def write_fsdd(folder, speakers=("ann", "bob", "cid"), takes=8, sampling_rate=8000):
+    """`{digit}_{speaker}_{take}.wav` in `folder/recordings`: 3 digits (tones) x speakers x takes (0-4 are test)."""
+    for digit, frequency in enumerate(FREQUENCIES):
+        for s, speaker in enumerate(speakers):
+            for take in range(takes):
+                clip = tone_clip(frequency, s, take, sampling_rate)
+                write_wav(os.path.join(folder, "recordings", f"{digit}_{speaker}_{take}.wav"), clip, sampling_rate)
+    return str(folder)
+
+
+SPEAKER_HASHES = ("0a1b2c3d", "1b2c3d4e", "2c3d4e5f", "3d4e5f60")
+
+
+def write_speech_commands(folder, words=("no", "up", "yes"), utterances=4, sampling_rate=16000):
+    """The Speech Commands layout, with `_background_noise_`, a `_silence_` folder and the two split lists."""
+    for w, word in enumerate(words):
+        for s, speaker in enumerate(SPEAKER_HASHES):
+            for n in range(utterances):
+                clip = tone_clip(FREQUENCIES[w], s, n, sampling_rate)
+                write_wav(os.path.join(folder, word, f"{speaker}_nohash_{n}.wav"), clip, sampling_rate)
+    noise = np.random.default_rng(0).standard_normal(sampling_rate).astype(np.float32) * 0.1
+    write_wav(os.path.join(folder, "_background_noise_", "white_noise.wav"), noise, sampling_rate)
+    for n in range(3):
+        write_wav(os.path.join(folder, "_silence_", f"silence_{n}.wav"), noise * 0.01 * (n + 1), sampling_rate)
+    # The last speaker is the test speaker, as in the release (lists name paths relative to the root).
+    with open(os.path.join(folder, "testing_list.txt"), "w") as handle:
+        handle.writelines(f"{word}/{SPEAKER_HASHES[-1]}_nohash_{n}.wav\n" for word in words for n in range(utterances))
+    with open(os.path.join(folder, "validation_list.txt"), "w") as handle:
+        handle.write(f"{words[0]}/{SPEAKER_HASHES[-2]}_nohash_0.wav\n")
+    return str(folder)
+
+
+def write_audiofolder(folder, sampling_rate=16000):
+    """`train/` and `test/` folders with a metadata.csv each (file_name, label as a string, speaker)."""
+    for split, takes in (("train", range(6)), ("test", range(6, 9))):
+        lines = ["file_name,label,speaker"]
+        for w, word in enumerate(("low", "mid", "high")):
+            for s, speaker in enumerate(("ann", "bob", "cid")):
+                for take in takes:
+                    name = f"{word}_{speaker}_{take}.wav"
+                    write_wav(
+                        os.path.join(folder, split, name),
+                        tone_clip(FREQUENCIES[w], s, take, sampling_rate),
+                        sampling_rate,
+                    )
+                    lines.append(f"{name},{word},{speaker}")
+        with open(os.path.join(folder, split, "metadata.csv"), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def save_tiny_checkpoint(folder, num_labels=3, kind="cnn", sampling_rate=16000):
+    """A tiny untrained checkpoint (model + feature extractor) to start the original and gold from."""
+    from conftest import build_tiny_model
+
+    if kind == "cnn":
+        from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
+
+        model, extractor = build_mfcc_cnn([f"c{i}" for i in range(num_labels)], sampling_rate=sampling_rate)
+    else:
+        model, extractor = build_tiny_model(kind, num_labels=num_labels)
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    return str(folder)
+
+
+COMMON = [
+    "--reference_epochs",
+    "2",
+    "--reference_learning_rate",
+    "3e-3",
+    "--reference_batch_size",
+    "16",
+    "--early_stopping_patience",
+    "1",
+    "--max_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+    "--use_cpu",
+    "true",
+    "--disable_tqdm",
+    "true",
+    "--report_to",
+    "none",
+]
+
+
+def check_outputs(out, method, request_kind):
+    results = json.loads((out / "results.json").read_text())
+    assert results["method"] == method
+    assert results["request"]["kind"] == request_kind
+    assert set(results["rows"]) == {"original", "gold", method}
+    for row in results["rows"].values():
+        for key in ("forget_accuracy", "retain_accuracy", "test_accuracy", "test_f1", "forget_f1"):
+            assert 0.0 <= row[key] <= 1.0, key
+    assert results["rows"]["gold"]["train_time"] > 0
+    assert results["rows"][method]["unlearning_time"] > 0
+    for name in ("results.md", "results.png", "README.md", "unlearning_config.json"):
+        assert (out / name).exists(), name
+    assert (out / "model.safetensors").exists() or (out / "adapter_model.safetensors").exists()
+    assert "| original |" in (out / "results.md").read_text()
+    return results
+
+
+def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe, tmp_path, capsys):
+    data = write_fsdd(tmp_path / "fsdd")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)  # FSDD has 10 digits
+    out, refs = tmp_path / "out", tmp_path / "refs"
+    argv = [
+        "--method",
+        "neggrad_plus",
+        "--dataset_name",
+        data,
+        "--model_name_or_path",
+        checkpoint,
+        "--forget_speakers",
+        "bob",
+        "--output_dir",
+        str(out),
+        "--reference_dir",
+        str(refs),
+        *COMMON,
+    ]
+    results = recipe.main(argv)
+    assert results["data_layout"] == "fsdd" and results["num_processes"] == 1
+    check_outputs(out, "neggrad_plus", "speaker")
+    # bob's training takes (5-7) of 3 digits are forgotten; his takes 0-4 are held out as forget_test.
+    assert results["request"]["num_forget"] == 9
+    assert "forget_test_accuracy" in results["rows"]["gold"]
+    assert "bob" not in (out / "README.md").read_text() and "bob" not in (out / "results.json").read_text()
+
+    # A second method on the same request: the original comes from the cache, the gold from --gold_model_path.
+    stamp = os.path.getmtime(refs / "original" / "model.safetensors")
+    argv[1], argv[argv.index(str(out))] = "scrub", str(tmp_path / "out2")
+    again = recipe.main(
+        [*argv, "--temperature", "2.0", "--gold_model_path", str(refs / "gold"), "--relearn_steps", "2"]
+    )
+    assert len(again["relearning"]["relearn_curve"]) == 3 and "relearn_auc_gap" in again["relearning"]
+    assert os.path.getmtime(refs / "original" / "model.safetensors") == stamp
+    assert json.loads((tmp_path / "out2" / "unlearning_config.json").read_text())["config"]["temperature"] == 2.0
+    for model in ("original", "gold"):  # same models, same data: same results
+        assert again["rows"][model]["test_f1"] == results["rows"][model]["test_f1"]
+        assert again["rows"][model]["train_time"] == results["rows"][model]["train_time"]
+    assert "gum" in again["rows"]["scrub"]
+
+    # A sequential request: start from the first unlearned model; its audit log is carried over and extended.
+    argv[argv.index(str(tmp_path / "out2"))] = str(tmp_path / "out3")
+    recipe.main([*argv, "--original_model_path", str(out), "--gold_model_path", str(refs / "gold")])
+    log = (tmp_path / "out3" / "unlearning_log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and [json.loads(line)["method"] for line in log] == ["neggrad_plus", "scrub"]
+
+
+def test_recipe_on_speech_commands_layout_with_unslu_protocol(recipe, tmp_path):
+    data = write_speech_commands(tmp_path / "sc")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=4)
+    out = tmp_path / "out"
+    results = recipe.main(
+        [
+            "--method",
+            "ng+",  # an alias
+            "--dataset_name",
+            data,
+            "--model_name_or_path",
+            checkpoint,
+            "--forget_speaker_share",
+            "0.2",
+            "--min_speaker_utterances",
+            "5",
+            "--output_dir",
+            str(out),
+            *COMMON,
+        ]
+    )
+    assert results["data_layout"] == "speech_commands"
+    check_outputs(out, "neggrad_plus", "speaker")
+    # One speaker with 3 words x 4 utterances (minus the one in validation_list) reaches 20 % of training data.
+    assert results["request"]["num_forget"] in (11, 12)
+    assert results["rows"]["original"]["num_classes"] == 4  # no, up, yes and _silence_
+
+
+def test_recipe_on_audiofolder_with_class_request_without_gold(recipe, tmp_path):
+    data = write_audiofolder(tmp_path / "af")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    out = tmp_path / "out"
+    results = recipe.main(
+        [
+            "--method",
+            "finetune",
+            "--dataset_name",
+            data,
+            "--model_name_or_path",
+            checkpoint,
+            "--train_gold",
+            "false",
+            "--forget_classes",
+            "high",
+            "--output_dir",
+            str(out),
+            *COMMON,
+        ]
+    )
+    assert results["data_layout"] == "audiofolder"
+    assert set(results["rows"]) == {"original", "finetune"}
+    assert results["request"]["num_forget"] == 18  # 3 speakers x 6 takes of "high"
+    assert "gum" not in results["rows"]["finetune"]  # no gold model, no GUM
+    assert not (tmp_path / "out_references" / "gold").exists()
+    assert (out / "results.png").exists() and (out / "model.safetensors").exists()
+
+
+def test_recipe_on_dataset_saved_to_disk_with_sample_request_and_lora(recipe, tmp_path):
+    data = make_toy_dataset(takes=4, num_classes=3)
+    data.save_to_disk(str(tmp_path / "disk"))
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", kind="wav2vec2")  # a transformer backbone too
+    out = tmp_path / "out"
+    results = recipe.main(
+        [
+            "--method",
+            "gradient_ascent",
+            "--dataset_name",
+            str(tmp_path / "disk"),
+            "--model_name_or_path",
+            checkpoint,
+            "--forget_fraction",
+            "0.2",
+            "--output_dir",
+            str(out),
+            *COMMON,
+            # One epoch without early stopping (no evaluation or checkpoint per epoch) keeps wav2vec2 quick.
+            "--reference_epochs",
+            "1",
+            "--early_stopping_patience",
+            "0",
+            # Unlearn LoRA adapters on the attention projections, the head trained in full.
+            "--use_peft",
+            "true",
+            "--lora_target_modules",
+            "q_proj",
+            "v_proj",
+            "--lora_modules_to_save",
+            "classifier",
+            "projector",
+        ]
+    )
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 8
+    assert results["data_layout"] == "disk"
+    check_outputs(out, "gradient_ascent", "sample")
+    # 48 rows, 20 % held out as test, 20 % of the 38 training rows forgotten.
+    assert results["request"]["num_test"] == 10 and results["request"]["num_forget"] == 8
+    assert "gum" in results["rows"]["gradient_ascent"]
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+def test_method_is_parsed_first_so_its_fields_are_accepted(recipe):
+    script, data, model, training = recipe.parse_arguments(
+        ["--method", "scrub", "--temperature", "2.5", "--dataset_name", "x", "--forget_speakers", "a", "b"]
+    )
+    assert type(training).__name__ == "SCRUBConfig" and training.temperature == 2.5 and training.method == "scrub"
+    assert data.forget_speakers == ["a", "b"]
+    with pytest.raises(ValueError, match="temperature"):  # finetune has no temperature
+        recipe.parse_arguments(["--method", "finetune", "--temperature", "2.5"])
+    with pytest.raises(ValueError, match="--method"):
+        recipe.parse_arguments(["--dataset_name", "x"])
+    with pytest.raises(ValueError, match="Unknown unlearning method"):
+        recipe.parse_arguments(["--method", "forget_everything"])
+
+
+def test_yaml_config_gives_defaults_and_the_command_line_wins(recipe, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text('method: scrub\nlearning_rate: 1.0e-4\ntemperature: 3.0\nforget_classes: ["yes"]\n')
+    _, data, _, training = recipe.parse_arguments(["--config", str(config), "--learning_rate", "2e-4"])
+    assert training.method == "scrub" and training.temperature == 3.0 and training.learning_rate == 2e-4
+    assert data.forget_classes == ["yes"]
+    # --method on the command line overrides the YAML's, and the YAML's scrub field is then refused.
+    with pytest.raises(ValueError, match="temperature"):
+        recipe.parse_arguments(["--config", str(config), "--method", "finetune"])
+    config.write_text("method: scrub\nforget_classes: [yes]\n")  # YAML 1.1 reads an unquoted yes as True
+    with pytest.raises(ValueError, match="quote"):
+        recipe.parse_arguments(["--config", str(config)])
+    config.write_text("method: scrub\nlerning_rate: 1.0e-4\n")
+    with pytest.raises(ValueError, match="lerning_rate"):
+        recipe.parse_arguments(["--config", str(config)])
+
+
+def test_forget_request_needs_exactly_one_option(recipe):
+    from types import SimpleNamespace
+
+    base = dict(forget_speakers=None, forget_classes=None, forget_fraction=None, forget_speaker_share=None)
+    with pytest.raises(ValueError, match="exactly one"):
+        recipe.forget_request(SimpleNamespace(**base, min_speaker_utterances=0))
+    with pytest.raises(ValueError, match="exactly one"):
+        recipe.forget_request(SimpleNamespace(**{**base, "forget_fraction": 0.1, "forget_classes": ["a"]}))
+    request = recipe.forget_request(
+        SimpleNamespace(**{**base, "forget_speaker_share": 0.025}, min_speaker_utterances=100)
+    )
+    assert request == {"by": "speaker", "forget_speaker_share": 0.025, "min_speaker_utterances": 100}
+
+
+def test_peft_and_push_are_refused_clearly_without_support(recipe):
+    from types import SimpleNamespace
+
+    from transformers import Trainer
+
+    class NoPeft:
+        def __init__(self, model=None, args=None):
+            pass
+
+    class WithPeft:
+        def __init__(self, model=None, args=None, peft_config=None):
+            pass
+
+    lora = SimpleNamespace(
+        use_peft=True, lora_r=4, lora_alpha=8, lora_dropout=0.0, lora_target_modules=None, lora_modules_to_save=None
+    )
+    with pytest.raises(NotImplementedError, match="peft_config"):
+        recipe.peft_config(lora, NoPeft)
+    with pytest.raises(ValueError, match="lora_target_modules"):
+        recipe.peft_config(lora, WithPeft)
+    lora.lora_target_modules = ["q_proj", "v_proj"]
+    assert recipe.peft_config(lora, WithPeft).r == 4
+    assert recipe.peft_config(SimpleNamespace(use_peft=False), NoPeft) is None
+
+    class NoPush(Trainer):
+        pass
+
+    with pytest.raises(NotImplementedError, match="push_to_hub"):
+        recipe.check_push_support(SimpleNamespace(push_to_hub=True), NoPush)
+    recipe.check_push_support(SimpleNamespace(push_to_hub=False), NoPush)
+
+
+def test_bad_data_arguments_are_explained(recipe, tmp_path):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(dataset_name=str(tmp_path / "nowhere"), data_layout="fsdd", dataset_config_name=None)
+    with pytest.raises(ValueError, match="not a local folder"):
+        recipe.load_audio_dataset(args, SimpleNamespace(cache_dir=None, token=None))
+    args.data_layout = "zip"
+    with pytest.raises(ValueError, match="data_layout"):
+        recipe.load_audio_dataset(args, SimpleNamespace(cache_dir=None, token=None))
+
+
+# --------------------------------------------------------------------------------------------------- configs
+def test_generated_configs_are_up_to_date_and_parse_for_their_method(recipe):
+    generate = load_module(os.path.join(ROOT, "recipes", "configs", "generate.py"), "generate_configs")
+    expected = generate.expected_files()
+    stale = [p for p, text in expected.items() if not os.path.exists(p) or open(p).read() != text]
+    assert not stale, f"run `python recipes/configs/generate.py`: {len(stale)} config(s) out of date, e.g. {stale[:2]}"
+    from hf_unlearn import list_methods
+
+    assert len(expected) == 5 * len(list_methods())
+    for path in expected:
+        _, data, _, training = recipe.parse_arguments(["--config", path])
+        assert training.method == os.path.basename(path)[: -len(".yaml")]
+        assert training.learning_rate > 0
+    # UnSLU-BENCH's rates for the transformer datasets (the method configs' "unslu" presets).
+    unslu = {"finetune": 1e-4, "gradient_ascent": 5e-6, "neggrad_plus": 1e-6, "cf_k": 1e-4, "scrub": 5e-6}
+    for method, rate in unslu.items():
+        _, _, _, training = recipe.parse_arguments(
+            ["--config", os.path.join(ROOT, "recipes", "configs", "fsc", f"{method}.yaml")]
+        )
+        assert training.learning_rate == rate, method
+
+
+# ------------------------------------------------------------------------------------- Speech Commands loader
+def test_load_speech_commands_layout(tmp_path, caplog):
+    import logging
+
+    from hf_unlearn.datasets import load_speech_commands
+
+    folder = write_speech_commands(tmp_path / "sc", utterances=2)
+    with caplog.at_level(logging.INFO, logger="hf_unlearn.datasets.speech_commands"):
+        data = load_speech_commands(folder, decode_audio=False)
+    assert "_background_noise_" in caplog.text
+    assert data["train"].features["label"].names == ["_silence_", "no", "up", "yes"]
+    assert set(data) == {"train", "validation", "test"}
+    assert set(data["test"]["speaker"]) == {SPEAKER_HASHES[-1]} and len(data["validation"]) == 1
+    train_speakers = set(data["train"]["speaker"])
+    assert SPEAKER_HASHES[-1] not in train_speakers and "_silence_" in train_speakers
+    assert not any("_background_noise_" in f for split in data.values() for f in split["file"])
+    without = load_speech_commands(folder, decode_audio=False, include_silence=False)
+    assert without["train"].features["label"].names == ["no", "up", "yes"]
+
+    (tmp_path / "sc" / "yes" / "badly_named.wav").write_bytes(
+        (tmp_path / "sc" / "yes" / f"{SPEAKER_HASHES[0]}_nohash_0.wav").read_bytes()
+    )
+    with pytest.raises(ValueError, match="nohash"):
+        load_speech_commands(folder)
+    with pytest.warns(UserWarning, match="skipping"):
+        load_speech_commands(folder, strict=False, decode_audio=False)
+    with pytest.raises(FileNotFoundError):
+        load_speech_commands(tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------------------------------- processes
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
+    data = write_fsdd(tmp_path / "fsdd")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        os.path.join(ROOT, "recipes", "accelerate_configs", "cpu_two_processes.yaml"),
+        RECIPE,
+        "--method",
+        "neggrad_plus",
+        "--dataset_name",
+        data,
+        "--model_name_or_path",
+        checkpoint,
+        "--forget_speakers",
+        "bob",
+        "--output_dir",
+        str(out),
+        *COMMON,
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_processes"] == 2  # really two ranks, not one process training alone
+    assert set(results["rows"]) == {"original", "gold", "neggrad_plus"}
+    assert results["request"]["num_forget"] == 9
