@@ -60,6 +60,9 @@ class UnlearningConfig(TrainingArguments):
             Column holding the audio (a `datasets.Audio` feature, or `{"array", "sampling_rate"}` dicts).
         label_column (`str`, *optional*, defaults to `"label"`):
             Column holding the class id.
+        speaker_column (`str`, *optional*, defaults to `"speaker"`):
+            Column holding the speaker, when the data has one: for a speaker request (`forget_request` of kind
+            `"speaker"`) a speaker found in both the forget and the retain set is refused.
         divergence_guard (`str`, *optional*, defaults to `"auto"`):
             `"auto"` stops ascent-based methods (NG, NG+, SCRUB, NPO) cleanly when the loss is not finite or the
             retain accuracy on a monitor batch collapses, keeping the last good weights (`hf_unlearn.guard`);
@@ -94,6 +97,9 @@ class UnlearningConfig(TrainingArguments):
     pairing_seed: int = field(default=42, metadata={"help": "Seed of the forget/retain pairing and random labels."})
     audio_column: str = field(default="audio", metadata={"help": "Name of the audio column."})
     label_column: str = field(default="label", metadata={"help": "Name of the label column."})
+    speaker_column: str = field(
+        default="speaker", metadata={"help": "Speaker column; for speaker requests no speaker may be on both sides."}
+    )
     divergence_guard: str = field(
         default="auto",
         metadata={

@@ -161,6 +161,8 @@ class UnlearningTrainer(Trainer):
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
         # What may be published about the request (kind, counts, salted digest), never who or what: hf_unlearn.privacy.
         self.forget_request = ForgetRequest.coerce(forget_request)
+        if self.forget_request.kind == "speaker":
+            _check_speakers_disjoint(forget_dataset, retain_dataset, args.speaker_column)
         self.forget_request.attach(forget_dataset, args.audio_column, processing_class.model_input_names)
         train_dataset = self.make_train_dataset(forget, retain, args)
         if eval_dataset is not None:
@@ -723,6 +725,18 @@ def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_tim
         num_classes=num_classes,
     )
     return metrics, losses
+
+
+def _check_speakers_disjoint(forget, retain, column: str) -> None:
+    """A speaker request forgets every recording of its speakers: none of them may remain in the retain set."""
+    if forget is None or retain is None or column not in forget.column_names or column not in retain.column_names:
+        return
+    shared = set(map(str, forget[column])) & set(map(str, retain[column]))
+    if shared:
+        raise ValueError(
+            f"{len(shared)} speaker(s) of this speaker request also appear in the retain set (column {column!r}): "
+            "move all their recordings to the forget set (hf_unlearn.make_forget_split(by='speaker') does)."
+        )
 
 
 def _source_folder(model) -> str | None:

@@ -57,16 +57,16 @@ CACHE_VERSION = 2
 # are generated from it). Every method config field may appear; the rest keep the config's paper defaults. A method
 # missing here runs with DEFAULT_METHOD_SETTINGS, and the results record which.
 METHOD_SETTINGS: dict[str, dict] = {
-    # Chosen by a small learning-rate sweep on one request (speaker george, seed 0; 2026-11-23, recipes/README.md),
-    # then applied to every request: the figures of that request are therefore optimistic for these settings.
+    # Epochs per method; the learning rate is tuned per forget kind on the validation split only (see
+    # `tune_learning_rate`); the learning_rate here is used when tuning is off (--tune false, --quick).
     "finetune": {"learning_rate": 1e-3, "num_train_epochs": 1},
     "cf_k": {"learning_rate": 3e-3, "num_train_epochs": 1},
     "l1_sparse": {"learning_rate": 1e-3, "num_train_epochs": 1},
-    "gradient_ascent": {"learning_rate": 5e-4, "num_train_epochs": 1},
-    "neggrad_plus": {"learning_rate": 5e-4, "num_train_epochs": 2},
+    "gradient_ascent": {"learning_rate": 1e-4, "num_train_epochs": 1},
+    "neggrad_plus": {"learning_rate": 3e-4, "num_train_epochs": 2},
     "random_labels": {"learning_rate": 3e-4, "num_train_epochs": 2},
-    "npo": {"learning_rate": 5e-4, "num_train_epochs": 2},
-    "scrub": {"learning_rate": 3e-3, "num_train_epochs": 3},
+    "npo": {"learning_rate": 3e-4, "num_train_epochs": 2},
+    "scrub": {"learning_rate": 3e-4, "num_train_epochs": 1},
     "bad_teaching_lite": {"learning_rate": 3e-4, "num_train_epochs": 2},
     "bad_teaching": {"learning_rate": 3e-4, "num_train_epochs": 2},
     "unsir": {"learning_rate": 3e-4, "num_train_epochs": 2},
@@ -74,6 +74,8 @@ METHOD_SETTINGS: dict[str, dict] = {
     # The FSDD paper's reset-perturb-repair pipeline keeps its own 5 + 5 + 5 stage epochs (num_train_epochs unset).
     "reset_perturb": {"learning_rate": 1e-3},
 }
+# The learning-rate grid of the validation-only tuning (recorded in fsdd.json under "tuning").
+LEARNING_RATE_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
 DEFAULT_METHOD_SETTINGS = {"learning_rate": 3e-4, "num_train_epochs": 2}
 # Shared by every method: a CPU-sized batch, no checkpoints or logs.
 COMMON_METHOD_SETTINGS = {"per_device_train_batch_size": 32, "per_device_eval_batch_size": 256}
@@ -155,6 +157,22 @@ class BenchmarkArguments:
     )
     unlearning_max_steps: int | None = field(
         default=None, metadata={"help": "Cap every method at this many optimizer steps (--quick: 3)."}
+    )
+    model_cards_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Write the model card of each group's best method (highest mean CGUM; its first run) here, e.g. "
+            "model_cards (off by default and with --quick)."
+        },
+    )
+    tune: bool = field(
+        default=True,
+        metadata={
+            "help": "Tune each method's learning rate per forget kind on the validation split only (off with --quick)."
+        },
+    )
+    tune_tolerance: float = field(
+        default=0.01, metadata={"help": "Largest validation-accuracy drop (vs the original) a tuned lr may cause."}
     )
     relearn_steps: int = field(
         default=5, metadata={"help": "Steps of the relearning check per model (hf_unlearn.relearning); 0: off."}
@@ -422,7 +440,58 @@ def relearn(model, splits, extractor, seed, args, gold_auc=None) -> dict:
     return result
 
 
-def run_method(key: str, original_path: str, splits, eval_splits, extractor, original, gold, seed, args, scratch):
+def tune_learning_rate(key, original_path, splits, extractor, original_validation_accuracy, seed, args, scratch):
+    """The largest learning rate of `LEARNING_RATE_GRID` whose unlearned model keeps validation accuracy within
+    `args.tune_tolerance` of the original's and that the divergence guard did not stop (the most forgetting the
+    validation split allows; the smallest grid value when none does). Only the validation split (held-out takes of
+    the retained speakers) is looked at: never test, never the forget set's labels. Returns
+    `(learning_rate, [{"learning_rate", "validation_accuracy", "guard_stopped"}, ...])`."""
+    grid = []
+    for learning_rate in LEARNING_RATE_GRID:
+        metrics = run_method(
+            key,
+            original_path,
+            splits,
+            {"validation": splits.retain_eval},
+            extractor,
+            None,
+            {},
+            seed,
+            args,
+            scratch,
+            learning_rate=learning_rate,
+            for_tuning=True,
+        )
+        grid.append(
+            {
+                "learning_rate": learning_rate,
+                "validation_accuracy": metrics["validation_accuracy"],
+                "guard_stopped": bool(metrics["guard_stopped"]),
+            }
+        )
+    # A run the divergence guard stopped kept earlier weights: its validation accuracy says nothing about the lr.
+    allowed = [
+        g["learning_rate"]
+        for g in grid
+        if g["validation_accuracy"] >= original_validation_accuracy - args.tune_tolerance and not g["guard_stopped"]
+    ]
+    return (max(allowed) if allowed else min(LEARNING_RATE_GRID)), grid
+
+
+def run_method(
+    key: str,
+    original_path: str,
+    splits,
+    eval_splits,
+    extractor,
+    original,
+    gold,
+    seed,
+    args,
+    scratch,
+    learning_rate: float | None = None,
+    for_tuning: bool = False,
+):
     """Unlearns a fresh copy of the original with method `key`; returns its metrics."""
     from transformers import AutoModelForAudioClassification
 
@@ -436,7 +505,7 @@ def run_method(key: str, original_path: str, splits, eval_splits, extractor, ori
         disable_tqdm=True,
         report_to="none",
         logging_strategy="no",
-        **method_settings(key, args),
+        **{**method_settings(key, args), **({"learning_rate": learning_rate} if learning_rate else {})},
     )
     trainer = UnlearningTrainer(
         method=key,
@@ -453,7 +522,16 @@ def run_method(key: str, original_path: str, splits, eval_splits, extractor, ori
         trainer.train()
         metrics = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items() if k.startswith("eval_")}
     metrics["time"] = trainer.unlearning_time
+    # 1 when the divergence guard stopped the run and put earlier weights back (hf_unlearn.guard).
+    metrics["guard_stopped"] = float(trainer.stop_reason is not None)
+    if for_tuning:
+        return metrics
     metrics.update(relearn(trainer.model, splits, extractor, seed, args, gold.get("relearn_auc")))
+    if args.model_cards_dir:
+        # The card a user would publish for this run (rendered by the trainer at save time); kept for the best runs.
+        trainer.save_model()
+        with open(os.path.join(config.output_dir, "README.md")) as handle:
+            metrics["card"] = handle.read()
     return metrics
 
 
@@ -538,7 +616,7 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
         f"FSDD benchmark: {len(todo)} request(s) x {len(args.seeds)} seed(s) = {total} run(s), "
         f"{len(methods)} method(s): {', '.join(methods)}"
     )
-    runs, errors = [], []
+    runs, errors, tuning = [], [], {}
     with tempfile.TemporaryDirectory() as scratch:
         for index, (request, seed) in enumerate(((r, s) for r in todo for s in args.seeds), start=1):
             prefix = f"[{index}/{total}] {request['name']}, seed {seed}"
@@ -564,15 +642,38 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
                     f"    {name:<18} forget F1 {metrics['forget_f1']:.3f}  test F1 {metrics['test_f1']:.3f}  "
                     f"MIA {metrics.get('mia', float('nan')):.3f}  train {metrics['train_time']:.1f} s"
                 )
+            cards = {}
+            if args.tune and request["group"] not in tuning:
+                validation_accuracy = original["retain_accuracy"]  # the "retain" eval split is retain_eval
+                tuning[request["group"]] = {"request": request["name"], "seed": seed, "original": validation_accuracy}
+                for key in methods:
+                    lr, grid = tune_learning_rate(
+                        key, refs["original"][0], splits, extractor, validation_accuracy, seed, args, scratch
+                    )
+                    tuning[request["group"]][key] = {"learning_rate": lr, "grid": grid}
+                    accuracies = ", ".join(f"{g['validation_accuracy']:.3f}" for g in grid)
+                    print(f"    {key:<18} tuned lr {lr:g} (validation accuracy over the grid: {accuracies})")
             for key in methods:
+                tuned = tuning.get(request["group"], {}).get(key, {}).get("learning_rate")
                 try:
                     metrics = run_method(
-                        key, refs["original"][0], splits, eval_splits, extractor, original, gold, seed, args, scratch
+                        key,
+                        refs["original"][0],
+                        splits,
+                        eval_splits,
+                        extractor,
+                        original,
+                        gold,
+                        seed,
+                        args,
+                        scratch,
+                        learning_rate=tuned,
                     )
                 except Exception as error:  # a failing method is reported, the others still run
                     errors.append({"request": request["name"], "seed": seed, "method": key, "error": repr(error)})
                     print(f"    {key:<18} FAILED: {error!r}")
                     continue
+                cards[key] = metrics.pop("card", None)
                 rows[key] = metrics
                 print(
                     f"    {key:<18} forget F1 {metrics['forget_f1']:.3f} ({metrics['forget_f1_minus_gold']:+.3f})  "
@@ -589,6 +690,7 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
                     "rows": {
                         m: {k: float(v) for k, v in r.items() if isinstance(v, (int, float))} for m, r in rows.items()
                     },
+                    "cards": {m: card for m, card in cards.items() if card},
                 }
             )
 
@@ -613,10 +715,15 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
         "method_settings": {key: method_settings(key, args) for key in methods},
         "methods_on_default_settings": [key for key in methods if key not in METHOD_SETTINGS],
         "published_fsdd_paper_best_method": PUBLISHED_FSDD,
+        "tuning": tuning,
         "summary": summary,
         "runs": runs,
         "errors": errors,
     }
+    cards = write_best_cards(summary, runs, args) if args.model_cards_dir and not args.quick else []
+    for run in runs:
+        run.pop("cards", None)
+    result["model_cards"] = cards
     stem = os.path.join(output_dir, args.name)
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=2)
@@ -635,6 +742,32 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
     print(markdown_report(summary, header))
     print(f"Wrote {stem}.json, {stem}.md and the figures in {wall / 60:.1f} min.")
     return result
+
+
+def write_best_cards(summary: dict, runs: list[dict], args: BenchmarkArguments) -> list[str]:
+    """Writes, per group, the card of the method with the highest mean CGUM (from its first run) to
+    `args.model_cards_dir/fsdd_<group>_<method>.md`; returns the paths."""
+    os.makedirs(args.model_cards_dir, exist_ok=True)
+    paths = []
+    for group, rows in summary.items():
+        scored = {
+            m: v["cgum"]["mean"]
+            for m, v in rows.items()
+            if m not in ("original", "gold") and (v.get("cgum") or {}).get("mean") is not None
+        }
+        if not scored:
+            continue
+        best = max(scored, key=scored.get)
+        card = next((r["cards"][best] for r in runs if r["group"] == group and best in r.get("cards", {})), None)
+        if card is None:
+            continue
+        slug = group.replace(" ", "_").replace("%", "pct")
+        path = os.path.join(args.model_cards_dir, f"fsdd_{slug}_{best}.md")
+        with open(path, "w") as handle:
+            handle.write(card)
+        paths.append(path)
+        print(f"Model card of the best {group} run ({best}, mean CGUM {scored[best]:.3f}): {path}")
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:

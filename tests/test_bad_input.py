@@ -233,3 +233,15 @@ def test_teacher_with_other_labels(splits, tmp_path):
     other, _ = build_tiny_model("cnn", num_labels=3)
     with pytest.raises(ValueError, match="teacher has 3 labels but the model 4"):
         trainer(tmp_path, method="scrub", forget=splits.forget, retain=splits.retain, teacher_model=other)
+
+
+def test_speaker_request_with_a_speaker_on_both_sides(splits, tmp_path):
+    from datasets import concatenate_datasets
+
+    # A retain row of another speaker relabelled as "ann", the forgotten speaker: the request is not served.
+    leaked = splits.retain.select([0]).map(lambda row: {"speaker": "ann"})
+    retain = concatenate_datasets([splits.retain.select(range(1, len(splits.retain))), leaked])
+    with pytest.raises(ValueError, match="1 speaker\\(s\\) of this speaker request also appear in the retain set"):
+        trainer(tmp_path, forget=splits.forget, retain=retain, forget_request=splits)
+    # Sample and class requests may have a speaker on both sides.
+    trainer(tmp_path, forget=splits.forget, retain=retain, forget_request={"kind": "sample"})

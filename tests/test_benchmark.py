@@ -62,6 +62,18 @@ def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_f
                 assert row[key]["n"] == 1 and row[key]["std"] is None, (group, method, key)
             gap = row["forget_f1_minus_gold"]["mean"]
             assert gap == pytest.approx(row["forget_f1"]["mean"] - rows["gold"]["forget_f1"]["mean"])
+    # The learning rate of each method was picked per forget kind on the validation split, from the recorded grid.
+    for group in ("speaker", "class"):
+        tuned = result["tuning"][group]
+        for method in METHODS:
+            grid = tuned[method]["grid"]
+            assert [g["learning_rate"] for g in grid] == list(benchmark.LEARNING_RATE_GRID)
+            allowed = [
+                g["learning_rate"]
+                for g in grid
+                if g["validation_accuracy"] >= tuned["original"] - 0.01 and not g["guard_stopped"]
+            ]
+            assert tuned[method]["learning_rate"] == (max(allowed) if allowed else min(benchmark.LEARNING_RATE_GRID))
     speaker_run = result["runs"][0]
     assert speaker_run["split"]["num_forget"] == 18  # ann: 3 digits x 6 training takes (--quick)
     assert "forget_test_f1" in speaker_run["rows"]["gold"]  # ann's takes 0-4, never trained on
@@ -131,3 +143,16 @@ def test_aggregate_and_tables_on_known_inputs(benchmark):
     report = benchmark.markdown_report({"speaker": rows}, "# title\n")
     assert report.startswith("# title\n") and "## speaker (1 run, mean ± std)" in report
     assert "| gold | 0.900 ± 0.010 |" in report
+
+
+def test_best_cards_are_the_highest_mean_cgum_runs(benchmark, tmp_path):
+    from types import SimpleNamespace
+
+    summary = {"speaker": {"gold": {}, "a": {"cgum": {"mean": 0.4}}, "b": {"cgum": {"mean": 0.7}}}}
+    runs = [
+        {"group": "speaker", "cards": {"a": "card a1", "b": "card b1"}},
+        {"group": "speaker", "cards": {"a": "card a2", "b": "card b2"}},
+    ]
+    paths = benchmark.write_best_cards(summary, runs, SimpleNamespace(model_cards_dir=str(tmp_path)))
+    assert [os.path.basename(p) for p in paths] == ["fsdd_speaker_b.md"]
+    assert (tmp_path / "fsdd_speaker_b.md").read_text() == "card b1"
