@@ -53,8 +53,10 @@ def _random_clips(count: int, seconds: float, seed: int):
     length = int(seconds * 16000)
     return Dataset.from_dict(
         {
-            "audio": [{"array": (0.1 * rng.standard_normal(length)).astype("float32"), "sampling_rate": 16000}
-                      for _ in range(count)],
+            "audio": [
+                {"array": (0.1 * rng.standard_normal(length)).astype("float32"), "sampling_rate": 16000}
+                for _ in range(count)
+            ],
             "label": [int(i % NUM_LABELS) for i in range(count)],
         }
     )
@@ -76,8 +78,11 @@ def _build_model(name: str, with_model: bool = True):
         extractor = Wav2Vec2FeatureExtractor(sampling_rate=16000, return_attention_mask=True)
         if not with_model:
             return None, extractor
-        config = Wav2Vec2Config(num_labels=NUM_LABELS, id2label=dict(enumerate(labels)),
-                                label2id={label: i for i, label in enumerate(labels)})
+        config = Wav2Vec2Config(
+            num_labels=NUM_LABELS,
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
         return Wav2Vec2ForSequenceClassification(config), extractor
     raise ValueError(f"Unknown model {name!r}: choose from {MODELS}.")
 
@@ -119,12 +124,25 @@ def run_one(model_name: str, method: str, mode: str, seconds: float, batch_size:
 
     with tempfile.TemporaryDirectory() as output_dir:
         args = hf_unlearn.UnlearningConfig(
-            output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=steps, learning_rate=1e-5,
-            logging_steps=steps, report_to="none", disable_tqdm=True, use_cpu=not cuda, seed=0,
+            output_dir=output_dir,
+            per_device_train_batch_size=batch_size,
+            max_steps=steps,
+            learning_rate=1e-5,
+            logging_steps=steps,
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=not cuda,
+            seed=0,
         )
         trainer = hf_unlearn.UnlearningTrainer(
-            method=method, model=model, args=args, forget_dataset=forget, retain_dataset=retain,
-            processing_class=extractor, peft_config=peft_config, callbacks=[StepTimer()],
+            method=method,
+            model=model,
+            args=args,
+            forget_dataset=forget,
+            retain_dataset=retain,
+            processing_class=extractor,
+            peft_config=peft_config,
+            callbacks=[StepTimer()],
         )
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -150,8 +168,20 @@ def run_one(model_name: str, method: str, mode: str, seconds: float, batch_size:
 
 def run_in_subprocess(model_name, method, mode, options) -> dict:
     """Runs one configuration in a fresh interpreter, so that its peak RSS is its own."""
-    command = [sys.executable, os.path.abspath(__file__), "--one", model_name, method, mode, "--seconds",
-               str(options.seconds), "--batch_size", str(options.batch_size), "--steps", str(options.steps)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--one",
+        model_name,
+        method,
+        mode,
+        "--seconds",
+        str(options.seconds),
+        "--batch_size",
+        str(options.batch_size),
+        "--steps",
+        str(options.steps),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-3000:]}")
@@ -186,8 +216,12 @@ def markdown_table(results: list[dict]) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--methods", nargs="+", default=None,
-                        help=f"Methods to measure (default: those of {DEFAULT_METHODS} that are registered).")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help=f"Methods to measure (default: those of {DEFAULT_METHODS} that are registered).",
+    )
     parser.add_argument("--seconds", type=float, default=1.0, help="Clip length in seconds.")
     parser.add_argument("--batch_size", type=int, default=2, help="Per-side batch size (forget and retain).")
     parser.add_argument("--steps", type=int, default=4, help="Optimizer steps (the first is not timed).")
@@ -212,9 +246,13 @@ def main(argv=None) -> None:
             for mode in ("full", "lora"):
                 result = run_in_subprocess(model_name, method, mode, options)
                 results.append(result)
-                print(f"{model_name:14s} {method:18s} {mode:4s} trainable {100 * result['trainable_share']:6.2f} % "
-                      f"peak RSS {result['peak_rss_mib']:7.0f} MiB (training {result['training_rss_mib']:6.0f}) "
-                      f"step {result['step_time_s']:.2f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{model_name:14s} {method:18s} {mode:4s} trainable {100 * result['trainable_share']:6.2f} % "
+                    f"peak RSS {result['peak_rss_mib']:7.0f} MiB (training {result['training_rss_mib']:6.0f}) "
+                    f"step {result['step_time_s']:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if options.json:
         with open(options.json, "w") as handle:
             json.dump({"options": vars(options), "results": results}, handle, indent=2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hub_server import configure_environment
@@ -109,3 +111,90 @@ def build_tiny_model(kind: str, num_labels: int = 4, seed: int = 0, batch_norm: 
 
 
 TINY_MODELS = ("cnn", "wav2vec2", "hubert")
+
+
+# The TrainingArguments values every tiny unlearning run in the tests shares: a few steps on CPU, logged every step,
+# seeded, no reporting or progress bars. Files that differ (batch size, learning rate, run length) say so at the call.
+TINY_ARGS = dict(
+    per_device_train_batch_size=4,
+    max_steps=3,
+    learning_rate=1e-3,
+    use_cpu=True,
+    report_to="none",
+    logging_steps=1,
+    seed=0,
+    disable_tqdm=True,
+)
+
+
+def tiny_args(method_or_config_class, tmp_path, **overrides):
+    """The config of a method (its key, or a config class such as `UnlearningConfig`) with `TINY_ARGS`, writing to
+    `tmp_path / "out"`; `overrides` replace any value (`max_steps=-1`: the length comes from `num_train_epochs`)."""
+    if isinstance(method_or_config_class, str):
+        from hf_unlearn import get_trainer_class
+
+        config_class = get_trainer_class(method_or_config_class).config_class
+    else:
+        config_class = method_or_config_class
+    values = dict(TINY_ARGS, output_dir=str(Path(tmp_path) / "out"))
+    values.update(overrides)
+    return config_class(**values)
+
+
+_FROM_SPLITS = object()  # tiny_trainer's default forget set: `splits.forget` (None is a real value: no forget set)
+
+
+def tiny_trainer(
+    method,
+    splits,
+    tmp_path,
+    kind="cnn",
+    model=None,
+    extractor=None,
+    config_class=None,
+    forget_dataset=_FROM_SPLITS,
+    trainer_kwargs=None,
+    **overrides,
+):
+    """An `UnlearningTrainer` running `method` on `splits.forget` / `splits.retain` with `tiny_args`.
+
+    The model is a fresh `build_tiny_model(kind)` unless `model` (and its `extractor`) is given; `config_class`
+    (default: the method's own) is the config built from the tests' defaults and `overrides`; `forget_dataset`
+    replaces `splits.forget` (None: no forget set); `trainer_kwargs` go to the trainer (e.g. `gold_results`).
+    """
+    from hf_unlearn import UnlearningTrainer
+
+    if model is None:
+        model, extractor = build_tiny_model(kind)
+    return UnlearningTrainer(
+        method=method,
+        model=model,
+        args=tiny_args(config_class or method, tmp_path, **overrides),
+        forget_dataset=splits.forget if forget_dataset is _FROM_SPLITS else forget_dataset,
+        retain_dataset=splits.retain,
+        processing_class=extractor,
+        **(trainer_kwargs or {}),
+    )
+
+
+def train_toy_model(train_dataset, folder, seed: int = 0):
+    """(model, extractor): a tiny CNN trained on `train_dataset` until it solves the toy task (15 epochs at lr 3e-3,
+    batch 8, on CPU), saved with its feature extractor to `folder` so tests can reload fresh copies of it."""
+    from hf_unlearn.reference import train_classifier
+
+    model, extractor = build_tiny_model("cnn", seed=seed)
+    model, _ = train_classifier(
+        model,
+        extractor,
+        train_dataset,
+        str(folder),
+        num_train_epochs=15,
+        learning_rate=3e-3,
+        batch_size=8,
+        seed=seed,
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    return model, extractor

@@ -25,12 +25,24 @@ def main(out_json: str, work_dir: str) -> None:
     splits = make_forget_split(data, by="class", values=["tone1"], test_size=0.25, seed=0)
     model, extractor = build_tiny_model("cnn")
     args = UnlearningConfig(
-        output_dir=os.path.join(work_dir, "out"), use_cpu=True, per_device_train_batch_size=4,
-        per_device_eval_batch_size=5, max_steps=2, learning_rate=1e-3, report_to="none", seed=0, disable_tqdm=True,
+        output_dir=os.path.join(work_dir, "out"),
+        use_cpu=True,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=5,
+        max_steps=2,
+        learning_rate=1e-3,
+        report_to="none",
+        seed=0,
+        disable_tqdm=True,
     )
     trainer = UnlearningTrainer(
-        method="neggrad_plus", model=model, args=args, forget_dataset=splits.forget, retain_dataset=splits.retain,
-        eval_dataset=splits.eval_splits(), processing_class=extractor,
+        method="neggrad_plus",
+        model=model,
+        args=args,
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        eval_dataset=splits.eval_splits(),
+        processing_class=extractor,
     )
     metrics = trainer.evaluate()
     if trainer.is_world_process_zero():

@@ -51,20 +51,35 @@ def run_methods(methods: list[str], out_dir: str, work_dir: str) -> None:
     for method in methods:
         model, extractor = build_tiny_model("cnn", batch_norm=False)
         args = UnlearningConfig(
-            output_dir=os.path.join(work_dir, method), use_cpu=True, per_device_train_batch_size=MICRO_BATCH_SIZE,
-            gradient_accumulation_steps=MICRO_BATCHES_PER_STEP // world_size, per_device_eval_batch_size=5,
-            max_steps=MAX_STEPS, optim="sgd", learning_rate=0.1, logging_steps=1, report_to="none", seed=0,
+            output_dir=os.path.join(work_dir, method),
+            use_cpu=True,
+            per_device_train_batch_size=MICRO_BATCH_SIZE,
+            gradient_accumulation_steps=MICRO_BATCHES_PER_STEP // world_size,
+            per_device_eval_batch_size=5,
+            max_steps=MAX_STEPS,
+            optim="sgd",
+            learning_rate=0.1,
+            logging_steps=1,
+            report_to="none",
+            seed=0,
             disable_tqdm=True,
         )
         trainer = UnlearningTrainer(
-            method=method, model=model, args=args, forget_dataset=forget, retain_dataset=retain,
-            eval_dataset=eval_splits, processing_class=extractor,
+            method=method,
+            model=model,
+            args=args,
+            forget_dataset=forget,
+            retain_dataset=retain,
+            eval_dataset=eval_splits,
+            processing_class=extractor,
         )
         trainer.train()
         metrics = trainer.evaluate()
         rank = trainer.args.process_index
-        weights = {name: p.detach().cpu().clone() for name, p in trainer.accelerator.unwrap_model(trainer.model)
-                   .named_parameters()}
+        weights = {
+            name: p.detach().cpu().clone()
+            for name, p in trainer.accelerator.unwrap_model(trainer.model).named_parameters()
+        }
         torch.save(weights, os.path.join(out_dir, f"{method}.rank{rank}.pt"))
         if trainer.is_world_process_zero():
             result = {

@@ -185,7 +185,11 @@ def test_checkpoints_carry_unlearning_config(splits, tmp_path):
         forget=splits.forget,
         retain=splits.retain,
         config=UnlearningConfig(
-            output_dir=str(tmp_path / "out"), use_cpu=True, max_steps=2, save_strategy="steps", save_steps=1,
+            output_dir=str(tmp_path / "out"),
+            use_cpu=True,
+            max_steps=2,
+            save_strategy="steps",
+            save_steps=1,
             report_to="none",
         ),
     )

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import build_tiny_model, tiny_trainer
 
-from hf_unlearn import BadTeachingConfig, BadTeachingTrainer, UnlearningTrainer, make_forget_split
+from hf_unlearn import BadTeachingConfig, BadTeachingTrainer, make_forget_split
 from hf_unlearn.collators import FORGET_FLAG, MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl, kl_with_temperature
 from hf_unlearn.teachers import incompetent_teacher
@@ -20,25 +20,9 @@ def splits(toy_dataset):
 
 
 def bt_trainer(splits, tmp_path, kind="cnn", **fields):
-    model, extractor = build_tiny_model(kind)
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        learning_rate=1e-3,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(fields)
-    return UnlearningTrainer(
-        method="bt",
-        model=model,
-        args=BadTeachingConfig(**values),
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
+    # Batch 8; the run's length comes from the test (max_steps or num_train_epochs).
+    return tiny_trainer(
+        "bt", splits, tmp_path, kind=kind, **{"per_device_train_batch_size": 8, "max_steps": -1, **fields}
     )
 
 

@@ -9,9 +9,9 @@ when forget accuracy drops to at most `forget_max` and retain accuracy (held-out
 from __future__ import annotations
 
 import pytest
-from conftest import build_tiny_model
+from conftest import tiny_trainer, train_toy_model
 
-from hf_unlearn import UnlearningTrainer, get_trainer_class, list_methods, make_forget_split
+from hf_unlearn import list_methods, make_forget_split
 
 # lr / epochs: the unlearning run; fields: the method's own config fields; forget_max: forget accuracy after
 # unlearning must be at most this; retain_margin: retain accuracy may drop by at most this.
@@ -53,25 +53,8 @@ def original_dir(class_request, tmp_path_factory):
     """A CNN trained on forget + retain until it solves the toy task; saved once, reloaded fresh by every method."""
     from datasets import concatenate_datasets
 
-    from hf_unlearn.reference import train_classifier
-
-    model, extractor = build_tiny_model("cnn")
     folder = tmp_path_factory.mktemp("original")
-    train = concatenate_datasets([class_request.forget, class_request.retain])
-    model, _ = train_classifier(
-        model,
-        extractor,
-        train,
-        str(folder),
-        num_train_epochs=15,
-        learning_rate=3e-3,
-        batch_size=8,
-        seed=0,
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    model.save_pretrained(folder)
-    extractor.save_pretrained(folder)
+    train_toy_model(concatenate_datasets([class_request.forget, class_request.retain]), folder)
     return folder
 
 
@@ -98,26 +81,18 @@ def test_method_forgets_class_and_keeps_retain(method, class_request, original_d
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     case = BEHAVIOUR[method]
-    config_class = get_trainer_class(method).config_class
-    args = config_class(
-        output_dir=str(tmp_path / "out"),
+    trainer = tiny_trainer(
+        method,
+        class_request,
+        tmp_path,
+        model=AutoModelForAudioClassification.from_pretrained(original_dir),
+        extractor=AutoFeatureExtractor.from_pretrained(original_dir),
         per_device_train_batch_size=8,
+        max_steps=-1,  # the run's length is num_train_epochs
         num_train_epochs=case["epochs"],
         learning_rate=case["lr"],
-        use_cpu=True,
-        report_to="none",
         logging_steps=5,
-        seed=0,
-        disable_tqdm=True,
         **case.get("fields", {}),
-    )
-    trainer = UnlearningTrainer(
-        method=method,
-        model=AutoModelForAudioClassification.from_pretrained(original_dir),
-        args=args,
-        forget_dataset=class_request.forget,
-        retain_dataset=class_request.retain,
-        processing_class=AutoFeatureExtractor.from_pretrained(original_dir),
     )
     forget_before, retain_before = original_accuracies
     trainer.train()

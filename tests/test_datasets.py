@@ -66,7 +66,7 @@ def test_subpackage_does_not_shadow_hugging_face_datasets():
 def test_missing_espeak_raises_with_install_hint(monkeypatch):
     monkeypatch.setattr(espeak_module, "_synthesizer", None)
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # makes `import espeakng_loader` raise ImportError
-    with pytest.raises(ImportError, match=r'hf-unlearn\[demo\]'):
+    with pytest.raises(ImportError, match=r"hf-unlearn\[demo\]"):
         espeak_module.synthesize("yes")
 
 

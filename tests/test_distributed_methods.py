@@ -31,8 +31,17 @@ from hf_unlearn import list_methods
 SCRIPT = Path(__file__).with_name("distributed_methods_script.py")
 REPO_ROOT = SCRIPT.parent.parent
 TIMEOUT_S = 300
-LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
-                      "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+LAUNCHER_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+)
 WEIGHT_ATOL = 1e-6
 LOSS_ATOL = 1e-6
 MIA_ATOL = 0.02
@@ -53,11 +62,28 @@ def _tail(text: str, limit: int = 4000) -> str:
 def _launch_two_processes(out_dir: Path, work_dir: Path, methods: list[str]) -> None:
     env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
     env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(SCRIPT),
-               str(out_dir), str(work_dir), *methods]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(SCRIPT),
+        str(out_dir),
+        str(work_dir),
+        *methods,
+    ]
     # Own session: on a timeout the whole group (torchrun and its workers) is killed.
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import tiny_trainer, train_toy_model
 
-from hf_unlearn import UnlearningTrainer, get_trainer_class, make_forget_split
+from hf_unlearn import make_forget_split
 
 
 @pytest.fixture(scope="module")
@@ -20,56 +20,27 @@ def trained(splits, tmp_path_factory):
     """A tiny CNN that solves the toy task, saved once: ascent can only show a collapse on a model that has learnt."""
     from datasets import concatenate_datasets
 
-    from hf_unlearn.reference import train_classifier
-
-    model, extractor = build_tiny_model("cnn")
     folder = tmp_path_factory.mktemp("trained")
-    train = concatenate_datasets([splits.forget, splits.retain])
-    model, _ = train_classifier(
-        model,
-        extractor,
-        train,
-        str(folder),
-        num_train_epochs=15,
-        learning_rate=3e-3,
-        batch_size=8,
-        seed=0,
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    model.save_pretrained(folder)
-    extractor.save_pretrained(folder)
+    train_toy_model(concatenate_datasets([splits.forget, splits.retain]), folder)
     return folder
 
 
 def make(method, splits, tmp_path, gold_results=None, model_dir=None, **fields):
-    if model_dir is None:
-        model, extractor = build_tiny_model("cnn")
-    else:
+    model = extractor = None
+    if model_dir is not None:
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
         model = AutoModelForAudioClassification.from_pretrained(model_dir)
         extractor = AutoFeatureExtractor.from_pretrained(model_dir)
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        max_steps=8,
-        learning_rate=1e-3,
-        guard_interval=1,
-        use_cpu=True,
-        report_to="none",
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(fields)
-    return UnlearningTrainer(
-        method=method,
+    # 8 steps, the guard checking after every one; logging at the config's default interval (10).
+    return tiny_trainer(
+        method,
+        splits,
+        tmp_path,
         model=model,
-        args=get_trainer_class(method).config_class(**values),
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
-        gold_results=gold_results,
+        extractor=extractor,
+        trainer_kwargs={"gold_results": gold_results},
+        **{"max_steps": 8, "guard_interval": 1, "logging_steps": 10, **fields},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY_MODELS, build_tiny_model
+from conftest import TINY_MODELS, build_tiny_model, tiny_args, tiny_trainer
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, get_trainer_class, list_methods, make_forget_split
 
@@ -45,32 +45,9 @@ def toy_splits(toy_dataset):
     return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, retain_eval_size=0.1, seed=0)
 
 
-def small_args(tmp_path, config_class=UnlearningConfig, **overrides):
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        max_steps=3,
-        learning_rate=1e-3,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(overrides)
-    return config_class(**values)
-
-
 def make_trainer(method, kind, splits, tmp_path, **overrides):
-    model, extractor = build_tiny_model(kind)
-    return UnlearningTrainer(
-        method=method,
-        model=model,
-        args=small_args(tmp_path, **overrides),
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
-    )
+    # The shared UnlearningConfig, which the trainer upgrades to the method's config (its fields at their defaults).
+    return tiny_trainer(method, splits, tmp_path, kind=kind, config_class=UnlearningConfig, **overrides)
 
 
 @pytest.mark.parametrize("kind", TINY_MODELS)
@@ -103,25 +80,21 @@ def assert_accumulation_invariant(method, toy_splits, tmp_path, config_class=Unl
     results = []
     for batch, accumulation in ((4, 1), (2, 2)):
         model, extractor = build_tiny_model("cnn", batch_norm=False)
-        args = small_args(
+        trainer = tiny_trainer(
+            method,
+            toy_splits,
             tmp_path / f"{batch}x{accumulation}",
+            model=model,
+            extractor=extractor,
+            config_class=config_class,
             per_device_train_batch_size=batch,
             gradient_accumulation_steps=accumulation,
-            config_class=config_class,
             max_steps=max_steps,
             optim="sgd",
             learning_rate=0.1,
             max_grad_norm=1e9,
             dataloader_drop_last=True,
             **fields,
-        )
-        trainer = UnlearningTrainer(
-            method=method,
-            model=model,
-            args=args,
-            forget_dataset=toy_splits.forget,
-            retain_dataset=toy_splits.retain,
-            processing_class=extractor,
         )
         # The same sampler order in both runs: no shuffling.
         trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
@@ -143,7 +116,7 @@ def test_dispatch_returns_registered_subclass(toy_splits, tmp_path):
     model, extractor = build_tiny_model("cnn")
     direct = NegGradPlusTrainer(
         model=model,
-        args=small_args(tmp_path),
+        args=tiny_args(UnlearningConfig, tmp_path),
         forget_dataset=toy_splits.forget,
         retain_dataset=toy_splits.retain,
         processing_class=extractor,
@@ -153,7 +126,7 @@ def test_dispatch_returns_registered_subclass(toy_splits, tmp_path):
     alias = UnlearningTrainer(
         method="NG+",
         model=model,
-        args=small_args(tmp_path),
+        args=tiny_args(UnlearningConfig, tmp_path),
         forget_dataset=toy_splits.forget,
         retain_dataset=toy_splits.retain,
         processing_class=extractor,
@@ -167,7 +140,7 @@ def test_method_from_args(toy_splits, tmp_path):
     model, extractor = build_tiny_model("cnn")
     trainer = UnlearningTrainer(
         model=model,
-        args=small_args(tmp_path, method="finetune"),
+        args=tiny_args(UnlearningConfig, tmp_path, method="finetune"),
         retain_dataset=toy_splits.retain,
         processing_class=extractor,
     )
@@ -246,7 +219,7 @@ def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path)
     original = {n: p.detach().clone() for n, p in model.named_parameters()}
     from hf_unlearn import CFkConfig
 
-    args = small_args(tmp_path, config_class=CFkConfig, k=1, reinit=reinit)
+    args = tiny_args(CFkConfig, tmp_path, k=1, reinit=reinit)
     trainer = UnlearningTrainer(
         method="cf_k", model=model, args=args, retain_dataset=toy_splits.retain, processing_class=extractor
     )

@@ -37,17 +37,37 @@ def _tiny_wavlm():
 def _tiny_ast():
     from transformers import ASTConfig, ASTForAudioClassification
 
-    config = ASTConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
-                       num_mel_bins=16, max_length=32, patch_size=8, frequency_stride=8, time_stride=8, num_labels=3)
+    config = ASTConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_mel_bins=16,
+        max_length=32,
+        patch_size=8,
+        frequency_stride=8,
+        time_stride=8,
+        num_labels=3,
+    )
     return ASTForAudioClassification(config), {"input_values": torch.randn(2, 32, 16)}
 
 
 def _tiny_whisper():
     from transformers import WhisperConfig, WhisperForAudioClassification
 
-    config = WhisperConfig(d_model=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=32,
-                           decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=32, num_mel_bins=8,
-                           max_source_positions=16, classifier_proj_size=8, num_labels=3)
+    config = WhisperConfig(
+        d_model=16,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_ffn_dim=32,
+        num_mel_bins=8,
+        max_source_positions=16,
+        classifier_proj_size=8,
+        num_labels=3,
+    )
     # The encoder needs exactly 2 * max_source_positions frames.
     return WhisperForAudioClassification(config), {"input_features": torch.randn(2, 8, 32)}
 
@@ -95,8 +115,9 @@ def test_mapped_names_exist_and_their_adapters_run(model_type):
 
     # Every adapted layer must run in the forward pass (WavLM's attention reads raw weights: a LoRA there never runs).
     calls = dict.fromkeys(lora_layers, 0)
-    handles = [m.register_forward_hook(lambda *_, p=p: calls.__setitem__(p, calls[p] + 1)) for p, m in
-               lora_layers.items()]
+    handles = [
+        m.register_forward_hook(lambda *_, p=p: calls.__setitem__(p, calls[p] + 1)) for p, m in lora_layers.items()
+    ]
     peft_model.eval()
     with torch.no_grad():
         for module in lora_layers.values():  # B = 0 at init: make the adapters do something
@@ -128,9 +149,15 @@ def test_frozen_feature_encoder_gets_no_gradient_path(toy_splits, tmp_path):
     for targets, inside in ((None, False), (["q_proj", "feature_extractor.conv_layers.1.conv"], True)):
         model, extractor = build_tiny_model("wav2vec2")
         config = lora_config_for(model, r=2, target_modules=targets)
-        trainer = UnlearningTrainer(method="neggrad_plus", model=model, args=small_args(tmp_path),
-                                    forget_dataset=toy_splits.forget, retain_dataset=toy_splits.retain,
-                                    processing_class=extractor, peft_config=config)
+        trainer = UnlearningTrainer(
+            method="neggrad_plus",
+            model=model,
+            args=small_args(tmp_path),
+            forget_dataset=toy_splits.forget,
+            retain_dataset=toy_splits.retain,
+            processing_class=extractor,
+            peft_config=config,
+        )
         encoder = trainer.model.get_base_model().wav2vec2.feature_extractor
         assert encoder._requires_grad is False
         encoder_trainable = [n for n, p in encoder.named_parameters() if p.requires_grad]
@@ -154,16 +181,32 @@ def toy_splits(toy_dataset):
 
 
 def small_args(tmp_path, **overrides):
-    values = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2,
-                  use_cpu=True, report_to="none", logging_steps=1, seed=0, disable_tqdm=True)
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        max_steps=3,
+        learning_rate=1e-2,
+        use_cpu=True,
+        report_to="none",
+        logging_steps=1,
+        seed=0,
+        disable_tqdm=True,
+    )
     values.update(overrides)
     return UnlearningConfig(**values)
 
 
 def lora_trainer(method, model, extractor, splits, tmp_path, **kwargs):
-    return UnlearningTrainer(method=method, model=model, args=small_args(tmp_path), forget_dataset=splits.forget,
-                             retain_dataset=splits.retain, processing_class=extractor,
-                             peft_config=lora_config_for(model, r=4), **kwargs)
+    return UnlearningTrainer(
+        method=method,
+        model=model,
+        args=small_args(tmp_path),
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        processing_class=extractor,
+        peft_config=lora_config_for(model, r=4),
+        **kwargs,
+    )
 
 
 def base_state(peft_model) -> dict[str, torch.Tensor]:
@@ -281,16 +324,23 @@ def test_save_adapter_and_merged_model(kind, toy_splits, tmp_path):
     trainer.train()
     trainer.model.eval()
     clip = tone_clip(700.0, 0, 0)
-    inputs = {k: v for k, v in extractor([clip], sampling_rate=SAMPLING_RATE, return_tensors="pt").items()
-              if k in extractor.model_input_names}
+    inputs = {
+        k: v
+        for k, v in extractor([clip], sampling_rate=SAMPLING_RATE, return_tensors="pt").items()
+        if k in extractor.model_input_names
+    }
     with torch.no_grad():
         trained = trainer.model(**inputs).logits
 
     adapter_dir = tmp_path / "adapter"
     trainer.save_model(str(adapter_dir))
     files = {p.name for p in adapter_dir.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "unlearning_config.json",
-            "preprocessor_config.json"} <= files
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "unlearning_config.json",
+        "preprocessor_config.json",
+    } <= files
     assert "model.safetensors" not in files
     record = json.loads((adapter_dir / "unlearning_config.json").read_text())["peft"]
     assert record["peft_type"] == "LORA" and record["r"] == 4 and 0 < record["trainable_parameters"]
@@ -332,9 +382,15 @@ def test_save_adapter_and_merged_model(kind, toy_splits, tmp_path):
 
     expected_label = model.config.id2label[int(trained.argmax())]
     extractor_of_adapter = AutoFeatureExtractor.from_pretrained(adapter_dir)
-    pipelines = {"merged": pipeline("audio-classification", model=str(merged_dir), device="cpu"),
-                 "adapted": pipeline("audio-classification", model=adapted.get_base_model(),
-                                     feature_extractor=extractor_of_adapter, device="cpu")}
+    pipelines = {
+        "merged": pipeline("audio-classification", model=str(merged_dir), device="cpu"),
+        "adapted": pipeline(
+            "audio-classification",
+            model=adapted.get_base_model(),
+            feature_extractor=extractor_of_adapter,
+            device="cpu",
+        ),
+    }
     if integration_works:
         pipelines["adapter folder"] = pipeline("audio-classification", model=str(adapter_dir), device="cpu")
     for name, classifier in pipelines.items():
@@ -347,13 +403,19 @@ def test_bad_peft_input(toy_splits, tmp_path):
     from peft import LoraConfig, PromptTuningConfig
 
     model, extractor = build_tiny_model("cnn")
-    common = dict(method="neggrad_plus", args=small_args(tmp_path), forget_dataset=toy_splits.forget,
-                  retain_dataset=toy_splits.retain, processing_class=extractor)
+    common = dict(
+        method="neggrad_plus",
+        args=small_args(tmp_path),
+        forget_dataset=toy_splits.forget,
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
+    )
     with pytest.raises(ValueError, match="peft.PeftConfig"):
         UnlearningTrainer(model=model, peft_config={"r": 8}, **common)
     with pytest.raises(ValueError, match="task_type=None"):
-        UnlearningTrainer(model=model, peft_config=LoraConfig(target_modules=["dense_layers.0"], task_type="SEQ_CLS"),
-                          **common)
+        UnlearningTrainer(
+            model=model, peft_config=LoraConfig(target_modules=["dense_layers.0"], task_type="SEQ_CLS"), **common
+        )
     with pytest.raises(ValueError, match="prompt-learning"):
         UnlearningTrainer(model=model, peft_config=PromptTuningConfig(num_virtual_tokens=2), **common)
     wrapped = peft.get_peft_model(model, lora_config_for(model))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import train_toy_model
 
 from hf_unlearn import make_forget_split
 from hf_unlearn.relearning import relearning_check, relearning_curve
@@ -15,24 +15,10 @@ from hf_unlearn.relearning import relearning_check, relearning_curve
 def models(toy_dataset, tmp_path_factory):
     from datasets import concatenate_datasets
 
-    from hf_unlearn.reference import train_classifier
-
     splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
     trained = {}
     for name, train in (("original", concatenate_datasets([splits.forget, splits.retain])), ("gold", splits.retain)):
-        model, extractor = build_tiny_model("cnn")
-        trained[name], _ = train_classifier(
-            model,
-            extractor,
-            train,
-            str(tmp_path_factory.mktemp(name)),
-            num_train_epochs=15,
-            learning_rate=3e-3,
-            batch_size=8,
-            seed=0,
-            use_cpu=True,
-            disable_tqdm=True,
-        )
+        trained[name], extractor = train_toy_model(train, tmp_path_factory.mktemp(name))
     return splits, trained, extractor
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import build_tiny_model, tiny_trainer
 from torch import nn
 from transformers import TrainerCallback
 
-from hf_unlearn import ResetPerturbConfig, UnlearningTrainer, make_forget_split
+from hf_unlearn import ResetPerturbConfig, make_forget_split
 from hf_unlearn.methods.reset_perturb import dense_layers_to_reset
 
 
@@ -19,25 +19,15 @@ def splits(toy_dataset):
 
 
 def make_trainer(splits, tmp_path, model=None, extractor=None, **overrides):
-    if model is None:
-        model, extractor = build_tiny_model("cnn")
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        learning_rate=1e-3,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(overrides)
-    return UnlearningTrainer(
-        method="reset_perturb",
+    # Retain rows only (the method never sees the forget set); the run's length from the test or the config's stages.
+    return tiny_trainer(
+        "reset_perturb",
+        splits,
+        tmp_path,
         model=model,
-        args=ResetPerturbConfig(**values),
-        retain_dataset=splits.retain,
-        processing_class=extractor,
+        extractor=extractor,
+        forget_dataset=None,
+        **{"max_steps": -1, **overrides},
     )
 
 
@@ -179,19 +169,12 @@ class ParameterSnapshots(TrainerCallback):
         self.snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
 
+# 12 steps, stages 1 : 1 : 1 -> reset steps 0-3, round 0 steps 4-5, round 1 steps 6-7, repair steps 8-11.
+TWO_ROUNDS = dict(max_steps=12, reset_epochs=1, perturb_epochs=1, repair_epochs=1, perturb_rounds=2)
+
+
 def run_rounds(splits, tmp_path, clear_optimizer_state=True):
-    # 12 steps, stages 1 : 1 : 1 -> reset steps 0-3, round 0 steps 4-5, round 1 steps 6-7, repair steps 8-11.
-    trainer = make_trainer(
-        splits,
-        tmp_path,
-        max_steps=12,
-        reset_epochs=1,
-        perturb_epochs=1,
-        repair_epochs=1,
-        perturb_rounds=2,
-        layers_per_round=2,
-        lr_scheduler_type="constant",
-    )
+    trainer = make_trainer(splits, tmp_path, **TWO_ROUNDS, layers_per_round=2, lr_scheduler_type="constant")
     if not clear_optimizer_state:
         trainer._clear_optimizer_state = lambda parameters: None
     callback = ParameterSnapshots()
@@ -236,9 +219,8 @@ def test_frozen_layers_move_without_clearing_optimizer_state(splits, tmp_path):
 def test_resume_mid_round_masks_without_new_noise(splits, tmp_path):
     """Entering a round at its first step adds noise to the chosen layers only; entering it later (a resumed run)
     sets the same masks and adds nothing."""
-    overrides = dict(max_steps=12, reset_epochs=1, perturb_epochs=1, repair_epochs=1, perturb_rounds=2)
     for step, expect_noise in ((4, True), (5, False)):
-        trainer = make_trainer(splits, tmp_path / str(step), **overrides)
+        trainer = make_trainer(splits, tmp_path / str(step), **TWO_ROUNDS)
         trainer.create_optimizer()
         trainer.state.max_steps, trainer.state.global_step = 12, step
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -253,16 +235,7 @@ def test_resume_mid_round_masks_without_new_noise(splits, tmp_path):
 
 
 def test_resume_from_checkpoint_mid_round_matches_uninterrupted_run(splits, tmp_path):
-    overrides = dict(
-        max_steps=12,
-        reset_epochs=1,
-        perturb_epochs=1,
-        repair_epochs=1,
-        perturb_rounds=2,
-        save_strategy="steps",
-        save_steps=5,
-        dataloader_num_workers=0,
-    )
+    overrides = dict(TWO_ROUNDS, save_strategy="steps", save_steps=5, dataloader_num_workers=0)
     full = make_trainer(splits, tmp_path / "full", **overrides)
     full.train()
     # Checkpoint 5 is mid round 0 (steps 4-5): the resumed run must not reset or perturb again.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import tiny_trainer
 
-from hf_unlearn import UnlearningTrainer, get_trainer_class, list_methods, make_forget_split
+from hf_unlearn import list_methods, make_forget_split
 
 TOTAL_STEPS, CHECKPOINT_STEP = 6, 3
 # Method fields that make the 6-step run cross its phase boundaries, so that resuming must restore the phase.
@@ -28,29 +28,15 @@ def splits(toy_dataset):
 
 
 def run(method, splits, output_dir, resume_from=None, **fields):
-    model, extractor = build_tiny_model("cnn")
-    config_class = get_trainer_class(method).config_class
-    args = config_class(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=4,
+    trainer = tiny_trainer(
+        method,
+        splits,
+        output_dir,
+        output_dir=str(output_dir),  # checkpoints straight in `output_dir`, not in an "out" folder below it
         max_steps=TOTAL_STEPS,
-        learning_rate=1e-3,
         save_strategy="steps",
         save_steps=CHECKPOINT_STEP,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
         **{**PHASE_FIELDS.get(method, {}), **fields},
-    )
-    trainer = UnlearningTrainer(
-        method=method,
-        model=model,
-        args=args,
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
     )
     trainer.train(resume_from_checkpoint=resume_from)
     return trainer

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import tiny_trainer
 
-from hf_unlearn import SalUnConfig, UnlearningTrainer, make_forget_split
+from hf_unlearn import SalUnConfig, make_forget_split
 from hf_unlearn.losses import superloss
 from hf_unlearn.methods.salun import top_share_mask
 
@@ -32,27 +32,7 @@ def toy_splits(toy_dataset):
 
 
 def salun_trainer(splits, tmp_path, kind="cnn", **overrides):
-    model, extractor = build_tiny_model(kind)
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        max_steps=3,
-        learning_rate=1e-2,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(overrides)
-    return UnlearningTrainer(
-        method="salun",
-        model=model,
-        args=SalUnConfig(**values),
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
-    )
+    return tiny_trainer("salun", splits, tmp_path, kind=kind, **{"learning_rate": 1e-2, **overrides})
 
 
 # ------------------------------------------------------------------------------------------------- the mask
@@ -209,8 +189,17 @@ SCRIPT = textwrap.dedent(
                       handle)
     """
 )
-LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
-                      "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+LAUNCHER_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+)
 
 
 @pytest.mark.distributed
@@ -223,10 +212,21 @@ def test_two_processes_mask_and_superloss_tau(toy_splits, tmp_path):
     out_json = tmp_path / "two.json"
     env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
     env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-               str(out_json), str(tmp_path / "out"), str(TESTS_DIR)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(out_json),
+        str(tmp_path / "out"),
+        str(TESTS_DIR),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=300)
     except subprocess.TimeoutExpired:

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import tiny_trainer
 
-from hf_unlearn import UnlearningConfig, UnlearningTrainer, make_forget_split
+from hf_unlearn import UnlearningConfig, make_forget_split
 from hf_unlearn.losses import superloss, superloss_confidence
 
 
@@ -73,27 +73,7 @@ def toy_splits(toy_dataset):
 
 
 def make_trainer(splits, tmp_path, method="neggrad_plus", **overrides):
-    model, extractor = build_tiny_model("cnn")
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        max_steps=3,
-        learning_rate=1e-3,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(overrides)
-    return UnlearningTrainer(
-        method=method,
-        model=model,
-        args=UnlearningConfig(**values),
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
-    )
+    return tiny_trainer(method, splits, tmp_path, config_class=UnlearningConfig, **overrides)
 
 
 def test_reduce_without_curriculum_is_the_plain_mean(toy_splits, tmp_path):
@@ -150,8 +130,15 @@ def test_superloss_changes_the_update(toy_splits, tmp_path):
     """Same data, same seed: the curriculum's re-weighting gives a different first update than the plain mean."""
     results = []
     for curriculum in (None, "superloss"):
-        trainer = make_trainer(toy_splits, tmp_path / str(curriculum), curriculum=curriculum, max_steps=1,
-                               superloss_lambda=0.5, optim="sgd", learning_rate=0.1)
+        trainer = make_trainer(
+            toy_splits,
+            tmp_path / str(curriculum),
+            curriculum=curriculum,
+            max_steps=1,
+            superloss_lambda=0.5,
+            optim="sgd",
+            learning_rate=0.1,
+        )
         trainer.train()
         results.append({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
     assert any(not torch.allclose(results[0][n], results[1][n]) for n in results[0])

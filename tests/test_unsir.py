@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import build_tiny_model
+from conftest import tiny_trainer
 
-from hf_unlearn import UnlearningTrainer, UNSIRConfig, make_forget_split
+from hf_unlearn import UNSIRConfig, make_forget_split
 from hf_unlearn.losses import unsir_noise_objective
 
 
@@ -24,25 +24,14 @@ def sample_splits(toy_dataset):
 
 
 def unsir_trainer(kind, splits, tmp_path, forget=None, **fields):
-    model, extractor = build_tiny_model(kind)
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        learning_rate=1e-3,
-        use_cpu=True,
-        report_to="none",
-        logging_steps=1,
-        seed=0,
-        disable_tqdm=True,
-    )
-    values.update(fields)
-    return UnlearningTrainer(
-        method="unsir",
-        model=model,
-        args=UNSIRConfig(**values),
+    # Batch 8; the run's length comes from the test (max_steps or num_train_epochs).
+    return tiny_trainer(
+        "unsir",
+        splits,
+        tmp_path,
+        kind=kind,
         forget_dataset=forget if forget is not None else splits.forget,
-        retain_dataset=splits.retain,
-        processing_class=extractor,
+        **{"per_device_train_batch_size": 8, "max_steps": -1, **fields},
     )
 
 

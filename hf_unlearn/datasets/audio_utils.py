@@ -25,9 +25,7 @@ def _to_mono(array: np.ndarray, channels_first: bool) -> np.ndarray:
     return array.mean(axis=0 if channels_first else 1)
 
 
-def load_audio_array(
-    value: Any, sampling_rate: int | None = None, mono: bool = True
-) -> tuple[np.ndarray, int]:
+def load_audio_array(value: Any, sampling_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
     """Waveform and sampling rate of one value of an audio column.
 
     Args:

@@ -150,9 +150,7 @@ class ESpeakSynthesizer:
             self._lib.espeak_SetParameter(_espeakPITCH, int(pitch), 0)
             data = text.encode("utf-8") + b"\0"
             self._chunks = []
-            status = self._lib.espeak_Synth(
-                data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None
-            )
+            status = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _espeakCHARS_UTF8, None, None)
             chunks, self._chunks = self._chunks, []
             # Changing rate or pitch does not alter the voice, but make the next call set the voice again anyway:
             # a failed synthesis may leave eSpeak in an unknown state.

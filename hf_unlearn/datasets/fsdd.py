@@ -135,9 +135,7 @@ def load_fsdd(
     )
     splits = {}
     for split in ("train", "test"):
-        selected = [
-            record for record in records if (record["take"] < FSDD_NUM_TEST_TAKES) == (split == "test")
-        ]
+        selected = [record for record in records if (record["take"] < FSDD_NUM_TEST_TAKES) == (split == "test")]
         columns = {
             "audio": [record["file"] for record in selected],
             "label": [record["label"] for record in selected],

@@ -118,8 +118,7 @@ class SalUnTrainer(RandomLabelsTrainer, method="salun"):
         "so the A factors' gradients are zero and the saliency mask would be meaningless. Run SalUn on the full model."
     )
     summary = (
-        "weight saliency mask (top 50 % of forget-loss gradient magnitudes), then masked random-label "
-        "fine-tuning"
+        "weight saliency mask (top 50 % of forget-loss gradient magnitudes), then masked random-label fine-tuning"
     )
     paper = (
         "Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency in Both Image "

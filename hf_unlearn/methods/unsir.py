@@ -112,8 +112,7 @@ class UNSIRConfig(UnlearningConfig):
 class UNSIRTrainer(UnlearningTrainer, method="unsir"):
     config_class = UNSIRConfig
     summary = (
-        "UNSIR: learn error-maximising input noise for the forget labels; impair on noise + retain, repair on "
-        "retain"
+        "UNSIR: learn error-maximising input noise for the forget labels; impair on noise + retain, repair on retain"
     )
     paper = "Tarun et al., Fast Yet Effective Machine Unlearning, IEEE TNNLS 2023 (UNSIR)"
     default_epoch_over = "retain"
