@@ -74,6 +74,9 @@ METHOD_SETTINGS: dict[str, dict] = {
     # The FSDD paper's reset-perturb-repair pipeline keeps its own 5 + 5 + 5 stage epochs (num_train_epochs unset).
     "reset_perturb": {"learning_rate": 1e-3},
 }
+# A group's best run gets a model card only from this mean CGUM on (CGUM's epsilon leaves tiny positive values where
+# nothing was unlearned).
+MIN_CARD_CGUM = 0.01
 # The learning-rate grid of the validation-only tuning (recorded in fsdd.json under "tuning").
 LEARNING_RATE_GRID = (1e-4, 3e-4, 1e-3, 3e-3)
 DEFAULT_METHOD_SETTINGS = {"learning_rate": 3e-4, "num_train_epochs": 2}
@@ -746,7 +749,8 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
 
 def write_best_cards(summary: dict, runs: list[dict], args: BenchmarkArguments) -> list[str]:
     """Writes, per group, the card of the method with the highest mean CGUM (from its first run) to
-    `args.model_cards_dir/fsdd_<group>_<method>.md`; returns the paths."""
+    `args.model_cards_dir/fsdd_<group>_<method>.md`, unless no method's mean CGUM reaches `MIN_CARD_CGUM`; returns
+    the paths."""
     os.makedirs(args.model_cards_dir, exist_ok=True)
     paths = []
     for group, rows in summary.items():
@@ -758,6 +762,9 @@ def write_best_cards(summary: dict, runs: list[dict], args: BenchmarkArguments) 
         if not scored:
             continue
         best = max(scored, key=scored.get)
+        if not scored[best] >= MIN_CARD_CGUM:
+            print(f"No {group} method reached a mean CGUM of {MIN_CARD_CGUM}: no model card is written for it.")
+            continue
         card = next((r["cards"][best] for r in runs if r["group"] == group and best in r.get("cards", {})), None)
         if card is None:
             continue

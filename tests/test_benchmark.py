@@ -156,3 +156,5 @@ def test_best_cards_are_the_highest_mean_cgum_runs(benchmark, tmp_path):
     paths = benchmark.write_best_cards(summary, runs, SimpleNamespace(model_cards_dir=str(tmp_path)))
     assert [os.path.basename(p) for p in paths] == ["fsdd_speaker_b.md"]
     assert (tmp_path / "fsdd_speaker_b.md").read_text() == "card b1"
+    summary["speaker"]["b"]["cgum"]["mean"] = summary["speaker"]["a"]["cgum"]["mean"] = 1e-6  # CGUM's epsilon
+    assert benchmark.write_best_cards(summary, runs, SimpleNamespace(model_cards_dir=str(tmp_path / "none"))) == []
