@@ -116,7 +116,6 @@ class DataArguments:
     test_split_name: str = field(
         default="test", metadata={"help": "The test split; without one, --test_size of train is held out."}
     )
-    speaker_column: str = field(default="speaker", metadata={"help": "Column of speaker ids (speaker requests)."})
     sampling_rate: int | None = field(
         default=None,
         metadata={
@@ -612,7 +611,7 @@ def main(argv: list[str] | None = None) -> dict:
         dataset,
         training_args.audio_column,
         training_args.label_column,
-        data_args.speaker_column if request["by"] == "speaker" else None,
+        training_args.speaker_column if request["by"] == "speaker" else None,
         data_args.split_seed,
         data_args,
     )
@@ -625,7 +624,7 @@ def main(argv: list[str] | None = None) -> dict:
     splits = make_forget_split(
         dataset,
         label_column=training_args.label_column,
-        speaker_column=data_args.speaker_column,
+        speaker_column=training_args.speaker_column,
         test_size=data_args.test_size,
         retain_eval_size=data_args.retain_eval_size,
         seed=data_args.split_seed,
