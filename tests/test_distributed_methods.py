@@ -17,31 +17,15 @@ The script's docstring says why the single-process reference accumulates two mic
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import TORCHRUN_TWO, run_script
 
 from hf_unlearn import list_methods
 
 SCRIPT = Path(__file__).with_name("distributed_methods_script.py")
-REPO_ROOT = SCRIPT.parent.parent
-TIMEOUT_S = 300
-LAUNCHER_VARIABLES = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "ROLE_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_RUN_ID",
-)
 WEIGHT_ATOL = 1e-6
 LOSS_ATOL = 1e-6
 MIA_ATOL = 0.02
@@ -55,45 +39,8 @@ def _methods() -> list[str]:
     return ["neggrad_plus", "scrub"] + (["salun"] if "salun" in registered else [])
 
 
-def _tail(text: str, limit: int = 4000) -> str:
-    return text[-limit:] if text else "<empty>"
-
-
 def _launch_two_processes(out_dir: Path, work_dir: Path, methods: list[str]) -> None:
-    env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
-    env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(SCRIPT),
-        str(out_dir),
-        str(work_dir),
-        *methods,
-    ]
-    # Own session: on a timeout the whole group (torchrun and its workers) is killed.
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"{' '.join(command)} timed out after {TIMEOUT_S} s.\n--- stderr ---\n{_tail(stderr)}")
-    assert process.returncode == 0, (
-        f"{' '.join(command)} failed (exit code {process.returncode}).\n"
-        f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
-    )
+    run_script(TORCHRUN_TWO, SCRIPT, out_dir, work_dir, *methods)
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import tiny_trainer
+from launch import TORCHRUN_TWO, run_script
 
 from hf_unlearn import SalUnConfig, make_forget_split
 from hf_unlearn.losses import superloss
@@ -189,17 +186,6 @@ SCRIPT = textwrap.dedent(
                       handle)
     """
 )
-LAUNCHER_VARIABLES = (
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "ROLE_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_RUN_ID",
-)
 
 
 @pytest.mark.distributed
@@ -210,30 +196,8 @@ def test_two_processes_mask_and_superloss_tau(toy_splits, tmp_path):
     script = tmp_path / "salun_two_process.py"
     script.write_text(SCRIPT)
     out_json = tmp_path / "two.json"
-    env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
-    env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1")
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(script),
-        str(out_json),
-        str(tmp_path / "out"),
-        str(TESTS_DIR),
-    ]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"torchrun timed out.\n{stdout[-3000:]}\n{stderr[-3000:]}")
-    assert process.returncode == 0 and out_json.exists(), f"exit {process.returncode}\n{stderr[-4000:]}"
+    run_script(TORCHRUN_TWO, script, out_json, tmp_path / "out", TESTS_DIR)
+    assert out_json.exists(), "the two-process script wrote no results"
     two = json.loads(out_json.read_text())
     assert two["world_size"] == 2
 

@@ -1,0 +1,66 @@
+"""Runs a script in one process or several (torchrun, gloo on CPU) for the distributed tests, with a clean launcher
+environment and a timeout that kills the whole process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).parent.parent
+TIMEOUT_S = 300
+# Set by torchrun; stripped so that a single-process run really is one process.
+LAUNCHER_VARIABLES = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+)
+# `ENVIRONMENT.md`: `accelerate launch --cpu --num_processes 2` starts one process; torchrun really starts two.
+TORCHRUN_TWO = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+ONE_PROCESS = [sys.executable]
+
+
+def _tail(text: str, limit: int = 4000) -> str:
+    return text[-limit:] if text else "<empty>"
+
+
+def run_script(launcher: list[str], script, *arguments, timeout_s: int = TIMEOUT_S) -> str:
+    """Runs `launcher + [script, *arguments]` from the repository root; fails the test (with the output's tail) on a
+    non-zero exit or a timeout. Returns stdout."""
+    env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
+    env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
+    command = [*launcher, str(script), *map(str, arguments)]
+    # Own session: on a timeout the whole group (torchrun and its workers) is killed, not just the launcher.
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(
+            f"{' '.join(command)} timed out after {timeout_s} s.\n"
+            f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
+        )
+    assert process.returncode == 0, (
+        f"{' '.join(command)} failed (exit code {process.returncode}).\n"
+        f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
+    )
+    return stdout
