@@ -13,6 +13,8 @@ import re
 import warnings
 from pathlib import Path
 
+from hf_unlearn.datasets.audio_utils import common_sampling_rate
+
 __all__ = ["FSDD_FILENAME_PATTERN", "FSDD_LABELS", "FSDD_NUM_TEST_TAKES", "load_fsdd"]
 
 FSDD_FILENAME_PATTERN = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[^_]+)_(?P<take>[0-9]+)\.wav$", re.IGNORECASE)
@@ -71,7 +73,6 @@ def load_fsdd(
         ValueError: if ``strict`` and some file names do not match the pattern, or if the files have different
             sampling rates and no ``sampling_rate`` is given.
     """
-    import soundfile
 
     folder = _recordings_folder(path)
     records, offenders = [], []
@@ -106,14 +107,7 @@ def load_fsdd(
     records.sort(key=lambda record: (record["label"], record["speaker"], record["take"]))
 
     if sampling_rate is None:
-        # Reading the headers (about 0.2 ms a file) also catches unreadable files now rather than mid-training.
-        rates = {soundfile.info(record["file"]).samplerate for record in records}
-        if len(rates) > 1:
-            raise ValueError(
-                f"The recordings in {str(folder)!r} have several sampling rates {sorted(rates)}; pass `sampling_rate` "
-                "to resample them all to one."
-            )
-        sampling_rate = rates.pop()
+        sampling_rate = common_sampling_rate([record["file"] for record in records], folder)
 
     import datasets
 

@@ -23,6 +23,8 @@ import re
 import warnings
 from pathlib import Path
 
+from hf_unlearn.datasets.audio_utils import common_sampling_rate
+
 __all__ = ["BACKGROUND_NOISE_FOLDER", "SILENCE_FOLDER", "SPEECH_COMMANDS_FILENAME_PATTERN", "load_speech_commands"]
 
 logger = logging.getLogger(__name__)
@@ -76,7 +78,6 @@ def load_speech_commands(
         FileNotFoundError: if the folder is missing or holds no word folder with WAV files.
         ValueError: on badly named files (``strict``), fewer than two classes, or mixed sampling rates.
     """
-    import soundfile
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -135,13 +136,7 @@ def load_speech_commands(
         raise ValueError(f"Only one word folder ({words}) in {str(folder)!r}: a classifier needs at least two.")
 
     if sampling_rate is None:
-        rates = {soundfile.info(record["file"]).samplerate for record in records}
-        if len(rates) > 1:
-            raise ValueError(
-                f"The recordings in {str(folder)!r} have several sampling rates {sorted(rates)}; pass `sampling_rate` "
-                "to resample them all to one."
-            )
-        sampling_rate = rates.pop()
+        sampling_rate = common_sampling_rate([record["file"] for record in records], folder)
 
     import datasets
 
