@@ -23,6 +23,8 @@ system-deps:
 	@if ldconfig -p | grep -q 'libavcodec.so.59'; then echo "FFmpeg runtime libraries: present"; else \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(FFMPEG_PACKAGES); fi
 
+# `make test` leaves out the tests marked slow or gpu (the -m of addopts in pyproject.toml); `make test-all` replaces
+# that selection with its own -m, so it runs the slow tests too (everything but gpu).
 test: install
 	$(BIN)/python -m pytest -q
 

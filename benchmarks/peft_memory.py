@@ -95,7 +95,7 @@ def run_one(model_name: str, method: str, mode: str, seconds: float, batch_size:
     from transformers import TrainerCallback
 
     import hf_unlearn
-    from hf_unlearn.collators import featurize
+    from hf_unlearn.data import featurize
     from hf_unlearn.peft_utils import trainable_parameters
 
     # Features before the baseline (the trainer passes featurized data through): feature extraction (librosa for the

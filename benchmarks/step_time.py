@@ -1,6 +1,6 @@
 """Time per optimizer step of each unlearning method against a plain `transformers.Trainer` step (a script; no test).
 
-The "Speed" part of the FSDD benchmark issue: for each method of `hf_unlearn.list_methods()`, on the same model and
+The speed part of the FSDD benchmark: for each method of `hf_unlearn.list_methods()`, on the same model and
 batch size, it reports
 
 - **measured (x plain)**: the mean wall time of an optimizer step of the method's `UnlearningTrainer`, divided by the
@@ -124,7 +124,7 @@ def featurized_splits(extractor, speakers: int, takes: int):
     """`(forget, retain)`: featurized rows (model inputs + `labels`); speaker 0 is forgotten."""
     from datasets import Dataset
 
-    from hf_unlearn.collators import featurize
+    from hf_unlearn.data import featurize
 
     def rows(speaker_ids):
         keys = [(digit, speaker, take) for speaker in speaker_ids for digit in range(10) for take in range(takes)]
@@ -294,7 +294,7 @@ def run_method(method: str, model_name: str, forget, retain, extractor, options)
 def pass_times(model_name: str, retain, extractor, options) -> tuple[float, float]:
     """Median `(t_fb, t_f)` of the model alone on one retain batch: forward + backward of the cross-entropy in train
     mode, and a forward in eval mode without gradients."""
-    from hf_unlearn.collators import UnlearningCollator
+    from hf_unlearn.data.collator import UnlearningCollator
 
     model, _ = build_model(model_name)
     collator = UnlearningCollator(extractor.model_input_names, getattr(extractor, "padding_value", 0.0))

@@ -1,16 +1,134 @@
-"""hf-unlearn: machine unlearning for speech and audio models in the Hugging Face ecosystem."""
+"""hf-unlearn: machine unlearning for speech and audio models in the Hugging Face ecosystem.
 
-__version__ = "0.1.0"
+The public names below are imported on first use (PEP 562), so `import hf_unlearn` and `hf-unlearn --help` stay fast:
+torch, transformers, datasets, evaluate and peft load only when a name that needs them is used. The first use of a
+trainer, config, method, data or model name also imports `hf_unlearn.models` (which registers the MFCC CNN with the
+transformers Auto classes) and, for trainer and method names, `hf_unlearn.methods` (which registers every method).
+"""
 
-from hf_unlearn import models  # noqa: F401  (registers the MFCC CNN with the Auto classes)
-from hf_unlearn.config import UnlearningConfig
-from hf_unlearn.data import ForgetSplits, make_forget_split
-from hf_unlearn.methods import *  # noqa: F401,F403  (registers the built-in methods)
-from hf_unlearn.methods import __all__ as _method_names
-from hf_unlearn.peft_utils import lora_config_for
-from hf_unlearn.privacy import ForgetRequest, verify_request_digest
-from hf_unlearn.registry import MethodInfo, get_trainer_class, list_methods
-from hf_unlearn.trainer import UnlearningTrainer
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from hf_unlearn.version import __version__
+
+if TYPE_CHECKING:  # what IDEs and type checkers see; at run time `__getattr__` imports these on first use
+    from hf_unlearn.config import UnlearningConfig
+    from hf_unlearn.data import ForgetSplits, make_forget_split
+    from hf_unlearn.methods import (
+        BadTeachingConfig,
+        BadTeachingLiteConfig,
+        BadTeachingLiteTrainer,
+        BadTeachingTrainer,
+        CFkConfig,
+        CFkTrainer,
+        FinetuneConfig,
+        FinetuneTrainer,
+        GradientAscentConfig,
+        GradientAscentTrainer,
+        L1SparseConfig,
+        L1SparseTrainer,
+        NegGradPlusConfig,
+        NegGradPlusTrainer,
+        NPOConfig,
+        NPOTrainer,
+        RandomLabelsConfig,
+        RandomLabelsTrainer,
+        ResetPerturbConfig,
+        ResetPerturbTrainer,
+        SalUnConfig,
+        SalUnTrainer,
+        SCRUBConfig,
+        SCRUBTrainer,
+        UNSIRConfig,
+        UNSIRTrainer,
+    )
+    from hf_unlearn.peft_utils import lora_config_for
+    from hf_unlearn.privacy import ForgetRequest, verify_request_digest
+    from hf_unlearn.registry import MethodInfo, get_trainer_class, list_methods
+    from hf_unlearn.trainer import UnlearningTrainer
+
+__all__ = [
+    "__version__",
+    "UnlearningConfig",
+    "UnlearningTrainer",
+    "ForgetRequest",
+    "ForgetSplits",
+    "make_forget_split",
+    "MethodInfo",
+    "get_trainer_class",
+    "list_methods",
+    "load_checkpoint",
+    "load_gold_model",
+    "load_metric",
+    "verify_request_digest",
+    "lora_config_for",
+    # The built-in methods' classes, as `hf_unlearn.methods.__all__` lists them (a test keeps the two equal).
+    "BadTeachingConfig",
+    "BadTeachingTrainer",
+    "BadTeachingLiteConfig",
+    "BadTeachingLiteTrainer",
+    "CFkConfig",
+    "CFkTrainer",
+    "FinetuneConfig",
+    "FinetuneTrainer",
+    "GradientAscentConfig",
+    "GradientAscentTrainer",
+    "L1SparseConfig",
+    "L1SparseTrainer",
+    "NegGradPlusConfig",
+    "NegGradPlusTrainer",
+    "NPOConfig",
+    "NPOTrainer",
+    "RandomLabelsConfig",
+    "RandomLabelsTrainer",
+    "ResetPerturbConfig",
+    "ResetPerturbTrainer",
+    "SalUnConfig",
+    "SalUnTrainer",
+    "SCRUBConfig",
+    "SCRUBTrainer",
+    "UNSIRConfig",
+    "UNSIRTrainer",
+]
+_METHOD_NAMES = __all__[__all__.index("BadTeachingConfig") :]
+
+# Public name -> the module that defines it.
+_LAZY_NAMES = {
+    "UnlearningConfig": "hf_unlearn.config",
+    "UnlearningTrainer": "hf_unlearn.trainer",
+    "ForgetSplits": "hf_unlearn.data",
+    "make_forget_split": "hf_unlearn.data",
+    "MethodInfo": "hf_unlearn.registry",
+    "get_trainer_class": "hf_unlearn.registry",
+    "list_methods": "hf_unlearn.registry",
+    "lora_config_for": "hf_unlearn.peft_utils",
+    "ForgetRequest": "hf_unlearn.privacy",
+    "verify_request_digest": "hf_unlearn.privacy",
+    **{name: "hf_unlearn.methods" for name in _METHOD_NAMES},
+}
+# Names that need neither the Auto-class registration nor the methods (light modules).
+_LIGHT_NAMES = {"ForgetRequest", "verify_request_digest"}
+# Names whose users expect every built-in method to be registered (e.g. `UnlearningTrainer(method="scrub")`).
+_NEEDS_METHODS = {"UnlearningTrainer", "MethodInfo", "get_trainer_class", "list_methods", *_METHOD_NAMES}
+
+
+def __getattr__(name: str):
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _LIGHT_NAMES:
+        importlib.import_module("hf_unlearn.models")  # registers the MFCC CNN with the transformers Auto classes
+    if name in _NEEDS_METHODS:
+        importlib.import_module("hf_unlearn.methods")  # defining each method's trainer class registers it
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value  # later uses skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_checkpoint(source: str, **kwargs):
@@ -32,22 +150,3 @@ def load_metric(name: str = "unlearning", **kwargs):
     from hf_unlearn.metrics import load_metric as _load
 
     return _load(name, **kwargs)
-
-
-__all__ = [
-    "__version__",
-    "UnlearningConfig",
-    "UnlearningTrainer",
-    "ForgetRequest",
-    "ForgetSplits",
-    "make_forget_split",
-    "MethodInfo",
-    "get_trainer_class",
-    "list_methods",
-    "load_checkpoint",
-    "load_gold_model",
-    "load_metric",
-    "verify_request_digest",
-    "lora_config_for",
-    *_method_names,
-]

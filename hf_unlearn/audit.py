@@ -16,7 +16,11 @@ import json
 import os
 import uuid
 
-AUDIT_LOG_NAME = "unlearning_log.jsonl"
+from hf_unlearn.card import is_hub_id
+from hf_unlearn.constants import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
+from hf_unlearn.peft_utils import peft_record
+from hf_unlearn.version import __version__
+
 # Metrics copied into the log (the rest stay in unlearning_results.json).
 LOGGED_METRICS = (
     "forget_accuracy",
@@ -59,8 +63,6 @@ def _versions() -> dict:
     import torch
     import transformers
 
-    from hf_unlearn import __version__
-
     return {
         "hf_unlearn": __version__,
         "torch": torch.__version__,
@@ -69,9 +71,40 @@ def _versions() -> dict:
     }
 
 
+def _jsonable(values: dict) -> dict:
+    return {
+        key: (value if isinstance(value, (int, float, str, bool, type(None), list, dict)) else str(value))
+        for key, value in values.items()
+    }
+
+
+def unlearning_record(trainer) -> dict:
+    """What `unlearning_config.json` holds: the method, its paper, its hyperparameters and the request's public record
+    (kind, counts, salted digest; see `hf_unlearn.privacy`)."""
+    training = {name: getattr(trainer.args, name) for name in RECORDED_TRAINING_FIELDS}
+    base_model = getattr(trainer.model, "name_or_path", None)
+    return {
+        "method": trainer.method_key,
+        "trainer_class": type(trainer).__name__,
+        "paper": str(trainer.paper) if trainer.paper is not None else "",
+        "hf_unlearn_version": __version__,
+        # A Hub id only: a local path can name the user, or hash the request (the demo's cache folders do).
+        "base_model": base_model if is_hub_id(base_model) else None,
+        "base_model_is_local": bool(base_model) and not is_hub_id(base_model),
+        "config": _jsonable(trainer.args.method_fields()),
+        "training": _jsonable(training),
+        "request": trainer.forget_request.public_record(
+            trainer.num_forget, trainer.num_retain, getattr(getattr(trainer.model, "config", None), "id2label", None)
+        ),
+        "unlearning_time": trainer.unlearning_time,
+        "stop_reason": trainer.stop_reason,
+        "peft": peft_record(trainer.accelerator.unwrap_model(trainer.model)),
+    }
+
+
 def make_entry(trainer, run_id: str) -> dict:
     """This run's log line (see the module docstring)."""
-    record = trainer.unlearning_record()
+    record = unlearning_record(trainer)
     return {
         "run_id": run_id,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -98,3 +131,16 @@ def write_log(output_dir: str, history: list[dict], entry: dict) -> str:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
+
+
+class AuditLog:
+    """The save hook of a run's audit log: the history found in the folder the model was loaded from (if any) and
+    this run's id, so that every final save writes the history plus this run's line (see the module docstring)."""
+
+    def __init__(self, source_folder: str | None):
+        self.history = read_log(source_folder)
+        self.run_id = new_run_id()
+
+    def on_save(self, trainer, output_dir: str) -> str:
+        """Writes the log next to the model `trainer` saved in `output_dir`; returns its path."""
+        return write_log(output_dir, self.history, make_entry(trainer, self.run_id))

@@ -22,8 +22,13 @@ import os
 import re
 import sys
 
+from hf_unlearn.constants import RECORDED_TRAINING_FIELDS
+from hf_unlearn.evaluation import results_table
+from hf_unlearn.papers import UNSLU_BENCH, Paper
+from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
+from hf_unlearn.version import __version__
+
 TEMPLATE_PATH = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
-MODEL_CARD_NAME = "README.md"
 # Metrics published in the card's model-index: (key in the results, split, metric type, readable name).
 CARD_METRICS = (
     ("forget_accuracy", "forget", "accuracy", "Forget accuracy"),
@@ -47,10 +52,8 @@ def _versions(is_adapter: bool = False) -> dict[str, str]:
     import torch
     import transformers
 
-    import hf_unlearn
-
     versions = {
-        "hf-unlearn": hf_unlearn.__version__,
+        "hf-unlearn": __version__,
         "transformers": transformers.__version__,
         "torch": torch.__version__,
         "datasets": datasets.__version__,
@@ -76,8 +79,6 @@ def is_hub_id(name: str | None) -> bool:
 def non_default_hyperparameters(args, fields=None) -> dict:
     """The unlearning hyperparameters of `args` (method fields + recorded training fields) that differ from the
     defaults of its config class."""
-    from hf_unlearn.trainer import RECORDED_TRAINING_FIELDS
-
     defaults = {}
     for spec in dataclasses.fields(type(args)):
         if spec.default is not dataclasses.MISSING:
@@ -148,14 +149,14 @@ def quick_start(model_id: str, is_adapter: bool = False, needs_hf_unlearn: bool 
         )
     lines = ["from transformers import pipeline"]
     if needs_hf_unlearn:
-        lines.append("\nimport hf_unlearn  # registers the model's architecture with the transformers Auto classes")
+        lines.append("\nimport hf_unlearn.models  # registers the architecture with the transformers Auto classes")
     lines += ["", f'classifier = pipeline("audio-classification", model="{model_id}")', 'classifier("recording.wav")']
     return "\n".join(lines)
 
 
 def build_model_card(
     method_key: str,
-    paper: str = "",
+    paper: Paper | str | None = None,
     results: dict | None = None,
     request: dict | None = None,
     hyperparameters: dict | None = None,
@@ -179,7 +180,8 @@ def build_model_card(
 
     Args:
         method_key (`str`): the unlearning method (`hf_unlearn.list_methods()`).
-        paper (`str`, *optional*): the method's reference.
+        paper ([`~hf_unlearn.papers.Paper`] or `str`, *optional*): the method's paper; a `Paper`'s BibTeX is cited
+            next to UnSLU-BENCH's.
         results (`dict`, *optional*): the unlearned model's metrics without prefix (`forget_accuracy`, `test_f1`,
             `mia`, `gum`, ...), as returned by `UnlearningTrainer.evaluate()` with the `eval_` prefix removed.
         request (`dict`, *optional*): the public record of the forget request (`ForgetRequest.public_record()`):
@@ -206,8 +208,6 @@ def build_model_card(
         `huggingface_hub.ModelCard`
     """
     from huggingface_hub import ModelCard, ModelCardData
-
-    from hf_unlearn.evaluation import results_table
 
     results = dict(results or {})
     dataset_ids = [dataset_id] if isinstance(dataset_id, str) else list(dataset_id or [])
@@ -255,7 +255,9 @@ def build_model_card(
         model_name=name,
         summary=summary,
         method_key=method_key,
-        paper=paper,
+        paper=str(paper) if paper else "",
+        paper_bibtex=paper.bibtex if isinstance(paper, Paper) and paper != UNSLU_BENCH else "",
+        benchmark_bibtex=UNSLU_BENCH.bibtex,
         request=request,
         hyperparameters={k: _plain(v) for k, v in (hyperparameters or {}).items()},
         config_class=config_class,
@@ -269,11 +271,18 @@ def build_model_card(
 
 def is_peft_model(model) -> bool:
     """Whether `model` is a PEFT model, without importing peft (5 s) when nothing has imported it yet."""
-    if "peft" not in sys.modules:
-        return False
-    from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
+    return "peft" in sys.modules and _is_peft_model(model)
 
-    return _is_peft_model(model)
+
+def card_options(
+    language=None, license=None, tags=None, finetuned_from=None, dataset_tags=None, dataset=None, **options
+):
+    """Card options from the stock `Trainer.create_model_card` arguments: `dataset` (the data's name), `dataset_tags`
+    (Hub dataset ids), `finetuned_from` (the base model's Hub id), `license`, `language`, `tags`; `options` may also
+    give `dataset_name`, `dataset_id`, `base_model`. Options left at `None` are dropped."""
+    given = dict(language=language, license=license, base_model=finetuned_from, dataset_name=dataset)
+    given.update(tags=[tags] if isinstance(tags, str) else tags, dataset_id=dataset_tags, **options)
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def trainer_model_card(trainer, model_id: str | None = None, **options):
@@ -283,8 +292,8 @@ def trainer_model_card(trainer, model_id: str | None = None, **options):
     `options` (and `trainer.card_options`): `dataset_name`, `dataset_id`, `license`, `language`, `tags`,
     `base_model` (defaults to the original model's name or path).
     """
-    options = {**getattr(trainer, "card_options", {}), **{k: v for k, v in options.items() if v is not None}}
-    model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
+    options = {**trainer.card_options, **{k: v for k, v in options.items() if v is not None}}
+    model = trainer.accelerator.unwrap_model(trainer.model)
     adapter = is_peft_model(model)
     if adapter:
         base_model = next(iter(model.peft_config.values())).base_model_name_or_path
@@ -302,7 +311,7 @@ def trainer_model_card(trainer, model_id: str | None = None, **options):
     return build_model_card(
         trainer.method_key,
         paper=trainer.paper,
-        results=getattr(trainer, "last_eval_results", None),
+        results=trainer.last_eval_results,
         request=record["request"],
         hyperparameters=non_default_hyperparameters(trainer.args),
         original_results=trainer.original_results,

@@ -1,76 +1,149 @@
-"""The `hf-unlearn` console script: `hf-unlearn demo ...`, `hf-unlearn methods`, `hf-unlearn benchmark ...`."""
+"""The `hf-unlearn` console script: `hf-unlearn demo ...`, `hf-unlearn methods`, `hf-unlearn benchmark ...`.
+
+Each command is a thin front end with its own `--help`. Nothing heavy (torch, transformers, datasets) is imported
+until a command runs: the options come from light argument dataclasses (`hf_unlearn.demo.DemoArguments`, the
+benchmark's `BenchmarkArguments`) turned into `argparse` options by `hf_unlearn.arguments`, and only the named
+command's options are built, so `hf-unlearn --help` answers at once.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from types import ModuleType
+
+from hf_unlearn.arguments import HelpFormatter, add_dataclass_arguments, namespace_to_dataclass
+from hf_unlearn.version import __version__
+
+# Command -> one line for `hf-unlearn --help`; `_HANDLERS` below adds its options and runs it.
+COMMANDS = {
+    "demo": "Run the unlearning workflow end to end on built-in data (original, gold, unlearned; a few minutes).",
+    "methods": "List the unlearning methods (key, trainer, what each needs, paper).",
+    "benchmark": "Run the FSDD benchmark: original, gold and every method over forget requests and seeds.",
+}
 
 
-def _methods(argv: list[str]) -> int:
+# ------------------------------------------------------------------------------------------------------ methods
+def _add_methods(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="Print the table in Markdown, as the README's methods table (paste it there when a method changes).",
+    )
+
+
+def _run_methods(args: argparse.Namespace, argv: list[str]) -> int:
     from hf_unlearn.registry import list_methods, methods_markdown
 
-    if "--markdown" in argv:
+    if args.markdown:
         print(methods_markdown(), end="")
         return 0
-
     print(f"{'key':<18} {'trainer':<24} {'teacher':<8} {'retain':<7} {'forget':<7} paper")
     for info in list_methods():
-        flags = ["yes" if f else "no" for f in (info.requires_teacher, info.needs_retain, info.needs_forget)]
+        flags = ["yes" if f else "no" for f in (info.requires_teacher, info.uses_retain, info.uses_forget)]
         print(
             f"{info.key:<18} {info.trainer_class.__name__:<24} {flags[0]:<8} {flags[1]:<7} {flags[2]:<7} {info.paper}"
         )
     return 0
 
 
-def _demo(argv: list[str]) -> int:
-    from transformers import HfArgumentParser
+# --------------------------------------------------------------------------------------------------------- demo
+def _add_demo(parser: argparse.ArgumentParser) -> None:
+    from hf_unlearn.demo import DemoArguments  # stdlib-only at import time
 
+    parser.description = DemoArguments.__doc__
+    add_dataclass_arguments(parser, DemoArguments)
+
+
+def _run_demo(args: argparse.Namespace, argv: list[str]) -> int:
     from hf_unlearn.demo import DemoArguments, run_demo
 
-    parser = HfArgumentParser(DemoArguments, prog="hf-unlearn demo")
-    (args,) = parser.parse_args_into_dataclasses(argv)
-    run_demo(args)
+    run_demo(namespace_to_dataclass(args, DemoArguments))
     return 0
 
 
-def _benchmark(argv: list[str]) -> int:
-    """Runs `recipes/benchmark.py` of the source tree (the benchmark ships with the repository, not the wheel)."""
-    import importlib.util
-    import os
+# ---------------------------------------------------------------------------------------------------- benchmark
+def load_benchmark() -> ModuleType | None:
+    """The benchmark module, or `None` when it is not installed.
 
+    The one place that says where the benchmark lives: today `recipes/benchmark.py` of the source tree (it ships with
+    the repository, not the wheel), loaded by path. The module provides `BenchmarkArguments` and
+    `run_benchmark(args, argv)`.
+    """
+    import importlib.util
+
+    name = "hf_unlearn_benchmark"
+    if name in sys.modules:
+        return sys.modules[name]
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "benchmark.py")
     if not os.path.exists(path):
-        print(
-            f"The benchmark script is not at {path}: it ships with the hf-unlearn source repository. Clone it and "
-            "install it with `pip install -e .`, or run `python recipes/benchmark.py` there."
-        )
-        return 2
-    spec = importlib.util.spec_from_file_location("hf_unlearn_benchmark", path)
+        return None
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    sys.modules[name] = module  # its dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+_NO_BENCHMARK = (
+    "The benchmark ships with the hf-unlearn source repository (recipes/benchmark.py), not with this installation: "
+    "clone the repository and install it with `pip install -e .`, or run `python recipes/benchmark.py` there."
+)
+
+
+def _add_benchmark(parser: argparse.ArgumentParser) -> None:
+    module = load_benchmark()
+    if module is None:
+        parser.description = _NO_BENCHMARK
+        return
+    parser.description = module.BenchmarkArguments.__doc__
+    add_dataclass_arguments(parser, module.BenchmarkArguments)
+
+
+def _run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
+    module = load_benchmark()
+    if module is None:
+        print(_NO_BENCHMARK, file=sys.stderr)
+        return 2
+    result = module.run_benchmark(namespace_to_dataclass(args, module.BenchmarkArguments), argv)
+    return 1 if result["errors"] else 0
+
+
+# --------------------------------------------------------------------------------------------------------- main
+_HANDLERS = {
+    "demo": (_add_demo, _run_demo),
+    "methods": (_add_methods, _run_methods),
+    "benchmark": (_add_benchmark, _run_benchmark),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `hf-unlearn` parser. Only `command`'s options are built (importing its argument definitions); the other
+    subcommands are listed with their one-line help."""
+    parser = argparse.ArgumentParser(
+        prog="hf-unlearn",
+        description="Machine unlearning for speech and audio models in the Hugging Face ecosystem.",
+        epilog="Run `hf-unlearn <command> --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"hf-unlearn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name, text in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=text, description=text, formatter_class=HelpFormatter)
+        if name == command:
+            _HANDLERS[name][0](sub)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {
-        "demo": "run the unlearning demo on built-in data",
-        "methods": "list the unlearning methods",
-        "benchmark": "run the FSDD benchmark (recipes/benchmark.py): original, gold and every method",
-    }
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: hf-unlearn {demo,methods,benchmark} [options]\n")
-        for name, text in commands.items():
-            print(f"  {name:<10} {text}")
-        if argv and argv[0] not in ("-h", "--help"):
-            print(f"\nUnknown command {argv[0]!r}.")
-            return 2
-        return 0
-    if argv[0] == "methods":
-        return _methods(argv[1:])
-    if argv[0] == "benchmark":
-        return _benchmark(argv[1:])
-    return _demo(argv[1:])
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    args = build_parser(command).parse_args(argv)
+    return _HANDLERS[args.command][1](args, argv[1:])
 
 
 if __name__ == "__main__":

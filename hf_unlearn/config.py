@@ -4,7 +4,7 @@ Each method subclasses it in its own file (`methods/<key>.py`) to add its hyperp
 Defaults changed from `transformers.TrainingArguments`, and why:
 
 - `remove_unused_columns=False`: unlearning batches are nested (`{"forget": ..., "retain": ...}`); the stock column
-  pruning would drop them (see CONVENTIONS.md, "Pitfalls").
+  pruning would drop them.
 - `logging_steps=10`: unlearning runs are short (often one epoch); the default of 500 would log nothing.
 - `save_strategy="no"`: an unlearning run is usually minutes long; the final model is saved by the caller. Set
   `save_strategy="steps"` to checkpoint (each checkpoint carries `unlearning_config.json`).

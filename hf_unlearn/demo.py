@@ -1,7 +1,7 @@
 """`hf-unlearn demo`: the whole unlearning workflow on built-in data, in a few minutes on a CPU.
 
-1. make (or load from cache) the eSpeak keyword dataset, or read a local FSDD folder (`--fsdd PATH`);
-2. build the forget request (`--forget speaker:NAME | class:NAME | sample:FRACTION`);
+1. make (or load from cache) the eSpeak keyword dataset, or read a local FSDD folder (`--dataset_name PATH`);
+2. build the forget request (`--forget_speakers NAME`, `--forget_classes NAME` or `--forget_fraction FRACTION`);
 3. train the original model (forget + retain) and the gold model (retain only), cached on disk;
 4. unlearn a copy of the original with `--method`;
 5. evaluate original, gold and unlearned on forget / retain / test, print the table, and save the unlearned model,
@@ -35,25 +35,60 @@ DEFAULT_DEMO_HYPERPARAMETERS = {"learning_rate": 3e-4, "num_train_epochs": 3}
 
 @dataclass
 class DemoArguments:
-    """Arguments of `hf-unlearn demo`."""
+    """Arguments of `hf-unlearn demo`: the whole unlearning workflow on built-in data (or a local FSDD folder).
+
+    Give one forget request: `--forget_speakers`, `--forget_classes` or `--forget_fraction` (default: the speaker
+    en-us+f1 of the built-in data).
+    """
 
     method: str = field(default="neggrad_plus", metadata={"help": "Unlearning method (see `hf-unlearn methods`)."})
-    forget: str = field(
-        default="speaker:en-us+f1",
-        metadata={"help": "Forget request: speaker:NAME, class:NAME (or id) or sample:FRACTION (e.g. sample:0.05)."},
+    forget_speakers: list[str] | None = field(
+        default=None,
+        metadata={"help": "Speakers to forget, e.g. en-us+f1 (the default when no other forget option is given)."},
+    )
+    forget_classes: list[str] | None = field(default=None, metadata={"help": "Classes to forget (names or ids)."})
+    forget_fraction: float | None = field(
+        default=None, metadata={"help": "Share of the training clips to forget at random, e.g. 0.05."}
+    )
+    forget: str | None = field(
+        default=None,
+        metadata={
+            "help": "Old spelling of the forget request: speaker:NAME, class:NAME or sample:FRACTION.",
+            "deprecated": "use --forget_speakers NAME, --forget_classes NAME or --forget_fraction FRACTION.",
+        },
     )
     output_dir: str = field(default="unlearned_demo", metadata={"help": "Where the unlearned model and results go."})
     cache_dir: str | None = field(
         default=None,
         metadata={"help": "Cache of data and reference models (default: $HF_UNLEARN_CACHE or ~/.cache/hf_unlearn)."},
     )
-    fsdd: str | None = field(default=None, metadata={"help": "Use a local Free Spoken Digit Dataset folder instead."})
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local Free Spoken Digit Dataset folder (holding recordings/) to use instead of the built-in "
+            "eSpeak keywords.",
+            "aliases": ["--fsdd"],
+        },
+    )
     num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (at most 10)."})
     num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
-    original_epochs: float = field(default=40, metadata={"help": "Epochs of the original and gold models."})
-    learning_rate: float | None = field(default=None, metadata={"help": "Unlearning learning rate (default: demo's)."})
-    num_train_epochs: float | None = field(default=None, metadata={"help": "Unlearning epochs (default: demo's)."})
+    reference_epochs: float = field(
+        default=40,
+        metadata={"help": "Epochs of the original and gold (reference) models.", "aliases": ["--original_epochs"]},
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Unlearning learning rate (default: the demo's setting for the method)."}
+    )
+    num_train_epochs: float | None = field(
+        default=None, metadata={"help": "Unlearning epochs (default: the demo's setting for the method)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "torch threads (default: torch's choice; 1 is often fastest for the small CNN on a busy CPU)."
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "No progress bars."})
     push_to_hub: bool = field(
         default=False,
@@ -63,12 +98,48 @@ class DemoArguments:
         default=None, metadata={"help": "Hub repo id to push to, e.g. user/name (default: the output folder's name)."}
     )
 
+    def __post_init__(self):
+        if self.forget is not None:  # the old `--forget kind:value` spelling
+            if self.forget_speakers or self.forget_classes or self.forget_fraction is not None:
+                raise ValueError(
+                    "Give the forget request once: --forget_speakers, --forget_classes or --forget_fraction."
+                )
+            request = parse_forget(self.forget)
+            if request["by"] == "sample":
+                self.forget_fraction = request["fraction"]
+            else:
+                setattr(self, f"forget_{'speakers' if request['by'] == 'speaker' else 'classes'}", request["values"])
+            self.forget = None
+        given = [self.forget_speakers, self.forget_classes, self.forget_fraction]
+        if sum(value is not None for value in given) > 1:
+            raise ValueError(
+                "Give one forget request: --forget_speakers, --forget_classes or --forget_fraction, not several."
+            )
+        if all(value is None for value in given):
+            self.forget_speakers = ["en-us+f1"]
+
+    def forget_request(self) -> dict:
+        """The forget request as `make_forget_split` keyword arguments (`by` and `values` or `fraction`)."""
+        if self.forget_fraction is not None:
+            return {"by": "sample", "fraction": self.forget_fraction}
+        if self.forget_classes is not None:
+            return {"by": "class", "values": list(self.forget_classes)}
+        return {"by": "speaker", "values": list(self.forget_speakers)}
+
+    def forget_spec(self) -> str:
+        """The request as one string, e.g. `speaker:en-us+f1` (printed; part of the reference models' cache key)."""
+        request = self.forget_request()
+        return f"{request['by']}:{request.get('fraction', ','.join(request.get('values', [])))}"
+
 
 def parse_forget(spec: str) -> dict:
-    """`"speaker:NAME"` -> make_forget_split kwargs. Several names: `speaker:a,b`."""
+    """`"speaker:NAME"` -> make_forget_split kwargs. Several names: `speaker:a,b` (the old `--forget` spelling)."""
     kind, _, value = spec.partition(":")
     if kind not in ("speaker", "class", "sample") or not value:
-        raise ValueError(f"--forget {spec!r} is not valid: use speaker:NAME, class:NAME or sample:FRACTION.")
+        raise ValueError(
+            f"--forget {spec!r} is not valid: use --forget_speakers NAME, --forget_classes NAME or --forget_fraction "
+            "FRACTION (or the old speaker:NAME, class:NAME, sample:FRACTION)."
+        )
     if kind == "sample":
         try:
             return {"by": "sample", "fraction": float(value)}
@@ -83,11 +154,11 @@ def _cache_dir(args: DemoArguments) -> str:
 
 def load_demo_data(args: DemoArguments):
     """The built-in keyword data (synthesised once, then cached) or a local FSDD folder."""
-    if args.fsdd:
-        from hf_unlearn.datasets import load_fsdd
+    if args.dataset_name:
+        from hf_unlearn.data import load_fsdd
 
-        return load_fsdd(args.fsdd), 8000
-    from hf_unlearn.datasets import DEFAULT_KEYWORDS, DEFAULT_VOICES, make_keyword_dataset
+        return load_fsdd(args.dataset_name), 8000
+    from hf_unlearn.data import DEFAULT_KEYWORDS, DEFAULT_VOICES, make_keyword_dataset
 
     if not 2 <= args.num_keywords <= len(DEFAULT_KEYWORDS) or not 2 <= args.num_voices <= len(DEFAULT_VOICES):
         raise ValueError(
@@ -122,13 +193,13 @@ def _reference_model(kind: str, folder: str, label_names, sampling_rate: int, tr
 
     torch.manual_seed(seed)
     model, extractor = build_mfcc_cnn(label_names, sampling_rate=sampling_rate)
-    print(f"[{kind}] training on {len(train)} clips for {args.original_epochs:g} epochs")
+    print(f"[{kind}] training on {len(train)} clips for {args.reference_epochs:g} epochs")
     model, seconds = train_classifier(
         model,
         extractor,
         train,
         folder,
-        num_train_epochs=args.original_epochs,
+        num_train_epochs=args.reference_epochs,
         seed=seed,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=args.quiet,
@@ -142,40 +213,38 @@ def run_demo(args: DemoArguments) -> dict:
     from datasets import concatenate_datasets
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    from hf_unlearn.collators import featurize
     from hf_unlearn.data import make_forget_split
     from hf_unlearn.evaluation import results_figure, results_table
-    from hf_unlearn.models import MFCCFeatureExtractor
     from hf_unlearn.reference import evaluate_model
     from hf_unlearn.registry import get_trainer_class
     from hf_unlearn.trainer import UnlearningTrainer
 
     trainer_class = get_trainer_class(args.method)  # fails early on an unknown method
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     if args.quiet:
         import datasets
 
         datasets.disable_progress_bars()
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
-    request = parse_forget(args.forget)
+    request = args.forget_request()
     splits = make_forget_split(data, seed=args.seed, **request)
     label_names = data["train"].features["label"].names
-    # Features once for every split: reference training, unlearning and the three evaluations all reuse them.
-    extractor = MFCCFeatureExtractor(sampling_rate=sampling_rate)
-    for name in ("forget", "retain", "retain_eval", "test"):
-        setattr(splits, name, featurize(getattr(splits, name), extractor, desc=f"Extracting features ({name})"))
+    # Audio splits go to every consumer as they are: reference training, unlearning and the evaluations featurize
+    # them through hf_unlearn.data.featurize, which computes each split's features once per process.
     eval_splits = splits.eval_splits()
     print(
-        f"Forget request {args.forget}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
+        f"Forget request {args.forget_spec()}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
         f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips"
     )
 
     key = json.dumps(
         {
-            "data": args.fsdd or [args.num_keywords, args.num_voices],
-            "forget": args.forget,
+            "data": args.dataset_name or [args.num_keywords, args.num_voices],
+            "forget": args.forget_spec(),
             "seed": args.seed,
-            "epochs": args.original_epochs,
+            "epochs": args.reference_epochs,
             "version": 1,
         },
         sort_keys=True,
@@ -237,12 +306,12 @@ def run_demo(args: DemoArguments) -> dict:
         gold_results=gold_results,
         forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.privacy)
     )
-    dataset_name = "the Free Spoken Digit Dataset" if args.fsdd else "hf-unlearn eSpeak keywords"
+    dataset_name = "the Free Spoken Digit Dataset" if args.dataset_name else "hf-unlearn eSpeak keywords"
     trainer.card_options["dataset_name"] = dataset_name
     print(f"[{trainer_class.method_key}] unlearning with {hyper}")
     trainer.train()
-    metrics = trainer.evaluate()
-    unlearned_results = {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")}
+    trainer.evaluate()
+    unlearned_results = dict(trainer.last_eval_results)  # with undefined figures as None and their reasons
     unlearned_results["train_time"] = trainer.unlearning_time
     rows = {"original": original_results, "gold": gold_results, trainer_class.method_key: unlearned_results}
     table = results_table(rows)
@@ -256,7 +325,10 @@ def run_demo(args: DemoArguments) -> dict:
         "request": trainer.unlearning_record()["request"],
         "method": trainer_class.method_key,
         # The forget request's value names a speaker or class: only its kind is written (results.json is pushed).
-        "arguments": {**asdict(args), "forget": args.forget.partition(":")[0] + ":<not published>"},
+        "arguments": {
+            **asdict(args),
+            **{name: ["<not published>"] for name in ("forget_speakers", "forget_classes") if getattr(args, name)},
+        },
         "wall_time": time.perf_counter() - started,
     }
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:

@@ -44,6 +44,48 @@ class DivergenceGuard(TrainerCallback):
         self.snapshot_step = 0
         self.nonfinite_loss = None
 
+    @classmethod
+    def from_trainer(
+        cls, trainer, forget, retain, forget_dataset, retain_dataset, featurize
+    ) -> DivergenceGuard | None:
+        """The guard of `trainer`'s run, or `None` when `args.divergence_guard` and `args.stop_at_gold` ask for none.
+
+        Args:
+            trainer ([`UnlearningTrainer`]): the trainer, with its `args`, `ascends` and `gold_results` set.
+            forget, retain (`datasets.Dataset` or `None`): the featurized sides the method trains on.
+            forget_dataset, retain_dataset (`datasets.Dataset` or `None`): the sets as given, for the monitor rows of a
+                side the method does not train on (e.g. NG's retain accuracy must still be watched).
+            featurize (`Callable[[Dataset, str], Dataset]`): turns raw rows into checked model inputs.
+        """
+        args = trainer.args
+        gold_forget = gold_forget_accuracy(trainer.gold_results)
+        if args.stop_at_gold and gold_forget is None:
+            raise ValueError(
+                "stop_at_gold=True needs the gold model's results: pass gold_results=<dict or JSON path> holding "
+                "forget_accuracy (e.g. from hf_unlearn.reference.evaluate_model on the gold model)."
+            )
+        wanted = args.divergence_guard == "always" or (args.divergence_guard == "auto" and trainer.ascends)
+        if not (wanted or args.stop_at_gold):
+            return None
+        if retain is None and retain_dataset is not None and len(retain_dataset):
+            retain = featurize(monitor_rows(retain_dataset, args.guard_monitor_size, args.seed), "retain monitor")
+        if args.stop_at_gold and forget is None:
+            rows = monitor_rows(forget_dataset, args.guard_monitor_size, args.seed)
+            if rows is None:
+                raise ValueError("stop_at_gold=True compares forget accuracy with gold's: pass forget_dataset.")
+            forget = featurize(rows, "forget monitor")
+        if retain is None:
+            raise ValueError(
+                f"The divergence guard of {trainer.method_key!r} watches retain accuracy: pass "
+                "retain_dataset=<Dataset> (it is not trained on by this method), or set divergence_guard='off'."
+            )
+        return cls(
+            trainer,
+            monitor_rows(retain, args.guard_monitor_size, args.seed),
+            monitor_rows(forget, args.guard_monitor_size, args.seed) if args.stop_at_gold else None,
+            gold_forget if args.stop_at_gold else None,
+        )
+
     def _collate(self, rows):
         return self.trainer.data_collator([dict(row) for row in rows])
 

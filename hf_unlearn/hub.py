@@ -23,10 +23,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import hf_unlearn  # noqa: F401  (registers hf-unlearn's own architectures with the Auto classes)
-from hf_unlearn.card import MODEL_CARD_NAME, results_from_card
-from hf_unlearn.reference import REFERENCE_INFO_NAME
-from hf_unlearn.trainer import UNLEARNING_CONFIG_NAME, UNLEARNING_RESULTS_NAME
+import hf_unlearn.models  # noqa: F401  (registers hf-unlearn's own architectures with the Auto classes)
+from hf_unlearn.card import results_from_card
+from hf_unlearn.constants import MODEL_CARD_NAME, UNLEARNING_CONFIG_NAME, UNLEARNING_RESULTS_NAME
+from hf_unlearn.privacy import load_receipt, verify_request_digest
+from hf_unlearn.reference import REFERENCE_INFO_NAME, evaluate_model
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +237,6 @@ def load_gold_model(
     """
     checkpoint = load_checkpoint(source, revision=revision, token=token, trust_remote_code=trust_remote_code)
     if eval_dataset is not None:
-        from hf_unlearn.reference import evaluate_model
-
         results, _ = evaluate_model(
             checkpoint.model, checkpoint.feature_extractor, eval_dataset, batch_size=batch_size, use_cpu=use_cpu
         )
@@ -264,8 +263,6 @@ def verify_published_request(
 ) -> bool:
     """Whether the forget-request digest published with `source` is that of `identifiers` under `salt` (default:
     the salt of the local receipt of that digest, see `hf_unlearn.privacy.load_receipt`)."""
-    from hf_unlearn.privacy import load_receipt, verify_request_digest
-
     record = _read_json(source, UNLEARNING_CONFIG_NAME, revision, token)
     digest = ((record or {}).get("request") or {}).get("digest")
     if digest is None:

@@ -16,30 +16,6 @@ def per_sample_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torc
     return F.cross_entropy(logits.float(), labels.long(), reduction="none")
 
 
-def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
-    """`L = sum_k w_k * L_k` over the terms that have a weight (missing weights count as 1)."""
-    total = None
-    for name, value in terms.items():
-        part = weights.get(name, 1.0) * value
-        total = part if total is None else total + part
-    if total is None:
-        raise ValueError("weighted_sum needs at least one loss term.")
-    return total
-
-
-def draw_random_labels(
-    labels: torch.Tensor, num_classes: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Draws, for each sample, a label uniformly among the `C - 1` classes other than its true one.
-
-    `y'_i = (y_i + 1 + u_i) mod C` with `u_i ~ U{0, ..., C - 2}`: never returns the true label.
-    """
-    if num_classes < 2:
-        raise ValueError(f"Random labels need at least 2 classes, got num_classes={num_classes}.")
-    offsets = torch.randint(0, num_classes - 1, labels.shape, generator=generator, device="cpu").to(labels.device)
-    return (labels.long() + 1 + offsets) % num_classes
-
-
 def kl_with_temperature(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
 ) -> torch.Tensor:
@@ -111,6 +87,33 @@ def superloss(losses: torch.Tensor, tau: float, lam: float) -> torch.Tensor:
     """
     sigma = superloss_confidence(losses, tau, lam)
     return (losses - tau) * sigma + lam * torch.log(sigma) ** 2
+
+
+def superloss_curriculum(per_sample: torch.Tensor, state: dict, lam: float, global_sum) -> torch.Tensor:
+    """Batch mean of the SuperLoss `(l_i - tau) * sigma*_i + lambda * (log sigma*_i)^2` ([`superloss`]) with a running
+    threshold: `tau` is the cumulative mean loss over all previous batches of all processes, as MU-Bench's SuperLoss
+    (`mode="avg"`; the SuperLoss paper uses `log C` or an exponential moving average); the first batch uses its own
+    mean.
+
+    `state` (`{"loss_sum", "count", "tau"}`, plain floats so that a checkpoint can hold it) is updated in place with
+    the batch's loss sum and count, summed over processes by `global_sum` (a function summing a tensor over processes,
+    e.g. `lambda t: accelerator.reduce(t, reduction="sum")`), so every process uses the same `tau`. It is a collective
+    operation: every process must call it the same number of times.
+
+    Deviations from MU-Bench: its running count adds up the confidences rather than the samples (we count samples),
+    and it minimises `sigma* * l` instead of the full SuperLoss (same gradient, since `sigma*` and `tau` are
+    constants).
+    """
+    losses = per_sample.detach().float()
+    batch = torch.stack([losses.sum(), torch.tensor(float(losses.numel()), device=losses.device)])
+    batch_sum, batch_count = global_sum(batch).tolist()
+    state.setdefault("loss_sum", 0.0)
+    state.setdefault("count", 0.0)
+    tau = state["loss_sum"] / state["count"] if state["count"] > 0 else batch_sum / max(batch_count, 1.0)
+    state["loss_sum"] += batch_sum
+    state["count"] += batch_count
+    state["tau"] = tau  # the threshold used for this batch, for inspection
+    return superloss(per_sample, tau, lam).mean()
 
 
 def bad_teaching_kl(

@@ -43,11 +43,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 
 import torch
+
+from hf_unlearn.checks import check_output_dir
+from hf_unlearn.constants import UNLEARNING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +198,21 @@ def is_peft_model(model) -> bool:
     return isinstance(model, (PeftModel, PeftMixedModel))
 
 
+def check_peft_support(trainer_class) -> None:
+    """Raises the method's refusal (a `ValueError` giving its `peft_note`) when `trainer_class` does not run on a PEFT
+    adapter; front ends call it before any work, the trainer when it wraps the model."""
+    if trainer_class.peft_support not in PEFT_SUPPORT_CHOICES:
+        raise ValueError(
+            f"{trainer_class.__name__}.peft_support={trainer_class.peft_support!r}: use one of {PEFT_SUPPORT_CHOICES}."
+        )
+    if trainer_class.peft_support == "refuse":
+        raise ValueError(
+            f"Method {trainer_class.method_key!r} does not run on a PEFT adapter: {trainer_class.peft_note} Train it "
+            "without peft_config= (full fine-tuning), or choose a method that supports adapters "
+            "(hf_unlearn.list_methods())."
+        )
+
+
 def prepare_peft_model(model, peft_config, trainer_class):
     """Wraps `model` with `peft.get_peft_model(model, peft_config)` for `trainer_class`, after checking that the method
     accepts adapters (`trainer_class.peft_support`) and that the config suits audio models. Returns `model` unchanged
@@ -200,15 +220,7 @@ def prepare_peft_model(model, peft_config, trainer_class):
     if peft_config is None and not is_peft_model(model):
         return model
     method = trainer_class.method_key
-    if trainer_class.peft_support not in PEFT_SUPPORT_CHOICES:
-        raise ValueError(
-            f"{trainer_class.__name__}.peft_support={trainer_class.peft_support!r}: use one of {PEFT_SUPPORT_CHOICES}."
-        )
-    if trainer_class.peft_support == "refuse":
-        raise ValueError(
-            f"Method {method!r} does not run on a PEFT adapter: {trainer_class.peft_note} Train it without "
-            "peft_config= (full fine-tuning), or choose a method that supports adapters (hf_unlearn.list_methods())."
-        )
+    check_peft_support(trainer_class)
     if peft_config is None:
         peft_model = model
     else:
@@ -368,3 +380,26 @@ def merged_copy(model) -> torch.nn.Module:
     merged = copy.deepcopy(model).merge_and_unload()
     merged.train(False)
     return merged
+
+
+def save_merged(trainer, output_dir: str) -> None:
+    """Saves `trainer`'s PEFT model with its adapter merged into the weights (`merge_and_unload` on a copy), with the
+    feature extractor and `unlearning_config.json`: a plain checkpoint for `from_pretrained` and `pipeline`. Only the
+    main process writes."""
+    if not trainer.args.should_save:
+        return
+    if os.path.isfile(os.path.join(output_dir, "adapter_config.json")):
+        raise ValueError(
+            f"{output_dir!r} holds a saved adapter: save the merged model to another folder (from_pretrained "
+            "would read the adapter config instead of the merged weights)."
+        )
+    check_output_dir(trainer.model, output_dir)
+    merged = merged_copy(trainer.accelerator.unwrap_model(trainer.model))
+    os.makedirs(output_dir, exist_ok=True)
+    merged.save_pretrained(output_dir)
+    if trainer.processing_class is not None:
+        trainer.processing_class.save_pretrained(output_dir)
+    record = trainer.unlearning_record()
+    record["peft"] = {**(record["peft"] or {}), "merged": True}
+    with open(os.path.join(output_dir, UNLEARNING_CONFIG_NAME), "w") as handle:
+        json.dump(record, handle, indent=2)

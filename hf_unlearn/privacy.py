@@ -42,6 +42,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hf_unlearn.data.splits import ForgetSplits
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -209,8 +211,6 @@ class ForgetRequest:
             return cls()
         if isinstance(request, cls):
             return request
-        from hf_unlearn.data import ForgetSplits
-
         if isinstance(request, ForgetSplits):
             return cls.from_splits(request)
         if isinstance(request, dict):

@@ -8,8 +8,9 @@ import os
 import tempfile
 import time
 
-from hf_unlearn.collators import UnlearningCollator, featurize
-from hf_unlearn.trainer import metrics_from_outputs
+from hf_unlearn.data.collator import UnlearningCollator
+from hf_unlearn.data.features import featurize
+from hf_unlearn.evaluation import metrics_from_outputs
 
 REFERENCE_INFO_NAME = "reference_training.json"
 
@@ -26,20 +27,23 @@ def train_classifier(
     eval_dataset=None,
     early_stopping_patience: int | None = None,
     disable_tqdm: bool | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
     **training_kwargs,
 ):
     """Trains `model` on `train_dataset` (audio + label rows, or featurized rows) and saves it with its feature
     extractor and `reference_training.json` (wall time, epochs, rows) to `output_dir`.
 
     With `eval_dataset` and `early_stopping_patience`, training stops when the validation loss has not improved for
-    that many epochs and the best checkpoint is kept (training "to convergence"). Returns `(model, seconds)`.
+    that many epochs and the best checkpoint is kept (training "to convergence"). Audio rows are featurized here
+    (`hf_unlearn.data.featurize`, with `audio_column` and `label_column`). Returns `(model, seconds)`.
     """
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
-    train_dataset = featurize(train_dataset, processing_class).with_format("numpy")
+    train_dataset = featurize(train_dataset, processing_class, audio_column, label_column).with_format("numpy")
     early = eval_dataset is not None and early_stopping_patience is not None
     if eval_dataset is not None:
-        eval_dataset = featurize(eval_dataset, processing_class).with_format("numpy")
+        eval_dataset = featurize(eval_dataset, processing_class, audio_column, label_column).with_format("numpy")
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(
             output_dir=scratch,
@@ -87,8 +91,17 @@ def train_classifier(
     return model, seconds
 
 
-def predict_splits(model, processing_class, splits: dict, batch_size: int = 64, use_cpu: bool | None = None) -> dict:
-    """`{split: (logits, labels)}` for every split, through `Trainer.predict` (gathered across processes)."""
+def predict_splits(
+    model,
+    processing_class,
+    splits: dict,
+    batch_size: int = 64,
+    use_cpu: bool | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
+) -> dict:
+    """`{split: (logits, labels)}` for every split (audio or featurized rows), through `Trainer.predict` (gathered
+    across processes)."""
     from transformers import Trainer, TrainingArguments
 
     extra = {} if use_cpu is None else {"use_cpu": use_cpu}
@@ -107,7 +120,10 @@ def predict_splits(model, processing_class, splits: dict, batch_size: int = 64, 
         )
         outputs = {}
         for name, dataset in splits.items():
-            output = trainer.predict(featurize(dataset, processing_class).with_format("numpy"))
+            features = featurize(
+                dataset, processing_class, audio_column, label_column, desc=f"Extracting features ({name})"
+            )
+            output = trainer.predict(features.with_format("numpy"))
             outputs[name] = (output.predictions, output.label_ids)
     return outputs
 
@@ -121,10 +137,12 @@ def evaluate_model(
     unlearning_time=None,
     batch_size: int = 64,
     use_cpu: bool | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
 ) -> tuple[dict, dict]:
     """Unlearning metrics of `model` on `splits` (see `hf_unlearn.evaluation.unlearning_metrics`) and the per-sample
     losses per split. Works for the original and gold models as well as unlearned ones."""
-    outputs = predict_splits(model, processing_class, splits, batch_size, use_cpu)
+    outputs = predict_splits(model, processing_class, splits, batch_size, use_cpu, audio_column, label_column)
     num_classes = getattr(getattr(model, "config", None), "num_labels", None)
     return metrics_from_outputs(
         outputs, original=original, gold=gold, unlearning_time=unlearning_time, num_classes=num_classes

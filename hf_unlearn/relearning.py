@@ -28,7 +28,8 @@ import copy
 import numpy as np
 import torch
 
-from hf_unlearn.collators import UnlearningCollator, featurize
+from hf_unlearn.data.collator import UnlearningCollator
+from hf_unlearn.data.features import featurize
 
 
 def _split(forget_dataset, relearn_fraction: float, seed: int):

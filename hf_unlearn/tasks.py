@@ -1,4 +1,4 @@
-"""What differs between model types: how to get logits, the per-sample loss, predictions.
+"""What differs between model types: how to get logits, the per-sample loss, predictions, random labels.
 
 Methods call `self.task.<...>` and never branch on the model class. Audio classification covers every
 `*ForSequenceClassification` / `*ForAudioClassification` model (wav2vec2, HuBERT, WavLM, AST, the Whisper encoder) and
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from hf_unlearn.losses import draw_random_labels, per_sample_cross_entropy
+from hf_unlearn.losses import per_sample_cross_entropy
 
 
 class Task:
@@ -27,6 +27,7 @@ class Task:
         raise NotImplementedError
 
     def random_labels(self, labels: torch.Tensor, num_labels: int, generator=None) -> torch.Tensor:
+        """Wrong targets for the forget rows (random-label methods), drawn once per row by the training stream."""
         raise NotImplementedError
 
 
@@ -47,7 +48,19 @@ class AudioClassificationTask(Task):
         return logits.argmax(dim=-1)
 
     def random_labels(self, labels: torch.Tensor, num_labels: int, generator=None) -> torch.Tensor:
-        return draw_random_labels(labels, num_labels, generator)
+        """For each clip, a class drawn uniformly among the `C - 1` classes other than its true one.
+
+        `y'_i = (y_i + 1 + u_i) mod C` with `u_i ~ U{0, ..., C - 2}`: never the true label.
+
+        Args:
+            labels (`torch.LongTensor` of shape `(N,)`): the true class ids.
+            num_labels (`int`): the number of classes `C` (at least 2).
+            generator (`torch.Generator`, *optional*): the seeded source of `u`.
+        """
+        if num_labels < 2:
+            raise ValueError(f"Random labels need at least 2 classes, got num_labels={num_labels}.")
+        offsets = torch.randint(0, num_labels - 1, labels.shape, generator=generator, device="cpu").to(labels.device)
+        return (labels.long() + 1 + offsets) % num_labels
 
 
 _TASKS = {AudioClassificationTask.name: AudioClassificationTask}

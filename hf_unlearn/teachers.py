@@ -4,6 +4,7 @@ initialisation. Both are frozen and in eval mode, and prepared by the trainer's 
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 
@@ -25,6 +26,35 @@ def competent_teacher(model: torch.nn.Module) -> torch.nn.Module:
     return freeze(copy.deepcopy(model))
 
 
+def load_teacher(teacher) -> torch.nn.Module:
+    """`teacher_model` as given: a model, or a path / Hub id of the original checkpoint, loaded and frozen."""
+    if not isinstance(teacher, (str, os.PathLike)):
+        return freeze(teacher)
+    from transformers import AutoModelForAudioClassification
+
+    try:
+        return freeze(AutoModelForAudioClassification.from_pretrained(teacher))
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"The teacher (the original model) could not be loaded from {str(teacher)!r}: {error}. Pass "
+            "teacher_model=<the original model> or a folder holding its config.json and weights, or leave it out "
+            "to use a frozen copy of `model` taken before training."
+        ) from error
+
+
+def original_teacher(model: torch.nn.Module, teacher_model=None) -> torch.nn.Module:
+    """The frozen original model for a teacher-based method: `teacher_model` (a model, path or Hub id) when given,
+    else a frozen copy of `model` (call before training). Its number of labels must be the model's."""
+    teacher = competent_teacher(model) if teacher_model is None else load_teacher(teacher_model)
+    num_labels = getattr(getattr(model, "config", None), "num_labels", None)
+    if getattr(getattr(teacher, "config", None), "num_labels", num_labels) != num_labels:
+        raise ValueError(
+            f"The teacher has {teacher.config.num_labels} labels but the model {num_labels}: the teacher "
+            "must be the original of the model being unlearned."
+        )
+    return teacher
+
+
 def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """The same architecture with freshly initialised weights (never the original's), frozen.
 
@@ -39,8 +69,6 @@ def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     A `PeftModel` is unwrapped first: the teacher is the bare architecture, without adapters.
     """
     if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
-        model = model.get_base_model()
-    if hasattr(model, "get_base_model"):
         # A PEFT model: the architecture is the base model's (a fresh one holds no adapter layers).
         model = model.get_base_model()
     with torch.random.fork_rng(devices=[]):

@@ -2,22 +2,22 @@
 """The FSDD benchmark: original, gold and every unlearning method side by side, over forget requests and seeds.
 
 Protocol of "Machine Unlearning on Audio Classification" (FSDD speaker unlearning), on a local copy of the Free
-Spoken Digit Dataset (`--fsdd PATH`, read in place, never copied):
+Spoken Digit Dataset (`--dataset_name PATH`, read in place, never copied):
 
 - audio at 8 kHz, input 20 MFCC x 20 frames, hf-unlearn's MFCC CNN (`build_mfcc_cnn`);
 - one speaker forgotten: the forget set is that speaker's training recordings; the other speakers' recordings are
   split into train (retain) / validation (`retain_eval`, 10 % of their training takes) / test (FSDD's takes 0-4);
 - the original model is trained on train + the forgotten speaker, the gold model on train only, each to convergence
-  (up to `--reference_max_epochs`, early stopping on the validation loss with `--early_stopping_patience`, best
+  (up to `--reference_epochs`, early stopping on the validation loss with `--early_stopping_patience`, best
   checkpoint kept);
 - every method unlearns a fresh copy of the original with the settings of `METHOD_SETTINGS` (one place);
 - reported per forget kind and method: macro-F1 and accuracy on test and on the forgotten recordings, the MIA, GUM,
   CGUM, time, speed-up and the differences to gold, as mean ± std over the runs (speakers x seeds).
 
-Also class unlearning (one digit, `--forget_classes`) and sample unlearning (`--sample_fractions 0.01 0.05 0.1`).
-Features are computed once and cached, and the original and gold models are cached per (request, seed) under
-`--cache_dir`, so reruns only repeat the unlearning. `--quick` runs a tiny version (first speaker, first digit, 10 %
-samples, one seed, every method for 3 steps, 6 training takes per digit and speaker) for CI.
+Also class unlearning (one digit, `--forget_classes`) and sample unlearning (`--forget_fraction 0.01 0.05 0.1`).
+The original and gold models are cached per (request, seed) under `--cache_dir`, so reruns only repeat the
+unlearning (and the feature extraction, a few seconds per request). `--quick` runs a tiny version (first speaker,
+first digit, 10 % samples, one seed, every method for 3 steps, 6 training takes per digit and speaker) for CI.
 
 Deviations from the paper: the validation split is 10 % of the remaining speakers' training takes and the test split
 is FSDD's own takes 0-4 (the paper splits the remaining recordings itself); the forgotten speaker's takes 0-4 are kept
@@ -27,8 +27,8 @@ setting per method for the CNN.
 Usage:
 
 ```bash
-python recipes/benchmark.py --fsdd ../shared/data/fsdd            # or: hf-unlearn benchmark --fsdd ...
-python recipes/benchmark.py --fsdd ../shared/data/fsdd --quick --output_dir /tmp/fsdd-quick
+python recipes/benchmark.py --dataset_name path/to/free-spoken-digit-dataset    # or: hf-unlearn benchmark ...
+python recipes/benchmark.py --dataset_name path/to/free-spoken-digit-dataset --quick --output_dir /tmp/fsdd-quick
 ```
 """
 
@@ -107,7 +107,7 @@ SUMMARY_KEYS = (
     "relearn_auc_gap",
 )
 
-# The issue's targets for the best method, as (key, test, text).
+# The targets for the best method, as (key, test, text).
 TARGETS = (
     ("forget_f1_minus_gold", lambda v: abs(v) <= 0.02, "|forget F1 - gold| <= 0.02"),
     ("test_f1_minus_gold", lambda v: v >= -0.01, "test F1 - gold >= -0.01"),
@@ -115,7 +115,7 @@ TARGETS = (
     ("time_share_of_gold", lambda v: v <= 0.05, "time <= 5 % of gold"),
 )
 
-# Results of "Machine Unlearning on Audio Classification" as the issue states them (their numbers, not ours): the
+# Results of "Machine Unlearning on Audio Classification" (their published numbers, not ours): the
 # paper's best method on FSDD speaker unlearning, relative to its gold model.
 PUBLISHED_FSDD = {
     "forget_f1_minus_gold": 0.12,
@@ -128,8 +128,9 @@ PUBLISHED_FSDD = {
 class BenchmarkArguments:
     """Arguments of the FSDD benchmark (`python recipes/benchmark.py` or `hf-unlearn benchmark`)."""
 
-    fsdd: str | None = field(
-        default=None, metadata={"help": "Local FSDD folder (holding recordings/); read in place."}
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Local FSDD folder (holding recordings/); read in place.", "aliases": ["--fsdd"]},
     )
     output_dir: str | None = field(
         default=None,
@@ -143,16 +144,22 @@ class BenchmarkArguments:
     kinds: list[str] = field(
         default_factory=lambda: ["speaker", "class", "sample"], metadata={"help": "Forget kinds to run."}
     )
-    speakers: list[str] | None = field(default=None, metadata={"help": "Speakers to forget (default: all)."})
+    forget_speakers: list[str] | None = field(
+        default=None, metadata={"help": "Speakers to forget, one a run (default: all).", "aliases": ["--speakers"]}
+    )
     forget_classes: list[str] = field(default_factory=lambda: ["0"], metadata={"help": "Digits to forget, one a run."})
-    sample_fractions: list[float] = field(
-        default_factory=lambda: [0.01, 0.05, 0.1], metadata={"help": "Shares of recordings to forget."}
+    forget_fraction: list[float] = field(
+        default_factory=lambda: [0.01, 0.05, 0.1],
+        metadata={"help": "Shares of recordings to forget at random, one a run.", "aliases": ["--sample_fractions"]},
     )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Seeds (split, models, run)."})
     train_takes: int | None = field(
         default=None, metadata={"help": "Use only this many training takes per digit and speaker (default: all 45)."}
     )
-    reference_max_epochs: float = field(default=100, metadata={"help": "Epoch cap of original and gold training."})
+    reference_epochs: float = field(
+        default=100,
+        metadata={"help": "Epoch cap of original and gold training.", "aliases": ["--reference_max_epochs"]},
+    )
     reference_learning_rate: float = field(default=3e-3, metadata={"help": "Learning rate of original and gold."})
     reference_batch_size: int = field(default=32, metadata={"help": "Batch size of original and gold training."})
     early_stopping_patience: int = field(
@@ -192,11 +199,11 @@ def apply_quick(args: BenchmarkArguments) -> BenchmarkArguments:
     """Shrinks the run for CI: one seed, one speaker, one digit, one sample fraction (the last), 6 training takes per
     digit and speaker, references capped at 10 epochs and every method at 3 steps."""
     args.seeds = args.seeds[:1]
-    args.speakers = args.speakers[:1] if args.speakers else None  # None: the first speaker of the data
+    args.forget_speakers = args.forget_speakers[:1] if args.forget_speakers else None  # None: the data's first
     args.forget_classes = args.forget_classes[:1]
-    args.sample_fractions = args.sample_fractions[-1:]
+    args.forget_fraction = args.forget_fraction[-1:]
     args.train_takes = args.train_takes or 6
-    args.reference_max_epochs = min(args.reference_max_epochs, 10)
+    args.reference_epochs = min(args.reference_epochs, 10)
     args.early_stopping_patience = min(args.early_stopping_patience, 2)
     args.unlearning_max_steps = args.unlearning_max_steps or 3
     return args
@@ -255,7 +262,7 @@ def _cell(summary: dict | None, decimals: int = 3, signed: bool = False, percent
 
 
 def gaps_table(rows: dict[str, dict]) -> str:
-    """Markdown table of the differences to gold and the issue's targets, one row per model.
+    """Markdown table of the differences to gold and the targets of `TARGETS`, one row per model.
 
     `rows` is `{model: {metric: {"mean", "std"}}}` (the output of `aggregate` for one group). Columns: forget F1 -
     gold, test F1 - gold, MIA - gold (signed), time as a share of gold's training time (percent), and which targets the
@@ -308,35 +315,18 @@ def _cache_root(args: BenchmarkArguments) -> str:
     return os.path.join(base, "benchmark")
 
 
-def load_features(args: BenchmarkArguments, extractor):
-    """FSDD as a featurized `DatasetDict` (train takes >= 5, test takes 0-4), computed once and cached on disk."""
-    import datasets
+def load_data(args: BenchmarkArguments):
+    """FSDD as an audio `DatasetDict` (train takes >= 5, test takes 0-4). The trainer and the reference models
+    featurize each split once per process (`hf_unlearn.data.featurize`); reruns reuse the cached models."""
+    from hf_unlearn.data import load_fsdd
+    from hf_unlearn.data.fsdd import FSDD_NUM_TEST_TAKES
 
-    from hf_unlearn.collators import featurize
-    from hf_unlearn.datasets import load_fsdd
-    from hf_unlearn.datasets.fsdd import FSDD_NUM_TEST_TAKES
-
-    data = load_fsdd(args.fsdd)
+    data = load_fsdd(args.dataset_name)
     if args.train_takes is not None:
         data["train"] = data["train"].filter(
             lambda take: take < FSDD_NUM_TEST_TAKES + args.train_takes, input_columns="take"
         )
-    files = sorted(list(data["train"]["file"]) + list(data["test"]["file"]))
-    key = hashlib.sha256(
-        json.dumps(
-            [CACHE_VERSION, files, [os.path.getsize(f) for f in files], extractor.to_dict()], default=str
-        ).encode()
-    ).hexdigest()[:16]
-    folder = os.path.join(_cache_root(args), "features", key)
-    if os.path.exists(os.path.join(folder, "dataset_dict.json")):
-        return datasets.load_from_disk(folder)
-    started = time.perf_counter()
-    features = datasets.DatasetDict(
-        {split: featurize(ds, extractor, desc=f"MFCC ({split})") for split, ds in data.items()}
-    )
-    features.save_to_disk(folder)
-    print(f"Features of {len(files)} recordings computed in {time.perf_counter() - started:.1f} s, cached in {folder}")
-    return datasets.load_from_disk(folder)
+    return data
 
 
 def requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
@@ -344,7 +334,7 @@ def requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
     out = []
     for kind in args.kinds:
         if kind == "speaker":
-            for speaker in args.speakers or (speakers[:1] if args.quick else speakers):
+            for speaker in args.forget_speakers or (speakers[:1] if args.quick else speakers):
                 out.append(
                     {"group": "speaker", "name": f"speaker {speaker}", "split": {"by": "speaker", "values": [speaker]}}
                 )
@@ -354,7 +344,7 @@ def requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
                     {"group": "class", "name": f"digit {digit}", "split": {"by": "class", "values": [str(digit)]}}
                 )
         elif kind == "sample":
-            for fraction in args.sample_fractions:
+            for fraction in args.forget_fraction:
                 out.append(
                     {
                         "group": f"sample {fraction:.0%}",
@@ -386,7 +376,7 @@ def reference_models(request: dict, seed: int, splits, extractor, label_names, a
             "retain_eval": hashlib.sha256(json.dumps(splits.retain_eval_indices).encode()).hexdigest(),
             "train_takes": args.train_takes,
             "training": [
-                args.reference_max_epochs,
+                args.reference_epochs,
                 args.reference_learning_rate,
                 args.reference_batch_size,
                 args.early_stopping_patience,
@@ -409,7 +399,7 @@ def reference_models(request: dict, seed: int, splits, extractor, label_names, a
                     extractor,
                     train,
                     path,
-                    num_train_epochs=args.reference_max_epochs,
+                    num_train_epochs=args.reference_epochs,
                     learning_rate=args.reference_learning_rate,
                     batch_size=args.reference_batch_size,
                     seed=seed,
@@ -540,11 +530,10 @@ def run_method(
 
 # -------------------------------------------------------------------------------------------------------- main
 def parse_arguments(argv: list[str] | None = None) -> BenchmarkArguments:
-    from transformers import HfArgumentParser
+    # The light parser of `hf-unlearn benchmark` too, so both list the same options (old spellings still parse).
+    from hf_unlearn.arguments import parse_dataclass
 
-    parser = HfArgumentParser(BenchmarkArguments, prog="benchmark.py")
-    (args,) = parser.parse_args_into_dataclasses(args=list(sys.argv[1:] if argv is None else argv))
-    return args
+    return parse_dataclass(BenchmarkArguments, list(sys.argv[1:] if argv is None else argv), prog="benchmark.py")
 
 
 def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None) -> dict:
@@ -553,8 +542,11 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None) -> di
     import torch
     import transformers
 
-    if not args.fsdd:
-        raise ValueError("Pass --fsdd <folder of the Free Spoken Digit Dataset> (e.g. ../shared/data/fsdd).")
+    if not args.dataset_name:
+        raise ValueError(
+            "Pass --dataset_name <folder of the Free Spoken Digit Dataset> (formerly --fsdd), e.g. "
+            "path/to/free-spoken-digit-dataset."
+        )
     if args.quick:
         args = apply_quick(args)
     # Process-wide settings, restored on the way out (the benchmark may run inside another program or a test).
@@ -606,13 +598,13 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
     started = time.perf_counter()
 
     extractor = MFCCFeatureExtractor(sampling_rate=SAMPLING_RATE)
-    data = load_features(args, extractor)
-    label_names = data["train"].features["labels"].names
+    data = load_data(args)
+    label_names = data["train"].features["label"].names
     speakers = sorted(set(data["train"]["speaker"]))
-    if args.speakers:
-        missing = sorted(set(args.speakers) - set(speakers))
+    if args.forget_speakers:
+        missing = sorted(set(args.forget_speakers) - set(speakers))
         if missing:
-            raise ValueError(f"Speaker(s) {missing} are not in {args.fsdd}; speakers: {speakers}.")
+            raise ValueError(f"Speaker(s) {missing} are not in {args.dataset_name}; speakers: {speakers}.")
     todo = requests(args, speakers)
     total = len(todo) * len(args.seeds)
     print(
@@ -624,10 +616,8 @@ def _run(args: BenchmarkArguments, argv: list[str] | None) -> dict:
         for index, (request, seed) in enumerate(((r, s) for r in todo for s in args.seeds), start=1):
             prefix = f"[{index}/{total}] {request['name']}, seed {seed}"
             print(prefix)
-            splits = make_forget_split(data, label_column="labels", seed=seed, **request["split"])
+            splits = make_forget_split(data, seed=seed, **request["split"])
             eval_splits = splits.eval_splits()
-            if splits.forget_test is not None:
-                eval_splits["forget_test"] = splits.forget_test
             refs = reference_models(request, seed, splits, extractor, label_names, args)
             gold_model = AutoModelForAudioClassification.from_pretrained(refs["gold"][0])
             gold, _ = evaluate_model(gold_model, extractor, eval_splits, batch_size=256, use_cpu=True)

@@ -26,21 +26,20 @@ Usage:
 
 ```bash
 python recipes/unlearn_audio_classification.py --config recipes/configs/fsdd/neggrad_plus.yaml \
-    --dataset_name ../shared/data/fsdd --output_dir runs/fsdd-ngplus
+    --dataset_name path/to/free-spoken-digit-dataset --output_dir runs/fsdd-ngplus
 accelerate launch --config_file recipes/accelerate_configs/multi_gpu.yaml recipes/unlearn_audio_classification.py \
     --config recipes/configs/fsc/scrub.yaml --dataset_name /data/fsc --output_dir runs/fsc-scrub
 ```
 
-Deviations from the transformers example: features are computed once for every split up front (reference training,
-unlearning and the three evaluations reuse them) instead of an on-the-fly transform, and there is no random
-cropping to `max_length_seconds`.
+Deviations from the transformers example: features are computed once per split by `hf_unlearn.data.featurize` where
+the data meets a model (reference training, unlearning and the evaluations share them) instead of an on-the-fly
+transform, and there is no random cropping to `max_length_seconds`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -247,8 +246,8 @@ def parse_arguments(argv: list[str] | None = None):
 # -------------------------------------------------------------------------------------------------------- data
 def detect_layout(path: str) -> str:
     """The layout of a local folder: `disk`, `fsdd`, `speech_commands` or `audiofolder` (see `--data_layout`)."""
-    from hf_unlearn.datasets.fsdd import FSDD_FILENAME_PATTERN
-    from hf_unlearn.datasets.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN
+    from hf_unlearn.data.fsdd import FSDD_FILENAME_PATTERN
+    from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN
 
     if any(os.path.exists(os.path.join(path, name)) for name in ("dataset_dict.json", "state.json")):
         return "disk"
@@ -267,7 +266,7 @@ def load_audio_dataset(data_args: DataArguments, model_args: ModelArguments):
     `test`; returns `(dataset, layout)`."""
     import datasets
 
-    from hf_unlearn.datasets import load_fsdd, load_speech_commands
+    from hf_unlearn.data import load_fsdd, load_speech_commands
 
     if data_args.data_layout not in DATA_LAYOUTS:
         raise ValueError(f"--data_layout {data_args.data_layout!r} is not valid: choose one of {DATA_LAYOUTS}.")
@@ -483,6 +482,8 @@ def reference_model(kind, folder, key, script_args, model_args, training_args, l
             early_stopping_patience=script_args.early_stopping_patience,
             disable_tqdm=training_args.disable_tqdm,
             use_cpu=training_args.use_cpu,
+            audio_column=training_args.audio_column,
+            label_column=training_args.label_column,
         )
         if training_args.process_index == 0:
             with open(key_path, "w") as handle:
@@ -507,6 +508,8 @@ def evaluate_reference(path, label_names, extractor, eval_splits, training_args,
         eval_splits,
         batch_size=training_args.per_device_eval_batch_size,
         use_cpu=training_args.use_cpu,
+        audio_column=training_args.audio_column,
+        label_column=training_args.label_column,
     )
     if train_time is None:
         info = os.path.join(path, REFERENCE_INFO_NAME)
@@ -520,14 +523,13 @@ def evaluate_reference(path, label_names, extractor, eval_splits, training_args,
 
 
 def peft_config(model_args, trainer_class):
-    """The LoRA config for `peft_config=`, refused clearly when the trainer cannot take one yet."""
+    """The LoRA config for `peft_config=`, or `None` without `--use_peft`. A method that does not run on an adapter
+    is refused here, before any work, with the trainer's own reason (`check_peft_support`, its `peft_note`)."""
     if not model_args.use_peft:
         return None
-    if "peft_config" not in inspect.signature(trainer_class.__init__).parameters:
-        raise NotImplementedError(
-            f"--use_peft: {trainer_class.__name__} does not accept peft_config= in this version of hf-unlearn; "
-            "unlearn the full model (drop --use_peft) or update hf-unlearn."
-        )
+    from hf_unlearn.peft_utils import check_peft_support
+
+    check_peft_support(trainer_class)
     if not model_args.lora_target_modules:
         raise ValueError(
             "--use_peft needs --lora_target_modules (PEFT has no default target modules for speech models), e.g. "
@@ -544,25 +546,12 @@ def peft_config(model_args, trainer_class):
     )
 
 
-def trainer_extras(trainer_class, lora, splits) -> dict:
+def trainer_extras(lora, splits) -> dict:
     """Keyword arguments for the trainer beyond the stock ones: the LoRA config, and the forget request (whose public
-    record, never its identities, goes into `unlearning_config.json` and the card) when the trainer takes one."""
+    record, never its identities, goes into `unlearning_config.json` and the card)."""
     extras = {"peft_config": lora} if lora is not None else {}
     extras["forget_request"] = splits
     return extras
-
-
-def check_push_support(training_args, trainer_class) -> None:
-    """Fails before any training when `--push_to_hub` is asked of a trainer without hf-unlearn's Hub support."""
-    if not training_args.push_to_hub:
-        return
-    from transformers import Trainer
-
-    if getattr(trainer_class, "push_to_hub", None) is Trainer.push_to_hub:
-        raise NotImplementedError(
-            "--push_to_hub: this version of hf-unlearn has no UnlearningTrainer.push_to_hub (which publishes the "
-            "unlearning record and model card); drop --push_to_hub and upload the saved --output_dir yourself."
-        )
 
 
 def _redacted(values: dict) -> dict:
@@ -586,7 +575,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     import hf_unlearn
     from hf_unlearn import UnlearningTrainer, get_trainer_class, make_forget_split
-    from hf_unlearn.collators import featurize
     from hf_unlearn.evaluation import results_figure, results_table
 
     script_args, data_args, model_args, training_args = parse_arguments(argv)
@@ -601,7 +589,6 @@ def main(argv: list[str] | None = None) -> dict:
     datasets.utils.logging.set_verbosity(log_level)
     trainer_class = get_trainer_class(training_args.method)
     lora = peft_config(model_args, trainer_class)
-    check_push_support(training_args, trainer_class)
     started = time.perf_counter()
 
     # 1. Data, columns and labels.
@@ -620,7 +607,7 @@ def main(argv: list[str] | None = None) -> dict:
         script_args, model_args, data_args.sampling_rate or getattr(audio_feature, "sampling_rate", None)
     )
 
-    # 2. The forget request, and features once for every split.
+    # 2. The forget request (audio splits: the trainer and the reference models featurize them, once each).
     splits = make_forget_split(
         dataset,
         label_column=training_args.label_column,
@@ -632,22 +619,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if len(splits.retain_eval) == 0:
         raise ValueError("The held-out retain split is empty: raise --retain_eval_size or use more data.")
-    names = ["forget", "retain", "retain_eval", "test"] + (["forget_test"] if splits.forget_test is not None else [])
-    for name in names:
-        setattr(
-            splits,
-            name,
-            featurize(
-                getattr(splits, name),
-                extractor,
-                training_args.audio_column,
-                training_args.label_column,
-                desc=f"Extracting features ({name})",
-            ),
-        )
-    eval_splits = splits.eval_splits()
-    if splits.forget_test is not None:
-        eval_splits["forget_test"] = splits.forget_test
+    eval_splits = splits.eval_splits()  # forget_test included when the request has held-out recordings
     logger.info(
         "Forget request %s: forget %d, retain %d, retain-eval %d, test %d rows",
         request["by"],
@@ -735,7 +707,7 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=extractor,
         original_results=original_results,
         gold_results=gold_results,
-        **trainer_extras(trainer_class, lora, splits),
+        **trainer_extras(lora, splits),
     )
     # The card the trainer writes at every save and push (the stock Trainer.create_model_card arguments).
     is_hub = layout == "hub"
@@ -751,7 +723,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 5. Evaluate, save, push.
     metrics = trainer.evaluate()
     trainer.log_metrics("eval", metrics)
-    unlearned = {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")}
+    unlearned = dict(trainer.last_eval_results)  # with undefined figures as None and their reasons
     unlearned["unlearning_time"] = trainer.unlearning_time
     rows[trainer_class.method_key] = unlearned
     losses[trainer_class.method_key] = trainer.last_eval_losses

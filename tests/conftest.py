@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-from hub_server import configure_environment
+# One torch thread per process (and per subprocess the tests start): the tiny models run faster on one thread than on
+# two on a small CPU machine, and the two-process tests then get a core each. Set before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hub_server import configure_environment  # noqa: E402
+
+torch.set_num_threads(1)
 
 # huggingface_hub reads HF_ENDPOINT, HF_TOKEN and HF_HOME once, at its first import: point them at the Hub stand-in of
 # test_hub.py (tests/hub_server.py) and a throw-away HF_HOME before any test module imports it.
@@ -56,6 +64,25 @@ def make_toy_dataset(takes: int = 6, sampling_rate: int = SAMPLING_RATE, num_cla
 @pytest.fixture(scope="session")
 def toy_dataset():
     return make_toy_dataset()
+
+
+@pytest.fixture(scope="session")
+def class_request(toy_dataset):
+    """Class unlearning of `tone1` on the toy task: 21 forget rows (one tone, every speaker) and 50 retain rows."""
+    from hf_unlearn import make_forget_split
+
+    return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def original_dir(class_request, tmp_path_factory):
+    """A CNN trained on forget + retain of `class_request` until it solves the toy task, saved once per session;
+    tests load fresh copies with `from_pretrained`, so none of them can change it for the others."""
+    from datasets import concatenate_datasets
+
+    folder = tmp_path_factory.mktemp("original")
+    train_toy_model(concatenate_datasets([class_request.forget, class_request.retain]), folder)
+    return folder
 
 
 def tiny_wav2vec2_kwargs(num_labels: int) -> dict:

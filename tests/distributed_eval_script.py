@@ -1,8 +1,9 @@
 """Evaluates an untrained unlearning run on the toy task and writes the metrics as JSON (rank 0 only).
 
 Launched by `tests/test_distributed.py`, once as
-`torchrun --standalone --nproc_per_node 2 tests/distributed_eval_script.py OUT_JSON WORK_DIR` and once with plain
-`python`: both runs must give the same metrics. `evaluate()` runs before any training, so the weights are identical.
+`torchrun --standalone --nproc_per_node 2 tests/distributed_eval_script.py OUT_JSON WORK_DIR`, and once by calling
+`main` in the test's own process: both runs must give the same metrics. `evaluate()` runs before any training, so the
+weights are identical.
 `per_device_eval_batch_size=5` makes the split sizes non-multiples of the global batch, so the distributed run has to
 drop the samples that the last batch is padded with.
 """

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from conftest import build_tiny_model, make_toy_dataset  # noqa: E402
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, make_forget_split  # noqa: E402
-from hf_unlearn.collators import featurize  # noqa: E402
+from hf_unlearn.data import featurize  # noqa: E402
 
 MICRO_BATCH_SIZE = 2
 MICRO_BATCHES_PER_STEP = 2

@@ -1,7 +1,7 @@
 """A Hugging Face Hub stand-in for the tests: a threaded `http.server` on 127.0.0.1 keeping model repos in a folder.
 
 It implements the routes the real `huggingface_hub` client (2.x) uses to create a model repo, validate a card, commit
-files and download them (see ../shared/ENVIRONMENT.md, "The Hub without a network"):
+files and download them:
 
 - `GET /api/whoami-v2`, `POST /api/repos/create`, `POST /api/validate-yaml`,
 - `POST /api/models/{id}/preupload/{rev}` (every file is uploaded "regular", inline in the commit: no LFS, no Xet),

@@ -25,9 +25,8 @@ LAUNCHER_VARIABLES = (
     "MASTER_PORT",
     "TORCHELASTIC_RUN_ID",
 )
-# `ENVIRONMENT.md`: `accelerate launch --cpu --num_processes 2` starts one process; torchrun really starts two.
+# `accelerate launch --cpu --num_processes 2` starts only one process (accelerate 1.15); torchrun really starts two.
 TORCHRUN_TWO = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-ONE_PROCESS = [sys.executable]
 
 
 def _tail(text: str, limit: int = 4000) -> str:

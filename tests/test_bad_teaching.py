@@ -9,7 +9,8 @@ import torch
 from conftest import build_tiny_model, tiny_trainer
 
 from hf_unlearn import BadTeachingConfig, BadTeachingTrainer, make_forget_split
-from hf_unlearn.collators import FORGET_FLAG, MixedUnlearningDataset
+from hf_unlearn.data.collator import FORGET_FLAG
+from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl, kl_with_temperature
 from hf_unlearn.teachers import incompetent_teacher
 

@@ -42,7 +42,9 @@ def synthetic_fsdd(tmp_path_factory):
 METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
 
-def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_fsdd, tmp_path, capsys):
+def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_fsdd, tmp_path, capsys, monkeypatch):
+    # Two learning rates instead of the grid's four: half the tuning runs (the rule is checked on crafted runs below).
+    monkeypatch.setattr(benchmark, "LEARNING_RATE_GRID", benchmark.LEARNING_RATE_GRID[::2])
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["--fsdd", synthetic_fsdd, "--quick", "--output_dir", str(out), "--cache_dir", str(cache)]
     argv += ["--reference_max_epochs", "3"]  # smaller than --quick's 10: a smoke test of the pipeline
@@ -62,18 +64,16 @@ def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_f
                 assert row[key]["n"] == 1 and row[key]["std"] is None, (group, method, key)
             gap = row["forget_f1_minus_gold"]["mean"]
             assert gap == pytest.approx(row["forget_f1"]["mean"] - rows["gold"]["forget_f1"]["mean"])
-    # The learning rate of each method was picked per forget kind on the validation split, from the recorded grid.
+    # The learning rate of each method was tuned per forget kind over the whole grid, which is recorded (the rule
+    # that picks it is checked on crafted grids in test_tuning_picks_the_largest_learning_rate_that_keeps_validation).
     for group in ("speaker", "class"):
         tuned = result["tuning"][group]
+        assert 0.0 <= tuned["original"] <= 1.0
         for method in METHODS:
             grid = tuned[method]["grid"]
             assert [g["learning_rate"] for g in grid] == list(benchmark.LEARNING_RATE_GRID)
-            allowed = [
-                g["learning_rate"]
-                for g in grid
-                if g["validation_accuracy"] >= tuned["original"] - 0.01 and not g["guard_stopped"]
-            ]
-            assert tuned[method]["learning_rate"] == (max(allowed) if allowed else min(benchmark.LEARNING_RATE_GRID))
+            assert all(0.0 <= g["validation_accuracy"] <= 1.0 for g in grid)
+            assert tuned[method]["learning_rate"] in benchmark.LEARNING_RATE_GRID
     speaker_run = result["runs"][0]
     assert speaker_run["split"]["num_forget"] == 18  # ann: 3 digits x 6 training takes (--quick)
     assert "forget_test_f1" in speaker_run["rows"]["gold"]  # ann's takes 0-4, never trained on
@@ -94,12 +94,52 @@ def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_f
     assert again["runs"][0]["rows"]["gold"] == result["runs"][0]["rows"]["gold"]
 
 
+# Per grid value (0.1, 0.2, 0.3, 0.4): (validation accuracy, stopped by the divergence guard); the original's
+# validation accuracy is 0.9 and the tolerance 0.01, so 0.895 is kept and 0.88 is not.
+TUNING_CASES = {
+    "all_kept_largest": ([(0.9, False), (0.9, False), (0.895, False), (0.9, False)], 0.4),
+    "largest_lost_accuracy": ([(0.9, False), (0.9, False), (0.9, False), (0.88, False)], 0.3),
+    "largest_guard_stopped": ([(0.9, False), (0.9, False), (0.9, False), (0.95, True)], 0.3),
+    "largest_kept_not_first_lost": ([(0.9, False), (0.5, False), (0.9, False), (0.88, False)], 0.3),
+    "none_kept_smallest": ([(0.8, False), (0.9, True), (0.7, False), (0.2, False)], 0.1),
+}
+
+
+@pytest.mark.parametrize("outcomes, expected", list(TUNING_CASES.values()), ids=list(TUNING_CASES))
+def test_tuning_picks_the_largest_learning_rate_that_keeps_validation(benchmark, monkeypatch, outcomes, expected):
+    """`tune_learning_rate` on crafted runs: the largest learning rate whose run kept validation accuracy within the
+    tolerance and was not stopped by the guard, else the smallest; it only ever evaluates the validation split."""
+    from types import SimpleNamespace
+
+    grid_values = (0.1, 0.2, 0.3, 0.4)
+    by_rate = dict(zip(grid_values, outcomes))
+    evaluated = []
+
+    def crafted_run(key, original_path, splits, eval_splits, *args, learning_rate=None, for_tuning=False):
+        evaluated.append((learning_rate, list(eval_splits), for_tuning))
+        accuracy, stopped = by_rate[learning_rate]
+        return {"validation_accuracy": accuracy, "guard_stopped": float(stopped), "time": 1.0}
+
+    monkeypatch.setattr(benchmark, "LEARNING_RATE_GRID", grid_values)
+    monkeypatch.setattr(benchmark, "run_method", crafted_run)
+    splits = SimpleNamespace(forget="forget", retain="retain", retain_eval="validation rows")
+    learning_rate, grid = benchmark.tune_learning_rate(
+        "m", "original", splits, None, 0.9, 0, SimpleNamespace(tune_tolerance=0.01), "scratch"
+    )
+    assert learning_rate == expected
+    assert grid == [
+        {"learning_rate": rate, "validation_accuracy": accuracy, "guard_stopped": stopped}
+        for rate, (accuracy, stopped) in by_rate.items()
+    ]
+    assert evaluated == [(rate, ["validation"], True) for rate in grid_values]
+
+
 def test_benchmark_rejects_bad_arguments(benchmark, synthetic_fsdd, tmp_path):
     with pytest.raises(ValueError, match="--fsdd"):
         benchmark.main(["--quick"])
     with pytest.raises(ValueError, match="Unknown method"):
         benchmark.main(["--fsdd", synthetic_fsdd, "--methods", "forget_all", "--cache_dir", str(tmp_path)])
-    args = benchmark.BenchmarkArguments(fsdd=synthetic_fsdd, kinds=["voice"])
+    args = benchmark.BenchmarkArguments(dataset_name=synthetic_fsdd, kinds=["voice"])
     with pytest.raises(ValueError, match="Unknown forget kind"):
         benchmark.requests(args, ["ann"])
 

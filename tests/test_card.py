@@ -194,3 +194,28 @@ def test_non_default_hyperparameters(tmp_path):
     changed = non_default_hyperparameters(args)
     assert changed == {"learning_rate": 1e-4, "forget_weight": 0.5}
     assert non_default_hyperparameters(NegGradPlusConfig(output_dir=str(tmp_path))) == {}
+
+
+@pytest.mark.parametrize("method", ["scrub", "finetune", "reset_perturb"])
+def test_card_cites_the_method_paper_and_unslu_bench(method):
+    from hf_unlearn import get_trainer_class
+    from hf_unlearn.papers import UNSLU_BENCH
+
+    paper = get_trainer_class(method).paper
+    text = str(build_model_card(method, paper=paper))
+    citation = text[text.index("## Citation") :]
+    assert str(paper) in citation
+    assert paper.bibtex in citation
+    assert citation.count(UNSLU_BENCH.bibtex) == 1  # FT's paper is UnSLU-BENCH itself: cited once
+    if paper is not UNSLU_BENCH:
+        assert citation.index(paper.bibtex) < citation.index(UNSLU_BENCH.bibtex)
+
+
+def test_every_method_has_a_complete_paper_record():
+    from hf_unlearn import list_methods
+    from hf_unlearn.papers import Paper
+
+    for info in list_methods():
+        assert isinstance(info.paper, Paper), f"{info.key} has no Paper record"
+        assert info.paper.title and info.paper.authors and info.paper.bibtex.startswith("@"), info.key
+        assert info.summary, f"{info.key} has no summary"

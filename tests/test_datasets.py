@@ -1,4 +1,5 @@
-"""hf_unlearn.datasets: eSpeak NG synthesis, the keyword demo dataset, the FSDD loader and load_audio_array."""
+"""The built-in datasets of hf_unlearn.data: eSpeak NG synthesis, the keyword demo dataset, the FSDD loader and
+load_audio_array."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from hf_unlearn.datasets import (
+from hf_unlearn.data import (
     DEFAULT_KEYWORDS,
     DEFAULT_VOICES,
     load_audio_array,
     load_fsdd,
     make_keyword_dataset,
 )
-from hf_unlearn.datasets import espeak as espeak_module
+from hf_unlearn.data import espeak as espeak_module
 
 
 def _torchcodec_available() -> bool:
@@ -30,7 +31,8 @@ def _torchcodec_available() -> bool:
 
 needs_torchcodec = pytest.mark.skipif(not _torchcodec_available(), reason="decoding datasets.Audio needs torchcodec")
 
-FSDD_PATH = Path(os.environ.get("FSDD_PATH", Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"))
+# A local copy of the Free Spoken Digit Dataset (its folder holds `recordings/`); the FSDD tests skip without it.
+FSDD_PATH = Path(os.environ.get("HF_UNLEARN_FSDD", "path/to/free-spoken-digit-dataset"))
 
 
 def _dominant_f0(audio: np.ndarray, sampling_rate: int) -> float:
@@ -45,17 +47,21 @@ def _dominant_f0(audio: np.ndarray, sampling_rate: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The package and the Hugging Face library
+# The package
 
 
-def test_subpackage_does_not_shadow_hugging_face_datasets():
-    import datasets
+def test_data_package_exports_its_public_names():
+    import importlib
 
-    import hf_unlearn.datasets
+    import hf_unlearn
+    import hf_unlearn.data
 
-    assert hasattr(datasets, "DatasetDict") and hasattr(datasets, "Audio")
-    assert datasets.__name__ == "datasets" and hf_unlearn.datasets.__name__ == "hf_unlearn.datasets"
-    assert set(hf_unlearn.datasets.__all__) <= set(dir(hf_unlearn.datasets))
+    missing = [name for name in hf_unlearn.data.__all__ if not hasattr(hf_unlearn.data, name)]
+    assert not missing
+    assert hf_unlearn.ForgetSplits is hf_unlearn.data.ForgetSplits
+    assert hf_unlearn.make_forget_split is hf_unlearn.data.make_forget_split
+    with pytest.raises(ModuleNotFoundError):  # one data package: the old module names are gone
+        importlib.import_module("hf_unlearn.datasets")
     assert len(DEFAULT_KEYWORDS) >= 10 and len(DEFAULT_VOICES) >= 8
 
 
@@ -180,7 +186,7 @@ def test_keyword_dataset_reuses_its_cache(tmp_path, monkeypatch):
 
 
 def test_keyword_dataset_respects_env_cache_dir(tmp_path, monkeypatch):
-    from hf_unlearn.datasets import default_cache_dir
+    from hf_unlearn.data import default_cache_dir
 
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path))
     assert default_cache_dir() == tmp_path / "keywords"
@@ -276,7 +282,9 @@ def test_load_fsdd_resamples_on_decode(tiny_fsdd):
     assert native_rate == 8000 and len(native) == 2000
 
 
-@pytest.mark.skipif(not (FSDD_PATH / "recordings").is_dir(), reason=f"FSDD not found at {FSDD_PATH}")
+@pytest.mark.skipif(
+    not (FSDD_PATH / "recordings").is_dir(), reason=f"FSDD not found at {FSDD_PATH}: set HF_UNLEARN_FSDD"
+)
 def test_load_real_fsdd():
     data = load_fsdd(FSDD_PATH, decode_audio=False)
     train, test = data["train"], data["test"]
@@ -345,3 +353,68 @@ def test_load_audio_array_reads_torchcodec_decoders(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_audio_array(value, sampling_rate=16000)[1] == 16000
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# FSDD for speaker identification
+
+
+@pytest.fixture
+def small_fsdd(tmp_path):
+    """3 speakers x 2 digits x takes 0-7: takes 0-4 are test, 5-7 train (FSDD's protocol)."""
+    recordings = tmp_path / "small_fsdd" / "recordings"
+    recordings.mkdir(parents=True)
+    for s, speaker in enumerate(["nora", "george", "ann"]):
+        for digit in (3, 8):
+            for take in range(8):
+                _write_wav(recordings / f"{digit}_{speaker}_{take}.wav", seconds=0.05, frequency=200 + 50 * s + take)
+    return recordings.parent
+
+
+def test_load_fsdd_with_speaker_labels(small_fsdd):
+    import datasets
+
+    from hf_unlearn import make_forget_split
+
+    data = load_fsdd(small_fsdd, decode_audio=False, label="speaker")
+    for split in data.values():
+        assert split.column_names == ["audio", "label", "speaker", "digit", "take", "file"]
+        assert split.features["label"] == datasets.ClassLabel(names=["ann", "george", "nora"])
+        assert split.features["digit"] == datasets.Value("int64")
+        names = split.features["label"].names
+        assert [names[label] for label in split["label"]] == split["speaker"]
+        assert sorted(set(split["digit"])) == [3, 8]
+    # Recordings, not speakers, are held out: every speaker in both splits, the test split is takes 0-4.
+    assert set(data["test"]["take"]) == set(range(5)) and set(data["train"]["take"]) == {5, 6, 7}
+    assert set(data["train"]["speaker"]) == set(data["test"]["speaker"]) == {"ann", "george", "nora"}
+    assert not set(data["train"]["file"]) & set(data["test"]["file"])
+    # The digit loader is unchanged apart from its label.
+    digits = load_fsdd(small_fsdd, decode_audio=False)
+    assert digits["train"]["file"] == data["train"]["file"] and digits["train"]["label"] == data["train"]["digit"]
+
+    # A class request now forgets a speaker; grouping by file keeps every recording on one side.
+    splits = make_forget_split(data, by="class", values=["george"], group_column="file", retain_eval_size=0.25)
+    assert set(splits.forget["speaker"]) == {"george"} and len(splits.forget) == 2 * 3
+    assert set(splits.forget_test["speaker"]) == {"george"} and len(splits.forget_test) == 2 * 5
+    kept = set(splits.retain["speaker"]) | set(splits.retain_eval["speaker"]) | set(splits.test["speaker"])
+    assert kept == {"ann", "nora"}
+    with pytest.raises(ValueError, match="choose one of"):
+        load_fsdd(small_fsdd, label="word")
+
+
+@pytest.mark.skipif(
+    not (FSDD_PATH / "recordings").is_dir(), reason=f"FSDD not found at {FSDD_PATH}: set HF_UNLEARN_FSDD"
+)
+def test_load_real_fsdd_for_speaker_identification():
+    from hf_unlearn import make_forget_split
+
+    data = load_fsdd(FSDD_PATH, decode_audio=False, label="speaker")
+    train, test = data["train"], data["test"]
+    speakers = train.features["label"].names
+    assert len(speakers) == 6 and "george" in speakers and test.features["label"].names == speakers
+    assert set(test["take"]) == set(range(5)) and test.num_rows == 300 and train.num_rows == 2700
+    for split, per_speaker in ((train, 450), (test, 50)):
+        assert np.bincount(split["label"], minlength=6).tolist() == [per_speaker] * 6
+    splits = make_forget_split(data, by="class", values=["george"], group_column="file", seed=0)
+    assert len(splits.forget) == 450 and len(splits.forget_test) == 50 and len(splits.test) == 250
+    assert set(splits.retain["label"]) == set(splits.test["label"]) == set(range(6)) - {speakers.index("george")}

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from launch import ONE_PROCESS, TORCHRUN_TWO, run_script
+from launch import TORCHRUN_TWO, run_script
 
 SCRIPT = Path(__file__).with_name("distributed_eval_script.py")
 
@@ -29,7 +29,11 @@ def test_two_process_evaluation_matches_single_process(tmp_path):
         tmp_path / "two.json",
         tmp_path / "two",
     )
-    one = _run_script(ONE_PROCESS, tmp_path / "one.json", tmp_path / "one")
+    # The single-process reference runs in this process: the same code without a launcher, and no second start-up.
+    from distributed_eval_script import main as evaluate_in_one_process
+
+    evaluate_in_one_process(str(tmp_path / "one.json"), str(tmp_path / "one"))
+    one = json.loads((tmp_path / "one.json").read_text())
 
     assert two["world_size"] == 2, two
     assert one["world_size"] == 1, one

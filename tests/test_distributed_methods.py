@@ -23,20 +23,13 @@ import pytest
 import torch
 from launch import TORCHRUN_TWO, run_script
 
-from hf_unlearn import list_methods
-
 SCRIPT = Path(__file__).with_name("distributed_methods_script.py")
 WEIGHT_ATOL = 1e-6
 LOSS_ATOL = 1e-6
 MIA_ATOL = 0.02
 EXACT_METRICS = ("accuracy", "f1")
-
-
-def _methods() -> list[str]:
-    # SalUn is included once it is registered: its forget-set saliency mask is the statistic that must be reduced
-    # across processes.
-    registered = {info.key for info in list_methods()}
-    return ["neggrad_plus", "scrub"] + (["salun"] if "salun" in registered else [])
+# SalUn: its forget-set saliency mask is a statistic that must be reduced across processes.
+METHODS = ["neggrad_plus", "scrub", "salun"]
 
 
 def _launch_two_processes(out_dir: Path, work_dir: Path, methods: list[str]) -> None:
@@ -47,11 +40,10 @@ def _launch_two_processes(out_dir: Path, work_dir: Path, methods: list[str]) -> 
 def runs(tmp_path_factory):
     from distributed_methods_script import run_methods
 
-    methods = _methods()
     two = tmp_path_factory.mktemp("two")
-    _launch_two_processes(two / "out", two / "work", methods)
+    _launch_two_processes(two / "out", two / "work", METHODS)
     one = tmp_path_factory.mktemp("one")
-    run_methods(methods, str(one / "out"), str(one / "work"))
+    run_methods(METHODS, str(one / "out"), str(one / "work"))
     return {"two": two / "out", "one": one / "out"}
 
 
@@ -61,14 +53,28 @@ def _load(out_dir: Path, method: str, rank: int = 0) -> tuple[dict, dict]:
     return weights, result
 
 
-def test_salun_is_covered_or_reported():
-    if "salun" not in {info.key for info in list_methods()}:
-        pytest.skip("SalUn is not registered (hf_unlearn/methods/salun.py missing): its two-process run is skipped.")
-    assert "salun" in _methods()
+@pytest.mark.distributed
+def test_salun_trains_only_its_masked_share(runs):
+    """SalUn's mask is neither empty nor everything: the weights outside it keep their initial values exactly (SGD, no
+    weight decay), so the share of weights that moved is at most `threshold`, and it is not far below (a trivial mask,
+    or plain random labels on every weight, would fail). Both runs train the same share: the mask was reduced."""
+    import dataclasses
+
+    from conftest import build_tiny_model
+
+    from hf_unlearn import get_trainer_class
+
+    threshold = {f.name: f.default for f in dataclasses.fields(get_trainer_class("salun").config_class)}["threshold"]
+    initial = {n: p.detach() for n, p in build_tiny_model("cnn", batch_norm=False)[0].named_parameters()}
+    for run in ("one", "two"):
+        weights, _ = _load(runs[run], "salun")
+        moved = sum(int((weights[n] != initial[n]).sum()) for n in initial)
+        total = sum(p.numel() for p in initial.values())
+        assert 0.8 * threshold <= moved / total <= threshold, f"{run}: {moved} of {total} weights moved"
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("method", _methods())
+@pytest.mark.parametrize("method", METHODS)
 def test_two_processes_match_one(method, runs):
     two_rank0, two = _load(runs["two"], method, 0)
     two_rank1 = torch.load(runs["two"] / f"{method}.rank1.pt", weights_only=True)

@@ -27,6 +27,7 @@ from hf_unlearn.evaluation import (
     entropy,
     gaps_to_gold,
     gum,
+    gum_undefined_reason,
     mia,
     per_sample_cross_entropy,
     results_figure,
@@ -115,7 +116,9 @@ def test_subset_metrics_single_class_split():
     assert subset_metrics([3, 3, 3], [3, 3, 3]) == {"accuracy": 1.0, "f1": 1.0}
     assert subset_metrics([1, 2, 1], [3, 3, 3]) == {"accuracy": 0.0, "f1": 0.0}
     # Classes {1, 3}: class 3 F1 = 2/3, class 1 (only predicted) F1 = 0.
-    assert subset_metrics([3, 1], [3, 3])["f1"] == pytest.approx(1 / 3)
+    # F1 over the label classes only: on one class it is 2 acc / (1 + acc), whatever wrong classes are predicted.
+    assert subset_metrics([3, 1], [3, 3])["f1"] == pytest.approx(2 / 3)
+    assert subset_metrics([3] * 98 + [1, 2], [3] * 100)["f1"] == pytest.approx(2 * 0.98 / 1.98)
 
 
 def test_subset_metrics_bad_input():
@@ -216,6 +219,18 @@ def test_gum_when_full_equals_gold():
     assert result.E == 1.0 and math.isfinite(result.value)
     # Full == gold on input but the model below it: the clamping moves gold to the midpoint, E = 0, no division by 0.
     assert gum(0.8, 0.8, 0.6, 0.7, 0.7, 10, 100).E == pytest.approx(0.0, abs=1e-12)
+
+
+def test_gum_time_term_is_clipped_unless_asked():
+    slow = (0.8, 0.8, 0.6, 0.5, 0.8, 200, 100)  # unlearning slower than retraining
+    assert gum(*slow).T == 0.0 and gum(*slow).value == 0.0
+    released = gum(*slow, clip_time=False)
+    assert released.T == pytest.approx(1 - math.log(201) / math.log(101)) and released.value < 0
+
+
+def test_gum_undefined_reason():
+    assert gum_undefined_reason(0.55, 0.8) is None
+    assert "0.950" in gum_undefined_reason(0.95, 0.55) and gum_undefined_reason(0.7, 0.7) is not None
 
 
 def test_cgum_when_original_equals_gold():
@@ -324,6 +339,37 @@ def test_unlearning_metrics_missing_inputs_mean_absent_keys():
     assert "cgum" in results
 
 
+def test_unlearning_metrics_heldout_mia():
+    predictions, labels, losses = _splits()
+    rng = np.random.default_rng(5)
+    predictions["forget_test"], labels["forget_test"] = labels["forget"][:20], labels["forget"][:20]
+    losses["forget_test"] = rng.gamma(2.0, 0.2, 20)
+    results = unlearning_metrics(predictions, labels, losses)
+    attack = mia(losses["forget"], losses["forget_test"], seed=42)
+    assert (results["mia_heldout"], results["mia_heldout_auc"]) == (attack.accuracy, attack.auc)
+    assert results["mia"] == mia(losses["forget"], losses["test"], seed=42).accuracy  # UnSLU's MIA is kept
+    losses["forget_test"] = losses["forget_test"][:3]
+    with pytest.warns(UserWarning, match="forget vs forget_test"):
+        assert "mia_heldout" not in unlearning_metrics(predictions, labels, losses)
+
+
+def test_unlearning_metrics_gum_undefined_when_gold_mia_not_below_original():
+    predictions, labels, losses = _splits()
+    gold = {"test_f1": 0.78, "mia": 0.95, "train_time": 600.0}
+    results = unlearning_metrics(
+        predictions, labels, losses, original={"mia": 0.55}, gold=gold, unlearning_time=30.0, num_classes=3
+    )
+    assert (
+        results["gum"] is None and results["cgum"] is None and results["gum_E"] is None and results["cgum_E"] is None
+    )
+    assert "0.950" in results["gum_undefined_reason"] and "0.550" in results["gum_undefined_reason"]
+    # The terms that do not depend on the MIAs, the speed-up and the gaps are still reported.
+    assert results["gum_T"] == gum(0.7, 0.7, 0.5, 0.5, 0.6, 30.0, 600.0).T and results["speedup"] == 20.0
+    assert "mia_minus_gold" in results
+    defined = unlearning_metrics(predictions, labels, losses, original={"mia": 0.96}, gold=gold, unlearning_time=30.0)
+    assert defined["gum"] is not None and "gum_undefined_reason" not in defined
+
+
 def test_unlearning_metrics_accepts_trainer_keys():
     predictions, labels, losses = _splits()
     gold = {"eval_test_f1": 0.78, "eval_mia": 0.55, "train_runtime": 600.0}
@@ -372,6 +418,21 @@ def test_results_table():
     assert lines[5] == ""
     assert "forget: closest to gold is better" in lines[6] and "GUM/CGUM: higher is better" in lines[6]
     assert "∞×" in results_table({"instant": {"speedup": math.inf}})
+
+
+def test_results_table_forget_column_and_undefined_cells():
+    rows = {
+        "original": {"forget_f1": 0.497, "forget_accuracy": 0.99, "mia": 0.55, "mia_heldout": 0.8},
+        "noop": {"forget_accuracy": 0.99, "gum": None, "cgum": None, "gum_undefined_reason": "gold above original"},
+    }
+    for kwargs in ({"request_kind": "class"}, {"forget_metric": "accuracy"}):
+        lines = results_table(rows, **kwargs).splitlines()
+        assert "Forget F1" not in lines[0] and "| Forget Acc | MIA | MIA held-out | GUM |" in lines[0]
+        assert lines[3] == "| noop | – | – | 0.990 | – | – | n/a | n/a | – | – |"
+        assert lines[-1] == "n/a (noop): gold above original" and "MIA held-out" in lines[-2]
+    assert "| Forget F1 |" in results_table(rows, request_kind="speaker").splitlines()[0]
+    with pytest.raises(ValueError, match="forget_metric"):
+        results_table(rows, forget_metric="loss")
 
 
 def test_report_doctests():

@@ -55,7 +55,7 @@ def small_args(tmp_path, **overrides):
 
 
 def logits_of(model, extractor, dataset) -> torch.Tensor:
-    from hf_unlearn.collators import featurize
+    from hf_unlearn.data import featurize
 
     features = featurize(dataset, extractor).with_format("numpy")
     name = extractor.model_input_names[0]
@@ -107,7 +107,6 @@ def test_push_full_model_with_gold_and_load_back(hub, toy_dataset, tmp_path):
     )
     trainer.train()
     metrics = trainer.evaluate()
-    assert "eval_gum" in metrics and "eval_cgum" in metrics
     commit = trainer.push_to_hub()
     assert commit.oid and trainer.hub_model_id == "user/cnn-unlearned"
 
@@ -136,7 +135,13 @@ def test_push_full_model_with_gold_and_load_back(hub, toy_dataset, tmp_path):
 
     # The card, read back from the Hub: its model-index holds the run's metrics.
     card = ModelCard.load("user/cnn-unlearned")
-    expected = {key: round(metrics[f"eval_{key}"], 4) + 0.0 for key in (*CARD_KEYS, "gum", "cgum")}
+    # An undefined GUM/CGUM (None in the results, the reason in `gum_undefined_reason`) is neither returned by
+    # evaluate() nor in the model-index.
+    undefined = bool(trainer.last_eval_results.get("gum_undefined_reason"))
+    assert ("eval_gum" in metrics) is ("eval_cgum" in metrics) is (not undefined)
+    expected = {
+        key: round(metrics[f"eval_{key}"], 4) + 0.0 for key in (*CARD_KEYS, "gum", "cgum") if f"eval_{key}" in metrics
+    }
     assert results_from_card(card) == expected
     assert card.data.library_name == "transformers" and "neggrad_plus" in card.data.tags
     assert 'model="user/cnn-unlearned"' in card.text and "| gold |" in card.text
@@ -279,7 +284,7 @@ def test_remote_code_is_refused_and_bad_cards_rejected(hub, tmp_path):
 
 
 def test_demo_push_to_hub(hub, tmp_path, monkeypatch, capsys):
-    """Done-when of the Hub issue: `hf-unlearn demo --push_to_hub --hub_model_id user/name` publishes a card whose
+    """End to end: `hf-unlearn demo --push_to_hub --hub_model_id user/name` publishes a card whose
     model-index matches the printed metrics, and the model loaded back predicts the same."""
     pytest.importorskip("espeakng_loader")
     from huggingface_hub import ModelCard
@@ -310,7 +315,10 @@ def test_demo_push_to_hub(hub, tmp_path, monkeypatch, capsys):
         if key in published:
             assert abs(published[key] - float(cells[title])) <= 0.0005 + 1e-9, (key, published[key], cells[title])
             assert published[key] == round(results[key], 4) + 0.0
-    assert set(CARD_KEYS) <= set(published) and {"gum", "cgum"} <= set(published)
+    assert set(CARD_KEYS) <= set(published)
+    # GUM/CGUM are published when defined; otherwise the results say why (the gold model's MIA is not below the
+    # original's) and the card leaves them out.
+    assert ({"gum", "cgum"} <= set(published)) is not bool(results.get("gum_undefined_reason"))
 
     # Nothing pushed names the forgotten voice.
     files = hub.repo_files("user/demo")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hf_unlearn.losses import draw_random_labels, kl_with_temperature, l1_penalty, npo_loss
+from hf_unlearn.losses import kl_with_temperature, l1_penalty, npo_loss
 
 
 def test_kl_with_temperature_by_hand():
@@ -50,17 +50,3 @@ def test_l1_penalty():
     torch.testing.assert_close(weight.grad, torch.tensor([1.0, -1.0, 1.0]))
     with pytest.raises(ValueError):
         l1_penalty([])
-
-
-def test_random_labels_never_true_label():
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(5).repeat(2000)
-    drawn = draw_random_labels(labels, 5, generator)
-    assert not (drawn == labels).any()
-    assert drawn.min() >= 0 and drawn.max() <= 4
-    # Uniform over the 4 other classes.
-    for true_label in range(5):
-        counts = torch.bincount(drawn[labels == true_label], minlength=5).float()
-        assert counts[true_label] == 0
-        others = counts[torch.arange(5) != true_label] / 2000
-        assert torch.all((others - 0.25).abs() < 0.05), others

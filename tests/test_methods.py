@@ -9,8 +9,7 @@ from conftest import TINY_MODELS, build_tiny_model, tiny_args, tiny_trainer
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, get_trainer_class, list_methods, make_forget_split
 
-# Per-method settings of the table: the loss terms it must log; `"grad_accum": (False, reason)` skips the gradient
-# accumulation invariance test, with the reason.
+# Per-method settings of the table: the loss terms it must log.
 METHOD_CASES = {
     # Bad Teaching: one flat stream of forget rows + 30 % of the retain rows; terms are the KL on each kind of row.
     "bad_teaching": {"terms": {"forget", "retain"}},
@@ -70,9 +69,6 @@ def test_method_trains(method, kind, toy_splits, tmp_path):
 def test_gradient_accumulation_invariance(method, toy_splits, tmp_path):
     """Batch 4 x 1 step gives the same update as batch 2 x 2 accumulation steps. The CNN is built without batch norm:
     batch-norm statistics depend on the micro-batch by definition."""
-    grad_accum = METHOD_CASES[method].get("grad_accum", (True, ""))
-    if not grad_accum[0]:
-        pytest.skip(grad_accum[1])
     assert_accumulation_invariant(method, toy_splits, tmp_path)
 
 
@@ -132,6 +128,35 @@ def test_dispatch_returns_registered_subclass(toy_splits, tmp_path):
         processing_class=extractor,
     )
     assert type(alias) is NegGradPlusTrainer
+
+
+def test_positional_args_dispatch(toy_splits, tmp_path):
+    """As with a plain Trainer, `args` may come second positionally: the method is read from it."""
+    from hf_unlearn import FinetuneTrainer, NegGradPlusTrainer
+
+    model, extractor = build_tiny_model("cnn")
+    args = tiny_args(UnlearningConfig, tmp_path, method="finetune")
+    trainer = UnlearningTrainer(model, args, retain_dataset=toy_splits.retain, processing_class=extractor)
+    assert type(trainer) is FinetuneTrainer
+    model, extractor = build_tiny_model("cnn")
+    with pytest.raises(ValueError, match="runs 'neggrad_plus', not 'finetune'"):
+        NegGradPlusTrainer(model, args, forget_dataset=toy_splits.forget, retain_dataset=toy_splits.retain)
+
+
+@pytest.mark.parametrize("use_retain", [True, False])
+def test_npo_capabilities_follow_the_config(use_retain, toy_splits, tmp_path):
+    """NPO with `use_retain=False` trains on no retain data, so it neither needs nor loads a retain set."""
+    from hf_unlearn import NPOConfig, NPOTrainer
+
+    args = tiny_args(NPOConfig, tmp_path, use_retain=use_retain, divergence_guard="off")
+    assert NPOTrainer.trains_on(args) == (True, use_retain)
+    model, extractor = build_tiny_model("cnn")
+    kwargs = {"retain_dataset": toy_splits.retain} if use_retain else {}
+    trainer = NPOTrainer(model, args, forget_dataset=toy_splits.forget, processing_class=extractor, **kwargs)
+    assert (trainer.uses_forget, trainer.uses_retain) == (True, use_retain)
+    assert NPOTrainer.uses_retain is True  # the class default (the methods table) is unchanged
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert ("retain" in batch) is use_retain
 
 
 def test_method_from_args(toy_splits, tmp_path):
@@ -223,8 +248,8 @@ def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path)
     trainer = UnlearningTrainer(
         method="cf_k", model=model, args=args, retain_dataset=toy_splits.retain, processing_class=extractor
     )
+    trainer.train()  # the blocks are chosen in before_optimizer(), when train() creates the optimizer
     assert trainer.trainable_module_names == ["classifier"]
-    trainer.train()
     for name, parameter in trainer.model.named_parameters():
         if name.startswith("classifier."):
             assert parameter.requires_grad

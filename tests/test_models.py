@@ -1,6 +1,7 @@
 """Tests of the MFCC CNN: shapes, serialisation, the Auto classes and pipeline, and that it can learn a toy task."""
 
 import importlib
+import json
 import logging
 
 import numpy as np
@@ -204,7 +205,7 @@ def test_batched_inputs():
 
 
 def test_normalisation_per_coefficient():
-    feature_extractor = MFCCFeatureExtractor()
+    feature_extractor = MFCCFeatureExtractor(normalize="per_clip")
     clip = random_tone_burst(500.0, 16000, np.random.default_rng(0))
     mfcc = feature_extractor(clip, sampling_rate=16000)["input_features"][0]
     # Statistics are over all of the clip's frames, of which the output keeps the first 20: close, not exact.
@@ -262,6 +263,188 @@ def test_feature_extractor_save_load(tmp_path):
         reloaded(clip, sampling_rate=8000)["input_features"],
         feature_extractor(clip, sampling_rate=8000)["input_features"],
     )
+
+
+# ---- normalisation modes and fitting -----------------------------------------------------------------------------
+
+
+def reference_per_clip_features(waveform, sampling_rate=16000, n_mfcc=20, num_frames=20, hop_length=800):
+    """The extractor's output before dataset normalisation existed: per-clip CMVN, then cut or zero-pad."""
+    import librosa
+
+    mfcc = librosa.feature.mfcc(
+        y=waveform, sr=sampling_rate, n_mfcc=n_mfcc, n_fft=512, hop_length=hop_length, n_mels=40
+    )
+    mfcc = (mfcc - mfcc.mean(axis=1, keepdims=True)) / np.sqrt(mfcc.var(axis=1, keepdims=True) + 1e-7)
+    features = np.zeros((n_mfcc, num_frames), dtype=np.float32)
+    features[:, : min(num_frames, mfcc.shape[1])] = mfcc[:, :num_frames]
+    return features
+
+
+def training_clips(count=30, sampling_rate=16000, seed=0):
+    rng = np.random.default_rng(seed)
+    return [random_tone_burst(rng.choice([400.0, 1600.0]), sampling_rate, rng) for _ in range(count)]
+
+
+@pytest.mark.parametrize("normalize", ["per_clip", True])
+def test_per_clip_matches_previous_output(normalize):
+    feature_extractor = MFCCFeatureExtractor(normalize=normalize)
+    assert feature_extractor.normalize == "per_clip"
+    clips = [random_tone_burst(500.0, 16000, np.random.default_rng(seed)) for seed in range(3)]
+    clips.append(np.random.default_rng(3).standard_normal(30000).astype(np.float32))  # longer than covered
+    features = feature_extractor(clips, sampling_rate=16000)["input_features"]
+    for clip, clip_features in zip(clips, features):
+        np.testing.assert_allclose(clip_features, reference_per_clip_features(clip), rtol=1e-5, atol=1e-5)
+
+
+def test_normalize_modes_and_bad_values():
+    assert MFCCFeatureExtractor().normalize == "dataset"
+    for value in (None, False, "none"):
+        assert MFCCFeatureExtractor(normalize=value).normalize == "none"
+    with pytest.raises(ValueError, match="`normalize` must be one of"):
+        MFCCFeatureExtractor(normalize="global")
+    with pytest.raises(ValueError, match="both `mfcc_mean` and `mfcc_std`"):
+        MFCCFeatureExtractor(mfcc_mean=[0.0] * 20)
+    with pytest.raises(ValueError, match="one value per coefficient"):
+        MFCCFeatureExtractor(mfcc_mean=[0.0] * 13, mfcc_std=[1.0] * 13)
+    with pytest.raises(ValueError, match="positive"):
+        MFCCFeatureExtractor(mfcc_mean=[0.0] * 20, mfcc_std=[0.0] * 20)
+
+
+def test_unfitted_dataset_normalisation_falls_back_to_per_clip_with_a_warning(caplog):
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.warning_once.cache_clear()  # the warning is logged once per process
+    clip = random_tone_burst(500.0, 16000, np.random.default_rng(0))
+    feature_extractor = MFCCFeatureExtractor()
+    assert not feature_extractor.is_fitted
+    with caplog.at_level(logging.WARNING, logger=EXTRACTOR_LOGGER):
+        features = feature_extractor(clip, sampling_rate=16000)["input_features"][0]
+    assert any("no normalisation statistics" in record.getMessage() for record in caplog.records)
+    np.testing.assert_allclose(features, reference_per_clip_features(clip), rtol=1e-5, atol=1e-5)
+
+
+def test_fit_dataset_normalisation_and_save_load_round_trip(tmp_path):
+    clips = training_clips()
+    feature_extractor = MFCCFeatureExtractor().fit(clips, sampling_rate=16000, length_percentile=None)
+    assert feature_extractor.is_fitted and len(feature_extractor.mfcc_mean) == len(feature_extractor.mfcc_std) == 20
+    # Over the training clips' real (unpadded) frames, every coefficient is now standardised.
+    features = feature_extractor(clips, sampling_rate=16000)["input_features"]
+    real_frames = np.concatenate(
+        [
+            clip_features[:, : feature_extractor.frames_for_length(len(clip))]
+            for clip, clip_features in zip(clips, features)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(real_frames.mean(axis=1), 0.0, atol=1e-3)
+    np.testing.assert_allclose(real_frames.std(axis=1), 1.0, atol=1e-3)
+    # Unlike per-clip normalisation, which removes it, loudness (the level of the first coefficient) survives.
+    per_clip = MFCCFeatureExtractor(normalize="per_clip")
+    noise = np.random.default_rng(1).standard_normal(12000).astype(np.float32) * 0.1
+    loud_pair = [noise, 4 * noise]
+    per_clip_pair = per_clip(loud_pair, sampling_rate=16000)["input_features"]
+    dataset_pair = feature_extractor(loud_pair, sampling_rate=16000)["input_features"]
+    np.testing.assert_allclose(per_clip_pair[0], per_clip_pair[1], atol=1e-3)
+    real = feature_extractor.frames_for_length(len(noise))
+    assert np.abs(dataset_pair[0, 0, :real] - dataset_pair[1, 0, :real]).min() > 1.0
+
+    feature_extractor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert saved["normalize"] == "dataset" and saved["mfcc_mean"] == feature_extractor.mfcc_mean
+    reloaded = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert reloaded.to_dict() == feature_extractor.to_dict() and reloaded.is_fitted
+    np.testing.assert_array_equal(reloaded(clips[:4], sampling_rate=16000)["input_features"], features[:4])
+
+
+def test_extractor_saved_with_a_boolean_loads_as_per_clip(tmp_path):
+    """Extractors saved before the normalisation modes wrote `"normalize": true` and no statistics."""
+    saved = MFCCFeatureExtractor(normalize="per_clip").to_dict()
+    saved.update(normalize=True)
+    for key in ("mfcc_mean", "mfcc_std"):
+        del saved[key]
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(saved))
+    reloaded = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert reloaded.normalize == "per_clip" and not reloaded.is_fitted
+    clip = random_tone_burst(500.0, 16000, np.random.default_rng(0))
+    np.testing.assert_allclose(
+        reloaded(clip, sampling_rate=16000)["input_features"][0], reference_per_clip_features(clip), atol=1e-5
+    )
+
+
+def test_truncation_warning_counts_long_clips(caplog):
+    feature_extractor = MFCCFeatureExtractor(sampling_rate=8000, normalize="none")  # 20 frames of 400: 1.0 s
+    assert feature_extractor.covered_seconds == pytest.approx(1.0)
+    limit = feature_extractor.num_frames * feature_extractor.hop_length  # 8000 samples
+    # librosa centres frames, so a clip of `limit` samples has one frame too many and `limit - 1` fits exactly.
+    for length, frames in ((limit - 1, 20), (limit, 21)):
+        assert feature_extractor._mfcc(np.ones(length, dtype=np.float32)).shape[1] == frames
+    rng = np.random.default_rng(0)
+    short = [rng.standard_normal(n).astype(np.float32) for n in (2000, 4000, limit - 1)]
+    long = [rng.standard_normal(n).astype(np.float32) for n in (limit, 12000)]
+
+    with caplog.at_level(logging.WARNING, logger=EXTRACTOR_LOGGER):
+        feature_extractor(short, sampling_rate=8000)
+        assert not caplog.records
+        feature_extractor(short + long, sampling_rate=8000)
+        feature_extractor(long, sampling_rate=8000, warn_on_truncation=False)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and messages[0].startswith("2 of 5 clips are longer than the 1.00 s"), messages
+    assert feature_extractor.count_truncated([len(clip) for clip in short + long]) == 2
+
+
+def test_fit_derives_frames_that_cover_the_percentile(caplog):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1000, 18000, size=200)
+    clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in lengths]
+    feature_extractor = MFCCFeatureExtractor(sampling_rate=8000, normalize="none")
+    with caplog.at_level(logging.WARNING, logger=EXTRACTOR_LOGGER):
+        feature_extractor.fit(clips, sampling_rate=8000, length_percentile=95)
+    assert feature_extractor.hop_length == 400 and not feature_extractor.is_fitted  # "none" needs no statistics
+    # The fewest frames under which at most 5 % of the clips lose their ends.
+    truncated = feature_extractor.count_truncated(lengths)
+    assert 0 < truncated <= 0.05 * len(clips)
+    feature_extractor.num_frames -= 1
+    assert feature_extractor.count_truncated(lengths) > 0.05 * len(clips)
+    feature_extractor.num_frames += 1
+    assert [record.getMessage().split(" clips")[0] for record in caplog.records] == [f"{truncated} of 200"]
+
+    # The model built for the fitted extractor accepts its features; one built for the default 20 frames does not.
+    model, returned = build_mfcc_cnn(LABELS, feature_extractor=feature_extractor)
+    assert returned is feature_extractor and model.config.num_frames == feature_extractor.num_frames != 20
+    features = feature_extractor(clips[:3], sampling_rate=8000, return_tensors="pt")
+    assert model(**features).logits.shape == (3, len(LABELS))
+    with pytest.raises(ValueError, match="feature_extractor="):
+        build_mfcc_cnn(LABELS)[0](**features)
+    with pytest.raises(ValueError, match="extractor decides"):
+        build_mfcc_cnn(LABELS, feature_extractor=feature_extractor, num_frames=20)
+
+
+def test_fit_reads_a_dataset_audio_column():
+    from datasets import Dataset
+
+    clips = training_clips(count=8, sampling_rate=8000)
+    dataset = Dataset.from_dict({"sound": [{"array": clip, "sampling_rate": 8000} for clip in clips]})
+    from_dataset = MFCCFeatureExtractor(sampling_rate=8000).fit(dataset, audio_column="sound")
+    from_arrays = MFCCFeatureExtractor(sampling_rate=8000).fit(clips, sampling_rate=8000)
+    assert from_dataset.num_frames == from_arrays.num_frames
+    np.testing.assert_allclose(from_dataset.mfcc_mean, from_arrays.mfcc_mean, rtol=1e-5)
+    with pytest.raises(ValueError, match="no audio column 'audio'"):
+        MFCCFeatureExtractor().fit(dataset)
+
+
+@pytest.mark.parametrize(
+    "audio, kwargs, message",
+    [
+        (np.zeros(800, dtype=np.float32), {"sampling_rate": 16000}, "several clips"),
+        ([], {"sampling_rate": 16000}, "no clips"),
+        ([np.ones(800, dtype=np.float32)], {}, "Pass `sampling_rate`"),
+        ([np.ones(800, dtype=np.float32)], {"sampling_rate": 16000, "length_percentile": 0}, "length_percentile"),
+    ],
+)
+def test_fit_bad_input(audio, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MFCCFeatureExtractor().fit(audio, **kwargs)
 
 
 # ---- Auto classes and pipeline -----------------------------------------------------------------------------------

@@ -339,36 +339,35 @@ def test_forget_request_needs_exactly_one_option(recipe):
     assert request == {"by": "speaker", "forget_speaker_share": 0.025, "min_speaker_utterances": 100}
 
 
-def test_peft_and_push_are_refused_clearly_without_support(recipe):
-    from types import SimpleNamespace
+def test_use_peft_is_accepted_for_methods_that_run_on_adapters(recipe):
+    """The recipe asks the trainer class (`peft_support`), not its signature: Bad Teaching runs on LoRA."""
+    from hf_unlearn import get_trainer_class
 
-    from transformers import Trainer
-
-    class NoPeft:
-        def __init__(self, model=None, args=None):
-            pass
-
-    class WithPeft:
-        def __init__(self, model=None, args=None, peft_config=None):
-            pass
-
-    lora = SimpleNamespace(
-        use_peft=True, lora_r=4, lora_alpha=8, lora_dropout=0.0, lora_target_modules=None, lora_modules_to_save=None
-    )
-    with pytest.raises(NotImplementedError, match="peft_config"):
-        recipe.peft_config(lora, NoPeft)
+    model_args = recipe.parse_arguments(
+        ["--method", "bad_teaching", "--dataset_name", "x", "--forget_fraction", "0.1", "--use_peft", "true"]
+    )[2]
     with pytest.raises(ValueError, match="lora_target_modules"):
-        recipe.peft_config(lora, WithPeft)
-    lora.lora_target_modules = ["q_proj", "v_proj"]
-    assert recipe.peft_config(lora, WithPeft).r == 4
-    assert recipe.peft_config(SimpleNamespace(use_peft=False), NoPeft) is None
+        recipe.peft_config(model_args, get_trainer_class("bad_teaching"))
+    model_args.lora_target_modules = ["q_proj", "v_proj"]
+    for method in ("bad_teaching", "scrub", "gradient_ascent"):
+        lora = recipe.peft_config(model_args, get_trainer_class(method))
+        assert set(lora.target_modules) == {"q_proj", "v_proj"} and lora.r == model_args.lora_r
+    model_args.use_peft = False
+    assert recipe.peft_config(model_args, get_trainer_class("cf_k")) is None
 
-    class NoPush(Trainer):
-        pass
 
-    with pytest.raises(NotImplementedError, match="push_to_hub"):
-        recipe.check_push_support(SimpleNamespace(push_to_hub=True), NoPush)
-    recipe.check_push_support(SimpleNamespace(push_to_hub=False), NoPush)
+@pytest.mark.parametrize("method", ["cf_k", "reset_perturb", "salun"])
+def test_use_peft_refusal_gives_the_method_reason_before_any_work(method, recipe, tmp_path):
+    from hf_unlearn import get_trainer_class
+
+    note = get_trainer_class(method).peft_note
+    assert note
+    argv = ["--method", method, "--dataset_name", str(tmp_path / "nowhere"), "--forget_fraction", "0.1"]
+    argv += ["--output_dir", str(tmp_path / "out"), "--use_peft", "true", "--lora_target_modules", "q_proj"]
+    with pytest.raises(ValueError) as refusal:
+        recipe.main(argv)  # refused before the (missing) data is read
+    assert note in str(refusal.value) and "does not run on a PEFT adapter" in str(refusal.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_data_arguments_are_explained(recipe, tmp_path):
@@ -408,10 +407,10 @@ def test_generated_configs_are_up_to_date_and_parse_for_their_method(recipe):
 def test_load_speech_commands_layout(tmp_path, caplog):
     import logging
 
-    from hf_unlearn.datasets import load_speech_commands
+    from hf_unlearn.data import load_speech_commands
 
     folder = write_speech_commands(tmp_path / "sc", utterances=2)
-    with caplog.at_level(logging.INFO, logger="hf_unlearn.datasets.speech_commands"):
+    with caplog.at_level(logging.INFO, logger="hf_unlearn.data.speech_commands"):
         data = load_speech_commands(folder, decode_audio=False)
     assert "_background_noise_" in caplog.text
     assert data["train"].features["label"].names == ["_silence_", "no", "up", "yes"]

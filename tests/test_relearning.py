@@ -7,19 +7,17 @@ import pytest
 import torch
 from conftest import train_toy_model
 
-from hf_unlearn import make_forget_split
 from hf_unlearn.relearning import relearning_check, relearning_curve
 
 
 @pytest.fixture(scope="module")
-def models(toy_dataset, tmp_path_factory):
-    from datasets import concatenate_datasets
+def models(class_request, original_dir, tmp_path_factory):
+    """The session's original (trained on forget + retain) and a gold model trained here on retain only."""
+    from transformers import AutoModelForAudioClassification
 
-    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
-    trained = {}
-    for name, train in (("original", concatenate_datasets([splits.forget, splits.retain])), ("gold", splits.retain)):
-        trained[name], extractor = train_toy_model(train, tmp_path_factory.mktemp(name))
-    return splits, trained, extractor
+    original = AutoModelForAudioClassification.from_pretrained(original_dir)
+    gold, extractor = train_toy_model(class_request.retain, tmp_path_factory.mktemp("gold"))
+    return class_request, {"original": original, "gold": gold}, extractor
 
 
 def test_original_relearns_faster_than_gold(models):

@@ -135,3 +135,214 @@ def test_summary_has_no_identities(data):
     assert np.isclose(
         summary["forget_share"], len(splits.forget) / (len(data) - len(splits.test) - len(splits.forget_test))
     )
+
+
+@pytest.mark.parametrize(
+    "request_kwargs, has_forget_test",
+    [
+        ({"by": "speaker", "values": ["bob"]}, True),
+        ({"by": "class", "values": [1]}, True),
+        ({"by": "sample", "fraction": 0.05}, False),
+    ],
+)
+def test_eval_splits_hold_the_held_out_forget_recordings(data, request_kwargs, has_forget_test):
+    splits = make_forget_split(data, seed=0, **request_kwargs)
+    eval_splits = splits.eval_splits()
+    assert eval_splits["forget"] is splits.forget and eval_splits["retain"] is splits.retain_eval
+    assert eval_splits["test"] is splits.test
+    if has_forget_test:
+        assert eval_splits["forget_test"] is splits.forget_test and len(splits.forget_test) > 0
+    else:
+        assert splits.forget_test is None and "forget_test" not in eval_splits
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Grouped splits: a recording (or byte-identical audio) never on two sides
+
+
+def _grouped_toy_dataset():
+    """The toy rows in recordings of 3 takes each, plus one byte-identical twin under another recording name."""
+    data = make_toy_dataset(takes=6)
+    data = data.add_column("recording", [f"{s}-{label}-{take // 3}" for s, label, take in zip(*_columns(data))])
+    data = data.add_column("row", list(range(len(data))))
+    twin = data[0]  # ann, tone0, take 0: recording "ann-0-0"
+    twin.update(recording="copied-file", take=99, row=len(data))
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([data, data.from_list([twin], features=data.features)])
+
+
+def _columns(data):
+    return data["speaker"], data["label"], data["take"]
+
+
+def _sides(splits, column):
+    sides = {"forget": splits.forget, "retain": splits.retain, "retain_eval": splits.retain_eval, "test": splits.test}
+    if splits.forget_test is not None:
+        sides["forget_test"] = splits.forget_test
+    return {name: set(data[column]) for name, data in sides.items()}
+
+
+def _shared_groups(splits) -> set:
+    sides = _sides(splits, "recording")
+    shared = set()
+    for first in sides:
+        for second in sides:
+            if first < second and {first, second} != {"forget_test", "test"}:
+                shared |= sides[first] & sides[second]
+    return shared
+
+
+GROUPED_REQUESTS = [
+    {"by": "sample", "fraction": 0.1},
+    {"by": "sample", "indices": [0, 7, 40]},
+    {"by": "class", "values": ["tone2"]},
+    {"by": "speaker", "values": ["bob"]},
+]
+
+
+@pytest.mark.parametrize("request_kwargs", GROUPED_REQUESTS)
+@pytest.mark.parametrize("seed", range(4))
+def test_grouped_split_keeps_every_recording_on_one_side(request_kwargs, seed):
+    data = _grouped_toy_dataset()
+    splits = make_forget_split(
+        data, seed=seed, test_size=0.2, retain_eval_size=0.2, group_column="recording", **request_kwargs
+    )
+    assert not _shared_groups(splits)
+    n_train = len(splits.forget) + len(splits.retain) + len(splits.retain_eval)
+    _check_partition(splits, n_train)
+    assert n_train + len(splits.test) + (len(splits.forget_test) if splits.forget_test else 0) == len(data)
+    assert len(splits.retain_eval) > 0 and len(splits.test) > 0
+    # The twin (identical audio, another recording name) is on the same side as its original.
+    sides = _sides(splits, "row")
+    assert [name for name, rows in sides.items() if 0 in rows] == [
+        name for name, rows in sides.items() if len(data) - 1 in rows
+    ]
+    if request_kwargs["by"] == "sample" and "indices" not in request_kwargs:
+        assert abs(len(splits.forget) - 0.1 * n_train) <= 3  # within one group of 3 rows
+
+
+def test_ungrouped_split_does_mix_recordings():
+    """The grouped test above can fail: drawn row by row, recordings land on several sides."""
+    data = _grouped_toy_dataset()
+    splits = make_forget_split(data, by="sample", fraction=0.1, test_size=0.2, retain_eval_size=0.2, seed=0)
+    assert _shared_groups(splits)
+
+
+def _held_out_takes():
+    """Take 6 of every tone and speaker: recordings (and audio) not in `_grouped_toy_dataset`."""
+    held = make_toy_dataset(takes=7).filter(lambda row: row["take"] == 6)
+    return held.add_column("recording", [f"held-{i}" for i in range(len(held))]).add_column("row", [-1] * len(held))
+
+
+def test_grouped_sample_indices_forget_whole_recordings(caplog):
+    data = _grouped_toy_dataset()
+    with caplog.at_level("WARNING"):
+        splits = make_forget_split(
+            data, by="sample", indices=[0], test_dataset=_held_out_takes(), group_column="recording", seed=0
+        )
+    # Row 0 is recording "ann-0-0" (takes 0-2) and has a byte-identical twin: 4 rows in all.
+    assert sorted(splits.forget["row"]) == [0, 1, 2, len(data) - 1]
+    assert "3 rows added" in caplog.text
+
+
+def test_grouped_split_refuses_a_leaking_test_split():
+    data = _grouped_toy_dataset()
+    # Takes 1 are in the same recordings as takes 0 and 2.
+    train, test = data.filter(lambda row: row["take"] != 1), data.filter(lambda row: row["take"] == 1)
+    with pytest.raises(ValueError, match="test rows share a group"):
+        make_forget_split(train, by="class", values=[1], test_dataset=test, group_column="recording")
+    # Whole recordings held out, but the training side holds a byte-identical copy of a test row (the twin).
+    train, test = data.filter(lambda row: row["take"] >= 3), data.filter(lambda row: row["take"] < 3)
+    assert "copied-file" in train["recording"]
+    with pytest.raises(ValueError, match="3 test rows share a group"):
+        make_forget_split(train, by="class", values=[1], test_dataset=test, group_column="recording")
+    splits = make_forget_split(
+        train, by="class", values=[1], test_dataset=test, group_column="recording", group_identical_audio=False
+    )
+    assert not _shared_groups(splits)
+
+
+def test_grouped_class_request_refuses_a_mixed_group():
+    data = _grouped_toy_dataset()
+    mixed = data.map(lambda row: {"recording": "one-big-file" if row["take"] == 5 else row["recording"]})
+    with pytest.raises(ValueError, match="hold both rows to forget and rows to keep"):
+        make_forget_split(
+            mixed, by="class", values=["tone1"], group_column="recording", test_dataset=_held_out_takes()
+        )
+
+
+def test_grouped_split_needs_the_group_column():
+    with pytest.raises(ValueError, match="group_column="):
+        make_forget_split(_grouped_toy_dataset(), by="class", values=[1], group_column="utterance")
+
+
+def test_verify_split_detects_a_shared_group():
+    from hf_unlearn.data import verify_split
+
+    data = _grouped_toy_dataset()
+    splits = make_forget_split(data, by="sample", fraction=0.1, test_size=0.2, seed=0)
+    with pytest.raises(ValueError, match="values of 'recording'"):
+        verify_split(splits, group_column="recording")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# window_clips: clips keep their recording's id
+
+
+def test_window_clips_covers_every_recording_and_keeps_its_id():
+    from datasets import Dataset
+
+    from hf_unlearn.data import window_clips
+
+    rate = 1000
+    arrays = [np.arange(n, dtype=np.float32) for n in (1000, 250, 700)]
+    data = Dataset.from_dict(
+        {"audio": [{"array": a, "sampling_rate": rate} for a in arrays], "label": [0, 1, 0], "speaker": list("abc")}
+    )
+    clips = window_clips(data, seconds=0.3)
+    assert clips.column_names == ["label", "speaker", "audio", "recording", "window", "window_start"]
+    recordings = clips["recording"]
+    assert len(set(recordings)) == 3 and all(r.startswith("sha1:") for r in recordings)
+    assert [recordings.count(r) for r in dict.fromkeys(recordings)] == [4, 1, 3]
+    assert clips["window_start"] == [0.0, 0.3, 0.6, 0.7, 0.0, 0.0, 0.3, 0.4]  # last clips flush with the end
+    assert clips["speaker"] == list("aaaabccc") and clips["window"] == [0, 1, 2, 3, 0, 0, 1, 2]
+    first = clips[3]["audio"]
+    assert first["sampling_rate"] == rate and first["array"][-1] == 999 and len(first["array"]) == 300
+    assert len(clips[4]["audio"]["array"]) == 250  # shorter than a clip: kept whole
+
+    dropped = window_clips(data, seconds=0.3, hop=0.3, drop_last=True)
+    assert dropped["window_start"] == [0.0, 0.3, 0.6, 0.0, 0.0, 0.3]
+    overlapping = window_clips(data.add_column("recording", ["x", "y", "z"]), seconds=0.5, hop=0.25)
+    assert overlapping["recording"] == ["x", "x", "x", "y", "z", "z"]
+    with pytest.raises(ValueError, match="positive"):
+        window_clips(data, seconds=0)
+
+
+def test_window_clips_of_audio_files_are_grouped_by_file(tmp_path):
+    import soundfile
+    from datasets import Audio, Dataset
+
+    from hf_unlearn.data import window_clips
+
+    files = []
+    for index in range(2):
+        files.append(str(tmp_path / f"long{index}.wav"))
+        soundfile.write(files[-1], np.full(2000, 0.1 * (index + 1), dtype=np.float32), 8000, subtype="PCM_16")
+    data = Dataset.from_dict({"audio": files, "label": [0, 1]}).cast_column("audio", Audio(decode=False))
+    clips = window_clips(data, seconds=0.1, sampling_rate=16000)
+    assert clips["recording"] == [files[0]] * 3 + [files[1]] * 3
+    assert {clip["sampling_rate"] for clip in clips["audio"]} == {16000}
+    assert all(len(clip["array"]) == 1600 for clip in clips["audio"])
+
+
+@pytest.mark.parametrize("request_kwargs", GROUPED_REQUESTS[::2] + [{"by": "speaker", "values": ["cid"]}])
+def test_windowed_recordings_never_straddle_a_split(request_kwargs):
+    from hf_unlearn.data import window_clips
+
+    clips = window_clips(make_toy_dataset(takes=4), seconds=0.1)  # 3 clips of every 0.25 s recording
+    assert len(clips) == 3 * 4 * 4 * 4
+    for seed in range(3):
+        grouped = make_forget_split(clips, seed=seed, test_size=0.2, group_column="recording", **request_kwargs)
+        assert not _shared_groups(grouped)
+    assert _shared_groups(make_forget_split(clips, seed=0, test_size=0.2, **request_kwargs))

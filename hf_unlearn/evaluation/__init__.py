@@ -8,8 +8,11 @@ Forgetting means behaving like the gold model (retrained without the forget set)
 or an MIA of 0.5: compare with the gold model wherever one exists.
 """
 
-from .gum import EPS, GUMResult, cgum, gum, speedup
+from .gum import EPS, GUMResult, cgum, gum, gum_undefined_reason, speedup
+from .kl import kl_divergence, mean_kl_to_gold
+from .lira import LiRAResult, lira, lira_scores, logit_scaled_confidence
 from .mia import MIN_SAMPLES_PER_CLASS, MIAResult, mia
+from .outputs import load_results, metrics_from_outputs
 from .report import results_figure, results_table
 from .signals import check_finite, confidence, entropy, log_softmax, per_sample_cross_entropy
 from .subsets import gaps_to_gold, subset_metrics
@@ -18,6 +21,7 @@ from .summary import unlearning_metrics
 __all__ = [
     "EPS",
     "GUMResult",
+    "LiRAResult",
     "MIAResult",
     "MIN_SAMPLES_PER_CLASS",
     "cgum",
@@ -26,7 +30,15 @@ __all__ = [
     "entropy",
     "gaps_to_gold",
     "gum",
+    "gum_undefined_reason",
+    "kl_divergence",
+    "lira",
+    "lira_scores",
+    "load_results",
     "log_softmax",
+    "logit_scaled_confidence",
+    "mean_kl_to_gold",
+    "metrics_from_outputs",
     "mia",
     "per_sample_cross_entropy",
     "results_figure",

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from numbers import Real
 
-__all__ = ["EPS", "GUMResult", "cgum", "gum", "speedup"]
+__all__ = ["EPS", "GUMResult", "cgum", "gum", "gum_undefined_reason", "speedup"]
 
 #: The epsilon of the released code, in every denominator of GUM and CGUM.
 EPS = 1e-6
@@ -94,6 +94,7 @@ def gum(
     t_gold: float,
     alpha: float = 1,
     beta: float = 1,
+    clip_time: bool = True,
 ) -> GUMResult:
     r"""Global Unlearning Metric of UnSLU-BENCH (Interspeech 2025), as in the released code.
 
@@ -111,8 +112,18 @@ def gum(
 
     $$\mathrm{GUM} = \frac{(\alpha + \beta + 1)\, U E T}{\alpha E T + \beta U T + U E + 10^{-6}}$$
 
-    After the clamping $E \in [0, 1]$ and $U \in [0, 1]$. $T$ is not clipped (as in the released code): it is negative
-    when unlearning takes longer than retraining, and GUM then loses its meaning as a harmonic mean; `cgum` clips it.
+    After the clamping $E \in [0, 1]$ and $U \in [0, 1]$. The released code does not clip $T$: it is negative when
+    unlearning takes longer than retraining, and GUM then loses its meaning as a harmonic mean (a slow run could score
+    below 0). By default $T$ is clipped to $[0, 1]$ as in `cgum`, which changes nothing while $t_{unl} \le t_{gold}$;
+    `clip_time=False` gives the released code's value everywhere.
+
+    Both times must be measured the same way, e.g. the training loop alone (no evaluation, checkpointing or
+    early-stopping patience epochs in either), or $T$ compares different things.
+
+    Where it is defined: the efficacy term assumes $\mathrm{MIA}_{gold} < \mathrm{MIA}_{full}$ (unlearning should lower
+    the MIA). When the gold model's MIA is at or above the original's, the clamping turns $E$ into a step (1 when
+    $\mathrm{MIA}_{unl} \ge \mathrm{MIA}_{full}$, i.e. for a model that did nothing, else 0). This function still
+    returns that value, for reproducibility; `unlearning_metrics` and the reports show GUM and CGUM as undefined then.
 
     Full equals gold: the efficacy denominator $\mathrm{MIA}_{full} - \mathrm{MIA}_{gold}$ is zero only when, after
     the clamping, $\mathrm{MIA}_{unl} = \mathrm{MIA}_{gold} = \mathrm{MIA}_{full}$ (a smaller $\mathrm{MIA}_{unl}$
@@ -138,6 +149,9 @@ def gum(
             Weight of the utility term.
         beta (`float`, *optional*, defaults to 1):
             Weight of the efficacy term.
+        clip_time (`bool`, *optional*, defaults to `True`):
+            Clip $T$ to $[0, 1]$ (as `cgum` does). `False` reproduces the released code for runs slower than
+            retraining too.
 
     Returns:
         [`GUMResult`]: `value` (higher is better, at most 1), `U`, `E`, `T`.
@@ -159,11 +173,13 @@ def gum(
     denominator = max(mia_full, mia_unl) - mia_gold
     if denominator == 0:
         # Only reachable with mia_unl == mia_gold == mia_full (see docstring): the model is at the gold value.
-        E = 1.0 if mia_unl == mia_gold else 0.0
+        E = 1.0
     else:
         E = 1 - ((mia_unl - mia_gold) / denominator) ** 2
     U = 1 - abs(f1_unl - f1_gold)
     T = 1 - math.log(t_unl + 1) / math.log(t_gold + 1)
+    if clip_time:
+        T = _clip01(T)
     return GUMResult(value=_harmonic(U, E, T, alpha, beta), U=U, E=E, T=T)
 
 
@@ -248,6 +264,32 @@ def cgum(
     E = _clip01(1 - abs(mia_sat - mia_gold) / (abs(mia_orig - mia_gold) + EPS))
     T = _clip01(1 - math.log(t_unl + 1) / (math.log(t_gold + 1) + EPS))
     return GUMResult(value=_harmonic(U, E, T, alpha, beta), U=U, E=E, T=T)
+
+
+def gum_undefined_reason(mia_gold: float, mia_orig: float) -> str | None:
+    r"""Why GUM and CGUM are undefined for these reference MIAs, or `None` when they are defined.
+
+    Both efficacy terms measure progress from the original model's MIA down to the gold model's. When
+    $\mathrm{MIA}_{gold} \ge \mathrm{MIA}_{orig}$ there is no such progress to measure: GUM's clamping makes $E$ a
+    step that rewards a model left unchanged, and CGUM's $E$ rewards moving the loss-based MIA towards a value the
+    gold model reaches only by not knowing the forgotten data (class and speaker requests, small forget sets). The
+    scores then say nothing about forgetting, so the reports show them as undefined.
+
+    Args:
+        mia_gold (`float`):
+            MIA of the gold model.
+        mia_orig (`float`):
+            MIA of the original model.
+
+    Returns:
+        `str` or `None`: a one-line reason, naming both values.
+    """
+    if mia_gold >= mia_orig:
+        return (
+            f"GUM/CGUM undefined: the gold model's MIA ({mia_gold:.3f}) is not below the original's ({mia_orig:.3f}), "
+            "so their efficacy term cannot measure forgetting."
+        )
+    return None
 
 
 def speedup(t_unl: float, t_gold: float) -> float:

@@ -11,10 +11,26 @@ import math
 import os
 from numbers import Real
 
-__all__ = ["MISSING", "TABLE_CAPTION", "TABLE_COLUMNS", "results_figure", "results_table"]
+__all__ = [
+    "MISSING",
+    "ONE_CLASS_KINDS",
+    "OPTIONAL_COLUMNS",
+    "TABLE_CAPTION",
+    "TABLE_COLUMNS",
+    "UNDEFINED",
+    "forget_metric_for",
+    "results_figure",
+    "results_table",
+]
 
-#: Shown in a cell whose metric is absent (or None).
+#: Shown in a cell whose metric is absent.
 MISSING = "–"
+
+#: Shown in a cell whose metric is present but undefined (`None`: GUM when gold's MIA is not below the original's).
+UNDEFINED = "n/a"
+
+#: Request kinds whose forget set holds one class: accuracy is their forget figure, macro-F1 is not shown.
+ONE_CLASS_KINDS = ("class", "speaker-class", "speaker_class")
 
 #: (header, metric keys tried in order, decimals, suffix) of each column after the model name.
 TABLE_COLUMNS = (
@@ -29,12 +45,35 @@ TABLE_COLUMNS = (
     ("Speed-up", ("speedup",), 1, "×"),
 )
 
+#: Columns shown only when some row has the key, inserted after "MIA": (header, keys, decimals, suffix, caption).
+OPTIONAL_COLUMNS = (
+    ("MIA held-out", ("mia_heldout",), 3, "", "MIA held-out (forget vs held-out recordings): closest to gold"),
+    ("LiRA AUC", ("lira_auc",), 3, "", "LiRA AUC (per-example attack): closest to gold (about 0.5)"),
+    ("KL to gold", ("kl_to_gold",), 3, "", "KL to gold (mean KL(gold || model) on forget, nats): lower is better"),
+)
+
 #: The line under the table: the direction of every column, since "lower" is not the goal for forget metrics.
 TABLE_CAPTION = (
     "F1/Acc test: higher is better; forget: closest to gold is better; MIA: closest to gold is better; "
     "GUM/CGUM: higher is better; Time: lower is better; Speed-up (gold retraining time / unlearning time): "
     "higher is better."
 )
+
+
+def forget_metric_for(request_kind: str | None) -> str:
+    """The forget figure of a request kind: `"accuracy"` for one-class forget sets (class requests), else `"f1"`.
+
+    On a one-class forget set macro-F1 says little (see `subset_metrics`), while accuracy is exactly the share of the
+    forgotten class still recognised.
+
+    Args:
+        request_kind (`str`, *optional*):
+            `"sample"`, `"speaker"`, `"class"` (or `"speaker-class"`); `None` when unknown.
+
+    Returns:
+        `str`: `"accuracy"` or `"f1"`.
+    """
+    return "accuracy" if request_kind in ONE_CLASS_KINDS else "f1"
 
 
 def _mean_std(value) -> tuple[float, float | None] | None:
@@ -86,21 +125,57 @@ def format_cell(value, decimals: int = 3, suffix: str = "") -> str:
     return text
 
 
-def results_table(rows: dict[str, dict]) -> str:
+def _columns(rows: dict[str, dict], forget_metric: str) -> tuple[list[tuple], list[str]]:
+    """The columns to show and the captions of the optional ones that are shown."""
+    columns, captions = [], []
+    for column in TABLE_COLUMNS:
+        if forget_metric == "accuracy" and column[1] == ("forget_f1",):
+            continue
+        columns.append(column)
+        if column[1] == ("mia",):
+            for *optional, caption in OPTIONAL_COLUMNS:
+                if any(key in metrics for metrics in rows.values() for key in optional[1]):
+                    columns.append(tuple(optional))
+                    captions.append(caption)
+    return columns, captions
+
+
+def _cell(metrics: dict, keys: tuple[str, ...], decimals: int, suffix: str) -> str:
+    """The first key with a value; `UNDEFINED` when the keys present are all None, `MISSING` when none is present."""
+    value = next((metrics[key] for key in keys if metrics.get(key) is not None), None)
+    if value is None and any(key in metrics for key in keys):
+        return UNDEFINED
+    return format_cell(value, decimals, suffix)
+
+
+def results_table(rows: dict[str, dict], request_kind: str | None = None, forget_metric: str | None = None) -> str:
     r"""UnSLU-style Markdown table, one row per model, with the direction of every column in a caption below it.
 
-    Columns: Model, Test F1, Test Acc, Forget F1, Forget Acc, MIA, GUM, CGUM, Time (s), Speed-up. Scores have 3
-    decimals, the time 1 decimal and the speed-up 1 decimal with a `×` suffix (an infinite speed-up, from a zero
-    unlearning time, shows as `∞×`). The time cell reads the first present key of `time`, `unlearning_time`,
-    `train_time`, `train_runtime`, so the gold and original rows can show their training time. Missing values show
-    as `–`; a `(mean, std)` tuple or `{"mean", "std"}` dict renders as `0.812 ± 0.010`.
+    Columns: Model, Test F1, Test Acc, Forget F1, Forget Acc, MIA, GUM, CGUM, Time (s), Speed-up. After MIA come
+    "MIA held-out", "LiRA AUC" and "KL to gold" when some row has `mia_heldout`, `lira_auc` or `kl_to_gold`. For a
+    one-class forget set (`request_kind="class"`, or `forget_metric="accuracy"`) the Forget F1 column is left out:
+    accuracy is the forget figure there. Scores have 3 decimals, the time 1 decimal and the speed-up 1 decimal with a
+    `×` suffix (an infinite speed-up, from a zero unlearning time, shows as `∞×`). The time cell reads the first
+    present key of `time`, `unlearning_time`, `train_time`, `train_runtime`, so the gold and original rows can show
+    their training time. Missing values show as `–`; values present but `None` (undefined, e.g. GUM when the gold
+    model's MIA is not below the original's) show as `n/a`, and each distinct `*_undefined_reason` of the rows is
+    given once in a note under the caption. A `(mean, std)` tuple or `{"mean", "std"}` dict renders as
+    `0.812 ± 0.010`.
 
     Args:
         rows (`dict[str, dict]`):
             Metrics per model name, in display order.
+        request_kind (`str`, *optional*):
+            Kind of the forget request (`"sample"`, `"speaker"`, `"class"`); chooses the forget figure (see
+            `forget_metric_for`).
+        forget_metric (`str`, *optional*):
+            `"f1"` or `"accuracy"`; overrides `request_kind`.
 
     Returns:
-        `str`: the Markdown table, a blank line and the caption line, ending with a newline.
+        `str`: the Markdown table, a blank line and the caption line (and note lines), ending with a newline.
+
+    Raises:
+        `ValueError`: on a `forget_metric` other than `"f1"` or `"accuracy"`.
 
     Example:
 
@@ -111,18 +186,35 @@ def results_table(rows: dict[str, dict]) -> str:
     |---|---|---|---|---|---|---|---|---|---|
     | gold | 0.800 | – | – | – | 0.550 ± 0.010 | – | – | – | – |
     | fast | – | – | – | – | – | – | – | – | 12.0× |
+    >>> rows = {"noop": {"forget_accuracy": 1.0, "mia_heldout": 0.9, "gum": None, "gum_undefined_reason": "why"}}
+    >>> lines = results_table(rows, request_kind="class").splitlines()
+    >>> print("\n".join(lines[:3] + lines[-1:]))
+    | Model | Test F1 | Test Acc | Forget Acc | MIA | MIA held-out | GUM | CGUM | Time (s) | Speed-up |
+    |---|---|---|---|---|---|---|---|---|---|
+    | noop | – | – | 1.000 | – | 0.900 | n/a | – | – | – |
+    n/a (noop): why
 
     ```
     """
-    header = ["Model"] + [column[0] for column in TABLE_COLUMNS]
+    if forget_metric is None:
+        forget_metric = forget_metric_for(request_kind)
+    if forget_metric not in ("f1", "accuracy"):
+        raise ValueError(f"forget_metric must be 'f1' or 'accuracy'; got {forget_metric!r}.")
+    columns, captions = _columns(rows, forget_metric)
+    header = ["Model"] + [column[0] for column in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    reasons: dict[str, list[str]] = {}
     for name, metrics in rows.items():
         cells = [str(name).replace("|", "\\|")]
-        for _, keys, decimals, suffix in TABLE_COLUMNS:
-            value = next((metrics[key] for key in keys if metrics.get(key) is not None), None)
-            cells.append(format_cell(value, decimals, suffix))
+        for _, keys, decimals, suffix in columns:
+            cells.append(_cell(metrics, keys, decimals, suffix))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + TABLE_CAPTION + "\n"
+        for key, reason in metrics.items():
+            if key.endswith("_undefined_reason") and reason:
+                reasons.setdefault(str(reason), []).append(str(name))
+    caption = TABLE_CAPTION + "".join(f" {text}." for text in captions)
+    notes = "".join(f"{UNDEFINED} ({', '.join(names)}): {reason}\n" for reason, names in reasons.items())
+    return "\n".join(lines) + "\n\n" + caption + "\n" + notes
 
 
 def _split_names(rows: dict[str, dict]) -> list[str]:

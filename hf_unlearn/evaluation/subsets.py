@@ -23,15 +23,16 @@ def subset_metrics(predictions, labels) -> dict[str, float]:
     \mathrm{F1}_{\mathrm{macro}} = \frac{1}{|\mathcal C|} \sum_{c \in \mathcal C}
     \frac{2\,TP_c}{2\,TP_c + FP_c + FN_c}$$
 
-    The classes $\mathcal C$ are those present in `labels` $\cup$ `predictions` (scikit-learn
-    `f1_score(average="macro", labels=C, zero_division=0)`), not every class of the task: forget sets made of one
-    speaker or one intent hold a handful of classes, and averaging over absent classes would pull F1 towards 0 for
-    reasons that have nothing to do with the model. A class with no true and no predicted sample cannot be in
-    $\mathcal C$, and a class in $\mathcal C$ that is never predicted correctly scores 0 (`zero_division=0`).
+    The classes $\mathcal C$ are those present in `labels` (scikit-learn `f1_score(average="macro", labels=C,
+    zero_division=0)`), not every class of the task: forget sets made of one speaker or one intent hold a handful of
+    classes, and averaging over absent classes would pull F1 towards 0 for reasons that have nothing to do with the
+    model. A prediction of a class absent from `labels` still counts, as a false negative of its true class.
 
-    On a split with a single class, F1 is therefore computed over the classes seen in labels and predictions: a split
-    that is all class 3 and predicted all class 3 gives F1 = 1.0, and one predicted entirely as other classes gives
-    0.0 (every class in $\mathcal C$ has $TP_c = 0$).
+    Classes that appear only among the predictions are left out on purpose: on a one-class split (a class request's
+    forget set) counting them makes F1 measure how many *distinct* wrong classes the model picks, not how much it got
+    wrong (99 % accuracy could score 0.5). Over the label classes only, a one-class split has
+    $\mathrm{F1} = 2\,\mathrm{Acc} / (1 + \mathrm{Acc})$, a monotone function of accuracy; accuracy is still the
+    figure to report there.
 
     Args:
         predictions (`array-like` of shape `(num_samples,)`):
@@ -52,7 +53,7 @@ def subset_metrics(predictions, labels) -> dict[str, float]:
         raise ValueError(f"predictions and labels differ in length: {predictions.size} vs {labels.size}.")
     if labels.size == 0:
         raise ValueError("Cannot score an empty split: predictions and labels are empty.")
-    classes = np.union1d(labels, predictions)
+    classes = np.unique(labels)
     return {
         "accuracy": float(np.mean(predictions == labels)),
         "f1": float(f1_score(labels, predictions, average="macro", labels=classes, zero_division=0)),

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_unlearn.collators import FORGET_FLAG, MixedUnlearningDataset, model_batch
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.data.collator import FORGET_FLAG, model_batch
+from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
+from hf_unlearn.papers import CHUNDAWAT_2023
 from hf_unlearn.teachers import freeze, incompetent_teacher
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -82,7 +84,7 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
         "BT: KL to the original on retain rows and to a randomly initialised teacher on forget rows, over "
         "forget + 30 % of retain, T = 1"
     )
-    paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023 (Bad Teaching)"
+    paper = CHUNDAWAT_2023
     requires_teacher = True
 
     def __init__(self, *args, incompetent_teacher_model=None, **kwargs):

@@ -19,6 +19,7 @@ import torch
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.losses import kl_with_temperature
+from hf_unlearn.papers import CHUNDAWAT_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -44,7 +45,7 @@ class BadTeachingLiteConfig(UnlearningConfig):
 class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", aliases=("bt-l", "btl")):
     config_class = BadTeachingLiteConfig
     summary = "BT-L: KL to the original on retain + KL to N(0, 1) noise logits on forget, T = 1"
-    paper = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023 (UnSLU-BENCH's BT-L)"
+    paper = CHUNDAWAT_2023
     requires_teacher = True
     default_epoch_over = "forget"
 

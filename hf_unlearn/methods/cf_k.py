@@ -10,14 +10,16 @@ projector + classifier for `k=2`; for hf-unlearn's MFCC CNN, `k=1` is the classi
 order than they are applied would be picked wrongly: check `trainer.trainable_module_names`.
 
 Deviations: "blocks" are top-level child modules rather than the paper's ResNet stages. Freezing happens in
-`__init__` (after `super().__init__`, before `train()` creates the optimizer), so the optimizer only sees the last
-`k` blocks. Re-initialisation calls `reset_parameters()` on every sub-module that has one, under the Trainer's seed.
+`before_optimizer()` (the trainer's one place for parameter selection), so the optimizer only sees the last `k`
+blocks; a resumed run freezes the same blocks again without re-initialising them. Re-initialisation calls
+`reset_parameters()` on every sub-module that has one, under the run's seed.
 CF-k refuses `peft_config=`: choosing the trained blocks is already its parameter-efficient scheme (see `peft_note`).
 """
 
 from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.papers import GOEL_2022
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -59,7 +61,7 @@ def last_k_modules(model, k: int) -> list[tuple[str, object]]:
 class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
     config_class = CFkConfig
     summary = "CF-k: freeze all but the last `k` top-level modules, fine-tune on retain; `reinit=True`: EU-k"
-    paper = "Goel et al., Towards Adversarial Evaluations for Inexact Machine Unlearning, 2022 (CF-k / EU-k)"
+    paper = GOEL_2022
     uses_forget = False
     default_epoch_over = "retain"
     peft_support = "refuse"
@@ -70,14 +72,21 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
         "lie in the last blocks."
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        selected = last_k_modules(self.model, self.args.k)
+    def before_optimizer(self) -> None:
+        self._select_blocks(reinit=self.args.reinit)
+
+    def load_method_state(self, state: dict) -> None:
+        super().load_method_state(state)
+        self._select_blocks(reinit=False)  # the resumed weights already hold EU-k's re-initialisation
+
+    def _select_blocks(self, reinit: bool) -> None:
+        """Freezes every parameter but those of the last `k` blocks, re-initialised first when `reinit` (EU-k)."""
+        selected = last_k_modules(self.accelerator.unwrap_model(self.model), self.args.k)
         self.trainable_module_names = [name for name, _ in selected]
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         for _, module in selected:
-            if self.args.reinit:
+            if reinit:
                 for submodule in module.modules():
                     if hasattr(submodule, "reset_parameters"):
                         submodule.reset_parameters()

@@ -8,6 +8,7 @@ Loss: `L = CE(retain)`. Deviations: none.
 from dataclasses import dataclass
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.papers import UNSLU_BENCH
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -21,7 +22,7 @@ class FinetuneConfig(UnlearningConfig):
 class FinetuneTrainer(UnlearningTrainer, method="finetune", aliases=("ft",)):
     config_class = FinetuneConfig
     summary = "FT: fine-tune on retain"
-    paper = "Fine-tuning on retain data (UnSLU-BENCH baseline 'FT'; Koudounas et al., Interspeech 2025)"
+    paper = UNSLU_BENCH
     uses_forget = False
     default_epoch_over = "retain"
 

@@ -10,6 +10,7 @@ and watch retain accuracy. Deviations: none.
 from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.papers import GOLATKAR_2020
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -26,7 +27,7 @@ class GradientAscentTrainer(UnlearningTrainer, method="gradient_ascent", aliases
     config_class = GradientAscentConfig
     ascends = True
     summary = "NG / GradAscent: ascend the forget CE, grad clip 1.0"
-    paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (NegGrad); UnSLU-BENCH 'NG'"
+    paper = GOLATKAR_2020
     uses_retain = False
     default_epoch_over = "forget"
 

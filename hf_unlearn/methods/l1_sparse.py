@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import l1_penalty
+from hf_unlearn.papers import JIA_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -43,7 +44,7 @@ class L1SparseConfig(UnlearningConfig):
 class L1SparseTrainer(UnlearningTrainer, method="l1_sparse", aliases=("l1-sparse", "l1")):
     config_class = L1SparseConfig
     summary = "fine-tune on retain + `gamma_t * L1(w)`, gamma linearly 5e-5 -> 0"
-    paper = "Jia et al., Model Sparsity Can Simplify Machine Unlearning, NeurIPS 2023 (l1-sparse)"
+    paper = JIA_2023
     uses_forget = False
     default_epoch_over = "retain"
     peft_note = (

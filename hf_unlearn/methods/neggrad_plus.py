@@ -12,6 +12,7 @@ Defaults: UnSLU-BENCH's equal weights `w_r = w_f = 1`. Preset `"scrub_repo"`: th
 from dataclasses import dataclass
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.papers import KURMANJI_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
 SCRUB_REPO_ALPHA = 0.9999
@@ -31,7 +32,7 @@ class NegGradPlusTrainer(UnlearningTrainer, method="neggrad_plus", aliases=("ng+
     config_class = NegGradPlusConfig
     ascends = True
     summary = "NG+: `w_r CE(retain) - w_f CE(forget)`; preset `scrub_repo` (alpha = 0.9999)"
-    paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023 (NegGrad+)"
+    paper = KURMANJI_2023
     default_epoch_over = "forget"
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -6,15 +6,15 @@ Loss: `L = w_f * L_NPO(forget) + w_r * CE(retain)` with
 `p_ref` the frozen original model. The retain term is the paper's "NPO+RT" variant; `use_retain=False` gives plain NPO.
 
 Deviations: for classification, `log p(y|x)` is the log-probability of the clip's label (minus its cross-entropy)
-instead of a sequence log-likelihood. `uses_retain` stays True even with `use_retain=False` (the class attribute
-decides which sets the trainer requires, before the config is read), so a retain set is still needed; its batches are
-then loaded but not used.
+instead of a sequence log-likelihood. With `use_retain=False` the trainer neither needs nor loads a retain set
+(`trains_on` reads the config).
 """
 
 from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import npo_loss
+from hf_unlearn.papers import ZHANG_2024
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -44,9 +44,13 @@ class NPOTrainer(UnlearningTrainer, method="npo"):
     config_class = NPOConfig
     ascends = True
     summary = "NPO (beta = 0.1) on forget + retain CE (`use_retain`)"
-    paper = "Zhang et al., Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning, 2024"
+    paper = ZHANG_2024
     requires_teacher = True
     default_epoch_over = "forget"
+
+    @classmethod
+    def trains_on(cls, args) -> tuple[bool, bool]:
+        return True, bool(args.use_retain)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         forget_batch = inputs["forget"]
@@ -55,7 +59,7 @@ class NPOTrainer(UnlearningTrainer, method="npo"):
         forget = npo_loss(logp_theta, logp_ref, self.args.beta)
         loss = self.args.forget_weight * forget
         terms = {"forget": forget}
-        if self.args.use_retain:
+        if self.uses_retain:
             retain = self.mean_loss(model, inputs["retain"], "retain")
             loss = loss + self.args.retain_weight * retain
             terms["retain"] = retain

@@ -11,8 +11,9 @@ accumulation and resumption exact.
 
 from dataclasses import dataclass
 
-from hf_unlearn.collators import RANDOM_LABELS
 from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.data.collator import RANDOM_LABELS
+from hf_unlearn.papers import GOLATKAR_2020
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -26,7 +27,7 @@ class RandomLabelsConfig(UnlearningConfig):
 class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("randlabel", "rl")):
     config_class = RandomLabelsConfig
     summary = "forget relabelled to another class, plus retain"
-    paper = "Golatkar et al., Eternal Sunshine of the Spotless Net, CVPR 2020 (random labels)"
+    paper = GOLATKAR_2020
     default_epoch_over = "forget"
     uses_random_labels = True
 

@@ -74,6 +74,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
 from hf_unlearn.config import UnlearningConfig
+from hf_unlearn.papers import WU_TORIBIO
 from hf_unlearn.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
         "reset the dense head, fine-tune on retain; 5 rounds of weight noise (0.08) on random layers trained "
         "alone; repair; optional BN reset"
     )
-    paper = "Wu & Toribio, Machine Unlearning on Audio Classification (FSDD reset, perturb, repair)"
+    paper = WU_TORIBIO
     uses_forget = False
     default_epoch_over = "retain"
 

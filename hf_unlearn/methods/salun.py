@@ -43,6 +43,7 @@ import torch
 
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.methods.random_labels import RandomLabelsTrainer
+from hf_unlearn.papers import FAN_2024
 
 
 @dataclass
@@ -120,10 +121,7 @@ class SalUnTrainer(RandomLabelsTrainer, method="salun"):
     summary = (
         "weight saliency mask (top 50 % of forget-loss gradient magnitudes), then masked random-label fine-tuning"
     )
-    paper = (
-        "Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency in Both Image "
-        "Classification and Generation, ICLR 2024"
-    )
+    paper = FAN_2024
     # The loss is RandLabel's (`RandomLabelsTrainer.compute_loss`); SalUn adds the saliency mask before training.
 
     @property

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.losses import kl_with_temperature
+from hf_unlearn.papers import KURMANJI_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
 
@@ -63,7 +64,7 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     config_class = SCRUBConfig
     ascends = True
     summary = "SCRUB: alternating max (forget KL) / min (retain CE + KL) steps, T = 4; preset `small_scale`"
-    paper = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023 (SCRUB)"
+    paper = KURMANJI_2023
     requires_teacher = True
     default_epoch_over = "retain"
 

@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hf_unlearn.collators import LABELS, ROW_INDEX, PairedUnlearningDataset
 from hf_unlearn.config import UnlearningConfig, unslu_preset
+from hf_unlearn.data.collator import LABELS, ROW_INDEX
+from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.losses import unsir_noise_objective
+from hf_unlearn.papers import TARUN_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
     summary = (
         "UNSIR: learn error-maximising input noise for the forget labels; impair on noise + retain, repair on retain"
     )
-    paper = "Tarun et al., Fast Yet Effective Machine Unlearning, IEEE TNNLS 2023 (UNSIR)"
+    paper = TARUN_2023
     default_epoch_over = "retain"
 
     noise: torch.Tensor | None = None

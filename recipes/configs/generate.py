@@ -32,7 +32,7 @@ DATASETS = {
         "comment": "Free Spoken Digit Dataset, local folder (CC BY-SA 4.0): forget one speaker, MFCC CNN from scratch "
         "at 8 kHz (the protocol of 'Machine Unlearning on Audio Classification'). Pass --dataset_name <folder>.",
         "arguments": {
-            "dataset_name": "../shared/data/fsdd",
+            "dataset_name": "path/to/free-spoken-digit-dataset",
             "data_layout": "fsdd",
             "forget_speakers": ["george"],
             "model_type": "mfcc_cnn",

@@ -1,4 +1,4 @@
-"""Machine-unlearning metrics of UnSLU-BENCH: split accuracy and macro-F1, loss-based MIA, GUM and CGUM.
+"""Machine-unlearning metrics: split accuracy and macro-F1, loss-based MIAs, LiRA, KL to gold, GUM and CGUM.
 
 A thin `evaluate` wrapper over `hf_unlearn.evaluation.unlearning_metrics`: every number is computed there, so this
 module and `UnlearningTrainer.evaluate()` agree exactly. Inputs are one row per sample: its prediction, reference,
@@ -49,6 +49,24 @@ Examples:
 
     The MIA equals the original model's (1.0), so nothing was forgotten: the efficacy terms `gum_E` and `cgum_E` are
     0, and so are GUM and CGUM however fast and accurate the model is.
+
+    With held-out recordings of the request (split `forget_test`), the held-out MIA is added. When the gold model's
+    MIA is not below the original's, GUM and CGUM cannot measure forgetting and are `None`, with the reason:
+
+    >>> results = unlearning.compute(
+    ...     predictions=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 2],
+    ...     references=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 0, 1, 2, 1, 2, 0, 1],
+    ...     losses=[0.02, 0.05, 0.03, 0.04, 0.01, 0.06, 0.02, 0.03, 0.5, 0.7, 0.6, 0.9, 0.4, 0.8,
+    ...             0.9, 1.1, 0.8, 1.3, 1.0, 0.7, 2.1, 2.4, 1.9, 2.2, 1.2, 0.6],
+    ...     splits=["forget"] * 8 + ["forget_test"] * 6 + ["test"] * 12,
+    ...     original={"mia": 0.55},
+    ...     gold={"test_f1": 0.65, "mia": 0.95, "train_time": 600.0},
+    ...     unlearning_time=30.0,
+    ... )
+    >>> round(results["mia_heldout"], 3), results["gum"]
+    (1.0, None)
+    >>> print(results["gum_undefined_reason"].split(", so")[0])
+    GUM/CGUM undefined: the gold model's MIA (0.950) is not below the original's (0.550)
 """
 
 import datasets
@@ -73,10 +91,13 @@ _CITATION = """\
 
 _DESCRIPTION = """\
 Machine-unlearning evaluation of a classifier in the UnSLU-BENCH protocol: accuracy and macro-F1 on each split
-(forget, retain, test), a loss-based membership-inference attack (MIA) of forget against test samples, and, given the
-results of the original and gold (retrained without the forget set) models, the GUM and CGUM scores, the speed-up over
-retraining and the gaps to the gold model. Forgetting means "like the gold model": forget accuracy, forget F1 and the
-MIA are best when closest to the gold model's values, not when lowest.
+(forget, retain, test), a loss-based membership-inference attack (MIA) of forget against test samples and of forget
+against held-out recordings of the request (forget_test), and, given the results of the original and gold (retrained
+without the forget set) models, the GUM and CGUM scores (undefined when the gold model's MIA is not below the
+original's), the speed-up over retraining and the gaps to the gold model. With per-sample logits, the KL divergence
+from the gold model and a per-example likelihood-ratio attack (offline LiRA, with shadow models' logits). Forgetting
+means "like the gold model": forget accuracy, forget F1 and the MIAs are best when closest to the gold model's values,
+not when lowest.
 """
 
 _KWARGS_DESCRIPTION = """
@@ -85,19 +106,29 @@ Args:
     references (`list` of `int`): true class of each sample.
     losses (`list` of `float`): per-sample cross-entropy of the model (e.g.
         `hf_unlearn.evaluation.per_sample_cross_entropy(logits, labels)`).
-    splits (`list` of `str`): split of each sample: "forget", "retain", "test" or another name (scored alone).
+    splits (`list` of `str`): split of each sample: "forget", "forget_test" (held-out recordings of the request),
+        "retain", "test" or another name (scored alone).
+    logits (`list` of `list` of `float`, *optional*): the model's logits per sample, for `gold_logits` and
+        `shadow_logits`.
     original (`dict` or `str`, *optional*): the original model's results (uses "mia"), or a path to a JSON file.
     gold (`dict` or `str`, *optional*): the gold model's results (uses "test_f1", "mia", "train_time" in seconds,
         and any split metric for the gaps), or a path to a JSON file.
     unlearning_time (`float`, *optional*): wall-clock time of the unlearning run, in seconds.
     num_classes (`int`, *optional*): number of classes of the task, for CGUM.
-    mia_seed (`int`, *optional*, defaults to 42): seed of the MIA's subsampling of the larger of forget and test.
+    mia_seed (`int`, *optional*, defaults to 42): seed of the MIAs' subsampling of the larger of their two sets.
+    gold_logits (`dict`, *optional*): the gold model's logits `(num_samples, num_classes)` per split name, rows in
+        the order of that split's samples; needs `logits`.
+    shadow_logits (`dict`, *optional*): logits `(num_shadows, num_samples, num_classes)` of K >= 2 models trained
+        without the forget set, on "forget" and on "forget_test" (or "test"); needs `logits`.
 
 Returns:
     `dict` with, when their inputs are given (a key is left out rather than set to NaN):
     `<split>_accuracy`, `<split>_f1` (0 to 1; test/retain higher is better, forget closest to gold is better),
     `mia` (0 to 1, closest to gold is better), `mia_auc` (0 to 1, closest to gold), `forgetting_score` (|0.5 - mia|),
-    `gum`, `gum_U`, `gum_E`, `gum_T`, `cgum`, `cgum_U`, `cgum_E`, `cgum_T` (higher is better),
+    `mia_heldout`, `mia_heldout_auc` (0 to 1, closest to gold), `lira_auc`, `lira_tpr_at_1fpr`, `lira_tpr_at_5fpr`
+    (0 to 1, closest to gold), `kl_to_gold`, `kl_to_gold_<split>` (>= 0, lower is better),
+    `gum`, `gum_U`, `gum_E`, `gum_T`, `cgum`, `cgum_U`, `cgum_E`, `cgum_T` (higher is better; `gum`, `cgum` and
+    their `_E` are None, with `gum_undefined_reason`, when the gold model's MIA is not below the original's),
     `speedup` (gold retraining time / unlearning time, higher is better), `time_share_of_gold` (lower is better),
     `<key>_minus_gold` (closest to 0 is better). See the metric card (README.md) for the formulas.
 """
@@ -112,14 +143,26 @@ class Unlearning(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("int64"),
-                    "references": datasets.Value("int64"),
-                    "losses": datasets.Value("float64"),
-                    "splits": datasets.Value("string"),
-                }
-            ),
+            # Two input formats: without and with per-sample logits (evaluate picks the one the inputs match).
+            features=[
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("int64"),
+                        "references": datasets.Value("int64"),
+                        "losses": datasets.Value("float64"),
+                        "splits": datasets.Value("string"),
+                    }
+                ),
+                datasets.Features(
+                    {
+                        "predictions": datasets.Value("int64"),
+                        "references": datasets.Value("int64"),
+                        "losses": datasets.Value("float64"),
+                        "splits": datasets.Value("string"),
+                        "logits": datasets.Sequence(datasets.Value("float64")),
+                    }
+                ),
+            ],
             reference_urls=["https://arxiv.org/abs/2505.15700", "https://unlearning-challenge.github.io/"],
         )
 
@@ -129,18 +172,25 @@ class Unlearning(evaluate.Metric):
         references,
         losses,
         splits,
+        logits=None,
         original=None,
         gold=None,
         unlearning_time=None,
         num_classes=None,
         mia_seed=42,
+        gold_logits=None,
+        shadow_logits=None,
     ):
-        split_predictions, split_labels, split_losses = {}, {}, {}
+        if (gold_logits is not None or shadow_logits is not None) and logits is None:
+            raise ValueError("gold_logits and shadow_logits need the model's own per-sample logits: pass logits=.")
+        split_predictions, split_labels, split_losses, split_logits = {}, {}, {}, {}
         # Group the flat rows by split, keeping the order in which splits first appear.
-        for prediction, reference, loss, split in zip(predictions, references, losses, splits):
+        for index, (prediction, reference, loss, split) in enumerate(zip(predictions, references, losses, splits)):
             split_predictions.setdefault(split, []).append(prediction)
             split_labels.setdefault(split, []).append(reference)
             split_losses.setdefault(split, []).append(loss)
+            if logits is not None:
+                split_logits.setdefault(split, []).append(logits[index])
         return unlearning_metrics(
             split_predictions,
             split_labels,
@@ -150,4 +200,7 @@ class Unlearning(evaluate.Metric):
             unlearning_time=unlearning_time,
             num_classes=num_classes,
             mia_seed=mia_seed,
+            split_logits=split_logits or None,
+            gold_logits=gold_logits,
+            shadow_logits=shadow_logits,
         )

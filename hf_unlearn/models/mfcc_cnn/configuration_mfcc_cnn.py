@@ -25,7 +25,8 @@ class MFCCCNNConfig(PreTrainedConfig):
         n_mfcc (`int`, *optional*, defaults to 20):
             Number of MFCC coefficients, the height of the input grid. Must match the feature extractor.
         num_frames (`int`, *optional*, defaults to 20):
-            Number of frames, the width of the input grid. Must match the feature extractor.
+            Number of frames, the width of the input grid. Must match the feature extractor, whose `fit` may change
+            it: `build_mfcc_cnn(labels, feature_extractor=extractor)` takes it from the extractor.
         conv_channels (`list[int]` or `tuple[int, ...]`, *optional*, defaults to `(32, 64)`):
             Output channels of each convolutional block; its length is the number of blocks. Stored as a list.
         kernel_size (`int`, *optional*, defaults to 3):

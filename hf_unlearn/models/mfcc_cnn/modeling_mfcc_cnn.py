@@ -122,7 +122,7 @@ class MFCCCNNForAudioClassification(PreTrainedModel):
             raise ValueError(
                 f"`input_features` must have shape (batch_size, {expected_shape[0]}, {expected_shape[1]}) = "
                 f"(batch_size, n_mfcc, num_frames), got {tuple(input_features.shape)}. Use the feature extractor "
-                "saved with this model, or one built with the same `n_mfcc` and `num_frames`."
+                "saved with this model, or build the model for yours: `build_mfcc_cnn(labels, feature_extractor=...)`."
             )
 
         # One input channel: the MFCC grid is read as an image, coefficients by frames.

@@ -23,7 +23,7 @@ import re
 import warnings
 from pathlib import Path
 
-from hf_unlearn.datasets.audio_utils import common_sampling_rate
+from hf_unlearn.data.audio_utils import common_sampling_rate
 
 __all__ = ["BACKGROUND_NOISE_FOLDER", "SILENCE_FOLDER", "SPEECH_COMMANDS_FILENAME_PATTERN", "load_speech_commands"]
 
@@ -61,7 +61,7 @@ def load_speech_commands(
             Speech Commands); files at several rates then raise.
         decode_audio (`bool`, *optional*, defaults to `True`):
             With `False` the audio column is ``Audio(decode=False)`` (``{"path", "bytes"}`` dicts, read with
-            :func:`hf_unlearn.datasets.load_audio_array`), for environments without torchcodec.
+            :func:`hf_unlearn.data.load_audio_array`), for environments without torchcodec.
         include_silence (`bool`, *optional*, defaults to `True`):
             Keep a ``_silence_`` folder as a class (see the module docstring); with `False` it is skipped.
         strict (`bool`, *optional*, defaults to `True`):

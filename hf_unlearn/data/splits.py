@@ -9,6 +9,11 @@
 - `forget_test`: held-out samples of the forgotten speakers / classes, when there are any.
 
 Every training sample lands in exactly one of forget, retain or retain_eval: nothing is silently dropped.
+
+With `group_column` (a recording, utterance or source-file id) the sets are drawn as whole groups, so that retain_eval,
+test and forget_test never share a group with the training rows (forget + retain), and forget and retain never share
+one either; byte-identical audio counts as one group too (see `hf_unlearn.data.groups`). Without it rows are drawn one
+by one, as before.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+
+from hf_unlearn.data.groups import assign_groups, draw_groups
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ class ForgetSplits:
         kind (`str`): `"sample"`, `"class"` or `"speaker"`.
         values (`list`): the forgotten class names or speakers (empty for sample requests).
         forget_indices, retain_indices, retain_eval_indices (`list[int]`): rows of the training data in each set.
+        group_column (`str`, *optional*): the grouping column the sets were drawn by, if any.
     """
 
     forget: Any
@@ -46,10 +54,15 @@ class ForgetSplits:
     forget_indices: list[int] = field(default_factory=list, repr=False)
     retain_indices: list[int] = field(default_factory=list, repr=False)
     retain_eval_indices: list[int] = field(default_factory=list, repr=False)
+    group_column: str | None = None
 
     def eval_splits(self) -> dict:
-        """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out) and test."""
-        return {"forget": self.forget, "retain": self.retain_eval, "test": self.test}
+        """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
+        (held-out recordings of what is forgotten) when there are any."""
+        splits = {"forget": self.forget, "retain": self.retain_eval, "test": self.test}
+        if self.forget_test is not None:
+            splits["forget_test"] = self.forget_test
+        return splits
 
     def summary(self) -> dict:
         """Counts and shares, with no identities (safe to publish)."""
@@ -136,6 +149,9 @@ def make_forget_split(
     forget_speaker_share: float | None = None,
     min_speaker_utterances: int = 0,
     seed: int = 42,
+    group_column: str | None = None,
+    audio_column: str | None = "audio",
+    group_identical_audio: bool = True,
 ) -> ForgetSplits:
     """Builds the forget, retain, retain-eval and test sets of an unlearning request.
 
@@ -155,10 +171,20 @@ def make_forget_split(
         forget_speaker_share (`float`, *optional*): UnSLU protocol, e.g. 0.025 (2.5 % of the training data).
         min_speaker_utterances (`int`, *optional*, defaults to 0): UnSLU protocol, only speakers with more.
         seed (`int`, *optional*, defaults to 42): seed of every random choice; the same seed gives the same split.
+        group_column (`str`, *optional*):
+            The column naming each row's recording, utterance or source file (e.g. `"recording"` from
+            [`window_clips`], `"file"` for FSDD). The test holdout (when the data has no test split), a sample
+            request's forget set and retain_eval are then drawn as whole groups, so no group is on two sides; a given
+            test split that shares a group with the training data, or a class/speaker request that would split a
+            group, raises. Sizes are met to within one group. By default rows are drawn one by one.
+        audio_column (`str`, *optional*, defaults to `"audio"`): the audio column, read for `group_identical_audio`.
+        group_identical_audio (`bool`, *optional*, defaults to `True`):
+            With `group_column`, rows whose audio is byte-identical join one group (one read of every file; set to
+            `False` to skip it on very large data). Ignored without `group_column`.
 
     Returns:
-        [`ForgetSplits`], verified: forget and retain are disjoint, and for speaker requests no speaker is on both
-        sides.
+        [`ForgetSplits`], verified: forget and retain are disjoint, for speaker requests no speaker is on both
+        sides, and with `group_column` no group is on two sides.
     """
     if by not in SPLIT_KINDS:
         raise ValueError(f"by={by!r} is not a forget-request kind: choose one of {SPLIT_KINDS}.")
@@ -171,12 +197,31 @@ def make_forget_split(
         train, test = dataset["train"], test_dataset if test_dataset is not None else dataset.get("test")
     else:
         train, test = dataset, test_dataset
+    grouped = group_column is not None
+    group_options = {"audio_column": audio_column, "identical_audio": group_identical_audio}
     if test is None:
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must be in (0, 1), got {test_size}.")
-        order = rng.permutation(len(train))
         n_test = max(1, int(round(test_size * len(train))))
-        test, train = train.select(sorted(order[:n_test])), train.select(sorted(order[n_test:]))
+        if grouped:
+            (all_groups,) = assign_groups([train], group_column, **group_options)
+            held = draw_groups(all_groups, np.arange(len(train)), n_test, rng)
+            rest = np.setdiff1d(np.arange(len(train)), held)
+            train_groups, test_groups = all_groups[rest], all_groups[held]
+            test, train = train.select(held), train.select(rest)
+        else:
+            order = rng.permutation(len(train))
+            test, train = train.select(sorted(order[:n_test])), train.select(sorted(order[n_test:]))
+    elif grouped:
+        train_groups, test_groups = assign_groups([train, test], group_column, **group_options)
+        leaked = np.isin(test_groups, train_groups)
+        if leaked.any():
+            examples = sorted(set(map(str, np.asarray(test[group_column])[leaked])))[:5]
+            raise ValueError(
+                f"{int(leaked.sum())} test rows share a group (same {group_column!r} or byte-identical audio) with "
+                f"training rows, e.g. {examples}: the test split would measure memorised recordings. Fix the splits, "
+                "or pass the training data alone with test_size=<share> so whole groups are held out."
+            )
     _require_column(train, label_column, "label", "label_column")
     if len(train) == 0:
         raise ValueError("The training data is empty.")
@@ -188,12 +233,26 @@ def make_forget_split(
             bad = [i for i in forget_idx if not 0 <= i < len(train)]
             if bad:
                 raise ValueError(f"Forget indices out of range [0, {len(train)}): {bad[:10]}.")
+            if grouped:
+                whole = np.flatnonzero(np.isin(train_groups, train_groups[forget_idx])).tolist()
+                if len(whole) > len(forget_idx):
+                    logger.warning(
+                        "Forgetting whole groups of %r: %d rows added to the %d requested forget indices.",
+                        group_column,
+                        len(whole) - len(forget_idx),
+                        len(forget_idx),
+                    )
+                forget_idx = whole
         else:
             if fraction is None or not 0 < fraction < 1:
                 raise ValueError(f"by='sample' needs fraction in (0, 1) (e.g. 0.05) or indices, got {fraction}.")
             if not 0.01 <= fraction <= 0.10:
                 logger.warning("Forget fraction %.3f is outside the usual 1-10 %% of sample unlearning.", fraction)
-            forget_idx = sorted(rng.choice(len(train), size=max(1, int(round(fraction * len(train)))), replace=False))
+            n_forget = max(1, int(round(fraction * len(train))))
+            if grouped:
+                forget_idx = draw_groups(train_groups, np.arange(len(train)), n_forget, rng)
+            else:
+                forget_idx = sorted(rng.choice(len(train), size=n_forget, replace=False))
         is_forget = np.zeros(len(train), dtype=bool)
         is_forget[forget_idx] = True
         is_forget_test = np.zeros(len(test), dtype=bool)  # sample requests have no held-out forget part
@@ -235,8 +294,22 @@ def make_forget_split(
     if not 0 <= retain_eval_size < 1:
         raise ValueError(f"retain_eval_size must be in [0, 1), got {retain_eval_size}.")
     n_eval = int(round(retain_eval_size * len(kept)))
-    shuffled = rng.permutation(kept)
-    retain_eval_idx, retain_idx = sorted(shuffled[:n_eval].tolist()), sorted(shuffled[n_eval:].tolist())
+    if grouped:
+        split_groups = np.intersect1d(train_groups[is_forget], train_groups[~is_forget])
+        if len(split_groups):
+            example = np.asarray(train[group_column])[np.isin(train_groups, split_groups)][:3].tolist()
+            raise ValueError(
+                f"{len(split_groups)} group(s) of {group_column!r} (or of identical audio) hold both rows to forget "
+                f"and rows to keep, e.g. {example}: by={by!r} would split them. Group by a column that does not mix "
+                "classes or speakers within a group."
+            )
+        retain_eval_idx = draw_groups(train_groups, kept, n_eval, rng)
+        retain_idx = np.setdiff1d(kept, retain_eval_idx).tolist()
+        if not retain_idx:
+            raise ValueError("Holding out whole groups as retain_eval leaves no retain rows: lower retain_eval_size.")
+    else:
+        shuffled = rng.permutation(kept)
+        retain_eval_idx, retain_idx = sorted(shuffled[:n_eval].tolist()), sorted(shuffled[n_eval:].tolist())
 
     splits = ForgetSplits(
         forget=train.select(forget_idx),
@@ -249,13 +322,33 @@ def make_forget_split(
         forget_indices=forget_idx,
         retain_indices=retain_idx,
         retain_eval_indices=retain_eval_idx,
+        group_column=group_column,
     )
-    verify_split(splits, speaker_column if by == "speaker" else None)
+    if grouped:
+        sides = {"forget": train_groups[forget_idx], "retain": train_groups[retain_idx]}
+        sides.update(retain_eval=train_groups[retain_eval_idx], test=test_groups[~is_forget_test])
+        sides["forget_test"] = test_groups[is_forget_test]
+        _check_disjoint_groups({name: set(ids.tolist()) for name, ids in sides.items()}, "groups")
+    verify_split(splits, speaker_column if by == "speaker" else None, group_column)
     return splits
 
 
-def verify_split(splits: ForgetSplits, speaker_column: str | None = None) -> None:
-    """Raises if forget and retain share a training row, or (speaker requests) a speaker."""
+def _check_disjoint_groups(sides: dict, what: str) -> None:
+    """Raises if a group is in two sets, apart from the held-out pair test/forget_test (neither is trained on)."""
+    names = list(sides)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            if {first, second} == {"test", "forget_test"}:
+                continue
+            shared = sides[first] & sides[second]
+            if shared:
+                raise ValueError(f"{len(shared)} {what} are in both {first} and {second}, e.g. {sorted(shared)[:5]}.")
+
+
+def verify_split(splits: ForgetSplits, speaker_column: str | None = None, group_column: str | None = None) -> None:
+    """Raises if forget and retain share a training row, (speaker requests) a speaker, or (with `group_column`) a
+    value of the grouping column appears in two of forget, retain, retain_eval, test and forget_test (test and
+    forget_test, both held out, may share one)."""
     overlap = set(splits.forget_indices) & (set(splits.retain_indices) | set(splits.retain_eval_indices))
     if overlap:
         raise ValueError(f"Forget and retain overlap on {len(overlap)} rows, e.g. {sorted(overlap)[:5]}.")
@@ -265,3 +358,10 @@ def verify_split(splits: ForgetSplits, speaker_column: str | None = None) -> Non
         shared = forget_speakers & retain_speakers
         if shared:
             raise ValueError(f"Speakers {sorted(shared)} are on both the forget and the retain side.")
+    if group_column is not None:
+        sets = {"forget": splits.forget, "retain": splits.retain, "retain_eval": splits.retain_eval}
+        sets.update(test=splits.test, forget_test=splits.forget_test)
+        _check_disjoint_groups(
+            {name: set(map(str, data[group_column])) for name, data in sets.items() if data is not None},
+            f"values of {group_column!r}",
+        )

@@ -3,7 +3,7 @@
 eSpeak NG is called through its C API with :mod:`ctypes`; the shared library and the voice data come from the
 ``espeakng-loader`` package (``pip install "hf-unlearn[demo]"``). eSpeak NG is licensed under the GPL-3, so it is an
 *optional* extra of this Apache-2.0 library: nothing else in ``hf_unlearn`` imports this module, and the synthesiser is
-used only to generate demo audio (see :func:`hf_unlearn.datasets.make_keyword_dataset`), never linked into models.
+used only to generate demo audio (see :func:`hf_unlearn.data.make_keyword_dataset`), never linked into models.
 
 eSpeak NG keeps its state (and the synthesis callback) in globals, so there is one synthesiser per process: a lazily
 created module-level singleton, guarded by a lock so that threads take turns. Its output is not byte-identical across
@@ -127,7 +127,7 @@ class ESpeakSynthesizer:
                 return
             hint = (
                 "Use '<language>+<variant>' with a language such as 'en-us', 'en', 'en-gb-scotland', 'en-029' and "
-                "a variant listed by hf_unlearn.datasets.espeak.list_voice_variants() (m1..m8, f1..f5, ...)."
+                "a variant listed by hf_unlearn.data.espeak.list_voice_variants() (m1..m8, f1..f5, ...)."
             )
             language, _, variant = voice.partition("+")
             # eSpeak silently ignores an unknown variant and speaks with the language's default voice instead.

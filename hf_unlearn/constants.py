@@ -1,0 +1,21 @@
+"""File names of what an unlearning run writes next to its model, and the training fields it records."""
+
+UNLEARNING_CONFIG_NAME = "unlearning_config.json"  # the method, its hyperparameters, the request's public record
+UNLEARNING_STATE_NAME = "unlearning_state.pt"  # the method's state in each checkpoint (`method_state`)
+UNLEARNING_RESULTS_NAME = "unlearning_results.json"  # last evaluate() of the model, the original and the gold model
+AUDIT_LOG_NAME = "unlearning_log.jsonl"  # one line per request the model served (`hf_unlearn.audit`)
+MODEL_CARD_NAME = "README.md"
+# TrainingArguments fields worth recording next to a checkpoint (the rest are run plumbing).
+RECORDED_TRAINING_FIELDS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "max_grad_norm",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "seed",
+)

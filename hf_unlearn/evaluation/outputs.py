@@ -1,0 +1,43 @@
+"""Unlearning metrics from raw model outputs (logits and labels per split, as `Trainer.predict` returns them), and
+results dicts read from where they were given."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .signals import per_sample_cross_entropy
+from .summary import unlearning_metrics
+
+
+def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_time=None, num_classes=None):
+    """Unlearning metrics from `{split: (logits, labels)}`; returns `(metrics, {split: per-sample losses})`.
+
+    The other arguments are those of [`unlearning_metrics`]: the original and gold model's results, the wall time of
+    the unlearning run and the number of classes.
+    """
+    predictions, labels, losses = {}, {}, {}
+    for name, (logits, label_ids) in outputs.items():
+        logits, label_ids = np.asarray(logits), np.asarray(label_ids)
+        predictions[name] = logits.argmax(-1)
+        labels[name] = label_ids
+        losses[name] = per_sample_cross_entropy(logits, label_ids)
+    metrics = unlearning_metrics(
+        predictions,
+        labels,
+        losses,
+        original=original,
+        gold=gold,
+        unlearning_time=unlearning_time,
+        num_classes=num_classes,
+    )
+    return metrics, losses
+
+
+def load_results(results):
+    """Results given as a dict (returned as is), as a path to a JSON file holding one, or `None`."""
+    if results is None or isinstance(results, dict):
+        return results
+    with open(results) as handle:
+        return json.load(handle)

@@ -1,0 +1,218 @@
+"""The `hf-unlearn` console script: subcommands, per-command help, `--version`, old option spellings, and a package
+import that stays light (nothing heavy is imported until a command runs or a name is used)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hf_unlearn
+from hf_unlearn.cli import build_parser, main
+from hf_unlearn.demo import DemoArguments
+
+HEAVY_MODULES = ("torch", "transformers", "datasets", "evaluate", "peft", "accelerate")
+SCRIPT = Path(sys.executable).with_name("hf-unlearn")
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The installed console script (or `python -m hf_unlearn.cli` without one), run from `cwd`."""
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "hf_unlearn.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def parse(*argv: str):
+    """`hf-unlearn argv` parsed, with the command's arguments dataclass built (nothing is run)."""
+    from hf_unlearn.arguments import namespace_to_dataclass
+    from hf_unlearn.cli import load_benchmark
+
+    args = build_parser(argv[0]).parse_args(list(argv))
+    dataclass_type = DemoArguments if argv[0] == "demo" else load_benchmark().BenchmarkArguments
+    return namespace_to_dataclass(args, dataclass_type)
+
+
+def option_blocks(help_text: str) -> dict[str, str]:
+    """`{option: its help text}` from an argparse help page."""
+    blocks, current = {}, None
+    for line in help_text.splitlines():
+        match = re.match(r"^  (-[-\w]+)", line)
+        if match:
+            current = match.group(1)
+            blocks[current] = line
+        elif current and line.startswith("   "):
+            blocks[current] += " " + line.strip()
+        else:
+            current = None
+    return blocks
+
+
+def test_version(tmp_path):
+    result = run_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"hf-unlearn {hf_unlearn.__version__}"
+    from hf_unlearn.version import __version__
+
+    assert hf_unlearn.__version__ == __version__
+
+
+def test_help_lists_the_commands(tmp_path):
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for command in ("demo", "methods", "benchmark"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
+    assert run_cli("forget-everything", cwd=tmp_path).returncode == 2
+    assert "invalid choice" in run_cli("forget-everything", cwd=tmp_path).stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "benchmark"])
+def test_command_help_lists_the_shared_options(tmp_path, command):
+    """From a folder outside the repository: the options come from the command's own argument definitions."""
+    result = run_cli(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: hf-unlearn {command}")
+    blocks = option_blocks(result.stdout)
+    for option in ("--forget_classes", "--forget_speakers", "--forget_fraction", "--output_dir", "--dataset_name"):
+        assert option in blocks, option
+    assert "--reference_epochs" in blocks
+    # Old spellings parse but are not advertised; no help line states its default twice.
+    for old in (
+        "--fsdd",
+        "--speakers",
+        "--forget",
+        "--original_epochs",
+        "--reference_max_epochs",
+        "--sample_fractions",
+    ):
+        assert old not in blocks, old
+    for option, text in blocks.items():
+        assert text.lower().count("default") <= 1, text
+
+
+def test_no_flag_has_its_own_help(tmp_path):
+    blocks = option_blocks(run_cli("benchmark", "--help", cwd=tmp_path).stdout)
+    assert blocks["--no_tune"].split(None, 1)[1] != blocks["--tune"].split(None, 2)[2]
+    assert "--tune false" in blocks["--no_tune"]
+
+
+def test_methods_help_documents_markdown(tmp_path):
+    result = run_cli("methods", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "--markdown" in result.stdout and "README" in result.stdout
+
+
+def test_methods_lists_the_registry(capsys):
+    from hf_unlearn.registry import list_methods, methods_markdown
+
+    assert main(["methods"]) == 0
+    printed = capsys.readouterr().out
+    keys = [info.key for info in list_methods()]
+    assert "scrub" in keys and all(re.search(rf"^{key}\s", printed, re.MULTILINE) for key in keys)
+    assert main(["methods", "--markdown"]) == 0
+    assert capsys.readouterr().out == methods_markdown()
+
+
+def test_import_and_help_import_nothing_heavy(tmp_path):
+    code = (
+        "import sys\n"
+        "import hf_unlearn\n"
+        "from hf_unlearn.cli import build_parser\n"
+        "for command in ('demo', 'methods', 'benchmark', None):\n"
+        "    build_parser(command).format_help()\n"
+        f"print(sorted(set({HEAVY_MODULES!r}) & set(sys.modules)))\n"
+    )
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"imported at `import hf_unlearn` / help time: {result.stdout}"
+
+
+def test_names_import_and_register_on_first_use(tmp_path):
+    """The first use of a trainer name registers every method and the MFCC CNN with the Auto classes."""
+    code = (
+        "import sys\n"
+        "import hf_unlearn\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert hf_unlearn.SCRUBTrainer.__name__ == 'SCRUBTrainer'\n"
+        "from hf_unlearn import UnlearningTrainer\n"
+        "from transformers import AutoConfig\n"
+        "print(type(AutoConfig.for_model('mfcc_cnn')).__name__)\n"
+        "print(sorted(info.key for info in hf_unlearn.list_methods()))\n"
+    )
+    result = run_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config_name, keys = result.stdout.strip().splitlines()
+    assert config_name == "MFCCCNNConfig"
+    assert "'scrub'" in keys and "'neggrad_plus'" in keys
+
+
+def test_public_names():
+    import hf_unlearn.methods
+
+    assert hf_unlearn._METHOD_NAMES == hf_unlearn.methods.__all__, "hf_unlearn's method names are stale"
+    assert set(hf_unlearn.__all__) <= set(dir(hf_unlearn))
+    for name in hf_unlearn.__all__:
+        assert getattr(hf_unlearn, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        hf_unlearn.Nope  # noqa: B018
+
+
+def test_demo_options_and_old_spellings(capsys):
+    assert parse("demo").forget_request() == {"by": "speaker", "values": ["en-us+f1"]}
+    args = parse("demo", "--forget_classes", "yes", "--dataset_name", "data", "--output-dir", "out")
+    assert (args.forget_request(), args.dataset_name, args.output_dir) == (
+        {"by": "class", "values": ["yes"]},
+        "data",
+        "out",
+    )
+    assert parse("demo", "--forget_fraction", "0.1").forget_request() == {"by": "sample", "fraction": 0.1}
+
+    old = parse("demo", "--forget", "speaker:a,b", "--fsdd", "data", "--original_epochs", "3")
+    assert (old.forget_speakers, old.dataset_name, old.reference_epochs) == (["a", "b"], "data", 3.0)
+    assert old.forget is None and old.forget_spec() == "speaker:a,b"
+    assert parse("demo", "--forget", "class:yes").forget_classes == ["yes"]
+    assert parse("demo", "--forget", "sample:0.05").forget_fraction == 0.05
+    noted = capsys.readouterr().err
+    assert "--fsdd is deprecated: use --dataset_name" in noted and "--original_epochs is deprecated" in noted
+
+    with pytest.raises(ValueError, match="one forget request"):
+        parse("demo", "--forget_speakers", "a", "--forget_classes", "yes")
+    with pytest.raises(ValueError, match="--forget_speakers NAME"):
+        parse("demo", "--forget", "voice:a")
+
+
+def test_benchmark_options_and_old_spellings(capsys):
+    args = parse(
+        "benchmark", "--dataset_name", "d", "--forget_speakers", "ann", "--forget_fraction", "0.2", "--no_tune"
+    )
+    assert (args.dataset_name, args.forget_speakers, args.forget_fraction, args.tune) == ("d", ["ann"], [0.2], False)
+    assert parse("benchmark", "--tune", "false").tune is False and parse("benchmark").tune is True
+    old = parse(
+        "benchmark",
+        "--fsdd",
+        "d",
+        "--speakers",
+        "ann",
+        "bob",
+        "--sample_fractions",
+        "0.2",
+        "--reference_max_epochs",
+        "3",
+    )
+    assert (old.dataset_name, old.forget_speakers, old.forget_fraction, old.reference_epochs) == (
+        "d",
+        ["ann", "bob"],
+        [0.2],
+        3.0,
+    )
+    assert "--speakers is deprecated: use --forget_speakers" in capsys.readouterr().err
+    # `python recipes/benchmark.py` parses with the same definitions.
+    from hf_unlearn.cli import load_benchmark
+
+    assert load_benchmark().parse_arguments(["--fsdd", "d", "--no_tune"]) == parse(
+        "benchmark", "--fsdd", "d", "--no_tune"
+    )
