@@ -30,6 +30,7 @@ LOGGED_METRICS = (
     "test_accuracy",
     "test_f1",
     "mia",
+    "mia_heldout",
     "gum",
     "cgum",
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
 import re
 import sys
@@ -42,6 +43,9 @@ CARD_METRICS = (
     ("cgum", "forget", "cgum", "CGUM"),
 )
 CARD_DECIMALS = 4
+# The opening sentence: (results key, name); a gap to gold above the tolerance reads as "still recognised".
+_OUTCOME_FIGURES = (("forget_accuracy", "forget accuracy"), ("mia_heldout", "held-out MIA"))
+RECOGNITION_TOLERANCE = 0.05
 # Fields never worth a line in the card (plumbing, or recorded elsewhere).
 _SKIPPED_FIELDS = {"method", "audio_column", "label_column"}
 
@@ -100,7 +104,8 @@ def eval_results(results: dict, dataset_name: str, dataset_id: str | None = None
     """`huggingface_hub.EvalResult`s of the card's model-index, one per metric of [`CARD_METRICS`] present."""
     from huggingface_hub import EvalResult
 
-    dataset_type = dataset_id or re.sub(r"[^a-z0-9]+", "-", dataset_name.lower()).strip("-") or "custom"
+    # The model-index needs a dataset type: the Hub id when there is one, else the name exactly as given.
+    dataset_type = dataset_id or dataset_name
     rows = []
     for key, split, metric_type, name in CARD_METRICS:
         value = results.get(key)
@@ -152,6 +157,83 @@ def quick_start(model_id: str, is_adapter: bool = False, needs_hf_unlearn: bool 
         lines.append("\nimport hf_unlearn.models  # registers the architecture with the transformers Auto classes")
     lines += ["", f'classifier = pipeline("audio-classification", model="{model_id}")', 'classifier("recording.wav")']
     return "\n".join(lines)
+
+
+def outcome_sentence(results: dict | None, gold_results: dict | None = None, kind: str | None = None) -> str:
+    """One sentence on whether the forgotten data is still recognised, from the forget accuracy and the held-out MIA
+    (`mia_heldout`) next to the gold model's (retrained without the forget set). A figure more than
+    [`RECOGNITION_TOLERANCE`] above gold's means "still recognised", one more than that below gold's means
+    over-forgetting (itself a sign of the request); without a gold model the sentence says nothing was compared."""
+    what = {"class": "forgotten class's recordings", "speaker": "forgotten speakers' recordings"}.get(
+        kind, "forgotten recordings"
+    )
+    results, gold = results or {}, gold_results or {}
+    measured = [(name, results.get(key), gold.get(key)) for key, name in _OUTCOME_FIGURES]
+    measured = [(name, value, reference) for name, value, reference in measured if isinstance(value, (int, float))]
+    if not measured:
+        return f"Whether the {what} are still recognised was not measured (no evaluation on the forget set)."
+    compared = [(name, value, ref) for name, value, ref in measured if isinstance(ref, (int, float))]
+    if not compared:
+        figures = " and ".join(f"{name} {value:.3f}" for name, value, _ in measured)
+        return (
+            f"Whether the {what} are still recognised was not compared with a retrained model (no gold model): "
+            f"{figures}."
+        )
+    figures = " and ".join(f"{name} {value:.3f} vs {ref:.3f}" for name, value, ref in compared)
+    gaps = [value - ref for _, value, ref in compared]
+    if max(gaps) > RECOGNITION_TOLERANCE:
+        return f"The {what} are still recognised: {figures} for a model retrained without them."
+    if min(gaps) < -RECOGNITION_TOLERANCE:
+        return (
+            f"The {what} are recognised less than by a model retrained without them ({figures}): over-forgetting, "
+            "which can itself reveal the request."
+        )
+    return (
+        f"The {what} are no longer recognised beyond what a retrained model does: {figures} for a model retrained "
+        "without them."
+    )
+
+
+def dataset_metadata(dataset) -> dict:
+    """`dataset_name` (and `dataset_id` when the data came from the Hub) of a `datasets.Dataset`, from its
+    `info`: the Hub repo read from the download URLs, the name from `info.dataset_name` plus a non-default
+    config. Empty for in-memory data or a bare local-file builder (`json`, `audiofolder`, ...)."""
+    info = getattr(dataset, "info", None)
+    name = getattr(info, "dataset_name", None)
+    if not name or name == getattr(info, "builder_name", None):
+        return {}
+    config = getattr(info, "config_name", None)
+    metadata = {"dataset_name": f"{name} ({config})" if config and config != "default" else name}
+    for url in getattr(info, "download_checksums", None) or {}:
+        match = re.match(r"hf://datasets/([\w.\-]+(?:/[\w.\-]+)?)@", str(url))
+        if match:
+            metadata["dataset_id"] = match.group(1)
+            break
+    return metadata
+
+
+def prepare_folder_for_push(output_dir: str) -> list[str]:
+    """Keeps local paths out of a folder about to be uploaded, as `unlearning_config.json` does: drops a local
+    `base_model_name_or_path` from `adapter_config.json` (loaders then ask for `base_model=`) and renames the
+    Trainer's `training_args.bin` (a pickle holding `output_dir` and other local paths; the training fields are in
+    `unlearning_config.json`) to `_training_args.bin`, which stays local (uploads skip names starting with `_`).
+    Returns what was changed."""
+    changed = []
+    path = os.path.join(output_dir, "adapter_config.json")
+    if os.path.isfile(path):
+        with open(path) as handle:
+            config = json.load(handle)
+        base = config.get("base_model_name_or_path")
+        if base and not is_hub_id(base):
+            config["base_model_name_or_path"] = None
+            with open(path, "w") as handle:
+                json.dump(config, handle, indent=2, sort_keys=True)
+            changed.append("adapter_config.json: local base_model_name_or_path removed (load with base_model=)")
+    path = os.path.join(output_dir, "training_args.bin")
+    if os.path.isfile(path):
+        os.replace(path, os.path.join(output_dir, "_training_args.bin"))
+        changed.append("training_args.bin kept locally as _training_args.bin")
+    return changed
 
 
 def build_model_card(
@@ -243,11 +325,10 @@ def build_model_card(
         base_text = f"[{hub_base}](https://huggingface.co/{hub_base})"
     else:
         base_text = "a local audio-classification checkpoint" if base_model else "an audio-classification model"
-    what = {"class": "the forgotten classes", "speaker": "the forgotten speakers"}.get(kind, "the forgotten samples")
     summary = (
-        f"This {'PEFT adapter' if is_adapter else 'model'} is {base_text} after **machine unlearning** with "
-        f"**{method_key}**: the influence of {what} on the model was removed, approximately, without retraining "
-        f"from scratch, on {dataset_name}."
+        f"{outcome_sentence(results, gold_results, kind)} This {'PEFT adapter' if is_adapter else 'model'} is "
+        f"{base_text} after approximate **machine unlearning** with **{method_key}** (no retraining from scratch), on "
+        f"{dataset_name}."
     )
     return ModelCard.from_template(
         card_data,
@@ -261,7 +342,7 @@ def build_model_card(
         request=request,
         hyperparameters={k: _plain(v) for k, v in (hyperparameters or {}).items()},
         config_class=config_class,
-        results_table=table if table is not None else (results_table(rows) if rows else ""),
+        results_table=table if table is not None else (results_table(rows, request_kind=kind) if rows else ""),
         has_gold=bool(gold_results) or (table is not None and "| gold |" in table),
         quick_start=quick_start(model_id, is_adapter, needs_hf_unlearn),
         dataset_name=dataset_name,
@@ -285,7 +366,7 @@ def card_options(
     return {key: value for key, value in given.items() if value is not None}
 
 
-def trainer_model_card(trainer, model_id: str | None = None, **options):
+def trainer_model_card(trainer, model_id: str | None = None, merged: bool = False, **options):
     """The card of an [`~hf_unlearn.UnlearningTrainer`]'s model as it is now: its method, non-default hyperparameters,
     the public record of its forget request, its last `evaluate()` results and the original/gold results.
 
@@ -293,6 +374,8 @@ def trainer_model_card(trainer, model_id: str | None = None, **options):
     `base_model` (defaults to the original model's name or path).
     """
     options = {**trainer.card_options, **{k: v for k, v in options.items() if v is not None}}
+    if "dataset_name" not in options and "dataset_id" not in options:
+        options.update(_trainer_dataset_metadata(trainer))
     model = trainer.accelerator.unwrap_model(trainer.model)
     adapter = is_peft_model(model)
     if adapter:
@@ -318,9 +401,20 @@ def trainer_model_card(trainer, model_id: str | None = None, **options):
         gold_results=trainer.gold_results,
         base_model=options.pop("base_model", None) or base_model,
         model_id=model_id,
-        is_adapter=adapter,
+        is_adapter=adapter and not merged,
         needs_hf_unlearn=type(architecture).__module__.startswith("hf_unlearn"),
         config_class=type(trainer.args).__name__,
         unlearning_time=trainer.unlearning_time,
         **options,
     )
+
+
+def _trainer_dataset_metadata(trainer) -> dict:
+    """[`dataset_metadata`] of the first of the trainer's datasets that has some (features keep their source's
+    `info` through `map`)."""
+    evaluation = trainer.eval_dataset if isinstance(trainer.eval_dataset, dict) else {"eval": trainer.eval_dataset}
+    for dataset in (*evaluation.values(), trainer.train_dataset):
+        metadata = dataset_metadata(dataset)
+        if metadata:
+            return metadata
+    return {}

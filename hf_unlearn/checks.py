@@ -1,10 +1,12 @@
-"""Checks of what a user hands to `UnlearningTrainer`: labels that fit the model, forget and retain sets that do not
-overlap, an output folder that is not the original checkpoint's, a feature extractor to go with the model. Each
-raises a `ValueError` saying what to fix."""
+"""Checks of what a user hands to `UnlearningTrainer`: the request (a forget set, no recording on both sides, see
+[`check_request`]), labels that fit the model (class names encoded with its `label2id`), folders that are never the
+original checkpoint's ([`check_write_path`]), readable checkpoints, a launch that trains together, a feature extractor
+to go with the model. Each raises a `ValueError` saying what is wrong and how to fix it."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -16,14 +18,12 @@ def source_folder(model) -> str | None:
     return source if source and os.path.isdir(source) else None
 
 
-def check_output_dir(model, output_dir: str) -> None:
-    """Refuses to write into the folder the original model was loaded from."""
+def check_output_dir(model, output_dir: str) -> str | None:
+    """Refuses to write into the folder the original model was loaded from (see [`check_write_path`]); returns that
+    folder (`None` when the model was not loaded from a local folder)."""
     source = source_folder(model)
-    if source and os.path.realpath(source) == os.path.realpath(output_dir):
-        raise ValueError(
-            f"output_dir {output_dir!r} is the original model's folder: unlearning would overwrite the "
-            "original checkpoint. Choose another output_dir."
-        )
+    check_write_path(output_dir, source, "output_dir")
+    return source
 
 
 def load_feature_extractor(model):
@@ -75,6 +75,38 @@ def check_label_names(dataset, name: str, label_column: str, model_names: list[s
         )
 
 
+def encode_label_names(dataset, name: str, label_column: str, model_names: list[str] | None):
+    """`dataset` with a label column of class names (strings) turned into the model's ids (its `label2id`), as the
+    recipe does; names the model does not know are refused, naming them. Other datasets are returned as they are."""
+    from datasets import ClassLabel, Features, Value
+
+    column = label_column if label_column in dataset.column_names else "labels"
+    feature = dataset.features.get(column) if dataset.features is not None else None
+    if not (isinstance(feature, Value) and feature.dtype in ("string", "large_string")):
+        return dataset
+    values = [str(value) for value in dataset[column]]
+    if model_names is None:
+        raise ValueError(
+            f"The {name} set's labels are class names ({_preview(sorted(set(values)))}) but the model's id2label has "
+            "only generic LABEL_i names: give the model id2label/label2id with these names, or pass integer ids."
+        )
+    ids = {label: index for index, label in enumerate(model_names)}
+    unknown = sorted({value for value in values if value not in ids})
+    if unknown:
+        rows = [index for index, value in enumerate(values) if value not in ids]
+        raise ValueError(
+            f"The {name} set has labels {_preview(unknown)} (rows {_preview(rows)}) that are not among the model's "
+            f"classes {_preview(model_names)}: fix the labels, or load the model trained on these classes."
+        )
+    return dataset.map(
+        lambda batch: {column: [ids[str(value)] for value in batch[column]]},
+        batched=True,
+        features=Features({**dataset.features, column: ClassLabel(names=model_names)}),
+        keep_in_memory=True,
+        desc=f"Encoding class names ({name})",
+    )
+
+
 def check_labels(dataset, name: str, num_labels: int | None) -> None:
     """Every label id of a featurized `dataset` is one of the model's `num_labels` classes."""
     if num_labels is None:
@@ -89,23 +121,6 @@ def check_labels(dataset, name: str, num_labels: int | None) -> None:
         )
 
 
-def _row_digests(dataset, input_name: str) -> set[str]:
-    return {
-        hashlib.sha1(np.ascontiguousarray(np.asarray(row, dtype=np.float32)).tobytes()).hexdigest()
-        for row in dataset[input_name]
-    }
-
-
-def check_disjoint(forget, retain, input_name: str) -> None:
-    """Same model input = same recording: a sample cannot be both forgotten and kept."""
-    shared = _row_digests(forget, input_name) & _row_digests(retain, input_name)
-    if shared:
-        raise ValueError(
-            f"{len(shared)} sample(s) appear in both the forget and the retain set: remove them from one side "
-            "(hf_unlearn.make_forget_split builds disjoint sets)."
-        )
-
-
 def check_speakers_disjoint(forget, retain, column: str) -> None:
     """A speaker request forgets every recording of its speakers: none of them may remain in the retain set."""
     if forget is None or retain is None or column not in forget.column_names or column not in retain.column_names:
@@ -116,3 +131,187 @@ def check_speakers_disjoint(forget, retain, column: str) -> None:
             f"{len(shared)} speaker(s) of this speaker request also appear in the retain set (column {column!r}): "
             "move all their recordings to the forget set (hf_unlearn.make_forget_split(by='speaker') does)."
         )
+
+
+# ------------------------------------------------------------------------------------------- the original's files
+# Files that make a folder a checkpoint: a folder holding one of the original's is the original (or a copy of it).
+CHECKPOINT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "adapter_config.json",
+    "adapter_model.safetensors",
+)
+
+
+def _file_digest(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def check_write_path(target, original, what: str = "output folder") -> None:
+    """Refuses to write to `target` when it is the original checkpoint's folder (same real path, symbolic links and
+    `..` resolved) or a folder inside it that holds the original's files (its config or weights, byte-identical).
+
+    The one check behind every write of an unlearning run (final save, checkpoints, the save before a push, the merged
+    save) and for front ends writing their own outputs next to a model (`hf_unlearn.checks.check_write_path`).
+
+    Args:
+        target (`str` or `os.PathLike`): the folder about to be written.
+        original (`str` or `os.PathLike` or `None`): the original model's folder (`None`: nothing to protect).
+        what (`str`, *optional*): what is written, for the message (e.g. `"output_dir"`).
+    """
+    if original is None or target is None:
+        return
+    target_real, original_real = os.path.realpath(target), os.path.realpath(original)
+    if target_real == original_real:
+        raise ValueError(
+            f"The {what} {str(target)!r} is the original model's folder: writing there would overwrite the "
+            "original checkpoint. Choose another folder."
+        )
+    if os.path.commonpath([target_real, original_real]) != original_real or not os.path.isdir(target_real):
+        return
+    for name in CHECKPOINT_FILES:
+        mine, theirs = os.path.join(target_real, name), os.path.join(original_real, name)
+        if os.path.isfile(mine) and os.path.isfile(theirs):
+            if os.path.realpath(mine) == os.path.realpath(theirs) or _file_digest(mine) == _file_digest(theirs):
+                raise ValueError(
+                    f"The {what} {str(target)!r} is inside the original model's folder {str(original)!r} and holds "
+                    f"the original's {name}: writing there would overwrite a copy of the original checkpoint. "
+                    "Choose a folder outside the original's."
+                )
+
+
+# ------------------------------------------------------------------------------------------------ the request
+def content_digests(
+    dataset, audio_column: str = "audio", input_name: str | None = None, name: str = "given"
+) -> list[str]:
+    """One digest per row of the recording it holds: its audio (file bytes, or decoded samples and rate, see
+    [`~hf_unlearn.data.groups.audio_digest`]) or, for featurized data, its model input. Copies get the same digest.
+    A file that cannot be read is named with its row."""
+    import datasets
+
+    from hf_unlearn.data.groups import audio_digest
+
+    if audio_column in dataset.column_names:
+        feature = dataset.features[audio_column]
+        if isinstance(feature, datasets.Audio) and feature.decode:  # the stored bytes or file: no decoder runs
+            dataset = dataset.cast_column(
+                audio_column, datasets.Audio(sampling_rate=feature.sampling_rate, decode=False)
+            )
+        digests = []
+        for value in dataset.select_columns([audio_column]).with_format(None)[audio_column]:
+            try:
+                digests.append(audio_digest(value))
+            except OSError as error:
+                path = value.get("path") if isinstance(value, dict) else value
+                problem = "does not exist" if isinstance(error, FileNotFoundError) else f"cannot be read ({error})"
+                raise ValueError(
+                    f"Row {len(digests)} of the {name} set (file {path!r}): the audio file {problem}. Fix the path "
+                    "or drop the row."
+                ) from error
+        return digests
+    names = [input_name] if input_name else []
+    names += [column for column in ("input_values", "input_features") if column not in names]
+    for column in names:
+        if column in dataset.column_names:
+            return [
+                hashlib.sha1(np.ascontiguousarray(np.asarray(row, dtype=np.float32)).tobytes()).hexdigest()
+                for row in dataset.with_format("numpy")[column]
+            ]
+    raise ValueError(
+        f"The {name} set has neither an audio column {audio_column!r} nor model inputs {names} (columns: "
+        f"{dataset.column_names}). Pass audio_column=<the column's name>."
+    )
+
+
+def check_request(
+    forget_dataset,
+    retain_dataset=None,
+    audio_column: str = "audio",
+    input_name: str | None = None,
+    method: str | None = None,
+) -> str:
+    """The check of an unlearning request, run before any training (the trainer's construction, and a pipeline's
+    reference models): the forget set is given and not empty, for every method (a method that trains on the retain
+    set alone still answers a request to forget these rows), and no recording is on both sides, compared by content
+    so that copies count. Returns a digest of the forget set's content (order-free), which checkpoints record so that
+    a resume can tell whether it answers the same request.
+
+    Args:
+        forget_dataset, retain_dataset (`datasets.Dataset`): the sets (audio or featurized rows).
+        audio_column (`str`, *optional*, defaults to `"audio"`): the audio column.
+        input_name (`str`, *optional*): the model's main input, for featurized data.
+        method (`str`, *optional*): the method's key, for the messages.
+    """
+    who = f"Method {method!r}" if method else "Unlearning"
+    if forget_dataset is None:
+        raise ValueError(
+            f"{who} answers a request to forget samples: pass forget_dataset=<Dataset> (also for methods that train "
+            "on the retain set alone: the forget set is what the run is checked and recorded against)."
+        )
+    if len(forget_dataset) == 0:
+        raise ValueError(f"The forget set is empty: a request must name samples to forget ({who.lower()}).")
+    forget = content_digests(forget_dataset, audio_column, input_name, "forget")
+    if retain_dataset is not None and len(retain_dataset):
+        first = {}
+        for index, digest in enumerate(forget):
+            first.setdefault(digest, index)
+        retain = content_digests(retain_dataset, audio_column, input_name, "retain")
+        both = [(first[digest], j) for j, digest in enumerate(retain) if digest in first]
+        if both:
+            pairs = ", ".join(f"forget row {i} = retain row {j}" for i, j in both[:5])
+            raise ValueError(
+                f"{len(both)} recording(s) appear in both the forget and the retain set (same content: {pairs}"
+                f"{', ...' if len(both) > 5 else ''}): remove them from the retain set (hf_unlearn.make_forget_split "
+                "keeps identical recordings on one side)."
+            )
+    return hashlib.sha256("".join(sorted(forget)).encode()).hexdigest()
+
+
+def check_launch(args) -> None:
+    """Several processes on a machine without CUDA train together only with `use_cpu=True` (gloo); without it every
+    process would train alone on all the data. Raised on every rank, at the start."""
+    import torch
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world_size > 1 and not torch.cuda.is_available() and not getattr(args, "use_cpu", False):
+        raise ValueError(
+            f"{world_size} processes were launched on a machine without CUDA, but use_cpu is not set: each process "
+            "would train alone on the whole data. Pass use_cpu=True (or --use_cpu) to train on CPU over gloo, or "
+            "launch one process."
+        )
+
+
+def check_checkpoint_folder(path, what: str = "checkpoint") -> None:
+    """Refuses a model folder that does not exist or whose weights cannot be read (a truncated or corrupt
+    `*.safetensors`), naming the path and what is wrong. Reads only the files' headers."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise ValueError(f"The {what} folder {path!r} does not exist: check the path (or the Hub repo id).")
+    from safetensors import safe_open
+
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".safetensors"):
+            file = os.path.join(path, name)
+            try:
+                with safe_open(file, framework="pt") as handle:
+                    handle.keys()
+                size = os.path.getsize(file)
+                with open(file, "rb") as raw:
+                    header = int.from_bytes(raw.read(8), "little")
+                ends = [end for _, end in _tensor_ranges(file, header)]
+                if ends and 8 + header + max(ends) > size:
+                    raise ValueError(f"the tensors need {8 + header + max(ends)} bytes but the file has {size}")
+            except Exception as error:  # the readers raise their own types (SafetensorError, OSError, ...)
+                raise ValueError(
+                    f"The {what} file {file!r} is truncated or corrupt ({error}): copy or download it again."
+                ) from error
+
+
+def _tensor_ranges(file: str, header_size: int):
+    with open(file, "rb") as raw:
+        raw.seek(8)
+        header = json.loads(raw.read(header_size))
+    return [tuple(entry["data_offsets"]) for key, entry in header.items() if key != "__metadata__"]

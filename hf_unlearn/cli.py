@@ -9,7 +9,6 @@ command's options are built, so `hf-unlearn --help` answers at once.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from types import ModuleType
 
@@ -64,52 +63,22 @@ def _run_demo(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- benchmark
-def load_benchmark() -> ModuleType | None:
-    """The benchmark module, or `None` when it is not installed.
+def load_benchmark() -> ModuleType:
+    """The benchmark package, `hf_unlearn.benchmark` (it ships in the wheel). It provides `BenchmarkArguments`
+    (stdlib only, so `hf-unlearn benchmark --help` stays light) and `run_benchmark(args, argv)`."""
+    import importlib
 
-    The one place that says where the benchmark lives: today `recipes/benchmark.py` of the source tree (it ships with
-    the repository, not the wheel), loaded by path. The module provides `BenchmarkArguments` and
-    `run_benchmark(args, argv)`.
-    """
-    import importlib.util
-
-    name = "hf_unlearn_benchmark"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "benchmark.py")
-    if not os.path.exists(path):
-        return None
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses resolve annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
-_NO_BENCHMARK = (
-    "The benchmark ships with the hf-unlearn source repository (recipes/benchmark.py), not with this installation: "
-    "clone the repository and install it with `pip install -e .`, or run `python recipes/benchmark.py` there."
-)
+    return importlib.import_module("hf_unlearn.benchmark")
 
 
 def _add_benchmark(parser: argparse.ArgumentParser) -> None:
     module = load_benchmark()
-    if module is None:
-        parser.description = _NO_BENCHMARK
-        return
     parser.description = module.BenchmarkArguments.__doc__
     add_dataclass_arguments(parser, module.BenchmarkArguments)
 
 
 def _run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     module = load_benchmark()
-    if module is None:
-        print(_NO_BENCHMARK, file=sys.stderr)
-        return 2
     result = module.run_benchmark(namespace_to_dataclass(args, module.BenchmarkArguments), argv)
     return 1 if result["errors"] else 0
 

@@ -22,13 +22,21 @@ TASKS = ("audio-classification",)
 
 
 def unslu_preset(learning_rate: float, **extra) -> dict:
-    """The UnSLU-BENCH settings (Koudounas et al., Interspeech 2025): one epoch of AdamW at `learning_rate`.
+    """The UnSLU-BENCH settings (Koudounas et al., Interspeech 2025): one epoch of AdamW at a constant
+    `learning_rate`, without gradient clipping (`max_grad_norm=0`; only its NG clips, at 1.0, passed in `extra`).
 
     Each method's `learning_rate` is the one that maximised GUM most often over UnSLU-BENCH's 10 model x dataset pairs
     (its repository's README, "Best Learning Rate (LR) for Unlearning Methods"): FT 1e-4, NG 5e-6, NG+ 1e-6,
     CF-k 1e-4, UNSIR 1e-5, BT 1e-6, BT-L 1e-6, SCRUB 5e-6. Methods UnSLU-BENCH does not run have no such preset.
     """
-    return {"num_train_epochs": 1, "learning_rate": learning_rate, "optim": "adamw_torch", **extra}
+    return {
+        "num_train_epochs": 1,
+        "learning_rate": learning_rate,
+        "optim": "adamw_torch",
+        "lr_scheduler_type": "constant",
+        "max_grad_norm": 0.0,
+        **extra,
+    }
 
 
 EPOCH_OVER_CHOICES = ("forget", "retain", "longest", "shortest")
@@ -64,9 +72,9 @@ class UnlearningConfig(TrainingArguments):
             Column holding the speaker, when the data has one: for a speaker request (`forget_request` of kind
             `"speaker"`) a speaker found in both the forget and the retain set is refused.
         divergence_guard (`str`, *optional*, defaults to `"auto"`):
-            `"auto"` stops ascent-based methods (NG, NG+, SCRUB, NPO) cleanly when the loss is not finite or the
-            retain accuracy on a monitor batch collapses, keeping the last good weights (`hf_unlearn.guard`);
-            `"always"` guards every method, `"off"` none.
+            `"auto"` stops every method cleanly when the loss is not finite or the retain accuracy on a monitor
+            batch collapses, keeping the last good weights (`hf_unlearn.guard`; an ascent method without retain rows
+            is refused, another one is then not guarded); `"always"` guards every method, `"off"` none.
         guard_interval (`int`, *optional*, defaults to 10):
             Optimizer steps between two monitor-batch checks (the loss is checked at every step).
         guard_retain_floor (`float`, *optional*, defaults to 0.5):
@@ -77,12 +85,21 @@ class UnlearningConfig(TrainingArguments):
             Stop when forget accuracy on the monitor batch reaches the gold model's (given as `gold_results`), since
             unlearning past gold is over-unlearning.
         curriculum (`str`, *optional*):
-            Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every method:
+            Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every per-sample
+            loss term of every method (cross-entropies, KL terms, NPO):
             `"superloss"` (Castells et al., NeurIPS 2020; see `hf_unlearn.losses.superloss`) or `None` (plain mean).
         superloss_lambda (`float`, *optional*, defaults to 10.0):
             SuperLoss regularisation `lambda` (MU-Bench's value); larger values give weights closer to 1.
         curriculum_sides (`list[str]`, *optional*, defaults to `["forget", "retain"]`):
             Which sides' losses the curriculum re-weights; the others keep the plain mean.
+        forget_bn_update (`bool`, *optional*, defaults to `False`):
+            Let forward passes on forget data (forget rows, UNSIR's noise, mixed forget + retain batches) update the
+            batch-norm running statistics. By default they normalise with the batch's statistics but leave the running
+            ones untouched (`hf_unlearn.batchnorm`): otherwise forget-set statistics are written into the model even
+            at a zero learning rate. Teacher passes never update them.
+        recalibrate_bn (`bool`, *optional*, defaults to `False`):
+            After `train()`, re-estimate the batch-norm running statistics on the retain set (one pass in train mode,
+            cumulative average, no gradients). Needs a retain set, also for methods that do not train on it.
     """
 
     method: str | None = field(
@@ -103,8 +120,8 @@ class UnlearningConfig(TrainingArguments):
     divergence_guard: str = field(
         default="auto",
         metadata={
-            "help": f"Divergence guard, one of {GUARD_MODES}: 'auto' guards the ascent-based methods (NG, NG+, SCRUB, "
-            "NPO); see hf_unlearn.guard."
+            "help": f"Divergence guard, one of {GUARD_MODES}: 'auto' guards every method that has retain rows to "
+            "watch; see hf_unlearn.guard."
         },
     )
     guard_interval: int = field(default=10, metadata={"help": "Optimizer steps between two monitor-batch checks."})
@@ -122,6 +139,13 @@ class UnlearningConfig(TrainingArguments):
     curriculum_sides: list[str] = field(
         default_factory=lambda: list(CURRICULUM_SIDES),
         metadata={"help": f"Sides the curriculum re-weights, among {CURRICULUM_SIDES}."},
+    )
+
+    forget_bn_update: bool = field(
+        default=False, metadata={"help": "Let forget-side forward passes update batch-norm running statistics."}
+    )
+    recalibrate_bn: bool = field(
+        default=False, metadata={"help": "Re-estimate batch-norm running statistics on the retain set after train()."}
     )
 
     # Changed defaults (documented in the module docstring).

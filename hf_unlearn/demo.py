@@ -1,36 +1,26 @@
 """`hf-unlearn demo`: the whole unlearning workflow on built-in data, in a few minutes on a CPU.
 
+A preset of the experiment pipeline (`hf_unlearn.experiment`), the one the recipe and the benchmark run:
+
 1. make (or load from cache) the eSpeak keyword dataset, or read a local FSDD folder (`--dataset_name PATH`);
 2. build the forget request (`--forget_speakers NAME`, `--forget_classes NAME` or `--forget_fraction FRACTION`);
-3. train the original model (forget + retain) and the gold model (retain only), cached on disk;
-4. unlearn a copy of the original with `--method`;
-5. evaluate original, gold and unlearned on forget / retain / test, print the table, and save the unlearned model,
-   its feature extractor, `results.json`, `results.md`, `results.png` and a model card to `--output_dir`.
+3. fit the MFCC features on the training rows, and train (or load from the one reference cache) the original model
+   (forget + retain), the gold model (retain only) and, with `--shadow_models K`, K shadow models for LiRA;
+4. unlearn a copy of the original with `--method` (settings: `hf_unlearn/experiment/settings/keywords.json`, or
+   `fsdd.json` with `--dataset_name`);
+5. evaluate original, gold and unlearned on forget / retain / test / forget_test, print the table, and save the
+   unlearned model, its feature extractor, `results.json`, `results.md`, `results.png` and a model card to
+   `--output_dir`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
 
 logger = logging.getLogger(__name__)
-
-# Unlearning hyperparameters that work for the demo's CNN (chosen on the retain-eval split, see README); the
-# method's config defaults apply to everything else.
-DEMO_HYPERPARAMETERS = {
-    "finetune": {"learning_rate": 1e-3, "num_train_epochs": 5},
-    "gradient_ascent": {"learning_rate": 1e-4, "num_train_epochs": 1},
-    "neggrad_plus": {"learning_rate": 3e-4, "num_train_epochs": 3},
-    "random_labels": {"learning_rate": 3e-4, "num_train_epochs": 3},
-    # Methods whose epochs are split into stages: their configs require (UNSIR) or assume (reset-perturb) these.
-    "unsir": {"learning_rate": 3e-3, "num_train_epochs": 2},
-    "reset_perturb": {"learning_rate": 1e-3, "num_train_epochs": 3},
-}
-DEFAULT_DEMO_HYPERPARAMETERS = {"learning_rate": 3e-4, "num_train_epochs": 3}
 
 
 @dataclass
@@ -74,13 +64,31 @@ class DemoArguments:
     num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
     reference_epochs: float = field(
         default=40,
-        metadata={"help": "Epochs of the original and gold (reference) models.", "aliases": ["--original_epochs"]},
+        metadata={
+            "help": "Maximum epochs of the original and gold (reference) models (early stopping on validation).",
+            "aliases": ["--original_epochs"],
+        },
     )
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Unlearning learning rate (default: the demo's setting for the method)."}
+        default=None, metadata={"help": "Unlearning learning rate (default: the settings file's, per method)."}
     )
     num_train_epochs: float | None = field(
-        default=None, metadata={"help": "Unlearning epochs (default: the demo's setting for the method)."}
+        default=None, metadata={"help": "Unlearning epochs (default: the settings file's, per method)."}
+    )
+    label_column: str = field(
+        default="label",
+        metadata={"help": "'label' (digits / keywords) or 'speaker' (speaker identification; with an FSDD folder)."},
+    )
+    normalize: str = field(
+        default="dataset",
+        metadata={"help": "MFCC normalisation: dataset (fitted on the training rows), per_clip or none."},
+    )
+    num_frames: int | None = field(
+        default=None, metadata={"help": "MFCC frames per clip (default: cover the 99th percentile clip length)."}
+    )
+    hop_length: int | None = field(default=None, metadata={"help": "Samples between MFCC frames."})
+    shadow_models: int = field(
+        default=0, metadata={"help": "Shadow models (gold recipe, other seeds) for the LiRA attack; 0: no LiRA."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
     num_threads: int | None = field(
@@ -153,11 +161,15 @@ def _cache_dir(args: DemoArguments) -> str:
 
 
 def load_demo_data(args: DemoArguments):
-    """The built-in keyword data (synthesised once, then cached) or a local FSDD folder."""
+    """The built-in keyword data (synthesised once, then cached) or a local FSDD folder; returns (data, rate)."""
+    if args.label_column not in ("label", "speaker"):
+        raise ValueError(f"--label_column {args.label_column!r}: use label or speaker.")
     if args.dataset_name:
         from hf_unlearn.data import load_fsdd
 
-        return load_fsdd(args.dataset_name), 8000
+        return load_fsdd(args.dataset_name, label="speaker" if args.label_column == "speaker" else "digit"), 8000
+    if args.label_column == "speaker":
+        raise ValueError("--label_column speaker needs --dataset_name path/to/free-spoken-digit-dataset.")
     from hf_unlearn.data import DEFAULT_KEYWORDS, DEFAULT_VOICES, make_keyword_dataset
 
     if not 2 <= args.num_keywords <= len(DEFAULT_KEYWORDS) or not 2 <= args.num_voices <= len(DEFAULT_VOICES):
@@ -172,54 +184,23 @@ def load_demo_data(args: DemoArguments):
     return data, 16000
 
 
-def _reference_model(kind: str, folder: str, label_names, sampling_rate: int, train, validation, args, seed: int):
-    """Loads the cached original/gold model from `folder`, or trains and caches it. Returns (model, train seconds)."""
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-
-    from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
-    from hf_unlearn.reference import REFERENCE_INFO_NAME, train_classifier
-
-    info_path = os.path.join(folder, REFERENCE_INFO_NAME)
-    if os.path.exists(info_path):
-        with open(info_path) as handle:
-            seconds = json.load(handle)["train_time"]
-        print(f"[{kind}] loaded from cache {folder}")
-        return (
-            AutoModelForAudioClassification.from_pretrained(folder),
-            AutoFeatureExtractor.from_pretrained(folder),
-            seconds,
-        )
-    import torch
-
-    torch.manual_seed(seed)
-    model, extractor = build_mfcc_cnn(label_names, sampling_rate=sampling_rate)
-    print(f"[{kind}] training on {len(train)} clips for {args.reference_epochs:g} epochs")
-    model, seconds = train_classifier(
-        model,
-        extractor,
-        train,
-        folder,
-        num_train_epochs=args.reference_epochs,
-        seed=seed,
-        use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=args.quiet,
-    )
-    return model, extractor, seconds
-
-
 def run_demo(args: DemoArguments) -> dict:
-    """Runs the demo; returns the results of original, gold and the unlearned model."""
+    """Runs the demo; returns what `results.json` holds (rows of original, gold and the unlearned model, ...)."""
     import torch
-    from datasets import concatenate_datasets
-    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     from hf_unlearn.data import make_forget_split
-    from hf_unlearn.evaluation import results_figure, results_table
-    from hf_unlearn.reference import evaluate_model
+    from hf_unlearn.experiment import (
+        ReferenceSpec,
+        fit_extractor,
+        method_settings,
+        reference_models,
+        run_request,
+        write_results,
+    )
+    from hf_unlearn.experiment.references import original_training_rows
     from hf_unlearn.registry import get_trainer_class
-    from hf_unlearn.trainer import UnlearningTrainer
 
-    trainer_class = get_trainer_class(args.method)  # fails early on an unknown method
+    method = get_trainer_class(args.method).method_key  # fails early on an unknown method
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     if args.quiet:
@@ -228,118 +209,49 @@ def run_demo(args: DemoArguments) -> dict:
         datasets.disable_progress_bars()
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
-    request = args.forget_request()
-    splits = make_forget_split(data, seed=args.seed, **request)
-    label_names = data["train"].features["label"].names
-    # Audio splits go to every consumer as they are: reference training, unlearning and the evaluations featurize
-    # them through hf_unlearn.data.featurize, which computes each split's features once per process.
-    eval_splits = splits.eval_splits()
+    splits = make_forget_split(data, seed=args.seed, **args.forget_request())
     print(
         f"Forget request {args.forget_spec()}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
         f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips"
     )
-
-    key = json.dumps(
-        {
-            "data": args.dataset_name or [args.num_keywords, args.num_voices],
-            "forget": args.forget_spec(),
-            "seed": args.seed,
-            "epochs": args.reference_epochs,
-            "version": 1,
-        },
-        sort_keys=True,
+    spec = ReferenceSpec(
+        data["train"].features["label"].names,
+        model_type="mfcc_cnn",
+        training={"num_train_epochs": args.reference_epochs},
     )
-    models_dir = os.path.join(_cache_dir(args), "demo_models", hashlib.sha256(key.encode()).hexdigest()[:12])
+    extractor = spec.new_extractor(sampling_rate, normalize=args.normalize, hop_length=args.hop_length)
+    fit_extractor(extractor, original_training_rows(splits), num_frames=args.num_frames)
     use_cpu = not torch.cuda.is_available()
-    original, extractor, original_time = _reference_model(
-        "original",
-        os.path.join(models_dir, "original"),
-        label_names,
-        sampling_rate,
-        concatenate_datasets([splits.forget, splits.retain]),
-        splits.retain_eval,
-        args,
-        args.seed,
-    )
-    gold, _, gold_time = _reference_model(
-        "gold",
-        os.path.join(models_dir, "gold"),
-        label_names,
-        sampling_rate,
-        splits.retain,
-        splits.retain_eval,
-        args,
-        args.seed,
-    )
+    references = reference_models(
+        splits, spec, extractor, seed=args.seed, shadow_models=args.shadow_models,
+        cache_dir=os.path.join(_cache_dir(args), "references"), use_cpu=use_cpu, disable_tqdm=args.quiet,
+    )  # fmt: skip
+    for kind, reference in [("original", references["original"]), ("gold", references["gold"])]:
+        how = "loaded from cache" if reference.cached else f"trained ({reference.info['epochs_run']} epochs)"
+        print(f"[{kind}] {how} {reference.path}")
 
-    original_results, losses_original = evaluate_model(original, extractor, eval_splits, use_cpu=use_cpu)
-    original_results["train_time"] = original_time
-    gold_results, losses_gold = evaluate_model(gold, extractor, eval_splits, use_cpu=use_cpu)
-    gold_results["train_time"] = gold_time
-
-    # Unlearn a fresh copy of the original, loaded from its folder (which the trainer refuses to overwrite).
-    model = AutoModelForAudioClassification.from_pretrained(os.path.join(models_dir, "original"))
-    extractor = AutoFeatureExtractor.from_pretrained(os.path.join(models_dir, "original"))
-    hyper = {**DEMO_HYPERPARAMETERS.get(trainer_class.method_key, DEFAULT_DEMO_HYPERPARAMETERS)}
-    if args.learning_rate is not None:
-        hyper["learning_rate"] = args.learning_rate
-    if args.num_train_epochs is not None:
-        hyper["num_train_epochs"] = args.num_train_epochs
-    config = trainer_class.config_class(
-        output_dir=args.output_dir,
-        seed=args.seed,
-        per_device_train_batch_size=16,
-        use_cpu=use_cpu,
-        disable_tqdm=args.quiet,
-        hub_model_id=args.hub_model_id,
-        **hyper,
-    )
-    trainer = UnlearningTrainer(
-        method=trainer_class.method_key,
-        model=model,
-        args=config,
-        forget_dataset=splits.forget,
-        retain_dataset=splits.retain,
-        eval_dataset=eval_splits,
-        processing_class=extractor,
-        original_results=original_results,
-        gold_results=gold_results,
-        forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.privacy)
-    )
+    settings = method_settings(method, "fsdd" if args.dataset_name else "keywords", splits.kind)
+    overrides = {"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs}
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    if args.hub_model_id:
+        settings["hub_model_id"] = args.hub_model_id
+    print(f"[{method}] unlearning with {settings}")
     dataset_name = "the Free Spoken Digit Dataset" if args.dataset_name else "hf-unlearn eSpeak keywords"
-    trainer.card_options["dataset_name"] = dataset_name
-    print(f"[{trainer_class.method_key}] unlearning with {hyper}")
-    trainer.train()
-    trainer.evaluate()
-    unlearned_results = dict(trainer.last_eval_results)  # with undefined figures as None and their reasons
-    unlearned_results["train_time"] = trainer.unlearning_time
-    rows = {"original": original_results, "gold": gold_results, trainer_class.method_key: unlearned_results}
-    table = results_table(rows)
-    print()
-    print(table)
-
-    os.makedirs(args.output_dir, exist_ok=True)
-    trainer.save_model(args.output_dir)  # model, feature extractor, unlearning_config.json, results, model card
-    results = {
-        "rows": rows,
-        "request": trainer.unlearning_record()["request"],
-        "method": trainer_class.method_key,
+    record, trainer = run_request(
+        method, settings, splits, extractor, references, seed=args.seed, output_dir=args.output_dir,
+        use_cpu=use_cpu, disable_tqdm=args.quiet, card_options={"dataset": dataset_name}, return_trainer=True,
+    )  # fmt: skip
+    arguments = {
+        **asdict(args),
         # The forget request's value names a speaker or class: only its kind is written (results.json is pushed).
-        "arguments": {
-            **asdict(args),
-            **{name: ["<not published>"] for name in ("forget_speakers", "forget_classes") if getattr(args, name)},
-        },
-        "wall_time": time.perf_counter() - started,
+        **{name: ["<not published>"] for name in ("forget_speakers", "forget_classes") if getattr(args, name)},
+        "cache_dir": None,
     }
-    with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
-        json.dump(results, handle, indent=2)
-    with open(os.path.join(args.output_dir, "results.md"), "w") as handle:
-        handle.write(table + "\n")
-    results_figure(
-        rows,
-        {"original": losses_original, "gold": losses_gold, trainer_class.method_key: trainer.last_eval_losses},
-        path=os.path.join(args.output_dir, "results.png"),
+    results = write_results(
+        record, args.output_dir, extra={"arguments": arguments, "wall_time": time.perf_counter() - started}
     )
+    print()
+    print(results.pop("table"))
     if args.push_to_hub:
         commit = trainer.push_to_hub()
         results["hub_commit"] = str(commit)

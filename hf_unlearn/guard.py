@@ -1,13 +1,17 @@
 """The divergence guard: stops an unlearning run cleanly before it destroys the model, keeping the last good weights.
 
 Gradient ascent is unbounded: NG, NG+, SCRUB's max steps and NPO can drive the loss to infinity or wreck the
-retain set within a few steps of a too-large learning rate. [`DivergenceGuard`] (a `TrainerCallback`, added by
-`UnlearningTrainer` for methods with `ascends = True`, or for any method with `divergence_guard="always"`) checks
-after every optimizer step:
+retain set within a few steps of a too-large learning rate; so can plain descent (fine-tuning, random labels) at a
+learning rate far too large. A collapse of the retain accuracy is a collapse whatever the loss, so
+[`DivergenceGuard`] (a `TrainerCallback`) is added by `UnlearningTrainer` for every method by default
+(`divergence_guard="auto"`: every method with retain rows to watch; an ascent method without them is refused;
+`"always"`: every method, refusing a run without retain rows; `"off"`: none). It checks after every optimizer step:
 
 - the training loss is finite (NaN or inf stops at once);
 - every `guard_interval` steps, the accuracy on a fixed monitor batch of retain rows is at least `guard_retain_floor`
-  times the original model's accuracy on that batch (measured before the first step);
+  times the original model's accuracy on that batch (measured before the first step, and kept in checkpoints so that
+  a resumed run judges by the same standard; a model at or below chance there has nothing to lose and is not held to
+  it);
 - with `stop_at_gold=True` and gold results given, the accuracy on a monitor batch of forget rows has not reached the
   gold model's forget accuracy (unlearning past gold is over-unlearning: the Streisand effect of a forget set that is
   now easier to spot than data the model never saw).
@@ -43,6 +47,7 @@ class DivergenceGuard(TrainerCallback):
         self.snapshot = None
         self.snapshot_step = 0
         self.nonfinite_loss = None
+        self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.saving`)
 
     @classmethod
     def from_trainer(
@@ -64,9 +69,12 @@ class DivergenceGuard(TrainerCallback):
                 "stop_at_gold=True needs the gold model's results: pass gold_results=<dict or JSON path> holding "
                 "forget_accuracy (e.g. from hf_unlearn.reference.evaluate_model on the gold model)."
             )
-        wanted = args.divergence_guard == "always" or (args.divergence_guard == "auto" and trainer.ascends)
+        wanted = args.divergence_guard != "off"
         if not (wanted or args.stop_at_gold):
             return None
+        has_retain_rows = retain is not None or (retain_dataset is not None and len(retain_dataset) > 0)
+        if args.divergence_guard == "auto" and not has_retain_rows and not trainer.ascends and not args.stop_at_gold:
+            return None  # nothing to watch, and a descent-only method without retain rows is not the usual danger
         if retain is None and retain_dataset is not None and len(retain_dataset):
             retain = featurize(monitor_rows(retain_dataset, args.guard_monitor_size, args.seed), "retain monitor")
         if args.stop_at_gold and forget is None:
@@ -122,10 +130,25 @@ class DivergenceGuard(TrainerCallback):
         if self.nonfinite_loss is None and not torch.isfinite(loss.detach()).all():
             self.nonfinite_loss = float(loss.detach().float().mean())
 
+    def state(self) -> dict:
+        """What a checkpoint keeps of the guard: the original's monitor accuracy, the baseline of every check (a
+        resumed run measuring it on resumed weights would judge by another standard than the uninterrupted run)."""
+        return {"original_retain_accuracy": self.original_retain_accuracy}
+
     def on_train_begin(self, args, state, control, **kwargs):
-        self.original_retain_accuracy = self._accuracy(self.retain_batch)
+        resumed, self.resumed_state = self.resumed_state, None
+        if resumed and resumed.get("original_retain_accuracy") is not None:
+            self.original_retain_accuracy = float(resumed["original_retain_accuracy"])
+        else:
+            self.original_retain_accuracy = self._accuracy(self.retain_batch)
         self._take_snapshot(state.global_step)
         self.nonfinite_loss = None
+
+    def _has_retain_skill(self) -> bool:
+        """A model at or below chance on the monitor batch has no retain accuracy to lose: nothing to guard."""
+        num_labels = getattr(self.trainer, "num_labels", None)
+        chance = 1.0 / num_labels if num_labels else 0.0
+        return self.original_retain_accuracy > chance
 
     def on_step_end(self, args, state, control, **kwargs):
         reason = None
@@ -137,7 +160,7 @@ class DivergenceGuard(TrainerCallback):
         elif state.global_step % args.guard_interval == 0 or state.global_step == state.max_steps:
             retain_accuracy = self._accuracy(self.retain_batch)
             floor = args.guard_retain_floor * self.original_retain_accuracy
-            if not retain_accuracy >= floor:
+            if self._has_retain_skill() and not retain_accuracy >= floor:
                 reason = (
                     f"retain accuracy on the monitor batch fell to {retain_accuracy:.3f} at step {state.global_step}, "
                     f"below guard_retain_floor={args.guard_retain_floor} x the original's "

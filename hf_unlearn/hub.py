@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hf_unlearn.models  # noqa: F401  (registers hf-unlearn's own architectures with the Auto classes)
-from hf_unlearn.card import results_from_card
+from hf_unlearn.card import is_hub_id, results_from_card
+from hf_unlearn.checks import check_checkpoint_folder
 from hf_unlearn.constants import MODEL_CARD_NAME, UNLEARNING_CONFIG_NAME, UNLEARNING_RESULTS_NAME
 from hf_unlearn.privacy import load_receipt, verify_request_digest
 from hf_unlearn.reference import REFERENCE_INFO_NAME, evaluate_model
@@ -69,6 +70,21 @@ class LoadedCheckpoint:
     unlearning_record: dict | None = None
     results: dict | None = None
     card_data: dict | None = field(default=None, repr=False)
+
+
+def check_source(source: str) -> None:
+    """One clear error for a checkpoint that cannot be loaded from disk, before `from_pretrained` gives its own (a
+    Hub-id validation error for a missing folder, a safetensors error for truncated weights): a local folder must
+    exist and its weights must be readable. A Hub repo id is left to the Hub client."""
+    if os.path.isdir(source):
+        check_checkpoint_folder(source, "model")
+    elif os.path.exists(source):
+        raise ValueError(f"{source!r} is a file, not a model folder: pass the folder holding config.json.")
+    elif not is_hub_id(source):
+        raise ValueError(
+            f"The model folder {source!r} does not exist (and it is not a Hub repo id of the form 'namespace/name'): "
+            "check the path."
+        )
 
 
 def _fetch(source: str, filename: str, revision: str | None = None, token=None) -> str | None:
@@ -153,6 +169,8 @@ def load_checkpoint(
     """
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    source = os.fspath(source)
+    check_source(source)
     hub = {"revision": revision, "token": token}
     adapter_config = _read_json(source, ADAPTER_CONFIG_NAME, revision, token)
     metadata = read_unlearning_metadata(source, revision, token)

@@ -11,9 +11,22 @@ import torch
 import torch.nn.functional as F
 
 
-def per_sample_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each sample: `l_i = -log softmax(z_i)[y_i]`."""
-    return F.cross_entropy(logits.float(), labels.long(), reduction="none")
+def per_sample_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of each sample: `l_i = -log softmax(z_i)[y_i]`; with label smoothing `e`,
+    `l_i = -(1 - e) log softmax(z_i)[y_i] - e/C sum_c log softmax(z_i)[c]`."""
+    return F.cross_entropy(logits.float(), labels.long(), reduction="none", label_smoothing=label_smoothing)
+
+
+def per_sample_kl_with_temperature(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Per-sample distillation KL at temperature `T`: `L_i = T^2 * KL(softmax(t_i / T) || softmax(s_i / T))`
+    `= T^2 * sum_c p_ic (log p_ic - log q_ic)`, `p = softmax(t / T)`, `q = softmax(s / T)`. Its mean is
+    [`kl_with_temperature`]; per sample, a curriculum can re-weight it (MU-Bench passes SCRUB's and Bad Teaching's KL
+    through its SuperLoss)."""
+    log_q = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    log_p = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+    return temperature**2 * F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(dim=-1)
 
 
 def kl_with_temperature(
@@ -27,9 +40,7 @@ def kl_with_temperature(
     The `T^2` factor keeps gradient magnitudes comparable across temperatures. The teacher side carries no gradient
     only if the caller computed `teacher_logits` under `torch.no_grad()`.
     """
-    log_q = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    log_p = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    return temperature**2 * F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
+    return per_sample_kl_with_temperature(student_logits, teacher_logits, temperature).mean()
 
 
 def npo_loss(logp_theta: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
@@ -40,8 +51,14 @@ def npo_loss(logp_theta: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> t
     At `logp_theta == logp_ref` it equals `2/beta * log 2`; it tends to 0 as `logp_theta -> -inf` (bounded below,
     unlike gradient ascent), and to `2 * (logp_theta - logp_ref)` as `beta -> 0`.
     """
+    return npo_per_sample(logp_theta, logp_ref, beta).mean()
+
+
+def npo_per_sample(logp_theta: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
+    """Per-sample NPO loss, `L_i = -2/beta * log sigmoid(-beta * (log p_theta(y_i|x_i) - log p_ref(y_i|x_i)))`, whose
+    mean is [`npo_loss`] (per sample, a curriculum can re-weight it, as MU-Bench does)."""
     log_ratio = logp_theta.float() - logp_ref.float()
-    return -2.0 / beta * F.logsigmoid(-beta * log_ratio).mean()
+    return -2.0 / beta * F.logsigmoid(-beta * log_ratio)
 
 
 def l1_penalty(parameters) -> torch.Tensor:
@@ -90,10 +107,10 @@ def superloss(losses: torch.Tensor, tau: float, lam: float) -> torch.Tensor:
 
 
 def superloss_curriculum(per_sample: torch.Tensor, state: dict, lam: float, global_sum) -> torch.Tensor:
-    """Batch mean of the SuperLoss `(l_i - tau) * sigma*_i + lambda * (log sigma*_i)^2` ([`superloss`]) with a running
-    threshold: `tau` is the cumulative mean loss over all previous batches of all processes, as MU-Bench's SuperLoss
-    (`mode="avg"`; the SuperLoss paper uses `log C` or an exponential moving average); the first batch uses its own
-    mean.
+    """Per-sample SuperLoss `(l_i - tau) * sigma*_i + lambda * (log sigma*_i)^2` ([`superloss`]; the caller reduces it)
+    with a running threshold: `tau` is the cumulative mean loss over all previous batches of all processes, as
+    MU-Bench's SuperLoss (`mode="avg"`; the SuperLoss paper uses `log C` or an exponential moving average); the first
+    batch uses its own mean.
 
     `state` (`{"loss_sum", "count", "tau"}`, plain floats so that a checkpoint can hold it) is updated in place with
     the batch's loss sum and count, summed over processes by `global_sum` (a function summing a tensor over processes,
@@ -113,7 +130,7 @@ def superloss_curriculum(per_sample: torch.Tensor, state: dict, lam: float, glob
     state["loss_sum"] += batch_sum
     state["count"] += batch_count
     state["tau"] = tau  # the threshold used for this batch, for inspection
-    return superloss(per_sample, tau, lam).mean()
+    return superloss(per_sample, tau, lam)
 
 
 def bad_teaching_kl(

@@ -237,12 +237,54 @@ def prepare_peft_model(model, peft_config, trainer_class):
                 "without peft_config."
             )
         _check_peft_config(peft_config)
+        peft_config = complete_lora_config(model, peft_config)
         peft_model = get_peft_model(model, peft_config)
     _check_peft_model(peft_model)
+    _warn_if_head_frozen(peft_model)
     _stop_gradients_into_frozen_feature_encoder(peft_model)
     if trainer_class.peft_note:
         logger.info("Method %r on a PEFT adapter: %s", method, trainer_class.peft_note)
     return peft_model
+
+
+def complete_lora_config(model: torch.nn.Module, peft_config):
+    """A copy of a `LoraConfig` without targets (`LoraConfig(r=4)`, which PEFT refuses for speech models) with the
+    architecture's map filled in: [`SPEECH_LORA_TARGETS`], head and batch norm added to `modules_to_save`."""
+    from peft import LoraConfig
+
+    if not isinstance(peft_config, LoraConfig) or peft_config.target_modules or peft_config.target_parameters:
+        return peft_config
+    mapped = lora_config_for(model, modules_to_save=None)
+    completed = copy.deepcopy(peft_config)
+    completed.target_modules = set(mapped.target_modules)
+    completed.modules_to_save = sorted(set(mapped.modules_to_save) | set(peft_config.modules_to_save or []))
+    logger.info(
+        "LoraConfig without target_modules: using hf-unlearn's map for model_type=%r: LoRA on %d layers (%s), "
+        "trained in full (modules_to_save): %s.",
+        model.config.model_type,
+        len(mapped.target_modules),
+        ", ".join(sorted({path.rsplit(".", 1)[-1] for path in mapped.target_modules})),
+        completed.modules_to_save,
+    )
+    return completed
+
+
+def _warn_if_head_frozen(peft_model) -> None:
+    """Warns when the classification head (the mapped head, else a `classifier` module) has no trainable parameter
+    under the adapter (e.g. `target_modules` given without `modules_to_save`)."""
+    base = peft_model.get_base_model() if hasattr(peft_model, "get_base_model") else peft_model
+    names = SPEECH_LORA_TARGETS.get(getattr(base.config, "model_type", None), SpeechLoraTargets((), ("classifier",)))
+    heads = [path for paths in resolve_module_names(base, names.head_modules).values() for path in paths]
+    trainable = ["." + name for name, parameter in peft_model.named_parameters() if parameter.requires_grad]
+    frozen = [head for head in heads if not any(f".{head}." in name for name in trainable)]
+    if frozen:
+        logger.warning(
+            "The classification head %s stays frozen under this PEFT config (not in modules_to_save, no LoRA layer "
+            "in it), so unlearning changes the adapted layers only. Add modules_to_save=%s to the LoraConfig, or "
+            "leave target_modules out to use hf-unlearn's speech map.",
+            frozen,
+            frozen,
+        )
 
 
 def _check_peft_config(peft_config) -> None:

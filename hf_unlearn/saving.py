@@ -1,10 +1,22 @@
 """Saving an unlearning run: checkpoints that hold the method's state, and the final model with what goes with it.
 
-[`UnlearningSaveMixin`] is the saving half of [`~hf_unlearn.UnlearningTrainer`]: every checkpoint gets the method's
-state (`unlearning_state.pt`, read back when resuming); the final model gets `unlearning_config.json` (the method, its
-paper and hyperparameters, the request's public record), `unlearning_results.json` (the last `evaluate()`), the
-model card and this run's line in the audit log. `save_merged_model` writes a PEFT model with its adapter merged, and
-`push_to_hub` uploads the saved folder.
+[`UnlearningSaveMixin`] is the saving half of [`~hf_unlearn.UnlearningTrainer`]:
+
+- Every checkpoint gets the method's state (`unlearning_state.safetensors` for its tensors, `unlearning_state.json` for
+  the rest, with the method, the forget set's content digest and the hyperparameters the run depends on), then, last,
+  the `unlearning_checkpoint_complete` marker: a checkpoint without it was interrupted while being written.
+  The state is never pickled: a checkpoint someone else wrote (downloaded to resume, or to continue a sequence of
+  requests) cannot run code when it is read. An `unlearning_state.pt` of older versions is refused, not unpickled.
+- Resuming reads that state back and refuses a checkpoint of another method, another forget set or other
+  hyperparameters, naming the difference (`max_steps` and `num_train_epochs` may change: they say how long, not how);
+  `resume_from_checkpoint=True` takes the last complete checkpoint, skipping incomplete ones.
+- The final model gets `unlearning_config.json` (the method, its paper and hyperparameters, the request's public
+  record), `unlearning_results.json` (the last `evaluate()`), the model card and this run's line in the audit log.
+  `save_merged_model` writes a PEFT model with its adapter merged, and `push_to_hub` uploads the saved folder.
+
+No write goes to the original model's folder, or to a folder inside it that holds the original's files
+([`~hf_unlearn.checks.check_write_path`]): every public write (`save_model`, checkpoints, `save_state`,
+`save_metrics`, `create_model_card`, `push_to_hub`, `save_merged_model`) checks its folder first.
 """
 
 from __future__ import annotations
@@ -12,14 +24,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
+import numpy as np
 import torch
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_unlearn.audit import unlearning_record
-from hf_unlearn.card import card_options, trainer_model_card
+from hf_unlearn.card import card_options, prepare_folder_for_push, trainer_model_card
+from hf_unlearn.checks import check_checkpoint_folder, check_write_path
 from hf_unlearn.constants import (
     MODEL_CARD_NAME,
+    RECORDED_TRAINING_FIELDS,
     UNLEARNING_CONFIG_NAME,
     UNLEARNING_RESULTS_NAME,
     UNLEARNING_STATE_NAME,
@@ -28,59 +44,246 @@ from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
 
+STATE_TENSORS_NAME = "unlearning_state.safetensors"  # the tensors of `method_state()`
+STATE_JSON_NAME = "unlearning_state.json"  # the rest of it, and what the checkpoint was written for
+CHECKPOINT_COMPLETE_NAME = "unlearning_checkpoint_complete"  # written last: the checkpoint is whole
+# Fields that may differ between a checkpoint and its resumed run: how long to train, not how.
+RESUMABLE_CHANGES = ("max_steps", "num_train_epochs")
+# Unlearning fields that are data plumbing or monitoring, not hyperparameters of the run.
+NOT_HYPERPARAMETERS = (
+    "method",
+    "audio_column",
+    "label_column",
+    "speaker_column",
+    "divergence_guard",
+    "guard_interval",
+    "guard_monitor_size",
+    "guard_retain_floor",
+    "stop_at_gold",
+)
+OPTIMIZER_FIELDS = ("adam_beta1", "adam_beta2", "adam_epsilon", "warmup_ratio", "lr_scheduler_kwargs", "optim_args")
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_hyperparameters(trainer) -> dict:
+    """The settings a checkpoint must share with the run that resumes it: the method's fields and the training
+    fields that shape the optimisation."""
+    args = trainer.args
+    method = {k: v for k, v in args.method_fields().items() if k not in NOT_HYPERPARAMETERS}
+    names = [n for n in (*RECORDED_TRAINING_FIELDS, *OPTIMIZER_FIELDS) if n not in RESUMABLE_CHANGES]
+    return _jsonable({**method, **{name: getattr(args, name, None) for name in names}})
+
+
+def encode_state(state) -> tuple[object, dict[str, torch.Tensor]]:
+    """Splits a method state into JSON and tensors: each tensor (or NumPy array) is replaced by a reference to its
+    entry in the tensor file."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def encode(value, path: str):
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            kind = "tensor" if isinstance(value, torch.Tensor) else "ndarray"
+            tensor = value.detach().cpu() if kind == "tensor" else torch.from_numpy(np.ascontiguousarray(value))
+            tensors[path] = tensor.clone().contiguous()
+            return {f"__{kind}__": path}
+        if isinstance(value, dict):
+            return {
+                "__dict__": [
+                    [encode(k, f"{path}/k{i}"), encode(v, f"{path}/{i}")] for i, (k, v) in enumerate(value.items())
+                ]
+            }
+        if isinstance(value, (list, tuple)):
+            return {"__list__": [encode(item, f"{path}/{i}") for i, item in enumerate(value)]}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic):
+            return value.item()
+        raise TypeError(f"method_state() holds a {type(value).__name__} at {path!r}: use tensors, numbers, strings.")
+
+    return encode(state, "state"), tensors
+
+
+def decode_state(encoded, tensors: dict[str, torch.Tensor]):
+    """The inverse of [`encode_state`]."""
+    if isinstance(encoded, dict):
+        if "__tensor__" in encoded:
+            return tensors[encoded["__tensor__"]]
+        if "__ndarray__" in encoded:
+            return tensors[encoded["__ndarray__"]].numpy()
+        if "__dict__" in encoded:
+            return {decode_state(k, tensors): decode_state(v, tensors) for k, v in encoded["__dict__"]}
+        if "__list__" in encoded:
+            return [decode_state(item, tensors) for item in encoded["__list__"]]
+    return encoded
+
+
+def read_method_state(checkpoint) -> dict:
+    """The `method_state()` saved in `checkpoint` (JSON and safetensors: reading it runs no code)."""
+    from safetensors.torch import load_file
+
+    with open(os.path.join(checkpoint, STATE_JSON_NAME)) as handle:
+        encoded = json.load(handle)["state"]
+    return decode_state(encoded, load_file(os.path.join(checkpoint, STATE_TENSORS_NAME)))
+
+
+def is_complete_checkpoint(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, CHECKPOINT_COMPLETE_NAME))
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The checkpoint of `output_dir` with the highest step that was written whole; incomplete ones are skipped
+    (with a warning)."""
+    if not os.path.isdir(output_dir):
+        return None
+    pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+    steps = [(int(m.group(1)), name) for name in os.listdir(output_dir) if (m := pattern.match(name))]
+    for _, name in sorted(steps, reverse=True):
+        folder = os.path.join(output_dir, name)
+        if os.path.isdir(folder) and is_complete_checkpoint(folder):
+            return folder
+        logger.warning("Skipping %s: it was not completely written (no %s).", folder, CHECKPOINT_COMPLETE_NAME)
+    return None
+
 
 class UnlearningSaveMixin:
     """Saving methods of `UnlearningTrainer` (a `transformers.Trainer`), over `Trainer`'s own saving."""
 
+    # --------------------------------------------------------------------------------------------- write paths
+    def check_write_path(self, folder, what: str = "output folder") -> None:
+        """Refuses `folder` when it is the original model's folder or a folder inside it holding the original's
+        files (see [`~hf_unlearn.checks.check_write_path`])."""
+        check_write_path(folder, getattr(self, "original_folder", None), what)
+
+    # ---------------------------------------------------------------------------------------------- checkpoints
     def _save_checkpoint(self, model, trial):
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        self.check_write_path(self._get_output_dir(trial=trial), "output_dir")
+        self.check_write_path(folder, "checkpoint folder")
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
-            folder = os.path.join(
-                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
-            torch.save(self.method_state(), os.path.join(folder, UNLEARNING_STATE_NAME))
+            encoded, tensors = encode_state(self.method_state())
+            from safetensors.torch import save_file
+
+            save_file(tensors, os.path.join(folder, STATE_TENSORS_NAME))
+            written_for = {
+                "method": self.method_key,
+                "forget_digest": getattr(self, "forget_digest", None),
+                "hyperparameters": run_hyperparameters(self),
+                "guard": self.guard.state() if getattr(self, "guard", None) is not None else None,
+                "state": encoded,
+            }
+            _write_json(os.path.join(folder, STATE_JSON_NAME), written_for)
+            # Last: a checkpoint without the marker was interrupted while being written.
+            _write_json(os.path.join(folder, CHECKPOINT_COMPLETE_NAME), {"global_step": self.state.global_step})
+
+    def _resolve_checkpoint(self, checkpoint):
+        if checkpoint is True:
+            found = last_complete_checkpoint(self.args.output_dir)
+            if found is None:
+                raise ValueError(
+                    f"resume_from_checkpoint=True found no complete checkpoint in {self.args.output_dir!r} (one "
+                    f"holds {CHECKPOINT_COMPLETE_NAME}): pass the checkpoint folder, or train from the start."
+                )
+            return found
+        return checkpoint
+
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
+        # `True` means the last *complete* checkpoint: resolved here, so that `Trainer` never picks a partial one.
+        self.check_write_path(self.args.output_dir, "output_dir")  # before any step, not at the first checkpoint
+        return super().train(self._resolve_checkpoint(resume_from_checkpoint), *args, **kwargs)
 
     def _read_resume_state(self, checkpoint) -> dict | None:
-        """The method state saved in `checkpoint` (a folder, or `True` for the last one in `output_dir`)."""
+        """The method state saved in `checkpoint` (a folder, or `True` for the last complete one in `output_dir`),
+        after checking that the checkpoint is whole, readable and written for this run (method, forget set,
+        hyperparameters)."""
         if checkpoint is None or checkpoint is False:
             return None
-        if checkpoint is True:
-            checkpoint = get_last_checkpoint(self.args.output_dir)
-            if checkpoint is None:
-                return None  # Trainer raises its own error for a missing checkpoint
-        path = os.path.join(checkpoint, UNLEARNING_STATE_NAME)
+        checkpoint = os.fspath(self._resolve_checkpoint(checkpoint))
+        check_checkpoint_folder(checkpoint)
+        path = os.path.join(checkpoint, STATE_JSON_NAME)
         if not os.path.isfile(path):
+            if os.path.isfile(os.path.join(checkpoint, UNLEARNING_STATE_NAME)):
+                raise ValueError(
+                    f"{checkpoint!r} holds its method state as a pickle ({UNLEARNING_STATE_NAME}, from an older "
+                    "hf-unlearn or another source); pickles can run code when read, so it is not read. Resume from "
+                    f"a checkpoint written by this version ({STATE_JSON_NAME} + {STATE_TENSORS_NAME})."
+                )
             raise ValueError(
-                f"{checkpoint!r} has no {UNLEARNING_STATE_NAME}: it was not written by an UnlearningTrainer, so the "
+                f"{checkpoint!r} has no {STATE_JSON_NAME}: it was not written by an UnlearningTrainer, so the "
                 "method's state (phase, masks, noise) cannot be resumed. Resume from a checkpoint of this run."
             )
-        return torch.load(path, map_location="cpu", weights_only=False)
+        if not is_complete_checkpoint(checkpoint):
+            raise ValueError(
+                f"{checkpoint!r} was not completely written (no {CHECKPOINT_COMPLETE_NAME}; the run was probably "
+                "interrupted while saving it): resume from an earlier checkpoint."
+            )
+        with open(path) as handle:
+            written_for = json.load(handle)
+        self._check_checkpoint_matches(checkpoint, written_for)
+        if getattr(self, "guard", None) is not None:
+            self.guard.resumed_state = written_for.get("guard")
+        return read_method_state(checkpoint)
 
+    def _check_checkpoint_matches(self, checkpoint: str, written_for: dict) -> None:
+        if written_for.get("method") != self.method_key:
+            raise ValueError(
+                f"{checkpoint!r} is a checkpoint of method {written_for.get('method')!r}, not {self.method_key!r}: "
+                "its state (masks, phase, noise) means nothing to this method. Resume it with "
+                f"method={written_for.get('method')!r}, or start {self.method_key!r} from the original model."
+            )
+        if written_for.get("forget_digest") != getattr(self, "forget_digest", None):
+            raise ValueError(
+                f"{checkpoint!r} was written for another forget set (content digest differs): resuming it would "
+                "mix two requests. Pass the forget set of that run, or start from the original model."
+            )
+        saved, now = written_for.get("hyperparameters") or {}, run_hyperparameters(self)
+        changed = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
+        if changed:
+            listed = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items())
+            raise ValueError(
+                f"{checkpoint!r} was trained with other hyperparameters ({listed}): the restored optimizer and "
+                "scheduler would keep the checkpoint's, while this run's would be recorded. Use the checkpoint's "
+                f"values to resume, or start from the original model ({', '.join(RESUMABLE_CHANGES)} may change)."
+            )
+
+    # --------------------------------------------------------------------------------------------- final saves
     def unlearning_record(self) -> dict:
         """What `unlearning_config.json` holds (see [`~hf_unlearn.audit.unlearning_record`])."""
         return unlearning_record(self)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Saves the model as `Trainer.save_model` does, plus (for a final save, not a checkpoint) this run's line in
-        the audit log `unlearning_log.jsonl` (see `hf_unlearn.audit`)."""
+        the audit log `unlearning_log.jsonl` (see `hf_unlearn.audit`). Refuses the original model's folder."""
+        self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
         super().save_model(output_dir, _internal_call)
-        if not _internal_call and self.args.should_save:
+        # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
+        if (not _internal_call or getattr(self, "_pushing", False)) and self.args.should_save:
             self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
         super()._save(output_dir, state_dict)
         if self.args.should_save:
             output_dir = output_dir if output_dir is not None else self.args.output_dir
             _write_json(os.path.join(output_dir, UNLEARNING_CONFIG_NAME), self.unlearning_record())
-            if self.last_eval_results is not None:
-                unlearned = {**self.last_eval_results, "unlearning_time": self.unlearning_time}
-                results = {"method": self.method_key, "unlearned": unlearned}
-                results.update(original=self.original_results, gold=self.gold_results)
-                _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
+            self._write_results(output_dir)
+            if getattr(self, "_pushing", False):  # no local path may reach the Hub
+                for change in prepare_folder_for_push(output_dir):
+                    logger.info("Before the push: %s.", change)
             self.create_model_card(output_dir=output_dir)
             receipt = self.forget_request.save_receipt(self.method_key)
             if receipt:
                 logger.info("Salt of the forget-request digest kept locally in %s (never pushed).", receipt)
+
+    def _write_results(self, output_dir: str) -> None:
+        """`unlearning_results.json`: the last `evaluate()` with the original's and the gold model's results."""
+        if self.last_eval_results is not None:
+            unlearned = {**self.last_eval_results, "unlearning_time": self.unlearning_time}
+            results = {"method": self.method_key, "unlearned": unlearned}
+            results.update(original=self.original_results, gold=self.gold_results)
+            _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 
     def create_model_card(
         self,
@@ -107,6 +310,7 @@ class UnlearningSaveMixin:
         if not self.is_world_process_zero():
             return
         output_dir = output_dir if output_dir is not None else self.args.output_dir
+        self.check_write_path(output_dir, "model card folder")
         os.makedirs(output_dir, exist_ok=True)
         trainer_model_card(self).save(os.path.join(output_dir, MODEL_CARD_NAME))
 
@@ -116,13 +320,31 @@ class UnlearningSaveMixin:
         is in the folder, except names starting with `_` and checkpoints). The Hub validates the card's metadata on
         upload. The salt of the request digest is not in the folder (see `hf_unlearn.privacy`). Other arguments are
         those of `Trainer.push_to_hub` (`token`, `revision`, `private`) and of [`create_model_card`]."""
+        self.check_write_path(self.args.output_dir, "output_dir (saved before the push)")
         commit_message = commit_message or f"Unlearning with hf-unlearn ({self.method_key})"
-        return super().push_to_hub(commit_message=commit_message, blocking=blocking, **kwargs)
+        self._pushing = True  # the internal save writes the audit log and strips local paths (see save_model, _save)
+        try:
+            return super().push_to_hub(commit_message=commit_message, blocking=blocking, **kwargs)
+        finally:
+            self._pushing = False
 
     def save_merged_model(self, output_dir: str) -> None:
         """Saves the PEFT model with its adapter merged into the weights (see [`~hf_unlearn.peft_utils.save_merged`]):
         a plain checkpoint for `from_pretrained` and `pipeline`. `save_model()` saves the adapter alone."""
+        self.check_write_path(output_dir, "merged-model folder")
         save_merged(self, output_dir)
+        if self.args.should_save:  # a complete folder: results, card (library transformers) and audit log
+            self._write_results(output_dir)
+            trainer_model_card(self, merged=True).save(os.path.join(output_dir, MODEL_CARD_NAME))
+            self.audit_log.on_save(self, output_dir)
+
+    def save_state(self) -> None:
+        self.check_write_path(self.args.output_dir, "output_dir")
+        super().save_state()
+
+    def save_metrics(self, split, metrics, combined: bool = True) -> None:
+        self.check_write_path(self.args.output_dir, "output_dir")
+        super().save_metrics(split, metrics, combined)
 
 
 def _write_json(path: str, value) -> None:

@@ -8,6 +8,8 @@ import os
 
 import torch
 
+from hf_unlearn.checks import check_checkpoint_folder
+
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
     """Puts `model` in eval mode with every parameter frozen, and returns it."""
@@ -32,6 +34,8 @@ def load_teacher(teacher) -> torch.nn.Module:
         return freeze(teacher)
     from transformers import AutoModelForAudioClassification
 
+    if os.path.isdir(teacher):  # a truncated weights file is named here, not by the safetensors reader
+        check_checkpoint_folder(teacher, "teacher")
     try:
         return freeze(AutoModelForAudioClassification.from_pretrained(teacher))
     except (OSError, ValueError) as error:

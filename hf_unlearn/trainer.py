@@ -5,10 +5,10 @@ Defining `class XTrainer(UnlearningTrainer, method="x")` registers the method; `
 batches `{"forget": {...}, "retain": {...}}` during training only: evaluation batches are flat and go through
 `prediction_step` here, so an ascent loss is never negated at evaluation.
 
-The trainer hands data to the model, runs the method hooks, offers the loss API, logs loss terms and evaluates; saving
-is its mixin's (`saving`). The rest lives next to what it is about: input checks (`checks`), the divergence guard
-(`guard`), the audit log (`audit`), the curriculum (`losses`), the metrics (`evaluation`), teachers (`teachers`) and
-PEFT (`peft_utils`).
+The trainer hands data to the model, runs the method hooks, logs loss terms and evaluates; the loss API and saving
+are its mixins' (`loss_api`, `saving`). The rest lives next to what it is about: input checks (`checks`), the
+divergence guard (`guard`), the audit log (`audit`), the curriculum (`losses`), batch-norm statistics (`batchnorm`),
+the metrics (`evaluation`), teachers (`teachers`) and PEFT (`peft_utils`).
 """
 
 from __future__ import annotations
@@ -24,18 +24,20 @@ from transformers import Trainer
 
 from hf_unlearn import checks
 from hf_unlearn.audit import AuditLog
+from hf_unlearn.batchnorm import recalibrate_batch_norm
 from hf_unlearn.config import UnlearningConfig, convert_config
 from hf_unlearn.data.collator import UnlearningCollator
-from hf_unlearn.data.features import featurize
+from hf_unlearn.data.features import featurize, min_clip_samples
 from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.evaluation import load_results, metrics_from_outputs
 from hf_unlearn.guard import DivergenceGuard
-from hf_unlearn.losses import superloss_curriculum
+from hf_unlearn.loss_api import UnlearningLossMixin
 from hf_unlearn.masks import install_gradient_masks
 from hf_unlearn.method_store import register, registered_trainer_class
 from hf_unlearn.papers import Paper
-from hf_unlearn.peft_utils import adapter_disabled, is_peft_model, prepare_peft_model
+from hf_unlearn.peft_utils import is_peft_model, prepare_peft_model
 from hf_unlearn.privacy import ForgetRequest
+from hf_unlearn.processes import quiet_replica, set_ddp_defaults
 from hf_unlearn.saving import UnlearningSaveMixin
 from hf_unlearn.tasks import get_task
 from hf_unlearn.teachers import original_teacher
@@ -43,7 +45,7 @@ from hf_unlearn.teachers import original_teacher
 logger = logging.getLogger(__name__)
 
 
-class UnlearningTrainer(UnlearningSaveMixin, Trainer):
+class UnlearningTrainer(UnlearningLossMixin, UnlearningSaveMixin, Trainer):
     """Base class of every unlearning method, and the dispatcher `UnlearningTrainer(method="key", ...)`.
 
     Args:
@@ -81,7 +83,7 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
     uses_retain: bool = True
     default_epoch_over: str = "forget"
     uses_random_labels: bool = False
-    ascends: bool = False  # ascends a loss on the forget set (can diverge): guarded by default (hf_unlearn.guard)
+    ascends: bool = False  # ascends a loss on the forget set: its guard needs retain rows (hf_unlearn.guard)
     # "adapter": runs on a PEFT adapter's parameters (`peft_note` says what changes, if anything); "refuse": raises
     # a ValueError with `peft_note` as the reason.
     peft_support: str = "adapter"
@@ -143,28 +145,41 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
         # Wrapped before anything is built from the model (teacher, optimizer): the adapter is what trains.
         model = prepare_peft_model(model, peft_config, type(self))
         args = convert_config(args, self.config_class, self.method_key)
+        quiet_replica(args)  # several processes: hf-unlearn's logs and datasets' progress bars from the main one only
+        set_ddp_defaults(args, model)  # no DDP search for unused parameters where the model has none
         if args.task not in self.supported_tasks:
             raise ValueError(f"Method {self.method_key!r} supports tasks {self.supported_tasks}, not {args.task!r}.")
-        checks.check_output_dir(model, args.output_dir)
+        checks.check_launch(args)
+        self.original_folder = checks.check_output_dir(model, args.output_dir)  # never written to (`saving`)
         self.uses_forget, self.uses_retain = self.trains_on(args)
         self.audit_log = AuditLog(checks.source_folder(model))  # the requests this model already served
         processing_class = processing_class or checks.load_feature_extractor(model)
+        # Before any featurizing or training: every method answers a request, so every method gets its checks.
+        main_input = processing_class.model_input_names[0]
+        self.forget_digest = checks.check_request(
+            forget_dataset, retain_dataset, args.audio_column, main_input, self.method_key
+        )
+        min_samples = min_clip_samples(processing_class, getattr(model, "config", None))
         self.task = get_task(args.task)
         self.num_labels = getattr(getattr(model, "config", None), "num_labels", None)
         self.model_class_names = checks.model_label_names(model)
 
         def featurize_checked(dataset, name):  # model inputs + labels (features computed once), labels checked
             checks.check_label_names(dataset, name, args.label_column, self.model_class_names)
+            dataset = checks.encode_label_names(dataset, name, args.label_column, self.model_class_names)
             desc = f"Extracting features ({name})"
-            dataset = featurize(dataset, processing_class, args.audio_column, args.label_column, desc=desc)
+            dataset = featurize(
+                dataset, processing_class, args.audio_column, args.label_column, desc, min_samples, name
+            )
             checks.check_labels(dataset, name, self.num_labels)
             return dataset.with_format("numpy")
 
         self._featurize = featurize_checked
         forget = self._prepare_side(forget_dataset, "forget") if self.uses_forget else None
         retain = self._prepare_side(retain_dataset, "retain") if self.uses_retain else None
-        if forget is not None and retain is not None:
-            checks.check_disjoint(forget, retain, processing_class.model_input_names[0])
+        # The batch-norm recalibration pass reads retain data, also for methods that do not train on it (NG).
+        recalibration_needs_retain = args.recalibrate_bn and retain is None
+        self.retain_for_bn = self._prepare_side(retain_dataset, "retain") if recalibration_needs_retain else retain
         self.num_forget = len(forget) if forget is not None else len(forget_dataset or [])
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
         # What may be published about the request (kind, counts, salted digest), never who or what: hf_unlearn.privacy.
@@ -263,6 +278,13 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
             self.model, masks, self.args.weight_decay, self.method_key
         )
 
+    def _get_train_sampler(self, train_dataset=None):
+        # A stream with its own order (whole passes over one side, `PhasedUnlearningDataset`) brings its sampler.
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if hasattr(dataset, "make_sampler"):
+            return dataset.make_sampler(self.args)
+        return super()._get_train_sampler(train_dataset)
+
     def on_step_begin(self) -> None:
         """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
         be taken): the hook of phase-based methods (UNSIR impair/repair, the reset-perturb rounds). Phases must be a
@@ -272,7 +294,8 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
         """What a checkpoint must hold to resume this method exactly, beyond weights, optimizer, scheduler, RNG and
         the data position (which `Trainer` saves): by default the gradient masks and the curriculum's running
         statistics. Methods that build state in `before_optimizer()` (UNSIR's noise, SalUn's mask, the reset-perturb
-        round) extend it. Saved as `unlearning_state.pt` in every checkpoint."""
+        round) extend it: tensors, numbers, strings, lists and dicts. Saved in every checkpoint as safetensors + JSON
+        (`hf_unlearn.saving`), never pickled."""
         return {
             "gradient_masks": {name: mask.detach().cpu() for name, mask in self.gradient_masks.items()},
             "curriculum_state": copy.deepcopy(self.curriculum_state),
@@ -305,42 +328,7 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
         return loss
 
     # ---------------------------------------------------------------------------------------- the loss API
-    def per_sample_loss(self, model, batch: dict, labels_key: str = "labels") -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample task loss of `model` on `batch` (against `batch[labels_key]`) and the logits."""
-        logits = self.task.logits(model, batch)
-        return self.task.per_sample_loss(logits, batch[labels_key]), logits
-
-    @torch.no_grad()
-    def teacher_logits(self, batch: dict) -> torch.Tensor:
-        """Logits of the frozen teacher on `batch`, without gradients (the one place methods query the teacher)."""
-        if self.teacher_is_disabled_adapter:
-            # `self.model` at call time: under FSDP the Trainer replaces it with the wrapped model during training.
-            with adapter_disabled(self.model):
-                return self.task.logits(self.model, batch)
-        return self.task.logits(self.teacher, batch)
-
-    def reduce(self, per_sample: torch.Tensor, side: str) -> torch.Tensor:
-        """Reduces a per-sample loss of the `side` set (`"forget"` or `"retain"`) to a scalar: the batch mean, or with
-        `args.curriculum="superloss"` (for the sides in `args.curriculum_sides`) the batch mean of the SuperLoss with
-        a running threshold ([`~hf_unlearn.losses.superloss_curriculum`]), whose statistics are kept, summed over
-        processes, in `self.curriculum_state[side]`. The update happens once per micro-batch, so gradient
-        accumulation changes the threshold's path."""
-        if self.args.curriculum is None or side not in self.args.curriculum_sides:
-            return per_sample.mean()
-        state = self.curriculum_state.setdefault(side, {})
-        global_sum = lambda tensor: self.accelerator.reduce(tensor, reduction="sum")  # noqa: E731
-        return superloss_curriculum(per_sample, state, self.args.superloss_lambda, global_sum)
-
-    def mean_loss(self, model, batch: dict, side: str, labels_key: str = "labels") -> torch.Tensor:
-        """`reduce(per_sample_loss(...))`: the usual batch loss of one side."""
-        return self.reduce(self.per_sample_loss(model, batch, labels_key)[0], side)
-
-    def record_terms(self, **terms: torch.Tensor) -> None:
-        """Stores loss terms to be logged as `loss/<name>` (averaged since the last log, over all processes)."""
-        for name, value in terms.items():
-            self._term_sums[name] = self._term_sums[name] + value.detach().double().cpu()
-            self._term_counts[name] += 1
-
+    # (logits, per_sample_loss, teacher_logits, reweight, reduce, mean_loss, record_terms: `loss_api`)
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         raise NotImplementedError(f"{type(self).__name__} must implement compute_loss.")
 
@@ -381,14 +369,17 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
         splits = eval_dataset if eval_dataset is not None else self.eval_dataset
         if not isinstance(splits, dict):
             return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        # Results given here are the run's from now on (unlearning_results.json, the card's rows, the audit log).
+        self.original_results = load_results(original_results) or self.original_results
+        self.gold_results = load_results(gold_results) or self.gold_results
         outputs = {}
         for name, dataset in splits.items():
             output = self.predict(dataset, ignore_keys=ignore_keys, metric_key_prefix=f"{metric_key_prefix}_{name}")
             outputs[name] = (output.predictions, output.label_ids)
         metrics, self.last_eval_losses = metrics_from_outputs(
             outputs,
-            original=load_results(original_results) or self.original_results,
-            gold=load_results(gold_results) or self.gold_results,
+            original=self.original_results,
+            gold=self.gold_results,
             unlearning_time=self.unlearning_time,
             num_classes=self.num_labels,
         )
@@ -411,6 +402,11 @@ class UnlearningTrainer(UnlearningSaveMixin, Trainer):
         self._last_step_begun = None
         self._resume_state = self._read_resume_state(kwargs.get("resume_from_checkpoint", args[0] if args else None))
         output = super().train(*args, **kwargs)
+        if self.args.recalibrate_bn:  # every process passes over the whole retain set: the same statistics on each
+            size, rows = self.args.per_device_train_batch_size, self.retain_for_bn
+            batches = (self.data_collator([dict(rows[i]) for i in range(j, min(j + size, len(rows)))]) for j in range(
+                0, len(rows), size))
+            recalibrate_batch_norm(self.model, map(self._prepare_inputs, batches), self.task.logits)
         # Wall time of the unlearning run, the `t_unl` of GUM/CGUM and of the speed-up.
         self.unlearning_time = time.perf_counter() - start
         output.metrics["unlearning_time"] = self.unlearning_time

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).parent.parent
-TIMEOUT_S = 300
+# A guard against a hung launch, not a speed check: generous, so that a machine busy with other work (two processes
+# on two shared cores) does not turn a slow run into a failure. Override with HF_UNLEARN_TEST_LAUNCH_TIMEOUT (s).
+TIMEOUT_S = int(os.environ.get("HF_UNLEARN_TEST_LAUNCH_TIMEOUT", "1800"))
 # Set by torchrun; stripped so that a single-process run really is one process.
 LAUNCHER_VARIABLES = (
     "RANK",

@@ -29,7 +29,9 @@ def args(tmp_path, **kw):
 def trainer(tmp_path, splits=None, method="neggrad_plus", forget=_FROM_SPLITS, retain=_FROM_SPLITS, **kw):
     """A tiny-CNN `UnlearningTrainer` for `method` on `splits` (or the given `forget` / `retain`); `config` replaces
     the default `args`, other keywords go to the trainer."""
-    model, extractor = build_tiny_model(kw.pop("model_kind", "cnn"))
+    model, extractor = kw.pop("model", None), kw.pop("processing_class", None)
+    if model is None:
+        model, extractor = build_tiny_model(kw.pop("model_kind", "cnn"))
     return UnlearningTrainer(
         method=method,
         model=model,
@@ -104,6 +106,135 @@ def _retain_with_the_forgotten_speaker(splits):
     return concatenate_datasets([splits.retain.select(range(1, len(splits.retain))), leaked])
 
 
+def _saved_original(tmp_path):
+    """(folder, model loaded from it, extractor) of a tiny CNN saved as "the original"."""
+    from transformers import AutoModelForAudioClassification
+
+    model, extractor = build_tiny_model("cnn")
+    original = tmp_path / "original"
+    model.save_pretrained(original)
+    extractor.save_pretrained(original)
+    return original, AutoModelForAudioClassification.from_pretrained(original), extractor
+
+
+def _save_model_into_the_original(splits, tmp_path, inside=False):
+    import shutil
+
+    original, model, extractor = _saved_original(tmp_path)
+    t = trainer(tmp_path, splits, model=model, processing_class=extractor)
+    target = original
+    if inside:  # a copy of the original's files in a folder below it
+        target = original / "copy"
+        shutil.copytree(original, target)
+    t.save_model(str(target))
+
+
+def _retain_only_method_with_a_copied_forget_clip(splits):
+    """The retain set holds a byte-identical copy of forget row 2 (a copy, not the same row object)."""
+    from datasets import concatenate_datasets
+
+    copy = splits.forget.select([2]).map(lambda row: {"speaker": "zed"})
+    return concatenate_datasets([splits.retain, copy])
+
+
+def _request_check_before_reference_models(splits, tmp_path):
+    """The public check a pipeline calls before training any reference model."""
+    from hf_unlearn.checks import check_request
+
+    check_request(splits.forget, _retain_only_method_with_a_copied_forget_clip(splits))
+
+
+def _audio_rows(arrays, sampling_rate=16000, labels=None):
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "audio": [{"array": a, "sampling_rate": sampling_rate} for a in arrays],
+            "label": labels or [0] * len(arrays),
+        }
+    )
+
+
+def _clip(samples=4000, seed=0):
+    import numpy as np
+
+    return (0.1 * np.random.default_rng(seed).standard_normal(samples)).astype("float32")
+
+
+def _forget_with_a_nan_row(splits):
+    bad = _clip()
+    bad[100] = float("nan")
+    return _audio_rows([_clip(seed=1), _clip(seed=2), bad])
+
+
+def _forget_with_an_ambiguous_stereo_row():
+    import numpy as np
+
+    # Row 0 is a clear (2 channels, 4000 samples) array; row 1 is 12 x 12: which axis holds the channels?
+    return _audio_rows([np.stack([_clip(seed=1), _clip(seed=4)]), np.stack([_clip(12, seed=2)] * 12)])
+
+
+def _file_rows(tmp_path, files):
+    """A dataset with an `Audio` column over `files` (name -> bytes, or None for a file that does not exist)."""
+    import io
+
+    import soundfile
+    from datasets import Audio, Dataset
+
+    paths = []
+    for index, (name, content) in enumerate(files.items()):
+        path = tmp_path / name
+        if content == "good":
+            buffer = io.BytesIO()
+            soundfile.write(buffer, _clip(seed=index), 16000, format="WAV")
+            content = buffer.getvalue()
+        if content is not None:
+            path.write_bytes(content)
+        paths.append(str(path))
+    data = Dataset.from_dict({"audio": paths, "label": [0] * len(paths)})
+    return data.cast_column("audio", Audio(sampling_rate=16000))
+
+
+def _string_labels(splits, unknown=False):
+    names = splits.forget.features["label"].names
+    data = splits.forget.cast_column("label", __import__("datasets").Value("string"))
+    data = data.map(
+        lambda row, i: {"label": "cow" if unknown and i == 1 else names[int(row["label"])]}, with_indices=True
+    )
+    return data
+
+
+def _pickled_resume_state(splits, tmp_path):
+    import torch
+
+    checkpoint = tmp_path / "checkpoint-3"
+    model, extractor = build_tiny_model("cnn")
+    model.save_pretrained(checkpoint)
+    torch.save({"gradient_masks": {}}, checkpoint / "unlearning_state.pt")
+    trainer(tmp_path, splits).train(resume_from_checkpoint=str(checkpoint))
+
+
+def _truncated_original(tmp_path):
+    original, _, _ = _saved_original(tmp_path)
+    weights = original / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    return original
+
+
+def _several_cpu_processes_without_use_cpu(splits, tmp_path):
+    from unittest import mock
+
+    config = UnlearningConfig(output_dir=str(tmp_path / "out"), max_steps=1, report_to="none")
+    with mock.patch.dict("os.environ", {"WORLD_SIZE": "2"}), mock.patch("torch.cuda.is_available", lambda: False):
+        trainer(tmp_path, splits, config=config)
+
+
+def _load(path):
+    from hf_unlearn.hub import load_checkpoint
+
+    return load_checkpoint(str(path))
+
+
 # (id, make(splits, tmp_path), error type, words the message must contain)
 BAD_INPUTS = [
     ("unknown_method", lambda s, tmp: trainer(tmp, s, method="nope"), ValueError, ["Known methods:", "neggrad_plus"]),
@@ -173,6 +304,135 @@ BAD_INPUTS = [
         lambda s, tmp: trainer(tmp, s, retain=_retain_with_the_forgotten_speaker(s), forget_request=s),
         ValueError,
         ["1 speaker(s) of this speaker request also appear in the retain set"],
+    ),
+    # ---- the original is never written to: every public write path
+    (
+        "save_model_into_the_original",
+        _save_model_into_the_original,
+        ValueError,
+        ["original model's folder", "original'"],
+    ),
+    (
+        "save_model_into_a_copy_inside_the_original",
+        lambda s, tmp: _save_model_into_the_original(s, tmp, inside=True),
+        ValueError,
+        ["inside the original model's folder", "original/copy'", "config.json"],
+    ),
+    # ---- the request is checked for every method, before any work
+    (
+        "retain_only_method_without_forget_set",
+        lambda s, tmp: trainer(tmp, s, method="finetune", forget=None),
+        ValueError,
+        ["'finetune'", "pass forget_dataset"],
+    ),
+    (
+        "retain_only_method_with_empty_forget_set",
+        lambda s, tmp: trainer(tmp, s, method="cf_k", forget=s.forget.select([])),
+        ValueError,
+        ["forget set is empty"],
+    ),
+    (
+        "retain_only_method_with_a_copied_forget_clip_in_retain",
+        lambda s, tmp: trainer(tmp, s, method="finetune", retain=_retain_only_method_with_a_copied_forget_clip(s)),
+        ValueError,
+        ["both the forget and the retain set", "forget row 2 = retain row"],
+    ),
+    (
+        "request_check_before_reference_models",
+        _request_check_before_reference_models,
+        ValueError,
+        ["forget row 2 = retain row", "remove them from the retain set"],
+    ),
+    # ---- resume
+    (
+        "resume_from_a_pickled_method_state",
+        _pickled_resume_state,
+        ValueError,
+        ["checkpoint-3'", "pickle", "not read"],
+    ),
+    # ---- audio, named by row and file
+    (
+        "nan_samples",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_a_nan_row(s)),
+        ValueError,
+        ["Row 2 of the forget set", "NaN or infinite", "drop the row"],
+    ),
+    (
+        "ambiguous_channel_layout",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_an_ambiguous_stereo_row()),
+        ValueError,
+        ["Row 1 of the forget set", "Cannot tell the channel axis", "(12, 12)"],
+    ),
+    (
+        "clip_shorter_than_an_mfcc_window",
+        lambda s, tmp: trainer(tmp, s, forget=_audio_rows([_clip(), _clip(300)])),
+        ValueError,
+        ["Row 1 of the forget set", "300 samples", "fewer than the 512", "pad the clip"],
+    ),
+    (
+        "clip_shorter_than_wav2vec2_receptive_field",
+        lambda s, tmp: trainer(tmp, s, model_kind="wav2vec2", retain=_audio_rows([_clip(), _clip(40, seed=3)])),
+        ValueError,
+        ["Row 1 of the retain set", "40 samples", "fewer than the 45"],
+    ),
+    (
+        "missing_audio_file",
+        lambda s, tmp: trainer(tmp, s, forget=_file_rows(tmp, {"a.wav": "good", "gone.wav": None})),
+        ValueError,
+        ["Row 1 of the forget set", "gone.wav", "does not exist"],
+    ),
+    (
+        "empty_audio_file",
+        lambda s, tmp: trainer(tmp, s, forget=_file_rows(tmp, {"a.wav": "good", "empty.wav": b""})),
+        ValueError,
+        ["Row 1 of the forget set", "empty.wav", "could not be decoded", "Replace the file or drop the row"],
+    ),
+    (
+        "unreadable_audio_file",
+        lambda s, tmp: trainer(
+            tmp, s, forget=_file_rows(tmp, {"junk.wav": b"not audio at all" * 64, "b.wav": "good"})
+        ),
+        ValueError,
+        ["Row 0 of the forget set", "junk.wav", "could not be decoded"],
+    ),
+    # ---- labels
+    (
+        "unknown_string_label",
+        lambda s, tmp: trainer(tmp, s, forget=_string_labels(s, unknown=True)),
+        ValueError,
+        ["['cow']", "(rows [1])", "not among the model's classes"],
+    ),
+    (
+        "unknown_class_name_in_make_forget_split",
+        lambda s, tmp: make_forget_split(_string_labels(s), by="class", values=["cow"]),
+        ValueError,
+        ["['cow'] do not occur", "tone"],
+    ),
+    # ---- paths and corrupt files
+    (
+        "load_checkpoint_from_a_missing_folder",
+        lambda s, tmp: _load(tmp / "no" / "such" / "model"),
+        ValueError,
+        ["no/such/model'", "does not exist"],
+    ),
+    (
+        "load_checkpoint_with_truncated_weights",
+        lambda s, tmp: _load(_truncated_original(tmp)),
+        ValueError,
+        ["original/model.safetensors'", "truncated or corrupt"],
+    ),
+    (
+        "teacher_with_truncated_weights",
+        lambda s, tmp: trainer(tmp, s, method="scrub", teacher_model=str(_truncated_original(tmp))),
+        ValueError,
+        ["original/model.safetensors'", "truncated or corrupt"],
+    ),
+    # ---- several processes
+    (
+        "several_cpu_processes_without_use_cpu",
+        _several_cpu_processes_without_use_cpu,
+        ValueError,
+        ["2 processes", "without CUDA", "use_cpu=True"],
     ),
 ]
 
@@ -274,3 +534,56 @@ def test_checkpoints_carry_unlearning_config(splits, tmp_path):
     checkpoints = sorted((tmp_path / "out").glob("checkpoint-*"))
     assert [c.name for c in checkpoints] == ["checkpoint-1", "checkpoint-2"]
     assert all((c / "unlearning_config.json").exists() for c in checkpoints)
+
+
+def test_stereo_arrays_in_either_layout_give_the_mono_features(splits, tmp_path):
+    """(channels, samples), as datasets decodes, and (samples, channels), as soundfile reads: both told from the
+    shape and averaged over the channel axis, giving the features of the mono mix."""
+    import numpy as np
+
+    left, right = _clip(seed=1), _clip(seed=2)
+    mono = (left + right) / 2
+    data = {
+        "mono": _audio_rows([mono, mono]),
+        "channels_first": _audio_rows([np.stack([left, right])] * 2),
+        "samples_first": _audio_rows([np.stack([left, right], axis=1)] * 2),
+    }
+    features = {
+        name: trainer(tmp_path, splits, forget=rows).train_dataset.forget[0]["input_features"]
+        for name, rows in data.items()
+    }
+    assert np.abs(features["channels_first"] - features["mono"]).max() < 1e-4
+    assert np.abs(features["samples_first"] - features["mono"]).max() < 1e-4
+
+
+def test_string_labels_through_the_python_api(splits, tmp_path):
+    """Class names as labels are encoded with the model's label2id, as the recipe does."""
+    import numpy as np
+
+    t = trainer(tmp_path, splits, forget=_string_labels(splits))
+    expected = np.asarray(splits.forget["label"])
+    assert (np.asarray(t.train_dataset.forget["labels"]) == expected).all()
+
+
+def test_make_forget_split_by_class_name_on_a_string_label_column(splits):
+    data = _string_labels(splits)
+    request = make_forget_split(data, by="class", values=["tone0"], test_size=0.25, seed=0)
+    assert set(request.forget["label"]) == {"tone0"}
+    assert "tone0" not in set(request.retain["label"])
+
+
+@pytest.mark.parametrize("by, values", [("sample", None), ("class", ["tone0"])])
+def test_make_forget_split_keeps_identical_recordings_on_one_side(by, values, toy_dataset):
+    """A byte-identical copy of a recording to forget (under another speaker, even another label) is forgotten with
+    it, so the request check (content digests) finds no recording on both sides."""
+    from datasets import concatenate_datasets
+
+    from hf_unlearn.checks import check_request
+
+    first_tone0 = toy_dataset["label"].index(0)
+    copy = toy_dataset.select([first_tone0]).map(lambda row: {"speaker": "zed", "label": 1})
+    data = concatenate_datasets([toy_dataset, copy])
+    kw = {"indices": [first_tone0]} if by == "sample" else {"values": values}
+    request = make_forget_split(data, by=by, test_dataset=data.select(range(4)), retain_eval_size=0.0, **kw)
+    assert len(data) - 1 in request.forget_indices
+    check_request(request.forget, request.retain)

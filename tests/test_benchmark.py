@@ -1,200 +1,257 @@
-"""The FSDD benchmark (`recipes/benchmark.py`, `hf-unlearn benchmark`): `--quick` end to end on a generated FSDD-like
-folder of synthetic WAV files, the reference-model cache, and the table writers on known inputs."""
+"""The FSDD benchmark package (`hf_unlearn.benchmark`, `hf-unlearn benchmark`): end to end on a generated FSDD-like
+folder (two seeds, two methods, a two-point grid), the tuner never reading test or forget_test, resume, and the tuner,
+summary, README block, figure and cards on known inputs."""
 
 from __future__ import annotations
 
-import importlib.util
+import copy
 import json
 import os
-import sys
 
 import pytest
 from conftest import tone_clip
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from hf_unlearn import benchmark
+from hf_unlearn.benchmark import loop, summary, tuning
 
-
-@pytest.fixture(scope="module")
-def benchmark():
-    path = os.path.join(ROOT, "recipes", "benchmark.py")
-    spec = importlib.util.spec_from_file_location("fsdd_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
 
 @pytest.fixture(scope="module")
 def synthetic_fsdd(tmp_path_factory):
-    """3 digits x 3 speakers x 11 takes of 8 kHz tones named like FSDD (takes 0-4 are FSDD's test split)."""
+    """3 digits x 3 speakers x 15 takes of 8 kHz tones named like FSDD (takes 0-4 are FSDD's test split)."""
     import soundfile
 
     folder = tmp_path_factory.mktemp("fsdd") / "recordings"
     folder.mkdir()
     for digit, frequency in enumerate((300.0, 900.0, 2000.0)):
         for s, speaker in enumerate(("ann", "bob", "cid")):
-            for take in range(11):
+            for take in range(15):
                 clip = tone_clip(frequency, s, take, sampling_rate=8000)
                 soundfile.write(folder / f"{digit}_{speaker}_{take}.wav", clip, 8000, subtype="PCM_16")
     return str(folder.parent)
 
 
-METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
+class Poisoned:
+    """Stands in for test / forget_test during tuning trials: any use of it fails the trial."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"a tuning trial read a reporting-only split ({name})")
+
+    def __len__(self):
+        raise AssertionError("a tuning trial read a reporting-only split (len)")
 
 
-def test_quick_benchmark_end_to_end_and_cached_references(benchmark, synthetic_fsdd, tmp_path, capsys, monkeypatch):
-    # Two learning rates instead of the grid's four: half the tuning runs (the rule is checked on crafted runs below).
-    monkeypatch.setattr(benchmark, "LEARNING_RATE_GRID", benchmark.LEARNING_RATE_GRID[::2])
+def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsdd, tmp_path, monkeypatch):
+    import hf_unlearn.experiment as experiment
+
+    real_run_request, real_run_job = experiment.run_request, loop.run_job
+    calls, current, views = [], {}, []
+
+    def spy_run_job(job):
+        current["mode"] = job["mode"]
+        return real_run_job(job)
+
+    def spy_run_request(method, settings, splits, *args, **kwargs):
+        names = sorted(splits.eval_splits())
+        calls.append((current["mode"], method, names))
+        if current["mode"] == "trial":
+            # Nothing a trial evaluates is a reporting split, and the trial cannot touch them either.
+            assert not set(names) & set(tuning.REPORTING_ONLY_SPLITS), names
+            assert all(data is not splits.test for data in splits.eval_splits().values())
+            splits = copy.copy(splits)
+            splits.test = splits.forget_test = Poisoned()
+        return real_run_request(method, settings, splits, *args, **kwargs)
+
+    real_scores = tuning.trial_scores
+
+    def spy_scores(view, standard_errors):
+        views.append(dict(view))
+        return real_scores(view, standard_errors)
+
+    monkeypatch.setattr(experiment, "run_request", spy_run_request)
+    monkeypatch.setattr(loop, "run_job", spy_run_job)
+    monkeypatch.setattr(tuning, "trial_scores", spy_scores)
     out, cache = tmp_path / "out", tmp_path / "cache"
-    argv = ["--fsdd", synthetic_fsdd, "--quick", "--output_dir", str(out), "--cache_dir", str(cache)]
-    argv += ["--reference_max_epochs", "3"]  # smaller than --quick's 10: a smoke test of the pipeline
-    assert benchmark.main([*argv, "--methods", *METHODS, "--sample_fractions", "0.2"]) == 0
-    printed = capsys.readouterr().out
-    assert "[1/3] speaker ann, seed 0" in printed and "original: trained on" in printed
+    argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
+    argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
+    argv += ["--tune_learning_rates", "1e-4", "1e-2", "--tune_epochs", "1", "--tune_requests", "2"]
+    argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3", "--train_takes", "7"]
+    argv += ["--num_workers", "0", "--no_write_settings", "--readme", str(tmp_path / "README.md")]
+    (tmp_path / "README.md").write_text("# x\n")
+    assert benchmark.main(argv) == 0
+
+    trials = [c for c in calls if c[0] == "trial"]
+    runs = [c for c in calls if c[0] == "run"]
+    assert len(trials) == 2 * 2 * 2 and len(runs) == 2 * 2 * 2  # methods x grid x requests; requests x seeds x methods
+    assert all("test" in names and "forget_test" in names for _, _, names in runs)
+    assert all("forget_validation" in names for _, _, names in trials + runs)
+    assert views and all(set(view) == set(tuning.VALIDATION_KEYS) for view in views)
 
     result = json.loads((out / "fsdd.json").read_text())
-    assert not result["errors"]
-    assert set(result["summary"]) == {"speaker", "class", "sample 20%"}
-    assert len(result["runs"]) == 3 and result["command"].startswith("python recipes/benchmark.py")
-    for group, rows in result["summary"].items():
-        assert list(rows) == ["original", "gold", *METHODS], group
-        for method in METHODS:
-            row = rows[method]
-            for key in ("test_f1", "forget_f1", "mia", "gum", "cgum", "time", "speedup", "time_share_of_gold"):
-                assert row[key]["n"] == 1 and row[key]["std"] is None, (group, method, key)
-            gap = row["forget_f1_minus_gold"]["mean"]
-            assert gap == pytest.approx(row["forget_f1"]["mean"] - rows["gold"]["forget_f1"]["mean"])
-    # The learning rate of each method was tuned per forget kind over the whole grid, which is recorded (the rule
-    # that picks it is checked on crafted grids in test_tuning_picks_the_largest_learning_rate_that_keeps_validation).
-    for group in ("speaker", "class"):
-        tuned = result["tuning"][group]
-        assert 0.0 <= tuned["original"] <= 1.0
-        for method in METHODS:
-            grid = tuned[method]["grid"]
-            assert [g["learning_rate"] for g in grid] == list(benchmark.LEARNING_RATE_GRID)
-            assert all(0.0 <= g["validation_accuracy"] <= 1.0 for g in grid)
-            assert tuned[method]["learning_rate"] in benchmark.LEARNING_RATE_GRID
-    speaker_run = result["runs"][0]
-    assert speaker_run["split"]["num_forget"] == 18  # ann: 3 digits x 6 training takes (--quick)
-    assert "forget_test_f1" in speaker_run["rows"]["gold"]  # ann's takes 0-4, never trained on
-    # The class request: the gold model never saw digit 0, so it never predicts it on the forget set.
-    assert result["summary"]["class"]["gold"]["forget_accuracy"]["mean"] == 0.0
-    report = (out / "fsdd.md").read_text()
-    assert "## speaker (1 run, mean ± std)" in report and "| scrub |" in report and "Relearn AUC" in report
-    for name in ("fsdd_speaker.png", "fsdd_class.png", "fsdd_sample_20pct.png"):
-        assert (out / name).stat().st_size > 0
+    assert not result["errors"] and result["command"].startswith("hf-unlearn benchmark --dataset_name")
+    record = result["tuning"]["kinds"]["class"]
+    assert record["requests"] == ["digit 0", "digit 1"] and len(record["grid"]) == 2
+    for method in METHODS:
+        entry = record["methods"][method]
+        assert len(entry["trials"]) == 4 and not any(t["error"] for t in entry["trials"])
+        tuned = {key: entry["choice"]["settings"][key] for key in benchmark.TUNED_FIELDS}
+        assert tuned in record["grid"]
+        assert entry["choice"]["settings"]["per_device_train_batch_size"] == 32  # the shipped settings' batch size
+        # Every run of the method used the chosen setting (with the step cap of this test).
+        used = {json.dumps(r["settings"], sort_keys=True) for r in result["runs"] if r["method"] == method}
+        assert used == {json.dumps(entry["choice"]["settings"], sort_keys=True)}
+    rows = result["summary"]["class"]
+    assert list(rows) == ["original", "gold", *METHODS]
+    assert rows["gold"]["forget_accuracy"]["mean"] == 0.0  # gold never saw the forgotten digit
+    for method in METHODS:
+        cell = rows[method]["forget_accuracy_minus_gold"]
+        assert cell["n"] == 4 and cell["std"] is not None
+        assert rows[method]["time_share_of_gold"]["mean"] > 0
+    assert set(result["targets_met"]["class"]) <= set(METHODS)
+    assert (out / "fsdd.png").stat().st_size > 0 and "## class" in (out / "fsdd.md").read_text()
+    assert summary.README_START in (tmp_path / "README.md").read_text()
+    assert len(os.listdir(out / "runs")) == 8 and len(os.listdir(out / "tuning")) == 8
 
-    # Again through the console script: the original and gold models come from the cache.
-    from hf_unlearn.cli import main as cli
-
-    assert cli(["benchmark", *argv, "--kinds", "speaker", "--methods", "finetune"]) == 0
-    printed = capsys.readouterr().out
-    assert "trained on" not in printed and "[1/1] speaker ann, seed 0" in printed
+    # A rerun recomputes nothing; after deleting one run file, exactly that run is redone.
+    calls.clear()
+    assert benchmark.main(argv) == 0
+    assert calls == []
     again = json.loads((out / "fsdd.json").read_text())
-    assert again["runs"][0]["rows"]["gold"] == result["runs"][0]["rows"]["gold"]
+    assert again["runs"] == result["runs"] and again["summary"] == result["summary"]
+    os.remove(out / "runs" / sorted(os.listdir(out / "runs"))[0])
+    assert benchmark.main(argv) == 0
+    assert [c[0] for c in calls] == ["run"]
 
 
-# Per grid value (0.1, 0.2, 0.3, 0.4): (validation accuracy, stopped by the divergence guard); the original's
-# validation accuracy is 0.9 and the tolerance 0.01, so 0.895 is kept and 0.88 is not.
-TUNING_CASES = {
-    "all_kept_largest": ([(0.9, False), (0.9, False), (0.895, False), (0.9, False)], 0.4),
-    "largest_lost_accuracy": ([(0.9, False), (0.9, False), (0.9, False), (0.88, False)], 0.3),
-    "largest_guard_stopped": ([(0.9, False), (0.9, False), (0.9, False), (0.95, True)], 0.3),
-    "largest_kept_not_first_lost": ([(0.9, False), (0.5, False), (0.9, False), (0.88, False)], 0.3),
-    "none_kept_smallest": ([(0.8, False), (0.9, True), (0.7, False), (0.2, False)], 0.1),
-}
+def view(rv, fv=None, forget=1.0, original_rv=0.9, gold_fv=0.0, n_rv=100, n_fv=50):
+    return {
+        "retain_validation_accuracy": rv,
+        "original_retain_validation_accuracy": original_rv,
+        "num_retain_validation": n_rv,
+        "forget_validation_accuracy": fv,
+        "gold_forget_validation_accuracy": gold_fv if fv is not None else None,
+        "num_forget_validation": n_fv if fv is not None else 0,
+        "forget_accuracy": forget,
+    }
 
 
-@pytest.mark.parametrize("outcomes, expected", list(TUNING_CASES.values()), ids=list(TUNING_CASES))
-def test_tuning_picks_the_largest_learning_rate_that_keeps_validation(benchmark, monkeypatch, outcomes, expected):
-    """`tune_learning_rate` on crafted runs: the largest learning rate whose run kept validation accuracy within the
-    tolerance and was not stopped by the guard, else the smallest; it only ever evaluates the validation split."""
-    from types import SimpleNamespace
-
-    grid_values = (0.1, 0.2, 0.3, 0.4)
-    by_rate = dict(zip(grid_values, outcomes))
-    evaluated = []
-
-    def crafted_run(key, original_path, splits, eval_splits, *args, learning_rate=None, for_tuning=False):
-        evaluated.append((learning_rate, list(eval_splits), for_tuning))
-        accuracy, stopped = by_rate[learning_rate]
-        return {"validation_accuracy": accuracy, "guard_stopped": float(stopped), "time": 1.0}
-
-    monkeypatch.setattr(benchmark, "LEARNING_RATE_GRID", grid_values)
-    monkeypatch.setattr(benchmark, "run_method", crafted_run)
-    splits = SimpleNamespace(forget="forget", retain="retain", retain_eval="validation rows")
-    learning_rate, grid = benchmark.tune_learning_rate(
-        "m", "original", splits, None, 0.9, 0, SimpleNamespace(tune_tolerance=0.01), "scratch"
-    )
-    assert learning_rate == expected
-    assert grid == [
-        {"learning_rate": rate, "validation_accuracy": accuracy, "guard_stopped": stopped}
-        for rate, (accuracy, stopped) in by_rate.items()
+def trials(by_setting: dict) -> list[dict]:
+    """Two requests per setting `(epochs, lr) -> view`."""
+    return [
+        {"settings": {"num_train_epochs": e, "learning_rate": lr}, "request": r, "view": v}
+        for (e, lr), v in by_setting.items()
+        for r in ("a", "b")
     ]
-    assert evaluated == [(rate, ["validation"], True) for rate in grid_values]
 
 
-def test_benchmark_rejects_bad_arguments(benchmark, synthetic_fsdd, tmp_path):
-    with pytest.raises(ValueError, match="--fsdd"):
+def test_tuner_keeps_utility_prefers_forgetting_then_the_shortest():
+    # Tolerance: 2 x sqrt(0.9 x 0.1 / 100) = 0.06.
+    chosen = tuning.choose_setting(
+        trials(
+            {
+                (1, 1e-4): view(rv=0.9, fv=0.8),  # kept, forgets nothing
+                (1, 1e-3): view(rv=0.85, fv=0.015),  # kept (0.05 < 0.06), within 1 SE (0.02) of gold
+                (2, 1e-3): view(rv=0.88, fv=0.0),  # kept, best, but within one SE of the above and longer
+                (1, 1e-2): view(rv=0.5, fv=0.0),  # utility lost
+            }
+        )
+    )
+    assert chosen["settings"] == {"num_train_epochs": 1, "learning_rate": 1e-3} and chosen["utility_kept"]
+    assert [c["utility_kept"] for c in chosen["candidates"]] == [True, True, False, True]
+    far = tuning.choose_setting(trials({(1, 1e-3): view(rv=0.85, fv=0.3), (2, 1e-3): view(rv=0.88, fv=0.0)}))
+    assert far["settings"]["num_train_epochs"] == 2  # not a near-tie: the longer run forgets more
+    none_kept = tuning.choose_setting(trials({(1, 1e-3): view(rv=0.5, fv=0.0), (2, 1e-3): view(rv=0.6, fv=0.5)}))
+    assert none_kept["settings"]["num_train_epochs"] == 2 and not none_kept["utility_kept"]
+
+
+def test_tuner_sample_proxy_and_gold_free_score():
+    # Sample requests: the forget set should be recognised no better than retain-validation.
+    scores = tuning.trial_scores(view(rv=0.9, forget=0.97), 2.0)
+    assert scores["forgetting"] == pytest.approx(0.07) and scores["gold_free"] == pytest.approx(0.07)
+    scores = tuning.trial_scores(view(rv=0.9, fv=0.2, forget=0.5, gold_fv=0.1), 2.0)
+    assert scores["forgetting"] == pytest.approx(0.1) and scores["gold_free"] == pytest.approx(0.3)
+    assert tuning.binomial_standard_error(1.0, 50) == pytest.approx(1 / 50)  # a perfect original allows one error
+    with pytest.raises(ValueError, match="validation figures only"):
+        tuning.trial_scores({**view(rv=0.9), "test_accuracy": 0.5}, 2.0)
+    with pytest.raises(ValueError, match="Every tuning trial failed"):
+        tuning.choose_setting([{"settings": {}, "error": "boom"}])
+
+
+def test_tuned_settings_go_to_the_one_settings_file(tmp_path):
+    from hf_unlearn.experiment import SETTINGS_DIR
+
+    path = tmp_path / "fsdd.json"
+    path.write_text((open(os.path.join(SETTINGS_DIR, "fsdd.json")).read()))
+    choice = {"settings": {"learning_rate": 1e-3, "num_train_epochs": 2.0, "per_device_train_batch_size": 32}}
+    record = {"class": {"methods": {"scrub": {"choice": choice}, "npo": {"error": "every trial failed"}}}}
+    benchmark.write_settings(record, "hf-unlearn benchmark --x", str(path))
+    written = json.loads(path.read_text())
+    assert written["methods"]["scrub"]["class"] == {"learning_rate": 1e-3, "num_train_epochs": 2.0}
+    assert "class" not in written["methods"]["npo"] and "hf-unlearn benchmark --x" in written["source"]
+
+
+def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
+    with pytest.raises(ValueError, match="--dataset_name"):
         benchmark.main(["--quick"])
     with pytest.raises(ValueError, match="Unknown method"):
         benchmark.main(["--fsdd", synthetic_fsdd, "--methods", "forget_all", "--cache_dir", str(tmp_path)])
-    args = benchmark.BenchmarkArguments(dataset_name=synthetic_fsdd, kinds=["voice"])
     with pytest.raises(ValueError, match="Unknown forget kind"):
-        benchmark.requests(args, ["ann"])
-
-
-def test_aggregate_and_tables_on_known_inputs(benchmark):
-    runs = [
-        {"group": "speaker", "rows": {"gold": {"test_f1": 0.9, "mia": 0.5}, "m": {"test_f1": 0.8, "mia": 0.6}}},
-        {
-            "group": "speaker",
-            "rows": {"gold": {"test_f1": 0.7, "mia": 0.5}, "m": {"test_f1": 0.6, "mia": float("inf")}},
-        },
-        {"group": "class", "rows": {"m": {"test_f1": 0.5}}},
+        benchmark.main(["--fsdd", synthetic_fsdd, "--kinds", "voice"])
+    args = benchmark.BenchmarkArguments(dataset_name="d", kinds=["speaker_id"], speaker_id_requests=2)
+    requests = loop.build_requests(args, ["ann", "bob", "cid"])
+    assert [(r["label"], r["split"]) for r in requests] == [
+        ("speaker", {"by": "class", "values": ["ann"]}),
+        ("speaker", {"by": "class", "values": ["bob"]}),
     ]
-    summary = benchmark.aggregate(runs)
-    assert summary["speaker"]["gold"]["test_f1"] == {
-        "mean": pytest.approx(0.8),
-        "std": pytest.approx(0.1414, abs=1e-4),
-        "n": 2,
+
+
+def stored_run(method, request, seed, forget_gap, test_gap, mia_gap, share, gold_forget=0.0):
+    record = {
+        "unlearned": {"forget_accuracy": gold_forget + forget_gap, "kl_to_gold": 0.1},
+        "original": {"forget_accuracy": 1.0},
+        "gold": {"forget_accuracy": gold_forget},
+        "forget_accuracy_minus_gold": forget_gap,
+        "test_accuracy_minus_gold": test_gap,
+        "mia_heldout_minus_gold": mia_gap,
+        "time_share_of_gold": share,
     }
-    assert summary["speaker"]["m"]["mia"] == {"mean": 0.6, "std": None, "n": 1}  # the infinite value is dropped
-    assert summary["class"]["m"]["test_f1"] == {"mean": 0.5, "std": None, "n": 1}
-
-    rows = {
-        "gold": {"test_f1": {"mean": 0.9, "std": 0.01}},
-        "m": {
-            "forget_f1_minus_gold": {"mean": 0.01, "std": 0.005},
-            "test_f1_minus_gold": {"mean": -0.02, "std": None},
-            "mia_minus_gold": {"mean": -0.0001, "std": None},
-            "time_share_of_gold": {"mean": 0.04, "std": 0.001},
-            "relearn_auc_gap": {"mean": 0.25, "std": None},
-        },
-        "slow": {"forget_f1_minus_gold": {"mean": 0.3}, "time_share_of_gold": {"mean": 0.5}},
-    }
-    lines = benchmark.gaps_table(rows).splitlines()
-    assert lines[0] == (
-        "| Model | Forget F1 − gold | Test F1 − gold | MIA − gold | Time / gold | Relearn AUC − gold | Targets |"
-    )
-    assert lines[2] == "| gold | – | – | – | – | – | – |"
-    assert lines[3] == "| m | +0.010 ± 0.005 | -0.020 | 0.000 | 4.0 ± 0.1 % | +0.250 | ✓ ✗ ✓ ✓ |"
-    assert lines[4] == "| slow | +0.300 | – | – | 50.0 % | – | ✗ – – ✗ |"
-    report = benchmark.markdown_report({"speaker": rows}, "# title\n")
-    assert report.startswith("# title\n") and "## speaker (1 run, mean ± std)" in report
-    assert "| gold | 0.900 ± 0.010 |" in report
+    return {"group": "speaker", "request": request, "seed": seed, "method": method, "record": record}
 
 
-def test_best_cards_are_the_highest_mean_cgum_runs(benchmark, tmp_path):
-    from types import SimpleNamespace
-
-    summary = {"speaker": {"gold": {}, "a": {"cgum": {"mean": 0.4}}, "b": {"cgum": {"mean": 0.7}}}}
+def test_summary_targets_readme_figure_and_cards(tmp_path):
     runs = [
-        {"group": "speaker", "cards": {"a": "card a1", "b": "card b1"}},
-        {"group": "speaker", "cards": {"a": "card a2", "b": "card b2"}},
+        stored_run("good", "speaker a", 0, 0.01, -0.004, 0.01, 0.02),
+        stored_run("good", "speaker a", 1, -0.01, -0.006, 0.02, 0.03),
+        stored_run("slow", "speaker a", 0, 0.0, 0.0, 0.0, 0.5),
+        stored_run("slow", "speaker a", 1, 0.0, 0.0, 0.0, 0.4),
     ]
-    paths = benchmark.write_best_cards(summary, runs, SimpleNamespace(model_cards_dir=str(tmp_path)))
-    assert [os.path.basename(p) for p in paths] == ["fsdd_speaker_b.md"]
-    assert (tmp_path / "fsdd_speaker_b.md").read_text() == "card b1"
-    summary["speaker"]["b"]["cgum"]["mean"] = summary["speaker"]["a"]["cgum"]["mean"] = 1e-6  # CGUM's epsilon
-    assert benchmark.write_best_cards(summary, runs, SimpleNamespace(model_cards_dir=str(tmp_path / "none"))) == []
+    runs[0]["card"] = "card good 0"
+    runs[1]["card"] = "card good 1"
+    result = summary.aggregate(runs)
+    rows = result["speaker"]
+    assert list(rows) == ["original", "gold", "good", "slow"]
+    assert rows["gold"]["forget_accuracy"]["n"] == 2  # one per (request, seed), not per method
+    assert rows["good"]["forget_accuracy_minus_gold"] == {"mean": 0.0, "std": pytest.approx(0.01414, abs=1e-4), "n": 2}
+    assert summary.target_marks(rows["slow"]) == {"forget": True, "test": True, "mia": True, "time": False}
+    assert summary.methods_meeting_targets(result) == {"speaker": ["good"]}
+    lines = summary.gaps_table(rows).splitlines()
+    assert lines[2].startswith("| good | 2 | 0.000 ± 0.014 | -0.005 ± 0.001 |") and lines[2].endswith("✓ ✓ ✓ ✓ |")
+    assert lines[3].endswith("✓ ✓ ✓ ✗ |")
+
+    full = {"command": "hf-unlearn benchmark --x", "date": "d", "arguments": {"seeds": [0, 1]}, "summary": result}
+    full["targets_met"] = summary.methods_meeting_targets(result)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{summary.README_START}\nSTALE\n{summary.README_END}\nrest\n")
+    assert summary.update_readme(str(readme), summary.readme_block(full))
+    text = readme.read_text()
+    assert "STALE" not in text and text.startswith("intro\n") and text.endswith("rest\n") and "| good | 2 |" in text
+    assert not summary.update_readme(str(readme), summary.readme_block(full))  # idempotent
+
+    from hf_unlearn.benchmark.cards import write_best_cards
+    from hf_unlearn.benchmark.figure import gaps_figure
+
+    assert os.path.getsize(gaps_figure(result, str(tmp_path / "f.png"))) > 0
+    paths = write_best_cards(result, runs, str(tmp_path / "cards"))
+    assert [os.path.basename(p) for p in paths] == ["fsdd_speaker_good.md"]
+    assert open(paths[0]).read() == "card good 0"  # the run closest to gold on the forget set (tie: first)

@@ -219,3 +219,90 @@ def test_every_method_has_a_complete_paper_record():
         assert isinstance(info.paper, Paper), f"{info.key} has no Paper record"
         assert info.paper.title and info.paper.authors and info.paper.bibtex.startswith("@"), info.key
         assert info.summary, f"{info.key} has no summary"
+
+
+# ------------------------------------------------------------------------------------ what the card opens with
+GOLD = {"forget_accuracy": 0.838, "mia_heldout": 0.52, "test_accuracy": 0.85}
+
+
+def _opening(card) -> str:
+    """The card's first sentence (the line after the title)."""
+    body = str(card).split("\n# ", 1)[1].splitlines()
+    return next(line for line in body[1:] if line.strip()).split(". ")[0]
+
+
+@pytest.mark.parametrize(
+    "forget_accuracy, mia_heldout, expected",
+    [
+        (
+            0.989,
+            0.71,
+            "The forgotten recordings are still recognised: forget accuracy 0.989 vs 0.838 and held-out MIA "
+            "0.710 vs 0.520 for a model retrained without them",
+        ),
+        (
+            0.85,
+            0.53,
+            "The forgotten recordings are no longer recognised beyond what a retrained model does: forget "
+            "accuracy 0.850 vs 0.838 and held-out MIA 0.530 vs 0.520",
+        ),
+        (
+            0.30,
+            0.50,
+            "The forgotten recordings are recognised less than by a model retrained without them (forget "
+            "accuracy 0.300 vs 0.838",
+        ),
+    ],
+)
+def test_card_opens_with_the_outcome_against_gold(forget_accuracy, mia_heldout, expected):
+    results = {**RESULTS, "forget_accuracy": forget_accuracy, "mia_heldout": mia_heldout}
+    card = build_model_card("neggrad_plus", results=results, gold_results=GOLD, request={"kind": "sample"})
+    assert _opening(card).startswith(expected)
+    assert "was removed" not in str(card)
+
+
+def test_card_without_gold_or_kind_says_so():
+    card = str(build_model_card("neggrad_plus", results=RESULTS, request={"kind": "speaker"}))
+    assert _opening(card).startswith(
+        "Whether the forgotten speakers' recordings are still recognised was not compared with a retrained model "
+        "(no gold model): forget accuracy 0.612"
+    )
+    assert "Kind: **speaker** unlearning" in card
+    unstated = str(build_model_card("neggrad_plus", results=RESULTS))
+    assert "unspecified" not in unstated and "Kind: not stated" in unstated
+
+
+def test_undefined_gum_is_n_a_with_its_reason():
+    results = {**RESULTS, "gum": None, "cgum": None, "gum_undefined_reason": "gold's MIA is not below the original's"}
+    card = build_model_card("neggrad_plus", results=results, gold_results=GOLD, request={"kind": "class"})
+    row = next(line for line in card.text.splitlines() if line.startswith("| neggrad_plus |"))
+    assert "n/a" in row and "gold's MIA is not below the original's" in card.text
+    assert "gum" not in {r.metric_type for r in card.data.eval_results}
+
+
+def test_dataset_named_from_hub_metadata_or_as_given():
+    import datasets
+
+    from hf_unlearn.card import dataset_metadata
+
+    info = datasets.DatasetInfo(
+        dataset_name="speech_commands",
+        builder_name="parquet",
+        config_name="v0.02",
+        download_checksums={"hf://datasets/google/speech_commands@0123abc/v0.02/train.parquet": {}},
+    )
+    hub_data = datasets.Dataset.from_dict({"label": [0, 1]}, info=info)
+    assert dataset_metadata(hub_data) == {
+        "dataset_name": "speech_commands (v0.02)",
+        "dataset_id": "google/speech_commands",
+    }
+    assert dataset_metadata(datasets.Dataset.from_dict({"label": [0]})) == {}
+    local = datasets.Dataset.from_dict(
+        {"label": [0]}, info=datasets.DatasetInfo(dataset_name="json", builder_name="json")
+    )
+    assert dataset_metadata(local) == {}
+    card = build_model_card("neggrad_plus", results=RESULTS, dataset_name="FSDD subset")
+    assert {(r.dataset_name, r.dataset_type) for r in card.data.eval_results} == {("FSDD subset", "FSDD subset")}
+    card = build_model_card("neggrad_plus", results=RESULTS, **dataset_metadata(hub_data))
+    assert {r.dataset_type for r in card.data.eval_results} == {"google/speech_commands"}
+    assert card.data.datasets == ["google/speech_commands"]

@@ -418,3 +418,120 @@ def test_load_real_fsdd_for_speaker_identification():
     splits = make_forget_split(data, by="class", values=["george"], group_column="file", seed=0)
     assert len(splits.forget) == 450 and len(splits.forget_test) == 50 and len(splits.test) == 250
     assert set(splits.retain["label"]) == set(splits.test["label"]) == set(range(6)) - {speakers.index("george")}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Speech Commands-style folders without split lists
+
+
+def test_speech_commands_folder_with_odd_names_and_no_split_lists(tmp_path, caplog):
+    """A public copy's quirks: extra-word files named `{word}_{speaker}_nohash_{n}.wav`, stray files, no
+    validation/testing lists. The loader skips (and counts) the stray files, reads the variant's speaker, and holds
+    out validation and test by speaker hash, so no speaker is in two splits."""
+    import logging
+
+    import soundfile
+
+    from hf_unlearn.data.speech_commands import load_speech_commands, speaker_split, split_by_speaker
+
+    speakers = [f"{index:08x}" for index in range(0x1A2B0, 0x1A2B0 + 40)]
+    clip = (0.1 * np.sin(2 * np.pi * 440 * np.arange(1600) / 16000)).astype(np.float32)
+    for word in ("yes", "no"):
+        os.makedirs(tmp_path / "sc" / word)
+        for speaker in speakers:
+            soundfile.write(tmp_path / "sc" / word / f"{speaker}_nohash_0.wav", clip, 16000)
+    os.makedirs(tmp_path / "sc" / "extra")
+    for speaker in speakers[:5]:
+        soundfile.write(tmp_path / "sc" / "extra" / f"extra_{speaker}_nohash_1.wav", clip, 16000)
+    for name in ("yes/recording 1.wav", "no/take.WAV", "extra/extra_take.wav"):
+        soundfile.write(tmp_path / "sc" / name, clip, 16000)
+
+    with caplog.at_level(logging.INFO, logger="hf_unlearn.data.speech_commands"):
+        data = load_speech_commands(tmp_path / "sc", decode_audio=False)
+    assert "3 file(s)" in caplog.text and "recording 1.wav" in caplog.text and "speaker hash" in caplog.text
+    assert set(data) == {"train", "validation", "test"}
+    by_split = {name: set(split["speaker"]) for name, split in data.items()}
+    assert not by_split["train"] & by_split["test"] and not by_split["train"] & by_split["validation"]
+    assert not by_split["test"] & by_split["validation"]
+    assert all(speaker_split(s) == name for name, group in by_split.items() for s in group)
+    # The variant's speaker is read: its files sit with the same speaker's other recordings.
+    extra = data["train"].features["label"].names.index("extra")
+    extra_speakers = {
+        s for split in data.values() for s, label in zip(split["speaker"], split["label"]) if label == extra
+    }
+    assert extra_speakers == set(speakers[:5])
+    assert sum(len(split) for split in data.values()) == 2 * len(speakers) + 5
+    with pytest.raises(ValueError, match=r"3 file\(s\).*strict_layout=False"):
+        load_speech_commands(tmp_path / "sc", strict_layout=True)
+    # Speech Commands' rule, checked against a hand computation (sha1 of the id mod 2**27 - 1, as a percentage).
+    import hashlib
+
+    share = (int(hashlib.sha1(b"0a7c2a8d").hexdigest(), 16) % 2**27) * (100.0 / (2**27 - 1))
+    assert speaker_split("0a7c2a8d") == ("validation" if share < 10 else "test" if share < 20 else "train")
+    # The same split for any dataset with a speaker column.
+    again = split_by_speaker(data["train"].select(range(10)), "speaker")
+    assert set(again) == {"train"}
+    with pytest.raises(ValueError, match="speaker_column"):
+        split_by_speaker(data["train"], "who")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Features cached on disk across processes
+
+_FEATURIZE_SCRIPT = """
+import logging, os, sys
+import numpy as np
+import datasets
+from transformers import Wav2Vec2FeatureExtractor
+
+from hf_unlearn.data.features import featurize_cached
+
+cache_dir, marker = sys.argv[1], sys.argv[2]
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+original_call = Wav2Vec2FeatureExtractor.__call__
+
+def counted_call(self, *args, **kwargs):  # one line in the marker file per extraction batch
+    with open(marker, "a") as handle:
+        handle.write("extracted\\n")
+    return original_call(self, *args, **kwargs)
+
+Wav2Vec2FeatureExtractor.__call__ = counted_call
+t = np.arange(1600) / 16000
+waves = [(0.1 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (300, 500, 700)]
+rows = [{"array": wave, "sampling_rate": 16000} for wave in waves]
+data = datasets.Dataset.from_dict({"audio": rows, "label": [0, 1, 2]})
+features = featurize_cached(data, Wav2Vec2FeatureExtractor(), cache_dir, name="train")
+print("ROWS", len(features), "COLUMNS", sorted(features.column_names))
+print("FIRST", float(np.asarray(features[0]["input_values"]).sum()))
+"""
+
+
+def test_featurized_data_is_cached_on_disk_for_a_later_process(tmp_path):
+    import subprocess
+
+    script = tmp_path / "featurize.py"
+    script.write_text(_FEATURIZE_SCRIPT)
+    marker = tmp_path / "extractions.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_DATASETS_OFFLINE": "1"}
+
+    def run():
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "cache"), str(marker)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    first = run()
+    assert "cached in" in first and marker.read_text().count("extracted") >= 1
+    extractions = marker.read_text().count("extracted")
+    second = run()  # a fresh process: same data, same extractor
+    assert "loaded from the cache" in second
+    assert marker.read_text().count("extracted") == extractions, "the second run extracted features again"
+    assert "ROWS 3 COLUMNS ['input_values', 'labels']" in second
+    first_sum = [line for line in first.splitlines() if line.startswith("FIRST")]
+    assert first_sum == [line for line in second.splitlines() if line.startswith("FIRST")]
+    assert len(os.listdir(tmp_path / "cache")) == 1

@@ -54,7 +54,11 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     ):
         assert (out / name).exists(), name
     # The saved model is not the original's weights (cached apart, untouched): unlearning changed them.
-    (original_dir,) = (tmp_path / "cache" / "demo_models").glob("*/original")
+    results = json.loads((out / "results.json").read_text())
+    original_dir = tmp_path / "cache" / "references" / results["rows"]["original"]["reference"]["key"][:16]
+    assert original_dir.is_dir()
+    # The held-out MIA and the KL to gold reach the results (class request: forget_test holds the class's test clips).
+    assert "mia_heldout" in unlearned and "kl_to_gold" in unlearned
     before, after = load_file(original_dir / "model.safetensors"), load_file(out / "model.safetensors")
     assert before.keys() == after.keys()
     assert any(not torch.equal(before[name], after[name]) for name in before)
@@ -79,3 +83,18 @@ def test_demo_rejects_bad_requests(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="fraction"):
         parse_forget("sample:lots")
     assert parse_forget("class:yes,no") == {"by": "class", "values": ["yes", "no"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", [info.key for info in __import__("hf_unlearn").list_methods()])
+def test_demo_runs_every_method(method, tmp_path_factory, monkeypatch):
+    """Every registered method runs through the demo (one shared reference cache; a short unlearning run)."""
+    from hf_unlearn.cli import main
+
+    monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path_factory.getbasetemp() / "demo_every_method_cache"))
+    out = tmp_path_factory.mktemp(method)
+    argv = ["demo", "--method", method, "--forget_classes", "yes", "--output_dir", str(out), "--num_keywords", "3"]
+    argv += ["--num_voices", "3", "--reference_epochs", "10", "--num_train_epochs", "2", "--quiet"]
+    assert main(argv) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert 0.0 <= rows[method]["forget_accuracy"] <= 1.0

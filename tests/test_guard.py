@@ -1,5 +1,5 @@
-"""The divergence guard: a diverging ascent stops cleanly with the last good weights and a message saying what to
-change; `stop_at_gold` stops at the gold model's forget accuracy."""
+"""The divergence guard: a diverging run (ascent, or descent at a learning rate far too large) stops cleanly with the
+last good weights and a message saying what to change; `stop_at_gold` stops at the gold model's forget accuracy."""
 
 from __future__ import annotations
 
@@ -86,10 +86,22 @@ def test_nonfinite_loss_stops_and_restores(splits, tmp_path):
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
-def test_guard_off_and_non_ascending_methods_have_no_guard(splits, tmp_path):
+def test_every_method_is_guarded_by_default_and_off_means_off(splits, tmp_path):
     assert make("neggrad_plus", splits, tmp_path, divergence_guard="off").guard is None
-    assert make("finetune", splits, tmp_path).guard is None
-    assert make("finetune", splits, tmp_path, divergence_guard="always").guard is not None
+    assert make("finetune", splits, tmp_path, divergence_guard="off").guard is None
+    assert make("finetune", splits, tmp_path).guard is not None
+    assert make("random_labels", splits, tmp_path).guard is not None
+
+
+@pytest.mark.parametrize("method", ["finetune", "random_labels"])
+def test_descent_methods_at_a_huge_learning_rate_are_stopped(method, splits, trained, tmp_path):
+    """A retain-monitor collapse is a collapse whatever the loss: descent methods at lr 10 are stopped, not saved."""
+    trainer = make(method, splits, tmp_path, model_dir=trained, learning_rate=10.0)
+    trainer.train()
+    assert trainer.stop_reason is not None, "a run at lr 10 was neither stopped nor warned about"
+    assert "learning_rate" in trainer.stop_reason
+    kept = trainer.guard._accuracy(trainer.guard.retain_batch)
+    assert kept >= trainer.args.guard_retain_floor * trainer.guard.original_retain_accuracy
 
 
 def test_stop_at_gold(splits, tmp_path):

@@ -118,8 +118,12 @@ def test_push_full_model_with_gold_and_load_back(hub, toy_dataset, tmp_path):
         "preprocessor_config.json",
         "unlearning_config.json",
         "unlearning_results.json",
+        "unlearning_log.jsonl",  # push_to_hub's own save writes the audit log too
     } <= files
     texts = {name: hub.read("user/cnn-unlearned", name).decode("latin-1") for name in files}
+    assert not leaks(texts, [str(tmp_path)]), "a local path was pushed"
+    assert json.loads(texts["unlearning_results.json"])["original"] == original_results
+    assert json.loads(texts["unlearning_log.jsonl"].splitlines()[-1])["metrics_before"]
     forgotten_files = list(splits.forget["file"])
     assert not leaks(texts, [*SPEAKERS.values(), "/secret/recordings", *forgotten_files])
     record = json.loads(texts["unlearning_config.json"])["request"]
@@ -144,7 +148,7 @@ def test_push_full_model_with_gold_and_load_back(hub, toy_dataset, tmp_path):
     }
     assert results_from_card(card) == expected
     assert card.data.library_name == "transformers" and "neggrad_plus" in card.data.tags
-    assert 'model="user/cnn-unlearned"' in card.text and "| gold |" in card.text
+    assert 'model="user/cnn-unlearned"' in card.text and "| gold |" in card.text and "| original |" in card.text
     assert "import hf_unlearn" in card.text, "the CNN's architecture is registered by hf-unlearn"
     assert "| `max_steps` | 2 |" in card.text and "| `learning_rate` | 0.001 |" in card.text
     assert "speaker-unlearning" in card.data.tags and card.data.base_model is None
@@ -211,6 +215,54 @@ def test_push_and_load_adapter(hub, toy_dataset, tmp_path):
     # The adapter changed the model: the base alone (get_peft_model wrapped base.model in place) predicts otherwise.
     with trainer.model.disable_adapter():
         assert not torch.allclose(logits_of(trainer.model, extractor, splits.test), reference)
+
+
+def test_pushed_adapter_folder_is_complete_and_holds_no_local_path(hub, toy_dataset, tmp_path):
+    """An adapter on a local base, trained from a bare LoraConfig, with the original's results given to evaluate():
+    the pushed folder has the audit log and the original row, and no file names the local folders."""
+    from huggingface_hub import ModelCard
+    from peft import LoraConfig
+    from transformers import AutoModelForAudioClassification
+
+    from hf_unlearn.reference import evaluate_model
+
+    model, extractor = build_tiny_model("wav2vec2")
+    model.save_pretrained(tmp_path / "base")
+    extractor.save_pretrained(tmp_path / "base")
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path / "base")
+    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+    eval_splits = splits.eval_splits()
+    original_results, _ = evaluate_model(model, extractor, eval_splits, use_cpu=True)
+    trainer = UnlearningTrainer(
+        method="neggrad_plus",
+        model=model,
+        args=small_args(tmp_path, hub_model_id="user/w2v2-local-lora", learning_rate=1e-2),
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        processing_class=extractor,
+        peft_config=LoraConfig(r=4),
+        forget_request=splits,
+    )
+    trainer.train()
+    trainer.evaluate(eval_splits, original_results=original_results)
+    trainer.create_model_card(dataset="FSDD subset")
+    trainer.push_to_hub()
+
+    files = set(hub.repo_files("user/w2v2-local-lora"))
+    assert {"adapter_config.json", "unlearning_log.jsonl", "unlearning_results.json", "README.md"} <= files
+    texts = {name: hub.read("user/w2v2-local-lora", name).decode("latin-1") for name in files}
+    assert not leaks(texts, [str(tmp_path), os.path.basename(str(tmp_path))]), "a local path was pushed"
+    assert json.loads(texts["adapter_config.json"])["base_model_name_or_path"] is None
+    assert json.loads(texts["unlearning_results.json"])["original"] == original_results
+    entry = json.loads(texts["unlearning_log.jsonl"].splitlines()[-1])
+    assert entry["metrics_before"]["forget_accuracy"] == original_results["forget_accuracy"]
+    card = ModelCard.load("user/w2v2-local-lora")
+    assert "| original |" in card.text and "Kind: **class** unlearning" in card.text
+    assert card.text.split("\n# ")[1].splitlines()[2].startswith("Whether the forgotten class's recordings")
+    # The data named as given, with no invented dataset type; the adapter loads with the base given explicitly.
+    assert {(r.dataset_name, r.dataset_type) for r in card.data.eval_results} == {("FSDD subset", "FSDD subset")}
+    loaded = load_checkpoint("user/w2v2-local-lora", base_model=str(tmp_path / "base"))
+    assert loaded.is_adapter
 
 
 INTENTS = ["activate_lights", "deactivate_lights", "increase_volume", "decrease_volume"]

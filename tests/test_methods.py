@@ -9,7 +9,8 @@ from conftest import TINY_MODELS, build_tiny_model, tiny_args, tiny_trainer
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, get_trainer_class, list_methods, make_forget_split
 
-# Per-method settings of the table: the loss terms it must log.
+# Per-method settings of the table: the loss terms it must log, and `steps` when 3 steps are not enough to reach every
+# phase (phased streams: on the toy split, 21 forget rows are 6 steps of 4 before the first retain step).
 METHOD_CASES = {
     # Bad Teaching: one flat stream of forget rows + 30 % of the retain rows; terms are the KL on each kind of row.
     "bad_teaching": {"terms": {"forget", "retain"}},
@@ -20,15 +21,15 @@ METHOD_CASES = {
     "l1_sparse": {"terms": {"retain", "l1"}},
     "neggrad_plus": {"terms": {"forget", "retain"}},
     "npo": {"terms": {"forget", "retain"}},
-    "random_labels": {"terms": {"forget", "retain"}},
+    "random_labels": {"terms": {"forget", "retain"}, "steps": 8},
     # With max_steps=3 the stages are one step each (reset, perturb round 0, repair); tests/test_reset_perturb.py
     # covers the rounds. The invariance test (max_steps=1) runs the reset and one repair step.
     "reset_perturb": {"terms": {"retain"}},
     # SalUn: saliency mask in before_optimizer, then random labels on forget + retain CE on the masked weights.
-    "salun": {"terms": {"forget", "retain"}},
-    # With max_steps=3 the run has max steps (0, 2) and a min step (1). The table's invariance test runs one step, a
-    # max step; test_scrub_min_steps_gradient_accumulation covers the min step.
-    "scrub": {"terms": {"forget_kl", "retain_ce", "retain_kl"}},
+    "salun": {"terms": {"forget", "retain"}, "steps": 8},
+    # 8 steps: the max pass over forget (6 steps), then 2 min steps. The table's invariance test runs one step, a max
+    # step; test_scrub_min_steps_gradient_accumulation covers the min step.
+    "scrub": {"terms": {"forget_kl", "retain_ce", "retain_kl"}, "steps": 8},
     # UNSIR: with max_steps=3 every step is in the impair phase (noise CE + retain CE); tests/test_unsir.py covers the
     # switch to repair (retain only).
     "unsir": {"terms": {"noise", "retain"}},
@@ -46,13 +47,16 @@ def toy_splits(toy_dataset):
 
 def make_trainer(method, kind, splits, tmp_path, **overrides):
     # The shared UnlearningConfig, which the trainer upgrades to the method's config (its fields at their defaults).
+    # The models are untrained, so the divergence guard's retain-accuracy floor means nothing here (tests/test_guard.py
+    # covers it): it is off unless a test asks for it.
+    overrides.setdefault("divergence_guard", "off")
     return tiny_trainer(method, splits, tmp_path, kind=kind, config_class=UnlearningConfig, **overrides)
 
 
 @pytest.mark.parametrize("kind", TINY_MODELS)
 @pytest.mark.parametrize("method", sorted(METHOD_CASES))
 def test_method_trains(method, kind, toy_splits, tmp_path):
-    trainer = make_trainer(method, kind, toy_splits, tmp_path)
+    trainer = make_trainer(method, kind, toy_splits, tmp_path, max_steps=METHOD_CASES[method].get("steps", 3))
     assert type(trainer).method_key == method
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
@@ -92,8 +96,10 @@ def assert_accumulation_invariant(method, toy_splits, tmp_path, config_class=Unl
             dataloader_drop_last=True,
             **fields,
         )
-        # The same sampler order in both runs: no shuffling.
-        trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
+        # The same sampler order in both runs: no shuffling (a phased stream's own sampler depends only on the seed
+        # and the rows per optimizer step, 4 in both runs).
+        if not hasattr(trainer.train_dataset, "make_sampler"):
+            trainer._get_train_sampler = lambda *a, **k: torch.utils.data.SequentialSampler(trainer.train_dataset)
         trainer.train()
         results.append({n: p.detach().clone() for n, p in trainer.model.named_parameters()})
     for name in results[0]:
@@ -136,7 +142,9 @@ def test_positional_args_dispatch(toy_splits, tmp_path):
 
     model, extractor = build_tiny_model("cnn")
     args = tiny_args(UnlearningConfig, tmp_path, method="finetune")
-    trainer = UnlearningTrainer(model, args, retain_dataset=toy_splits.retain, processing_class=extractor)
+    trainer = UnlearningTrainer(
+        model, args, forget_dataset=toy_splits.forget, retain_dataset=toy_splits.retain, processing_class=extractor
+    )
     assert type(trainer) is FinetuneTrainer
     model, extractor = build_tiny_model("cnn")
     with pytest.raises(ValueError, match="runs 'neggrad_plus', not 'finetune'"):
@@ -166,6 +174,7 @@ def test_method_from_args(toy_splits, tmp_path):
     trainer = UnlearningTrainer(
         model=model,
         args=tiny_args(UnlearningConfig, tmp_path, method="finetune"),
+        forget_dataset=toy_splits.forget,
         retain_dataset=toy_splits.retain,
         processing_class=extractor,
     )
@@ -221,6 +230,9 @@ def test_unslu_presets(method):
         return
     config = config_class.preset("unslu", output_dir="x", use_cpu=True)
     assert config.learning_rate == UNSLU_LEARNING_RATES[method]
+    # Constant-lr AdamW; only NG clips gradients (at 1.0).
+    assert config.lr_scheduler_type == "constant"
+    assert config.max_grad_norm == (1.0 if method == "gradient_ascent" else 0.0)
     # One epoch; UNSIR's run is one impair epoch + one repair epoch (num_train_epochs = impair + repair = 2).
     epochs = config.impair_epochs + config.repair_epochs if method == "unsir" else 1
     assert config.num_train_epochs == epochs and config.optim == "adamw_torch"
@@ -233,6 +245,13 @@ def test_presets():
     assert config.retain_weight == pytest.approx(0.9999) and config.forget_weight == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="known presets"):
         NegGradPlusConfig.preset("nope", output_dir="x")
+    from hf_unlearn import SCRUBConfig
+
+    small = SCRUBConfig.preset("small_scale", output_dir="x", use_cpu=True)
+    assert (small.temperature, small.gamma, small.alpha, small.max_steps_phase) == (2.0, 1.0, 0.5, 3)
+    assert small.num_train_epochs > small.max_steps_phase
+    unslu = SCRUBConfig.preset("unslu", output_dir="x", use_cpu=True)
+    assert (unslu.gamma, unslu.alpha, unslu.max_steps_phase) == (1.0, 1.0, None)
 
 
 @pytest.mark.parametrize("kind", ["cnn", "wav2vec2"])
@@ -246,7 +265,12 @@ def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path)
 
     args = tiny_args(CFkConfig, tmp_path, k=1, reinit=reinit)
     trainer = UnlearningTrainer(
-        method="cf_k", model=model, args=args, retain_dataset=toy_splits.retain, processing_class=extractor
+        method="cf_k",
+        model=model,
+        args=args,
+        forget_dataset=toy_splits.forget,
+        retain_dataset=toy_splits.retain,
+        processing_class=extractor,
     )
     trainer.train()  # the blocks are chosen in before_optimizer(), when train() creates the optimizer
     assert trainer.trainable_module_names == ["classifier"]
@@ -273,15 +297,14 @@ def test_teacher_frozen_and_unchanged(method, toy_splits, tmp_path):
     assert any(not torch.equal(p.detach(), before[n]) for n, p in trainer.model.named_parameters())
 
 
-def test_scrub_phase_from_state(toy_splits, tmp_path):
-    """Max steps on even global steps in the first `max_steps_phase` epochs, then only min steps."""
+def test_scrub_passes_follow_the_epoch(toy_splits, tmp_path):
+    """A max pass over forget then a min pass over retain in the first `max_steps_phase` epochs, then min passes only
+    (tests/test_schedules.py counts the steps); `max_steps_phase=None` keeps max passes in every epoch (UnSLU)."""
     trainer = make_trainer("scrub", "cnn", toy_splits, tmp_path)
-    trainer.state.epoch, trainer.state.global_step = 0.5, 4
-    assert trainer.is_max_step()
-    trainer.state.global_step = 5
-    assert not trainer.is_max_step()
-    trainer.state.epoch, trainer.state.global_step = 2.0, 6
-    assert not trainer.is_max_step()
+    assert trainer.args.max_steps_phase == 2 and trainer.args.num_train_epochs == 3
+    assert [trainer.passes_at(epoch) for epoch in range(3)] == [("forget", "retain")] * 2 + [("retain", "retain")]
+    trainer.args.max_steps_phase = None
+    assert trainer.passes_at(10) == ("forget", "retain")
 
 
 def test_l1_sparse_gamma_decays(toy_splits, tmp_path):

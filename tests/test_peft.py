@@ -365,7 +365,12 @@ def test_save_adapter_and_merged_model(kind, toy_splits, tmp_path):
     trainer.save_merged_model(str(merged_dir))
     files = {p.name for p in merged_dir.iterdir()}
     assert {"model.safetensors", "config.json", "preprocessor_config.json", "unlearning_config.json"} <= files
-    assert "adapter_config.json" not in files
+    # A complete folder: the card (of a plain transformers checkpoint) and the audit log too.
+    assert {"README.md", "unlearning_log.jsonl"} <= files and "adapter_config.json" not in files
+    from huggingface_hub import ModelCard
+
+    assert ModelCard.load(merged_dir / "README.md").data.library_name == "transformers"
+    assert json.loads((merged_dir / "unlearning_log.jsonl").read_text().splitlines()[-1])["method"] == "neggrad_plus"
     from safetensors import safe_open
 
     with safe_open(merged_dir / "model.safetensors", "pt") as handle:
@@ -424,3 +429,91 @@ def test_bad_peft_input(toy_splits, tmp_path):
     # A PeftModel passed without peft_config trains as is.
     trainer = UnlearningTrainer(model=wrapped, **common)
     assert trainer.model is wrapped
+
+
+# ------------------------------------------------------------------------------------- a bare LoraConfig
+def test_bare_lora_config_trains_lora_and_the_head(toy_splits, tmp_path, caplog):
+    """`peft_config=LoraConfig(r=4)` without targets: the speech map fills them in and the head trains in full."""
+    from peft import LoraConfig
+
+    model, extractor = build_tiny_model("wav2vec2")
+    with caplog.at_level("INFO", logger="hf_unlearn.peft_utils"):
+        trainer = UnlearningTrainer(
+            method="neggrad_plus",
+            model=model,
+            args=small_args(tmp_path, max_steps=1),
+            forget_dataset=toy_splits.forget,
+            retain_dataset=toy_splits.retain,
+            processing_class=extractor,
+            peft_config=LoraConfig(r=4),
+        )
+    assert "hf-unlearn's map for model_type='wav2vec2'" in caplog.text
+    config = trainer.model.peft_config["default"]
+    assert {path.rsplit(".", 1)[-1] for path in config.target_modules} == {"q_proj", "v_proj"}
+    assert {"classifier", "projector"} <= set(config.modules_to_save)
+    parameters = dict(trainer.model.named_parameters())
+    before = {name: p.detach().clone() for name, p in parameters.items()}
+    trainable = {name for name, p in parameters.items() if p.requires_grad}
+    assert trainable and all("lora_" in name or ".modules_to_save." in name for name in trainable)
+    trainer.train()
+    changed = {name for name, p in trainer.model.named_parameters() if not torch.equal(p.detach(), before[name])}
+    assert any("lora_" in name for name in changed), "no LoRA factor changed"
+    assert any(".classifier.modules_to_save." in name for name in changed), "the classifier head did not train"
+    assert changed <= trainable, f"frozen parameters changed: {sorted(changed - trainable)[:5]}"
+
+
+def test_target_list_that_freezes_the_head_warns(caplog):
+    from peft import LoraConfig
+
+    from hf_unlearn import get_trainer_class
+    from hf_unlearn.peft_utils import prepare_peft_model
+
+    trainer_class = get_trainer_class("neggrad_plus")
+    with caplog.at_level("WARNING", logger="hf_unlearn.peft_utils"):
+        prepare_peft_model(build_tiny_model("wav2vec2")[0], LoraConfig(target_modules=["q_proj"]), trainer_class)
+    assert "classification head" in caplog.text and "stays frozen" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hf_unlearn.peft_utils"):
+        config = LoraConfig(target_modules=["q_proj"], modules_to_save=["classifier", "projector"])
+        prepare_peft_model(build_tiny_model("wav2vec2")[0], config, trainer_class)
+    assert "stays frozen" not in caplog.text
+
+
+def test_adapter_without_base_path_fails_at_once(tmp_path):
+    """A base built from a config (never saved) leaves `base_model_name_or_path` null: the loaders say so at once
+    instead of asking the Hub for a repo named "None"."""
+    from hf_unlearn.hub import load_checkpoint
+
+    model, extractor = build_tiny_model("wav2vec2")
+    adapter = peft.get_peft_model(model, lora_config_for(model, r=4))
+    adapter.save_pretrained(tmp_path / "adapter")
+    extractor.save_pretrained(tmp_path / "adapter")
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] is None
+    with pytest.raises(ValueError, match="names no base model: pass base_model="):
+        load_checkpoint(str(tmp_path / "adapter"))
+    with pytest.raises(ValueError, match="does not name its base checkpoint.*base_model="):
+        load_adapter_model(str(tmp_path / "adapter"))
+
+
+# ------------------------------------------------------------------------------------------ several processes
+def test_ddp_searches_unused_parameters_only_where_a_forward_may_skip_some(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
+
+    from hf_unlearn.processes import find_unused_parameters, set_ddp_defaults
+
+    cnn = build_tiny_model("cnn")[0]
+    assert not find_unused_parameters(cnn)
+    assert not find_unused_parameters(peft.get_peft_model(cnn, lora_config_for(cnn)))  # frozen base: not tracked
+    config = Wav2Vec2Config(**{**tiny_wav2vec2_kwargs(3), "layerdrop": 0.1})
+    assert find_unused_parameters(Wav2Vec2ForSequenceClassification(config))
+    config = Wav2Vec2Config(**{**tiny_wav2vec2_kwargs(3), "layerdrop": 0.0, "apply_spec_augment": False})
+    model = Wav2Vec2ForSequenceClassification(config)
+    # wav2vec2 keeps SpecAugment's mask embedding when masking is configured; with SpecAugment off it goes unused.
+    has_mask_embedding = any(name.endswith("masked_spec_embed") for name, _ in model.named_parameters())
+    assert find_unused_parameters(model) == has_mask_embedding
+    args = small_args(tmp_path)
+    set_ddp_defaults(args, cnn)
+    assert args.ddp_find_unused_parameters is False
+    args = small_args(tmp_path, ddp_find_unused_parameters=True)  # the user's choice stays
+    set_ddp_defaults(args, cnn)
+    assert args.ddp_find_unused_parameters is True

@@ -173,14 +173,15 @@ def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe
     assert "forget_test_accuracy" in results["rows"]["gold"]
     assert "bob" not in (out / "README.md").read_text() and "bob" not in (out / "results.json").read_text()
 
+    # One cache root, one folder per key (the key is recorded with each reference model's results).
+    original_dir, gold_dir = (refs / results["rows"][kind]["reference"]["key"][:16] for kind in ("original", "gold"))
+    assert (original_dir / "model.safetensors").exists() and (gold_dir / "model.safetensors").exists()
     # A second method on the same request: the original comes from the cache, the gold from --gold_model_path.
-    stamp = os.path.getmtime(refs / "original" / "model.safetensors")
+    stamp = os.path.getmtime(original_dir / "model.safetensors")
     argv[1], argv[argv.index(str(out))] = "scrub", str(tmp_path / "out2")
-    again = recipe.main(
-        [*argv, "--temperature", "2.0", "--gold_model_path", str(refs / "gold"), "--relearn_steps", "2"]
-    )
+    again = recipe.main([*argv, "--temperature", "2.0", "--gold_model_path", str(gold_dir), "--relearn_steps", "2"])
     assert len(again["relearning"]["relearn_curve"]) == 3 and "relearn_auc_gap" in again["relearning"]
-    assert os.path.getmtime(refs / "original" / "model.safetensors") == stamp
+    assert os.path.getmtime(original_dir / "model.safetensors") == stamp
     assert json.loads((tmp_path / "out2" / "unlearning_config.json").read_text())["config"]["temperature"] == 2.0
     for model in ("original", "gold"):  # same models, same data: same results
         assert again["rows"][model]["test_f1"] == results["rows"][model]["test_f1"]
@@ -189,7 +190,7 @@ def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe
 
     # A sequential request: start from the first unlearned model; its audit log is carried over and extended.
     argv[argv.index(str(tmp_path / "out2"))] = str(tmp_path / "out3")
-    recipe.main([*argv, "--original_model_path", str(out), "--gold_model_path", str(refs / "gold")])
+    recipe.main([*argv, "--original_model_path", str(out), "--gold_model_path", str(gold_dir)])
     log = (tmp_path / "out3" / "unlearning_log.jsonl").read_text().splitlines()
     assert len(log) == 2 and [json.loads(line)["method"] for line in log] == ["neggrad_plus", "scrub"]
 
@@ -426,9 +427,10 @@ def test_load_speech_commands_layout(tmp_path, caplog):
         (tmp_path / "sc" / "yes" / f"{SPEAKER_HASHES[0]}_nohash_0.wav").read_bytes()
     )
     with pytest.raises(ValueError, match="nohash"):
-        load_speech_commands(folder)
-    with pytest.warns(UserWarning, match="skipping"):
-        load_speech_commands(folder, strict=False, decode_audio=False)
+        load_speech_commands(folder, strict_layout=True)
+    with caplog.at_level(logging.WARNING, logger="hf_unlearn.data.speech_commands"):
+        load_speech_commands(folder, decode_audio=False)
+    assert "skipping" in caplog.text
     with pytest.raises(FileNotFoundError):
         load_speech_commands(tmp_path / "missing")
 
@@ -465,3 +467,66 @@ def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert results["num_processes"] == 2  # really two ranks, not one process training alone
     assert set(results["rows"]) == {"original", "gold", "neggrad_plus"}
     assert results["request"]["num_forget"] == 9
+
+
+# ------------------------------------------------------------------------------------- shipped configs, defaults
+def test_help_lists_the_experiment_options(recipe, capsys):
+    with pytest.raises(SystemExit):
+        recipe.parse_arguments(["--method", "scrub", "--help"])
+    printed = capsys.readouterr().out
+    for option in (
+        "--forget_speakers", "--forget_classes", "--forget_fraction", "--dataset_name", "--output_dir",
+        "--reference_epochs", "--num_threads", "--shadow_models", "--label_column", "--normalize", "--num_frames",
+        "--hop_length", "--method_settings", "--temperature",
+    ):  # fmt: skip
+        assert option in printed, option
+
+
+def test_mfcc_cnn_without_flags_takes_the_settings_file_per_request_kind(recipe):
+    from hf_unlearn.experiment import method_settings, reference_defaults
+
+    for request, kind in ((["--forget_classes", "0"], "class"), (["--forget_fraction", "0.1"], "sample")):
+        script, _, _, training = recipe.parse_arguments(
+            ["--method", "neggrad_plus", "--model_type", "mfcc_cnn", *request]
+        )
+        expected = method_settings("neggrad_plus", "fsdd", kind)
+        assert training.learning_rate == expected["learning_rate"], kind
+        assert training.num_train_epochs == expected["num_train_epochs"], kind
+    assert script.reference_learning_rate is None  # the model type's reference defaults apply
+    assert reference_defaults("mfcc_cnn")["learning_rate"] != reference_defaults(None)["learning_rate"]
+    # The command line wins over the settings file.
+    _, _, _, training = recipe.parse_arguments(
+        ["--method", "neggrad_plus", "--model_type", "mfcc_cnn", "--forget_classes", "0", "--learning_rate", "0.5"]
+    )
+    assert training.learning_rate == 0.5
+
+
+def test_shipped_fsdd_config_with_a_class_request_and_speaker_identification(recipe, tmp_path):
+    """The shipped FSDD config holds no request: `--forget_classes 0` works as given; the MFCC features are fitted
+    on the training rows; shadow models give LiRA; `--label_column speaker` turns it into speaker identification."""
+    from transformers import AutoFeatureExtractor
+
+    from hf_unlearn.experiment import method_settings
+
+    data = write_fsdd(tmp_path / "fsdd")
+    config = os.path.join(ROOT, "recipes", "configs", "fsdd", "neggrad_plus.yaml")
+    tiny = ["--reference_epochs", "2", "--early_stopping_patience", "1", "--max_steps", "2", "--num_threads", "1"]
+    tiny += ["--reference_dir", str(tmp_path / "refs"), "--disable_tqdm", "true"]
+    out = tmp_path / "digit"
+    argv = ["--config", config, "--dataset_name", data, "--forget_classes", "0", "--output_dir", str(out)]
+    results = recipe.main([*argv, *tiny, "--shadow_models", "2"])
+    check_outputs(out, "neggrad_plus", "class")
+    run = results["runs"][0]
+    assert run["settings"]["learning_rate"] == method_settings("neggrad_plus", "fsdd", "class")["learning_rate"]
+    for key in ("mia_heldout", "kl_to_gold", "lira_auc"):
+        assert key in results["rows"]["neggrad_plus"], key
+    extractor = AutoFeatureExtractor.from_pretrained(str(out))
+    assert extractor.normalize == "dataset" and extractor.is_fitted
+
+    out = tmp_path / "speaker"
+    argv = ["--config", config, "--dataset_name", data, "--label_column", "speaker", "--forget_classes", "bob"]
+    results = recipe.main([*argv, "--output_dir", str(out), "--normalize", "per_clip", *tiny])
+    check_outputs(out, "neggrad_plus", "class")
+    assert results["rows"]["original"]["num_classes"] == 3  # ann, bob, cid
+    assert results["request"]["num_forget"] == 9  # bob's training takes 5-7 of 3 digits
+    assert AutoFeatureExtractor.from_pretrained(str(out)).normalize == "per_clip"

@@ -19,14 +19,14 @@ def splits(toy_dataset):
 
 
 def make_trainer(splits, tmp_path, model=None, extractor=None, **overrides):
-    # Retain rows only (the method never sees the forget set); the run's length from the test or the config's stages.
+    # Trains on retain rows only (the forget set is given for the request's checks, never trained on); the run's
+    # length from the test or the config's stages.
     return tiny_trainer(
         "reset_perturb",
         splits,
         tmp_path,
         model=model,
         extractor=extractor,
-        forget_dataset=None,
         **{"max_steps": -1, **overrides},
     )
 

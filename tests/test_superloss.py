@@ -165,3 +165,64 @@ def test_curriculum_config_defaults():
     assert config.curriculum_sides == ["forget", "retain"]
     assert UnlearningConfig(output_dir="x", use_cpu=True, curriculum_sides="forget").curriculum_sides == ["forget"]
     assert {"curriculum", "superloss_lambda", "curriculum_sides"} <= set(config.method_fields())
+
+
+# ------------------------------------------------------------------------------------------- every method
+# The curriculum states each method's per-sample loss terms must reach (`UnlearningTrainer.reweight`): every term it
+# has goes through the curriculum, KL terms and NPO's included (MU-Bench passes SCRUB's, Bad Teaching's and NPO's
+# through its SuperLoss). No method refuses `curriculum="superloss"`; a method that could not honour it would have to
+# refuse it at construction, with the reason, and appear here as `None`.
+CURRICULUM_TERMS = {
+    "bad_teaching": {"forget", "retain"},
+    "bad_teaching_lite": {"forget", "retain"},
+    "cf_k": {"retain"},
+    "finetune": {"retain"},
+    "gradient_ascent": {"forget"},
+    "l1_sparse": {"retain"},  # the L1 penalty is not a per-sample loss: it stays as it is
+    "neggrad_plus": {"forget", "retain"},
+    "npo": {"forget", "retain"},
+    "random_labels": {"forget", "retain"},
+    "reset_perturb": {"retain"},
+    "salun": {"forget", "retain"},
+    "scrub": {"forget_kl", "retain_kl", "retain"},
+    "unsir": {"forget", "retain"},
+}
+
+
+def test_every_method_has_a_curriculum_case():
+    from hf_unlearn import list_methods
+
+    assert {info.key for info in list_methods()} == set(CURRICULUM_TERMS)
+
+
+def _batches_of_each_kind(trainer) -> list[dict]:
+    """The first batch of each kind the method's stream gives (paired, forget-only, retain-only, mixed)."""
+    kinds = {}
+    for batch in trainer.get_train_dataloader():
+        kinds.setdefault(tuple(sorted(key for key in ("forget", "retain", "forget_flag") if key in batch)), batch)
+    return list(kinds.values())
+
+
+@pytest.mark.parametrize("method", sorted(CURRICULUM_TERMS))
+def test_curriculum_covers_every_loss_term(method, toy_splits, tmp_path):
+    losses = {}
+    for curriculum in (None, "superloss"):
+        trainer = tiny_trainer(
+            method,
+            toy_splits,
+            tmp_path / str(curriculum),
+            curriculum=curriculum,
+            superloss_lambda=0.5,
+            divergence_guard="off",
+        )
+        trainer.create_optimizer()  # runs the method's before_optimizer (UNSIR's noise, SalUn's mask, ...)
+        trainer.model.train()
+        values = []
+        for batch in _batches_of_each_kind(trainer):
+            torch.manual_seed(0)  # BT-L's noise logits
+            values.append(float(trainer.compute_loss(trainer.model, trainer._prepare_inputs(batch)).detach()))
+        losses[curriculum] = values
+        if curriculum is not None:
+            assert set(trainer.curriculum_state) == CURRICULUM_TERMS[method]
+            assert all(state["count"] > 0 for state in trainer.curriculum_state.values())
+    assert any(a != pytest.approx(b, rel=1e-6) for a, b in zip(losses[None], losses["superloss"])), losses

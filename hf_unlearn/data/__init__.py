@@ -15,7 +15,7 @@ from their modules (`from hf_unlearn.data.streams import PairedUnlearningDataset
 
 from hf_unlearn.data.audio_utils import load_audio_array
 from hf_unlearn.data.espeak import list_voice_variants, synthesize
-from hf_unlearn.data.features import featurize, is_featurized
+from hf_unlearn.data.features import featurize, featurize_cached, is_featurized
 from hf_unlearn.data.fsdd import FSDD_LABELS, load_fsdd
 from hf_unlearn.data.keywords import (
     DEFAULT_KEYWORDS,
@@ -25,7 +25,7 @@ from hf_unlearn.data.keywords import (
     default_cache_dir,
     make_keyword_dataset,
 )
-from hf_unlearn.data.speech_commands import load_speech_commands
+from hf_unlearn.data.speech_commands import load_speech_commands, speaker_split, split_by_speaker
 from hf_unlearn.data.splits import ForgetSplits, make_forget_split, verify_split
 from hf_unlearn.data.windows import window_clips
 
@@ -38,6 +38,7 @@ __all__ = [
     "ForgetSplits",
     "default_cache_dir",
     "featurize",
+    "featurize_cached",
     "is_featurized",
     "list_voice_variants",
     "load_audio_array",
@@ -45,6 +46,8 @@ __all__ = [
     "load_speech_commands",
     "make_forget_split",
     "make_keyword_dataset",
+    "speaker_split",
+    "split_by_speaker",
     "synthesize",
     "verify_split",
     "window_clips",

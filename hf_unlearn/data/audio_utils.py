@@ -15,7 +15,27 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_audio_array"]
+__all__ = ["channels_first_from_shape", "load_audio_array"]
+
+
+MAX_CHANNELS = 8  # more channels than this is not a recording's layout: such an axis holds samples
+
+
+def channels_first_from_shape(shape: tuple[int, ...]) -> bool:
+    """Whether a 2-D array of audio is (channels, samples) (`True`) or (samples, channels) (`False`), told from its
+    shape: the channel axis is the one with at most `MAX_CHANNELS` entries, the other one longer. Shapes that do not
+    tell (both axes short, both long, more than two axes) raise with the fix."""
+    if len(shape) != 2:
+        raise ValueError(f"An audio array must be 1-D (mono) or 2-D (channels x samples), not of shape {shape}.")
+    rows, columns = shape
+    if rows <= MAX_CHANNELS < columns:
+        return True
+    if columns <= MAX_CHANNELS < rows:
+        return False
+    raise ValueError(
+        f"Cannot tell the channel axis of an audio array of shape {shape}: one axis must hold at most {MAX_CHANNELS} "
+        "channels and the other the samples. Pass a 1-D mono array (e.g. array.mean(axis=<channel axis>))."
+    )
 
 
 def _to_mono(array: np.ndarray, channels_first: bool) -> np.ndarray:
@@ -32,7 +52,9 @@ def load_audio_array(value: Any, sampling_rate: int | None = None, mono: bool = 
         value:
             One of
 
-            - a decoded value as returned by datasets 2.x/3.x: a dict with ``"array"`` and ``"sampling_rate"``;
+            - a decoded value as returned by datasets 2.x/3.x: a dict with ``"array"`` and ``"sampling_rate"``; a
+              multi-channel array may be (channels, samples) or (samples, channels), told from its shape
+              ([`channels_first_from_shape`]);
             - a decoded value as returned by datasets >= 4 with torchcodec: an ``AudioDecoder`` (anything with a
               ``get_all_samples()`` method returning an object with ``.data`` and ``.sample_rate``);
             - an undecoded value (``Audio(decode=False)``): a dict with ``"path"`` and/or ``"bytes"``, read with
@@ -52,7 +74,8 @@ def load_audio_array(value: Any, sampling_rate: int | None = None, mono: bool = 
         rate = value.get("sampling_rate")
         if rate is None:
             raise ValueError("A decoded audio dict needs a 'sampling_rate' next to its 'array'.")
-        channels_first = True  # datasets 2.x/3.x return (channels, samples) when mono=False
+        # A user's array may come from datasets (channels, samples) or soundfile (samples, channels): the shape says.
+        channels_first = array.ndim < 2 or channels_first_from_shape(array.shape)
     elif hasattr(value, "get_all_samples"):
         samples = value.get_all_samples()
         data = samples.data

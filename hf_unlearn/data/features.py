@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -35,34 +36,95 @@ _CACHE_SIZE = 16
 _cache: OrderedDict = OrderedDict()
 
 
-def _audio_arrays(values, target_rate: int) -> list[np.ndarray]:
-    """Decodes a batch of audio values to float arrays at `target_rate`, resampling with soxr when needed."""
-    arrays = []
-    for value in values:
-        array, rate = load_audio_array(value)
-        array = np.asarray(array, dtype=np.float32)
-        if array.ndim > 1:  # multi-channel: average to mono, as the transformers feature extractors expect
-            array = array.mean(axis=0) if array.shape[0] < array.shape[-1] else array.mean(axis=-1)
-        if rate is not None and int(rate) != int(target_rate):
-            import soxr
-
-            array = soxr.resample(array, int(rate), int(target_rate)).astype(np.float32)
-        arrays.append(array)
-    return arrays
+# Fewest samples a model input can come from, by extractor type, where neither a window (`n_fft`) nor a model
+# config with a convolutional front end says it: the 25 ms Kaldi window of AST's filter bank at 16 kHz.
+MIN_SAMPLES_BY_EXTRACTOR = {"ASTFeatureExtractor": 400}
 
 
-def _check_clips(arrays: list[np.ndarray]) -> None:
-    empty = [i for i, a in enumerate(arrays) if a.size == 0]
-    if empty:
-        raise ValueError(f"{len(empty)} empty audio clip(s) in this batch: remove them before unlearning.")
+def min_clip_samples(feature_extractor, model_config=None) -> int:
+    """The shortest clip (in samples at the extractor's rate) that gives the model a real input: the extractor's
+    analysis window (`n_fft`: MFCC, Whisper's log-mel), an entry of `MIN_SAMPLES_BY_EXTRACTOR`, or the receptive field
+    of the model's convolutional feature encoder (`conv_kernel`/`conv_stride` of wav2vec2, HuBERT, WavLM: 400
+    samples), whichever is largest; 1 when none is known."""
+    sizes = [int(getattr(feature_extractor, "n_fft", 0) or 0)]
+    sizes.append(MIN_SAMPLES_BY_EXTRACTOR.get(type(feature_extractor).__name__, 0))
+    kernels, strides = getattr(model_config, "conv_kernel", None), getattr(model_config, "conv_stride", None)
+    if kernels and strides and len(kernels) == len(strides):
+        receptive_field = 1
+        for kernel, stride in zip(reversed(list(kernels)), reversed(list(strides))):
+            receptive_field = (receptive_field - 1) * int(stride) + int(kernel)
+        sizes.append(receptive_field)
+    return max(max(sizes), 1)
+
+
+def _row_path(value) -> str | None:
+    if isinstance(value, dict):
+        return value.get("path") or None
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    return None
+
+
+def _decode(value) -> tuple[np.ndarray, int]:
+    """One audio value as a mono float32 waveform: soundfile for files and bytes (decoded here, row by row, so that a
+    bad file is named), torchcodec for the formats soundfile cannot read when it is installed."""
+    try:
+        return load_audio_array(value)
+    except Exception as error:  # soundfile raises LibsndfileError, RuntimeError or OSError by cause
+        undecoded = isinstance(value, (str, os.PathLike)) or (isinstance(value, dict) and value.get("array") is None)
+        if not undecoded:
+            raise
+        try:
+            from torchcodec.decoders import AudioDecoder
+
+            source = value.get("bytes") or value.get("path") if isinstance(value, dict) else os.fspath(value)
+            return load_audio_array(AudioDecoder(source))
+        except Exception:
+            raise error from None
+
+
+def _row_audio(value, index: int, name: str, target_rate: int, min_samples: int) -> np.ndarray:
+    """The checked waveform of row `index` at `target_rate`; a row that cannot be used raises naming it (and its file)
+    with the fix."""
+    path = _row_path(value)
+    where = f"Row {index} of the {name} set" + (f" (file {path!r})" if path else "")
+    if path and not (isinstance(value, dict) and value.get("bytes")) and not os.path.isfile(path):
+        raise ValueError(f"{where}: the audio file does not exist. Fix the path or drop the row.")
+    try:
+        array, rate = _decode(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{where}: {error}") from error
+    except Exception as error:  # a decoder's own error (unreadable, empty or corrupt file)
+        raise ValueError(
+            f"{where} could not be decoded ({type(error).__name__}: {error}): the file is empty, truncated or not "
+            "audio. Replace the file or drop the row."
+        ) from error
+    array = np.asarray(array, dtype=np.float32)
+    if array.size == 0:
+        raise ValueError(f"{where} is an empty audio clip: drop the row (e.g. dataset.filter) before unlearning.")
+    if not np.isfinite(array).all():
+        raise ValueError(
+            f"{where} has {int((~np.isfinite(array)).sum())} NaN or infinite sample(s): fix the audio (e.g. "
+            "np.nan_to_num) or drop the row."
+        )
     # All-zero clips carry no information and make some extractors divide by zero (normalisation): refuse them
     # rather than train on NaNs. Quiet but non-zero clips (background noise, "_silence_") are fine.
-    silent = [i for i, a in enumerate(arrays) if not np.any(a)]
-    if silent:
+    if not np.any(array):
         raise ValueError(
-            f"{len(silent)} silent (all-zero) audio clip(s) in this batch: remove them before unlearning "
+            f"{where} is a silent (all-zero) audio clip: remove it before unlearning "
             "(e.g. dataset.filter(lambda row: any(row['audio']['array'])))."
         )
+    if rate is not None and int(rate) != int(target_rate):
+        import soxr
+
+        array = soxr.resample(array, int(rate), int(target_rate)).astype(np.float32)
+    if array.size < min_samples:
+        raise ValueError(
+            f"{where} has {array.size} samples at {target_rate} Hz, fewer than the {min_samples} the model needs for "
+            "one input frame (its analysis window or convolutional receptive field): pad the clip (e.g. with zeros "
+            "to that length) or drop the row."
+        )
+    return array
 
 
 def _with_labels(dataset, label_column: str):
@@ -106,6 +168,8 @@ def featurize(
     audio_column: str = "audio",
     label_column: str = "label",
     desc: str = "Extracting features",
+    min_samples: int | None = None,
+    name: str = "given",
 ):
     """Returns `dataset` with the model's input columns and `labels`, ready for [`UnlearningCollator`].
 
@@ -115,10 +179,16 @@ def featurize(
         audio_column (`str`, *optional*, defaults to `"audio"`): the audio column.
         label_column (`str`, *optional*, defaults to `"label"`): the class id column (renamed to `labels`).
         desc (`str`, *optional*): progress-bar text.
+        min_samples (`int`, *optional*): the shortest clip accepted (samples at the extractor's rate); by default
+            [`min_clip_samples`] of the extractor (pass the model's config there to include its receptive field).
+        name (`str`, *optional*): the set's name in error messages (e.g. `"forget"`).
 
     An `Audio` column at another sampling rate is cast to the extractor's rate (datasets resamples on decode); raw
-    `{"array", "sampling_rate"}` dicts are resampled with soxr. Empty or all-zero clips raise: they cannot be
-    classified. The result of a dataset seen before (same fingerprint, extractor and columns) is reused.
+    `{"array", "sampling_rate"}` dicts are resampled with soxr. Audio files are decoded row by row (soundfile, or
+    torchcodec for other formats), so that every refusal names the row and its file and says what to do: a missing,
+    empty or unreadable file, NaN or infinite samples, an empty or all-zero clip, a clip shorter than `min_samples`,
+    a multi-channel array whose layout cannot be told from its shape (see `load_audio_array`). The result of a dataset
+    seen before (same fingerprint, extractor and columns) is reused.
     """
     from datasets import Audio
 
@@ -130,7 +200,9 @@ def featurize(
             f"The dataset has neither an audio column {audio_column!r} nor the model inputs {input_names} "
             f"(columns: {dataset.column_names}). Pass audio_column=<the column's name>."
         )
+    min_samples = min_clip_samples(feature_extractor) if min_samples is None else int(min_samples)
     key = _cache_key(dataset, feature_extractor, audio_column, label_column)
+    key = key + (min_samples,) if key is not None else None
     if key is not None and key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
@@ -144,19 +216,96 @@ def featurize(
             feature.sampling_rate,
             target_rate,
         )
-        dataset = dataset.cast_column(audio_column, Audio(sampling_rate=target_rate, decode=feature.decode))
+    if isinstance(feature, Audio) and feature.decode:
+        # Decoded here row by row (and resampled with soxr), not by datasets' decoder, whose errors name no row.
+        dataset = dataset.cast_column(audio_column, Audio(sampling_rate=feature.sampling_rate, decode=False))
 
-    def extract(batch):
-        arrays = _audio_arrays(batch[audio_column], target_rate)
-        _check_clips(arrays)
+    def extract(batch, indices):
+        arrays = [
+            _row_audio(value, index, name, target_rate, min_samples)
+            for value, index in zip(batch[audio_column], indices)
+        ]
         features = feature_extractor(arrays, sampling_rate=target_rate)
         return {name: list(features[name]) for name in features if name in input_names or name == "attention_mask"}
 
     featurized = dataset.map(
-        extract, batched=True, batch_size=64, remove_columns=[audio_column], keep_in_memory=True, desc=desc
+        extract,
+        batched=True,
+        with_indices=True,
+        batch_size=64,
+        remove_columns=[audio_column],
+        keep_in_memory=True,
+        desc=desc,
     )
     if key is not None:
         _cache[key] = featurized
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return featurized
+
+
+# Bump when the extraction itself changes (decoding, resampling, checks), so that older caches are not reused.
+FEATURE_CACHE_VERSION = 1
+
+
+def feature_cache_key(dataset, feature_extractor, audio_column: str = "audio", label_column: str = "label", **extra):
+    """A key naming `dataset`'s features on disk: a hash of its `datasets` fingerprint (which follows its content and
+    every transform, and is the same in every process for the same data), the extractor's class and configuration,
+    the columns, `extra` and [`FEATURE_CACHE_VERSION`]. None for data without a fingerprint (not a
+    `datasets.Dataset`)."""
+    key = _cache_key(dataset, feature_extractor, audio_column, label_column)
+    if key is None:
+        return None
+    parts = [*map(str, key), *(f"{name}={extra[name]}" for name in sorted(extra)), f"v{FEATURE_CACHE_VERSION}"]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def featurize_cached(
+    dataset,
+    feature_extractor,
+    cache_dir: str,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    desc: str = "Extracting features",
+    min_samples: int | None = None,
+    name: str = "given",
+):
+    """[`featurize`], with the result kept on disk in `cache_dir` and reused by later runs (other processes too).
+
+    The folder `<cache_dir>/features-<key>` ([`feature_cache_key`]) is written with `Dataset.save_to_disk` after a
+    first extraction and read with `datasets.load_from_disk` by every later call for the same data, extractor and
+    columns: a second run of a recipe skips feature extraction. The folder is written under a temporary name and
+    renamed, so that a crashed run or a second process never leaves a half-written cache.
+
+    Args:
+        cache_dir (`str`): the folder holding the caches (created when missing).
+        dataset, feature_extractor, audio_column, label_column, desc, min_samples, name: as in [`featurize`].
+
+    Returns:
+        `datasets.Dataset`: the featurized data (memory-mapped from the cache).
+    """
+    import datasets
+
+    if is_featurized(dataset, feature_extractor, audio_column):
+        return _with_labels(dataset, label_column)
+    min_samples = min_clip_samples(feature_extractor) if min_samples is None else int(min_samples)
+    key = feature_cache_key(dataset, feature_extractor, audio_column, label_column, min_samples=min_samples)
+    if key is None:
+        logger.info("No datasets fingerprint for the %s set: featurizing without a disk cache.", name)
+        return featurize(dataset, feature_extractor, audio_column, label_column, desc, min_samples, name)
+    path = os.path.join(cache_dir, f"features-{key}")
+    if os.path.isdir(path):
+        logger.info("Features of the %s set loaded from the cache %s.", name, path)
+        return datasets.load_from_disk(path)
+    featurized = featurize(dataset, feature_extractor, audio_column, label_column, desc, min_samples, name)
+    os.makedirs(cache_dir, exist_ok=True)
+    partial = f"{path}.partial-{os.getpid()}"
+    featurized.save_to_disk(partial)
+    try:
+        os.replace(partial, path)
+    except OSError:  # another process finished first: keep its copy
+        import shutil
+
+        shutil.rmtree(partial, ignore_errors=True)
+    logger.info("Features of the %s set cached in %s.", name, path)
+    return datasets.load_from_disk(path)

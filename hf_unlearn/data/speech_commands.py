@@ -2,9 +2,13 @@
 Limited-Vocabulary Speech Recognition", 2018), or any keyword data laid out the same way.
 
 Layout: one folder per word, files named ``{speaker}_nohash_{utterance}.wav``, where ``speaker`` is the anonymised
-speaker hash (e.g. ``yes/0a7c2a8d_nohash_0.wav``). The official release adds ``validation_list.txt`` and
+speaker hash (e.g. ``yes/0a7c2a8d_nohash_0.wav``); the variant ``{word}_{speaker}_nohash_{utterance}.wav`` (found in
+extra-word folders of public copies) is read the same way, with its speaker. Other files are skipped, with their count
+and a few examples logged (``strict_layout=True`` refuses them). The official release adds ``validation_list.txt`` and
 ``testing_list.txt`` at the top level (paths relative to it, one per line); when present they give the validation and
-test splits, and every other file is training data, so the three splits never share a speaker.
+test splits, and every other file is training data, so the three splits never share a speaker. Without them the
+splits are made the way those lists were made ([`speaker_split`]): by a SHA-1 hash of the speaker id, so a speaker's
+recordings all land in one split, and a speaker keeps its split when recordings are added.
 
 Special folders:
 
@@ -17,22 +21,35 @@ Special folders:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
-import warnings
 from pathlib import Path
 
 from hf_unlearn.data.audio_utils import common_sampling_rate
 
-__all__ = ["BACKGROUND_NOISE_FOLDER", "SILENCE_FOLDER", "SPEECH_COMMANDS_FILENAME_PATTERN", "load_speech_commands"]
+__all__ = [
+    "BACKGROUND_NOISE_FOLDER",
+    "SILENCE_FOLDER",
+    "SPEECH_COMMANDS_FILENAME_PATTERN",
+    "load_speech_commands",
+    "speaker_split",
+    "split_by_speaker",
+]
 
 logger = logging.getLogger(__name__)
 
 SPEECH_COMMANDS_FILENAME_PATTERN = re.compile(
-    r"^(?P<speaker>[^_/]+)_nohash_(?P<utterance>[0-9]+)\.wav$", re.IGNORECASE
+    r"^(?:(?P<prefix>[^/]+)_)?(?P<speaker>[^_/]+)_nohash_(?P<utterance>[0-9]+)\.wav$", re.IGNORECASE
 )
-"""``{speaker}_nohash_{utterance}.wav``, e.g. ``0a7c2a8d_nohash_0.wav``."""
+"""``{speaker}_nohash_{utterance}.wav`` (``0a7c2a8d_nohash_0.wav``) or ``{word}_{speaker}_nohash_{utterance}.wav``."""
+
+# Speech Commands' own split rule (`which_set` of TensorFlow's speech_commands example, input_data.py): the SHA-1 of
+# the speaker id, modulo this, as a percentage.
+_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
+DEFAULT_VALIDATION_PERCENTAGE = 10.0
+DEFAULT_TESTING_PERCENTAGE = 10.0
 
 BACKGROUND_NOISE_FOLDER = "_background_noise_"
 SILENCE_FOLDER = "_silence_"
@@ -44,12 +61,74 @@ def _read_list(path: Path) -> set[str]:
         return {line.strip().replace("\\", "/") for line in handle if line.strip()}
 
 
+def speaker_split(
+    speaker: str,
+    validation_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
+    testing_percentage: float = DEFAULT_TESTING_PERCENTAGE,
+) -> str:
+    """The split (`"train"`, `"validation"` or `"test"`) of a speaker under Speech Commands' rule: the SHA-1 of the
+    speaker id taken modulo 2**27 - 1 and scaled to a percentage; below `validation_percentage` is validation, below
+    the sum of both test. Deterministic, independent of the other speakers, and stable as data is added."""
+    if not (
+        0 <= validation_percentage and 0 <= testing_percentage and validation_percentage + testing_percentage < 100
+    ):
+        raise ValueError(
+            f"validation_percentage={validation_percentage} and testing_percentage={testing_percentage} must be "
+            "non-negative and sum to less than 100."
+        )
+    hashed = int(hashlib.sha1(str(speaker).encode("utf-8")).hexdigest(), 16)
+    percentage = (hashed % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_NUM_WAVS_PER_CLASS)
+    if percentage < validation_percentage:
+        return "validation"
+    if percentage < validation_percentage + testing_percentage:
+        return "test"
+    return "train"
+
+
+def split_by_speaker(
+    dataset,
+    speaker_column: str = "speaker",
+    validation_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
+    testing_percentage: float = DEFAULT_TESTING_PERCENTAGE,
+):
+    """Splits a `datasets.Dataset` into train / validation / test by speaker ([`speaker_split`]), so that no speaker
+    is in two splits: the held-out splits for data without split lists.
+
+    Returns:
+        `datasets.DatasetDict` with ``"train"`` and those of ``"validation"`` / ``"test"`` that got a speaker (a
+        small dataset may have none in one of them: the log says so).
+    """
+    import datasets
+
+    if speaker_column not in dataset.column_names:
+        raise ValueError(
+            f"Column {speaker_column!r} is not in the dataset (columns: {dataset.column_names}): pass the column that "
+            "holds the speaker id as speaker_column=."
+        )
+    assigned = {
+        speaker: speaker_split(speaker, validation_percentage, testing_percentage)
+        for speaker in set(dataset[speaker_column])
+    }
+    indices = {"train": [], "validation": [], "test": []}
+    for index, speaker in enumerate(dataset[speaker_column]):
+        indices[assigned[speaker]].append(index)
+    splits = {name: dataset.select(rows) for name, rows in indices.items() if rows}
+    counts = {name: sum(split == name for split in assigned.values()) for name in indices}
+    logger.info("Split by speaker hash (Speech Commands' rule): speakers per split %s.", counts)
+    if "train" not in splits:
+        raise ValueError(f"No speaker fell in the training split ({counts}): lower the held-out percentages.")
+    return datasets.DatasetDict(splits)
+
+
 def load_speech_commands(
     path: str | os.PathLike,
     sampling_rate: int | None = None,
     decode_audio: bool = True,
     include_silence: bool = True,
-    strict: bool = True,
+    strict_layout: bool = False,
+    split_by_speaker_hash: bool = True,
+    validation_percentage: float = DEFAULT_VALIDATION_PERCENTAGE,
+    testing_percentage: float = DEFAULT_TESTING_PERCENTAGE,
 ):
     """Load a local Speech Commands-style folder as a `datasets.DatasetDict`.
 
@@ -64,19 +143,25 @@ def load_speech_commands(
             :func:`hf_unlearn.data.load_audio_array`), for environments without torchcodec.
         include_silence (`bool`, *optional*, defaults to `True`):
             Keep a ``_silence_`` folder as a class (see the module docstring); with `False` it is skipped.
-        strict (`bool`, *optional*, defaults to `True`):
-            A WAV file in a word folder whose name is not ``{speaker}_nohash_{utterance}.wav`` raises a `ValueError`;
-            with `False` such files are skipped with a warning. Hidden files and non-WAV files are ignored.
+        strict_layout (`bool`, *optional*, defaults to `False`):
+            A WAV file in a word folder whose name matches neither ``{speaker}_nohash_{utterance}.wav`` nor
+            ``{word}_{speaker}_nohash_{utterance}.wav`` is skipped, their count and examples logged; with `True`
+            such files raise a `ValueError`. Hidden files and non-WAV files are ignored.
+        split_by_speaker_hash (`bool`, *optional*, defaults to `True`):
+            Without split lists, hold out validation and test by speaker ([`speaker_split`]); with `False` every
+            file is training data.
+        validation_percentage, testing_percentage (`float`, *optional*, default to 10.0): the shares of the
+            speaker-hash range held out (Speech Commands' defaults).
 
     Returns:
-        `datasets.DatasetDict`: ``"train"``, plus ``"validation"`` and ``"test"`` when ``validation_list.txt`` /
-        ``testing_list.txt`` exist (a split whose list names no present file is left out). Columns: ``audio``,
-        ``label`` (``ClassLabel`` over the word folders, sorted), ``speaker`` (`str`), ``utterance`` (``int64``;
-        -1 for ``_silence_`` clips) and ``file`` (absolute path).
+        `datasets.DatasetDict`: ``"train"``, plus ``"validation"`` and ``"test"`` from ``validation_list.txt`` /
+        ``testing_list.txt`` or, without them, from the speaker hash (a split with no file is left out). Columns:
+        ``audio``, ``label`` (``ClassLabel`` over the word folders, sorted), ``speaker`` (`str`), ``utterance``
+        (``int64``; -1 for ``_silence_`` clips) and ``file`` (absolute path).
 
     Raises:
         FileNotFoundError: if the folder is missing or holds no word folder with WAV files.
-        ValueError: on badly named files (``strict``), fewer than two classes, or mixed sampling rates.
+        ValueError: on badly named files (``strict_layout``), fewer than two classes, or mixed sampling rates.
     """
 
     folder = Path(path).expanduser()
@@ -108,7 +193,11 @@ def load_speech_commands(
             else:
                 speaker, utterance = match["speaker"], int(match["utterance"])
             relative = f"{word}/{file.name}"
-            split = next((name for name, listed in lists.items() if relative in listed), "train")
+            if lists or not split_by_speaker_hash:
+                split = next((name for name, listed in lists.items() if relative in listed), "train")
+            else:  # silence clips have no speaker: each goes its own way
+                key = relative if speaker == SILENCE_FOLDER else speaker
+                split = speaker_split(key, validation_percentage, testing_percentage)
             records.append(
                 {
                     "word": word,
@@ -121,11 +210,18 @@ def load_speech_commands(
     if offenders:
         message = (
             f"{len(offenders)} file(s) under {str(folder)!r} do not match the Speech Commands name pattern "
-            f"'{{speaker}}_nohash_{{utterance}}.wav', e.g. {offenders[:5]}"
+            f"'[{{word}}_]{{speaker}}_nohash_{{utterance}}.wav', e.g. {offenders[:5]}"
         )
-        if strict:
-            raise ValueError(message + "; rename or remove them, or pass strict=False to skip them.")
-        warnings.warn(message + "; skipping them.", stacklevel=2)
+        if strict_layout:
+            raise ValueError(message + "; rename or remove them, or pass strict_layout=False to skip them.")
+        logger.warning("%s; skipping them (strict_layout=True refuses them).", message)
+    if not lists and split_by_speaker_hash:
+        logger.info(
+            "No %s: holding out validation (%.0f %%) and test (%.0f %%) by speaker hash, Speech Commands' rule.",
+            " / ".join(_SPLIT_LISTS.values()),
+            validation_percentage,
+            testing_percentage,
+        )
     if not records:
         raise FileNotFoundError(
             f"No keyword recordings in {str(folder)!r}: expected word folders holding files named "

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_unlearn.data.groups import assign_groups, draw_groups
+from hf_unlearn.data.groups import assign_groups, audio_digests, draw_groups
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +86,17 @@ def _require_column(dataset, column: str | None, role: str, argument: str) -> No
         )
 
 
-def _label_ids(dataset, label_column: str, values: Sequence) -> list[int]:
-    """Maps class names or ids to ids, refusing unknown ones (the error lists the known classes)."""
+def _label_ids(dataset, label_column: str, values: Sequence) -> list:
+    """Maps class names or ids to ids, refusing unknown ones (the error lists the known classes). A label column of
+    class names (strings, no `ClassLabel`) is matched by name."""
     feature = dataset.features[label_column]
     names = list(getattr(feature, "names", None) or [])
     present = sorted(set(dataset[label_column]))
+    if not names and present and all(isinstance(label, str) for label in present):
+        unknown = [value for value in values if str(value) not in present]
+        if unknown:
+            raise ValueError(f"Class(es) {unknown} do not occur in the label column; known classes: {present}.")
+        return [str(value) for value in values]
     ids = []
     for value in values:
         if isinstance(value, str) and not value.lstrip("-").isdigit():
@@ -108,6 +114,20 @@ def _label_ids(dataset, label_column: str, values: Sequence) -> list[int]:
                 raise ValueError(f"Class id {value} does not occur in the data; present ids: {present}.")
             ids.append(value)
     return ids
+
+
+def _with_forgotten_copies(train, is_forget: np.ndarray, audio_column: str) -> np.ndarray:
+    """`is_forget` with every byte-identical copy of a recording to forget added: a copy left in the retain set would
+    teach it back (and the trainer refuses the overlap)."""
+    digests = np.asarray(audio_digests(train, audio_column))
+    copies = np.isin(digests, digests[is_forget]) & ~is_forget
+    if copies.any():
+        logger.warning(
+            "%d row(s) hold byte-identical copies of recordings to forget: they are forgotten too (rows %s).",
+            int(copies.sum()),
+            np.flatnonzero(copies)[:10].tolist(),
+        )
+    return is_forget | copies
 
 
 def _speaker_protocol(speakers: np.ndarray, share: float, min_utterances: int, rng) -> list:
@@ -180,7 +200,8 @@ def make_forget_split(
         audio_column (`str`, *optional*, defaults to `"audio"`): the audio column, read for `group_identical_audio`.
         group_identical_audio (`bool`, *optional*, defaults to `True`):
             With `group_column`, rows whose audio is byte-identical join one group (one read of every file; set to
-            `False` to skip it on very large data). Ignored without `group_column`.
+            `False` to skip it on very large data). Without it, byte-identical copies of a recording to forget are
+            forgotten with it (moved out of the retain side, with a warning).
 
     Returns:
         [`ForgetSplits`], verified: forget and retain are disjoint, for speaker requests no speaker is on both
@@ -282,6 +303,8 @@ def make_forget_split(
             if speaker_column in test.column_names
             else None
         )
+    if not grouped and group_identical_audio and audio_column in train.column_names and is_forget.any():
+        is_forget = _with_forgotten_copies(train, is_forget, audio_column)
     if is_forget_test is None:
         is_forget_test = np.zeros(len(test), dtype=bool)
 

@@ -21,9 +21,11 @@ logits in place of the incompetent teacher, see `bad_teaching_lite`.
 Deviations: the authors' `F.kl_div(..., reduction="mean")` averages over classes too, so their loss is this one
 divided by the number of classes (a constant factor: the same direction, a rescaled learning rate). `forget_weight`
 and `retain_weight` weight the forget and retain rows (1 by default, the paper). Each teacher is queried only on the
-rows whose target it gives (eval mode, so the logits are those of a full-batch forward). The retain share is drawn
-with `pairing_seed`, independently of the training seed; the Trainer's sampler shuffles the stream. In several
-processes every process builds the same incompetent teacher (same seed) and draws the same retain share.
+rows whose target it gives (eval mode, so the logits are those of a full-batch forward). A mixed batch is a
+forget-side pass: it leaves the student's batch-norm running statistics as they are (see `forget_bn_update`). The
+retain share is drawn with `pairing_seed`, independently of the training seed; the Trainer's sampler shuffles the
+stream. In several processes every process builds the same incompetent teacher (same seed) and draws the same retain
+share.
 """
 
 from dataclasses import dataclass, field
@@ -67,6 +69,21 @@ class BadTeachingConfig(UnlearningConfig):
             raise ValueError(f"temperature must be positive, got {self.temperature}.")
         if not 0.0 <= self.retain_share <= 1.0:
             raise ValueError(f"retain_share must be in [0, 1], got {self.retain_share}.")
+
+
+def mixed_batch_loss(trainer, per_sample: torch.Tensor, forget_rows: torch.Tensor) -> torch.Tensor:
+    """`1/N sum_i w_i l_i` over a mixed batch, each side's per-sample losses passed through the curriculum
+    (`trainer.reweight`, called for both sides on every batch, also when one is empty, since it is collective), and
+    logs the `forget` / `retain` terms present in the batch. Shared by Bad Teaching and BT-L."""
+    weighted = torch.zeros_like(per_sample)
+    for side, rows, weight in (
+        ("forget", forget_rows, trainer.args.forget_weight),
+        ("retain", ~forget_rows, trainer.args.retain_weight),
+    ):
+        weighted = weighted.index_put((rows,), weight * trainer.reweight(per_sample[rows], side))
+        if rows.any():
+            trainer.record_terms(**{side: per_sample[rows].mean()})
+    return weighted.mean()
 
 
 class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt",)):
@@ -119,18 +136,11 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         flags = inputs[FORGET_FLAG]
         batch = model_batch(inputs)
-        student = self.task.logits(model, batch)
+        student = self.logits(model, batch, "forget")  # a mixed batch: batch-norm statistics stay as they are
         forget_rows = flags == 1
         num_classes = student.shape[-1]
         competent = self._logits_on_rows(self.teacher_logits, batch, ~forget_rows, num_classes)
         incompetent = self._logits_on_rows(self.incompetent_teacher_logits, batch, forget_rows, num_classes)
         per_sample = bad_teaching_kl(student, competent, incompetent, flags, self.args.temperature)
-        weights = torch.where(forget_rows, self.args.forget_weight, self.args.retain_weight).to(per_sample.dtype)
-        loss = (weights * per_sample).mean()
-        terms = {}
-        if forget_rows.any():
-            terms["forget"] = per_sample[forget_rows].mean()
-        if (~forget_rows).any():
-            terms["retain"] = per_sample[~forget_rows].mean()
-        self.record_terms(**terms)
+        loss = mixed_batch_loss(self, per_sample, forget_rows)
         return (loss, None) if return_outputs else loss

@@ -1,16 +1,18 @@
 """BT-L (Bad Teaching, lite): UnSLU-BENCH's variant (Koudounas et al., Interspeech 2025) of Chundawat et al., "Can Bad
 Teaching Induce Forgetting? Unlearning in Deep Networks Using an Incompetent Teacher", AAAI 2023.
 
-The student (the model being unlearned) matches the competent teacher (the frozen original) on the retain set and an
-incompetent teacher on the forget set, whose logits are standard normal noise:
+The student (the model being unlearned) matches the competent teacher (the frozen original) on retain rows and an
+incompetent teacher on forget rows, whose logits are standard normal noise. As in UnSLU-BENCH, the training stream is
+one shuffled mix of all forget rows and all retain rows ([`MixedUnlearningDataset`] with the whole retain set), and
+the loss is one batch mean of the per-row KL:
 
-`L = KL_T(student, original; retain) + KL_T(student, noise; forget)`, `noise ~ N(0, 1)` of the logits' shape,
-with `KL_T(s, t) = T^2 * KL(softmax(t/T) || softmax(s/T))` (batch mean) and `T = 1`.
+`L = 1/N * sum_i w_i * KL_T(student_i, target_i)`, `target_i = noise_i ~ N(0, 1)` on a forget row, the original's
+logits on a retain row, with `KL_T(s, t) = T^2 * KL(softmax(t/T) || softmax(s/T))`, `T = 1` and `w_i` =
+`forget_weight` or `retain_weight` (1 by default).
 
-Deviations: the two parts are summed as two batch means (the paper takes one mean over a mixed batch; with equal
-forget and retain batch sizes this is twice that mean). The noise is drawn on the CPU from the global torch RNG
-(seeded by the Trainer with `seed`), one sample at a time so that gradient accumulation does not change it, and is
-redrawn at every step. `forget_weight` and `retain_weight` weight the two terms (1 by default).
+Deviations: the noise is drawn on the CPU from the global torch RNG (seeded by the Trainer with `seed`), one row at a
+time so that gradient accumulation does not change it, and is redrawn at every step. A mixed batch is a forget-side
+pass: it leaves batch-norm running statistics as they are (see `forget_bn_update`).
 """
 
 from dataclasses import dataclass, field
@@ -18,7 +20,10 @@ from dataclasses import dataclass, field
 import torch
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
-from hf_unlearn.losses import kl_with_temperature
+from hf_unlearn.data.collator import FORGET_FLAG, model_batch
+from hf_unlearn.data.streams import MixedUnlearningDataset
+from hf_unlearn.losses import per_sample_kl_with_temperature
+from hf_unlearn.methods.bad_teaching import mixed_batch_loss
 from hf_unlearn.papers import CHUNDAWAT_2023
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -44,21 +49,22 @@ class BadTeachingLiteConfig(UnlearningConfig):
 
 class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", aliases=("bt-l", "btl")):
     config_class = BadTeachingLiteConfig
-    summary = "BT-L: KL to the original on retain + KL to N(0, 1) noise logits on forget, T = 1"
+    summary = "BT-L: one shuffled stream of all forget + retain rows; KL to N(0, 1) logits (forget) or the original"
     paper = CHUNDAWAT_2023
     requires_teacher = True
-    default_epoch_over = "forget"
+
+    def make_train_dataset(self, forget, retain, args):
+        return MixedUnlearningDataset(forget, retain, retain_share=1.0, seed=args.pairing_seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        temperature = self.args.temperature
-        forget_logits = self.task.logits(model, inputs["forget"])
+        forget_rows = inputs[FORGET_FLAG] == 1
+        batch = model_batch(inputs)
+        student = self.logits(model, batch, "forget")  # a mixed batch: batch-norm statistics stay as they are
         # Row by row: one batch's noise is then the same however it is split into micro-batches (gradient
         # accumulation), since torch's batched normal sampler draws differently from per-row calls.
-        noise = torch.stack([torch.randn(forget_logits.shape[1:], dtype=torch.float32) for _ in forget_logits])
-        noise = noise.to(forget_logits.device)
-        forget = kl_with_temperature(forget_logits, noise, temperature)
-        retain_logits = self.task.logits(model, inputs["retain"])
-        retain = kl_with_temperature(retain_logits, self.teacher_logits(inputs["retain"]), temperature)
-        self.record_terms(forget=forget, retain=retain)
-        loss = self.args.forget_weight * forget + self.args.retain_weight * retain
+        noise = torch.stack([torch.randn(student.shape[1:], dtype=torch.float32) for _ in student]).to(student.device)
+        target = self.teacher_logits(batch).float() if (~forget_rows).any() else noise
+        target = torch.where(forget_rows[:, None], noise, target)
+        per_sample = per_sample_kl_with_temperature(student, target, self.args.temperature)
+        loss = mixed_batch_loss(self, per_sample, forget_rows)
         return (loss, None) if return_outputs else loss

@@ -6,14 +6,15 @@ Loss: `L = w_f * L_NPO(forget) + w_r * CE(retain)` with
 `p_ref` the frozen original model. The retain term is the paper's "NPO+RT" variant; `use_retain=False` gives plain NPO.
 
 Deviations: for classification, `log p(y|x)` is the log-probability of the clip's label (minus its cross-entropy)
-instead of a sequence log-likelihood. With `use_retain=False` the trainer neither needs nor loads a retain set
+instead of a sequence log-likelihood. A curriculum (`curriculum="superloss"`) re-weights the per-sample NPO loss, as
+MU-Bench does. With `use_retain=False` the trainer neither needs nor loads a retain set
 (`trains_on` reads the config).
 """
 
 from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig
-from hf_unlearn.losses import npo_loss
+from hf_unlearn.losses import npo_per_sample
 from hf_unlearn.papers import ZHANG_2024
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -54,9 +55,9 @@ class NPOTrainer(UnlearningTrainer, method="npo"):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         forget_batch = inputs["forget"]
-        logp_theta = -self.per_sample_loss(model, forget_batch)[0]
+        logp_theta = -self.per_sample_loss(model, forget_batch, "forget")[0]
         logp_ref = -self.task.per_sample_loss(self.teacher_logits(forget_batch), forget_batch["labels"])
-        forget = npo_loss(logp_theta, logp_ref, self.args.beta)
+        forget = self.reduce(npo_per_sample(logp_theta, logp_ref, self.args.beta), "forget")
         loss = self.args.forget_weight * forget
         terms = {"forget": forget}
         if self.uses_retain:

@@ -1,18 +1,24 @@
 """RandLabel: fine-tune on the forget set relabelled at random, together with the retain set.
 
 Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020 (random-label baseline); also the relabelling step
-of SalUn (Fan et al., ICLR 2024).
+of SalUn (Fan et al., ICLR 2024), whose code (`RL`) this schedule follows.
 
-Loss: `L = w_f * CE(forget, y') + w_r * CE(retain, y)`, where each forget sample's `y'` is drawn uniformly among the
-classes other than its true label, once per sample (seeded by `pairing_seed`), so it never returns the true label.
-Deviations: labels are fixed per sample for the whole run rather than redrawn every epoch, which keeps gradient
-accumulation and resumption exact.
+Schedule: each epoch is one full pass over the forget set, then one full pass over the retain set
+([`PhasedUnlearningDataset`]); a batch holds one side only. Loss: `w_f * CE(forget, y')` on a forget batch,
+`w_r * CE(retain, y)` on a retain batch, where each forget sample's `y'` is drawn uniformly among the classes other
+than its true label, once per sample (seeded by `pairing_seed`), so it never returns the true label.
+
+Deviations: labels are fixed per sample for the whole run rather than redrawn every epoch (SalUn's code also draws
+among all classes, the true one included), which keeps gradient accumulation and resumption exact. The last batch of
+each pass is filled up with rows of the same side drawn again rather than being short, so each pass is a whole number
+of optimizer steps (of all processes).
 """
 
 from dataclasses import dataclass
 
 from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.data.collator import RANDOM_LABELS
+from hf_unlearn.data.streams import PhasedUnlearningDataset
 from hf_unlearn.papers import GOLATKAR_2020
 from hf_unlearn.trainer import UnlearningTrainer
 
@@ -26,14 +32,23 @@ class RandomLabelsConfig(UnlearningConfig):
 
 class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("randlabel", "rl")):
     config_class = RandomLabelsConfig
-    summary = "forget relabelled to another class, plus retain"
+    summary = "per epoch a pass over forget relabelled to another class, then a pass over retain"
     paper = GOLATKAR_2020
-    default_epoch_over = "forget"
     uses_random_labels = True
 
+    def make_train_dataset(self, forget, retain, args):
+        passes = ("forget", "retain")
+        return PhasedUnlearningDataset(
+            forget, retain, passes, seed=args.pairing_seed, num_labels=self.num_labels, task=self.task
+        )
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        forget = self.mean_loss(model, inputs["forget"], "forget", labels_key=RANDOM_LABELS)
-        retain = self.mean_loss(model, inputs["retain"], "retain")
-        self.record_terms(forget=forget, retain=retain)
-        loss = self.args.forget_weight * forget + self.args.retain_weight * retain
+        if "forget" in inputs:
+            forget = self.mean_loss(model, inputs["forget"], "forget", labels_key=RANDOM_LABELS)
+            self.record_terms(forget=forget)
+            loss = self.args.forget_weight * forget
+        else:
+            retain = self.mean_loss(model, inputs["retain"], "retain")
+            self.record_terms(retain=retain)
+            loss = self.args.retain_weight * retain
         return (loss, None) if return_outputs else loss

@@ -5,8 +5,9 @@ Classification and Generation", ICLR 2024.
    `g = grad_theta l_f(theta_o; D_f)`, the gradient of the forget loss (mean cross-entropy over the whole forget set),
    the mask keeps the weights whose `|g|` is in the top `threshold` share, ranked globally over all trainable
    parameters ([`top_share_mask`]): `m = 1(|g| >= gamma)`, `gamma` the `threshold`-quantile from the top.
-2. Random-label fine-tuning of the salient weights only (the paper's classification objective):
-   `L = w_f * CE(forget, y') + w_r * CE(retain, y)`, with `y' != y` drawn once per forget sample (the base class's
+2. Random-label fine-tuning of the salient weights only (the paper's classification objective), with RandLabel's
+   schedule (the code's `RL`): per epoch a full pass over the forget set with `w_f * CE(forget, y')`, then a full pass
+   over the retain set with `w_r * CE(retain, y)`, `y' != y` drawn once per forget sample (the base class's
    `random_labels` column), and `theta_u = m * (theta_o + delta) + (1 - m) * theta_o`: gradients are multiplied by `m`
    ([`UnlearningTrainer.set_gradient_masks`]), which, without weight decay, leaves the other weights bitwise unchanged.
 
@@ -31,7 +32,7 @@ Deviations from the paper's code:
 - the code keeps `int(threshold * N)` weights ranked by an unstable `argsort`; here also `floor(threshold * N)`, with
   ties at the threshold broken deterministically (see [`top_share_mask`]);
 - weight decay is refused (it would move masked weights; the code restores them after each step instead);
-- forget and retain come in paired batches rather than the code's forget pass followed by a retain pass.
+- the last batch of each pass is filled up with rows drawn again (see `random_labels`).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class SalUnTrainer(RandomLabelsTrainer, method="salun"):
         return self.gradient_masks or None
 
     def make_train_dataset(self, forget, retain, args):
-        # The saliency pass needs the featurized forget set itself (true labels), not the paired stream.
+        # The saliency pass needs the featurized forget set itself (true labels), not the training stream.
         self.saliency_forget = forget
         return super().make_train_dataset(forget, retain, args)
 
@@ -155,7 +156,7 @@ class SalUnTrainer(RandomLabelsTrainer, method="salun"):
                 rows = [forget[index] for index in shard[start : start + batch_size]]
                 batch = self._prepare_inputs(self.data_collator(rows))
                 with self.compute_loss_context_manager():
-                    per_sample, _ = self.per_sample_loss(model, batch)
+                    per_sample, _ = self.per_sample_loss(model, batch, "forget")
                 # Sum here, divide by the global count below: the mean over the whole forget set, whatever the shards.
                 per_sample.sum().backward()
             gradients = {

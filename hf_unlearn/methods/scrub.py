@@ -1,30 +1,47 @@
-"""SCRUB: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023.
+"""SCRUB: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023 (code: github.com/meghdadk/SCRUB).
 
 The student (the model being unlearned) starts from the original; the teacher is the frozen original. With
-`KL_T(s, t) = T^2 * KL(softmax(t/T) || softmax(s/T))` (batch mean):
+`KL_T(s, t) = T^2 * KL(softmax(t/T) || softmax(s/T))` (per sample, averaged over the batch):
 
-- max step (forget): `L = -KL_T(student, teacher)` on the forget batch: move away from the teacher;
-- min step (retain): `L = gamma * CE(retain) + alpha * KL_T(student, teacher)` on the retain batch: stay close.
+- max pass (forget): on every forget batch `L = -KL_T(student, teacher)`: move away from the teacher;
+- min pass (retain): on every retain batch `L = gamma * CE + alpha * KL_T(student, teacher)`: stay close.
 
-Max steps happen only in the first `max_steps_phase` epochs (the paper's `msteps`); afterwards only min steps.
+Schedule, as in the code's loop: each epoch is one max pass over the whole forget set, then one min pass over the
+whole retain set; max passes happen only in the first `max_steps_phase` epochs (the code's `msteps`), so the run
+needs more epochs than that to end with min-only "repair" epochs (default: 3 epochs, `msteps` 2, the large-scale
+settings). The training stream is a [`PhasedUnlearningDataset`]: a batch holds forget rows (a max step) or retain rows
+(a min step), so the phase is a function of the data and the epoch, and a resumed run resumes it.
 
-Deviations: the paper runs, per epoch, one loop over the forget set (max) then one over the retain set (min). Here each
-training batch holds a forget and a retain part and the two steps alternate on optimizer steps: even `global_step` is
-a max step (forget part only), odd is a min step (retain part only); once `state.epoch >= max_steps_phase` every step
-is a min step. The decision reads only `self.state` (`is_max_step`), so resuming from a checkpoint resumes the phase,
-and all micro-batches of one optimizer step are in the same phase. The default epoch runs over the retain set (the
-paper's min loop); the forget set is cycled.
+Presets: `small_scale` is the authors' small-scale notebook (T = 2, gamma = 1, alpha = 0.5, msteps 3, 10 epochs,
+Adam at lr 5e-4); `unslu` is UnSLU-BENCH's (gamma = alpha = 1, max passes in every epoch, one epoch, constant lr,
+no clipping).
+
+Deviations:
+- after the max epochs, an epoch keeps its length: its forget slot is filled with retain rows (extra min steps),
+  because the Trainer needs epochs of one length (for the schedule and for resuming). With a forget set much smaller
+  than the retain set this adds a few min steps per late epoch;
+- forget and retain batches have the same size (`per_device_train_batch_size`); the large-scale code uses 32 forget
+  and 128 retain rows per batch. The last batch of a pass is filled up with rows drawn again;
+- the code's step-wise learning-rate decay (epochs 5, 8, 9 in the small-scale notebook) and its SGD/Adam weight decay
+  are left to `TrainingArguments` (`lr_scheduler_type`, `weight_decay`); the notebook's `smoothing=0.5` weights a
+  parameter-distance term that the repository's loop no longer applies (it is not label smoothing), so it is not used;
+- forward passes on forget batches leave batch-norm running statistics as they are (the code's student is in train
+  mode and updates them; see `forget_bn_update`).
 
 Note (as in the paper): at the very first max step the student equals the teacher, so the forget KL sits at its
-minimum and its gradient is zero; max steps start to act once min steps have moved the student.
+minimum and its gradient is zero; max steps act once min steps (of the previous epoch) have moved the student.
 """
 
+import logging
 from dataclasses import dataclass, field
 
 from hf_unlearn.config import UnlearningConfig, unslu_preset
-from hf_unlearn.losses import kl_with_temperature
+from hf_unlearn.data.streams import PhasedUnlearningDataset
+from hf_unlearn.losses import per_sample_kl_with_temperature
 from hf_unlearn.papers import KURMANJI_2023
 from hf_unlearn.trainer import UnlearningTrainer
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,52 +56,76 @@ class SCRUBConfig(UnlearningConfig):
         alpha (`float`, *optional*, defaults to 0.001):
             Weight of the retain KL to the teacher in the min step.
         max_steps_phase (`int`, *optional*, defaults to 2):
-            Number of epochs in which max steps happen (the paper's `msteps`).
+            Number of first epochs with a max pass (the paper's `msteps`); `None`: every epoch.
+        num_train_epochs (`float`, *optional*, defaults to 3.0):
+            Epochs; more than `max_steps_phase`, so that the run ends with min-only epochs.
     """
 
     temperature: float = field(default=4.0, metadata={"help": "KL temperature T (paper: 4.0)."})
     gamma: float = field(default=0.99, metadata={"help": "Weight of the retain CE in the min step."})
     alpha: float = field(default=0.001, metadata={"help": "Weight of the retain KL in the min step."})
-    max_steps_phase: int = field(default=2, metadata={"help": "Number of epochs in which max steps happen."})
+    max_steps_phase: int | None = field(
+        default=2, metadata={"help": "Number of first epochs with a max pass over forget (msteps); None: all."}
+    )
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs (more than max_steps_phase)."})
 
     PRESETS = {
-        "small_scale": {"gamma": 1.0, "alpha": 0.5},
-        "unslu": unslu_preset(5e-6),
+        "small_scale": {
+            "temperature": 2.0,
+            "gamma": 1.0,
+            "alpha": 0.5,
+            "max_steps_phase": 3,
+            "num_train_epochs": 10,
+            "learning_rate": 5e-4,
+            "optim": "adamw_torch",
+        },
+        "unslu": unslu_preset(5e-6, gamma=1.0, alpha=1.0, max_steps_phase=None),
     }
 
     def __post_init__(self):
         super().__post_init__()
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}.")
-        if self.max_steps_phase < 0:
-            raise ValueError(f"max_steps_phase must be >= 0, got {self.max_steps_phase}.")
+        if self.max_steps_phase is not None and self.max_steps_phase < 0:
+            raise ValueError(f"max_steps_phase must be >= 0 or None, got {self.max_steps_phase}.")
+        if self.max_steps <= 0 and self.max_steps_phase is not None and self.num_train_epochs <= self.max_steps_phase:
+            logger.warning(
+                "SCRUB with num_train_epochs=%s <= max_steps_phase=%s has no min-only epoch at the end; the paper "
+                "runs more epochs than msteps.",
+                self.num_train_epochs,
+                self.max_steps_phase,
+            )
 
 
 class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     config_class = SCRUBConfig
     ascends = True
-    summary = "SCRUB: alternating max (forget KL) / min (retain CE + KL) steps, T = 4; preset `small_scale`"
+    summary = "SCRUB: per epoch a max pass (forget KL) then a min pass (retain CE + KL), T = 4; preset `small_scale`"
     paper = KURMANJI_2023
     requires_teacher = True
-    default_epoch_over = "retain"
 
-    def is_max_step(self) -> bool:
-        """True when the current optimizer step is a max (forget) step: in the first `max_steps_phase` epochs, on even
-        `global_step`. Reads only the trainer state, so a resumed run continues in the same phase."""
-        return (self.state.epoch or 0.0) < self.args.max_steps_phase and self.state.global_step % 2 == 0
+    def passes_at(self, epoch: int) -> tuple[str, str]:
+        """The sides filling the epoch's two slots: forget (max) then retain (min) in the first `max_steps_phase`
+        epochs, retain in both afterwards."""
+        msteps = self.args.max_steps_phase
+        return ("forget", "retain") if msteps is None or epoch < msteps else ("retain", "retain")
 
-    def _distill(self, model, batch):
-        student = self.task.logits(model, batch)
-        return student, kl_with_temperature(student, self.teacher_logits(batch), self.args.temperature)
+    def make_train_dataset(self, forget, retain, args):
+        return PhasedUnlearningDataset(forget, retain, ("forget", "retain"), self.passes_at, seed=args.pairing_seed)
+
+    def _kl(self, model, batch, side):
+        student = self.logits(model, batch, side)
+        per_sample = per_sample_kl_with_temperature(student, self.teacher_logits(batch), self.args.temperature)
+        return student, self.reduce(per_sample, side, term="kl")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.is_max_step():
-            _, forget_kl = self._distill(model, inputs["forget"])
+        if "forget" in inputs:  # a max step
+            _, forget_kl = self._kl(model, inputs["forget"], "forget")
             self.record_terms(forget_kl=forget_kl)
             loss = -forget_kl
         else:
             retain_batch = inputs["retain"]
-            logits, retain_kl = self._distill(model, retain_batch)
+            logits, retain_kl = self._kl(model, retain_batch, "retain")
             retain_ce = self.reduce(self.task.per_sample_loss(logits, retain_batch["labels"]), "retain")
             self.record_terms(retain_ce=retain_ce, retain_kl=retain_kl)
             loss = self.args.gamma * retain_ce + self.args.alpha * retain_kl

@@ -2,7 +2,8 @@
 github.com/vikram2000b/Fast-Machine-Unlearning).
 
 1. Noise. With the model frozen, learn error-maximising noise `n_k` shaped like the model input (raw audio for
-   wav2vec2/HuBERT, MFCC grids for the CNN): minimise `J_k = -CE(f(n_k), y_k) + lambda * mean_j n_kj^2` with Adam
+   wav2vec2/HuBERT, MFCC grids for the CNN): minimise `J_k = -CE(f(n_k), y_k) + lambda * sum_j n_kj^2` (the authors'
+   `-CE + 0.1 * mean_k sum_j n_kj^2`, `lambda = 0.1`) with Adam at lr 0.1 for 40 steps (their 5 x 8)
    (`hf_unlearn.losses.unsir_noise_objective`), from `n_k ~ N(0, 1)`. One noise per forget class (class unlearning)
    or one per forget sample (sample / speaker unlearning): `noise_mode="auto"` picks per-class when none of the forget
    labels occurs in the retain set.
@@ -15,7 +16,7 @@ default, 2); with `max_steps > 0` the run stops at `max_steps` and the phase sti
 epochs. The phase reads only `self.state.epoch` (`is_impair_phase`), so a resumed run resumes the phase, and all
 micro-batches of one optimizer step share it. The noise is learnt in `before_optimizer()` and kept in `self.noise`
 (`(num_noises, *input_shape)`, on the CPU; `self.noise_lengths` holds the valid length of each along the last axis)
-and saved in every checkpoint's `unlearning_state.pt` (`method_state`), so a resumed run reuses the noise learnt from
+and saved in every checkpoint's method state (`method_state`), so a resumed run reuses the noise learnt from
 the original weights; a trainer that already holds a noise does not learn it again.
 
 Several processes: every process learns every noise itself, from the same seed (`seed`) and the same weights. Each
@@ -24,14 +25,15 @@ reducing across processes (learning it shard-locally is fine; nondeterministic G
 differ by round-off, which does not matter).
 
 Deviations from the paper and the authors' notebook (Adam lr 0.1 for 5 x 8 steps on one noise batch of 256 per
-class, penalty `0.1 * mean_k sum_j n_kj^2`, impair at lr 0.02 and repair at lr 0.01, each one epoch): Adam lr 0.01
-for 5 steps (`noise_learning_rate`, `noise_steps`); the penalty is the mean square over the input's positions
-(`noise_penalty="mean"`), since a sum over 16 000 samples per second of audio would scale `lambda` with clip length
-(`noise_penalty="sum"` gives the notebook's form); one noise per class instead of a batch of 256 (the same noise is
-repeated in each impair batch), or one per sample; impair and repair share one optimizer and learning-rate schedule
+class, penalty `0.1 * mean_k sum_j n_kj^2`, impair at lr 0.02 and repair at lr 0.01, each one epoch): the objective
+of a chunk of noises is the sum of their `J_k` rather than the mean (Adam is invariant to that scale, up to its
+`eps`); on raw audio the sum of squares grows with clip length (`noise_penalty="mean"` makes `lambda` independent of
+it); one noise per class instead of a batch of 256 (the same noise is repeated in each impair batch), or one per
+sample; impair and repair share one optimizer and learning-rate schedule
 (the Trainer's); impair batches hold as many noise rows as retain rows, with the two means summed rather than one
 mean over a shuffled mix. The model is in eval mode while the noise is learnt (batch-norm statistics and dropout
-untouched).
+untouched), and the impair steps' noise passes leave batch-norm running statistics as they are (see
+`forget_bn_update`).
 """
 
 import logging
@@ -66,14 +68,14 @@ class UNSIRConfig(UnlearningConfig):
         noise_mode (`str`, *optional*, defaults to `"auto"`):
             `"per_class"` (one noise per forget class), `"per_sample"` (one per forget sample) or `"auto"` (per-class
             when no forget label occurs in the retain set, else per-sample).
-        noise_learning_rate (`float`, *optional*, defaults to 0.01):
-            Adam learning rate of the noise.
-        noise_steps (`int`, *optional*, defaults to 5):
-            Adam steps on each noise.
+        noise_learning_rate (`float`, *optional*, defaults to 0.1):
+            Adam learning rate of the noise (the authors' notebook).
+        noise_steps (`int`, *optional*, defaults to 40):
+            Adam steps on each noise (the notebook's 5 epochs x 8 steps).
         noise_l2_weight (`float`, *optional*, defaults to 0.1):
             Weight `lambda` of the noise's norm penalty.
-        noise_penalty (`str`, *optional*, defaults to `"mean"`):
-            `"mean"`: mean square of the noise over its positions; `"sum"`: sum of squares (the authors' notebook).
+        noise_penalty (`str`, *optional*, defaults to `"sum"`):
+            `"sum"`: sum of squares over the noise's positions (the authors' notebook); `"mean"`: mean square.
     """
 
     impair_epochs: int = field(default=1, metadata={"help": "Epochs of the impair phase (noise + retain)."})
@@ -82,10 +84,10 @@ class UNSIRConfig(UnlearningConfig):
         default=2.0, metadata={"help": "Total epochs: must equal impair_epochs + repair_epochs."}
     )
     noise_mode: str = field(default="auto", metadata={"help": f"One of {NOISE_MODES}."})
-    noise_learning_rate: float = field(default=0.01, metadata={"help": "Adam learning rate of the noise."})
-    noise_steps: int = field(default=5, metadata={"help": "Adam steps on each noise."})
+    noise_learning_rate: float = field(default=0.1, metadata={"help": "Adam learning rate of the noise."})
+    noise_steps: int = field(default=40, metadata={"help": "Adam steps on each noise."})
     noise_l2_weight: float = field(default=0.1, metadata={"help": "Weight lambda of the noise's norm penalty."})
-    noise_penalty: str = field(default="mean", metadata={"help": "'mean' or 'sum' of squares over positions."})
+    noise_penalty: str = field(default="sum", metadata={"help": "'mean' or 'sum' of squares over positions."})
 
     PRESETS = {"unslu": unslu_preset(1e-5, num_train_epochs=2)}
 
@@ -213,7 +215,7 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
                 chunk = slice(start, start + self.args.per_device_eval_batch_size)
                 batch = self.noise_batch(noise[chunk].to(self.args.device), lengths[chunk])
                 labels = torch.as_tensor(self.noise_labels[chunk], device=self.args.device)
-                losses.append(self.task.per_sample_loss(self.task.logits(model, batch), labels).cpu())
+                losses.append(self.task.per_sample_loss(self.logits(model, batch, "forget"), labels).cpu())
         model.train(was_training)
         return torch.cat(losses)
 
@@ -231,7 +233,7 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
             labels = torch.as_tensor(self.noise_labels[chunk], device=self.args.device)
             optimizer = torch.optim.Adam([values], lr=self.args.noise_learning_rate)
             for _ in range(self.args.noise_steps):
-                logits = self.task.logits(model, self.noise_batch(values, lengths[chunk]))
+                logits = self.logits(model, self.noise_batch(values, lengths[chunk]), "forget")
                 objective = unsir_noise_objective(
                     self.task.per_sample_loss(logits, labels),
                     values,
@@ -256,7 +258,7 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
         noise_ids = self.noise_of_row[forget[ROW_INDEX].cpu()]
         lengths = self.noise_lengths[noise_ids]
         batch = self.noise_batch(self.noise[noise_ids].to(forget[LABELS].device), lengths)
-        noise_loss = self.reduce(self.task.per_sample_loss(self.task.logits(model, batch), forget[LABELS]), "forget")
+        noise_loss = self.reduce(self.per_sample_loss(model, {**batch, LABELS: forget[LABELS]}, "forget")[0], "forget")
         self.record_terms(noise=noise_loss, retain=retain)
         loss = self.args.forget_weight * noise_loss + self.args.retain_weight * retain
         return (loss, None) if return_outputs else loss

@@ -5,12 +5,15 @@
     python recipes/configs/generate.py            # writes the files
     python recipes/configs/generate.py --check    # exits 1 if a file is missing or differs
 
-Each file holds the dataset's arguments (data, forget request, the model the original and gold are trained from, their
-training) and the method's: for the transformer datasets the UnSLU-BENCH learning rate (the method config's `"unslu"`
+Each file holds the dataset's arguments (data, the model the reference models are trained from) and the method's,
+and NO forget request: give it on the command line (`--forget_classes 0`, `--forget_speakers george`,
+`--forget_fraction 0.05`, or the UnSLU protocol `--forget_speaker_share 0.025 --min_speaker_utterances 100`).
+For the transformer datasets the method's values are the UnSLU-BENCH learning rate (the method config's `"unslu"`
 preset: one epoch of AdamW; Koudounas et al., Interspeech 2025, best-GUM rate per method) where UnSLU gives one, else
-the method config's own default learning rate; for FSDD (the MFCC CNN) the settings of the FSDD benchmark
-(`METHOD_SETTINGS` in `recipes/benchmark.py`), since UnSLU's rates are for pretrained transformers fine-tuned at
-5e-4, three orders of magnitude below what moves a small CNN trained from scratch at 3e-3.
+the method config's own default learning rate. For FSDD (the MFCC CNN, trained from scratch) the file names the one
+home of its tuned values, `hf_unlearn/experiment/settings/fsdd.json` (`method_settings: fsdd`), which the recipe
+applies per request kind at run time; the header lists them. FSDD's reference models use the MFCC CNN's defaults
+(`hf_unlearn.experiment.defaults`).
 """
 
 from __future__ import annotations
@@ -23,27 +26,23 @@ import sys
 import yaml
 
 CONFIGS_DIR = os.path.dirname(os.path.abspath(__file__))
-RECIPES_DIR = os.path.dirname(CONFIGS_DIR)
 
 # Per dataset: a comment (where the data comes from; what to check) and the arguments. Hub names and columns follow
 # the datasets' cards; check them against the copy you load (`--dataset_name`, `--label_column`, `--speaker_column`).
 DATASETS = {
     "fsdd": {
-        "comment": "Free Spoken Digit Dataset, local folder (CC BY-SA 4.0): forget one speaker, MFCC CNN from scratch "
-        "at 8 kHz (the protocol of 'Machine Unlearning on Audio Classification'). Pass --dataset_name <folder>.",
+        "comment": "Free Spoken Digit Dataset, local folder (CC BY-SA 4.0): MFCC CNN from scratch at 8 kHz (the "
+        "protocol of 'Machine Unlearning on Audio Classification'). Pass --dataset_name <folder> and a request, e.g. "
+        "--forget_speakers george or --forget_classes 0 (add --label_column speaker for speaker identification).",
         "arguments": {
             "dataset_name": "path/to/free-spoken-digit-dataset",
             "data_layout": "fsdd",
-            "forget_speakers": ["george"],
             "model_type": "mfcc_cnn",
             "sampling_rate": 8000,
-            "reference_epochs": 100,
-            "reference_learning_rate": 3e-3,
-            "reference_batch_size": 32,
-            "early_stopping_patience": 5,
-            "per_device_train_batch_size": 32,
+            "method_settings": "fsdd",
         },
-        "lr_source": "benchmark",
+        "lr_source": "settings",
+        "request": "--forget_classes 0",
     },
     "speech_commands": {
         "comment": "Google Speech Commands v0.02 in its original layout ({word}/{speaker}_nohash_{n}.wav with "
@@ -51,8 +50,6 @@ DATASETS = {
         "arguments": {
             "dataset_name": "data/speech_commands_v0.02",
             "data_layout": "speech_commands",
-            "forget_speaker_share": 0.025,
-            "min_speaker_utterances": 100,
             "model_name_or_path": "facebook/wav2vec2-base",
             "reference_epochs": 5,
             "reference_learning_rate": 3e-5,
@@ -61,6 +58,7 @@ DATASETS = {
             "per_device_train_batch_size": 32,
         },
         "lr_source": "unslu",
+        "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
     "fsc": {
         "comment": "Fluent Speech Commands (licence agreement; not on the Hub): prepare it as a datasets dataset with "
@@ -71,8 +69,6 @@ DATASETS = {
             "data_layout": "disk",
             "label_column": "intent",
             "speaker_column": "speakerId",
-            "forget_speaker_share": 0.025,
-            "min_speaker_utterances": 100,
             "model_name_or_path": "facebook/wav2vec2-base",
             "reference_epochs": 10,
             "reference_learning_rate": 5e-4,
@@ -81,6 +77,7 @@ DATASETS = {
             "per_device_train_batch_size": 8,
         },
         "lr_source": "unslu",
+        "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
     "slurp": {
         "comment": "SLURP (CC BY 4.0) as a datasets dataset saved to disk with columns audio, intent and speaker_id. "
@@ -90,8 +87,6 @@ DATASETS = {
             "data_layout": "disk",
             "label_column": "intent",
             "speaker_column": "speaker_id",
-            "forget_speaker_share": 0.025,
-            "min_speaker_utterances": 100,
             "model_name_or_path": "facebook/wav2vec2-base",
             "reference_epochs": 10,
             "reference_learning_rate": 5e-4,
@@ -100,6 +95,7 @@ DATASETS = {
             "per_device_train_batch_size": 8,
         },
         "lr_source": "unslu",
+        "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
     "speech_massive": {
         "comment": "Speech-MASSIVE (CC BY-NC-SA 4.0) from the Hub, French; its labelled test set is a separate "
@@ -111,8 +107,6 @@ DATASETS = {
             "test_split_name": "validation",
             "label_column": "intent_idx",
             "speaker_column": "speaker_id",
-            "forget_speaker_share": 0.025,
-            "min_speaker_utterances": 100,
             "model_name_or_path": "facebook/wav2vec2-xls-r-300m",
             "reference_epochs": 10,
             "reference_learning_rate": 1e-4,
@@ -121,6 +115,7 @@ DATASETS = {
             "per_device_train_batch_size": 8,
         },
         "lr_source": "unslu",
+        "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
 }
 
@@ -135,15 +130,15 @@ def _default(config_class, name: str):
 def method_arguments(info, lr_source: str) -> tuple[dict, str]:
     """The method's arguments for one dataset, and where its learning rate comes from."""
     config_class = info.config_class
-    if lr_source == "benchmark":
-        sys.path.insert(0, RECIPES_DIR)
-        try:
-            from benchmark import DEFAULT_METHOD_SETTINGS, METHOD_SETTINGS
-        finally:
-            sys.path.remove(RECIPES_DIR)
-        settings = METHOD_SETTINGS.get(info.key)
-        source = "the FSDD benchmark's METHOD_SETTINGS" if settings else "the FSDD benchmark's DEFAULT_METHOD_SETTINGS"
-        return dict(settings or DEFAULT_METHOD_SETTINGS), source
+    if lr_source == "settings":
+        from hf_unlearn.experiment import method_settings
+
+        kinds = {kind: method_settings(info.key, "fsdd", kind) for kind in ("class", "speaker", "sample")}
+        listed = "; ".join(
+            f"{kind}: " + ", ".join(f"{k}={v}" for k, v in values.items() if not k.startswith("per_device"))
+            for kind, values in kinds.items()
+        )
+        return {}, f"hf_unlearn/experiment/settings/fsdd.json per request kind ({listed})"
     preset = getattr(config_class, "PRESETS", {}).get("unslu")
     if preset:
         return dict(preset), f"UnSLU-BENCH ({config_class.__name__}.PRESETS['unslu'])"
@@ -162,7 +157,8 @@ def render(dataset: str, info) -> str:
         f"# {dataset}: {spec['comment']}",
         f"# {info.key}: {info.paper}",
         f"# Learning rate and epochs: {source}.",
-        f"# Run: python recipes/unlearn_audio_classification.py --config recipes/configs/{dataset}/{info.key}.yaml",
+        f"# Run: python recipes/unlearn_audio_classification.py --config recipes/configs/{dataset}/{info.key}.yaml "
+        f"--dataset_name <folder> {spec['request']}",
     ]
     wrapped = []
     for line in header:

@@ -1,0 +1,235 @@
+"""The FSDD benchmark: original, gold and every unlearning method over forget requests, request kinds and seeds.
+
+`hf-unlearn benchmark --dataset_name path/to/free-spoken-digit-dataset` (or `python -m hf_unlearn.benchmark ...`):
+
+1. reference models (original, gold, and `--shadow_models K` shadow models) per request and seed, trained once and
+   cached by `hf_unlearn.experiment` (one cache root, one key scheme);
+2. tuning (`hf_unlearn.benchmark.tuning`): each method's learning rate and length, per request kind, on the first
+   `--tune_requests` requests of the kind (first seed), judged on validation data only; the choice is applied to
+   every request and seed and written to the package's settings file (`hf_unlearn/experiment/settings/fsdd.json`);
+3. the runs (`hf_unlearn.experiment.run_request`), each written to `<output_dir>/runs/<key>.json` as soon as it ends
+   and skipped on a rerun (resume);
+4. `<name>.json` (command, arguments, tuning grid and trials, criterion, choice, per-run rows, mean / std / n per
+   group and model, methods meeting the targets), `<name>.md`, `<name>.png` (`figure`), best-run model cards
+   (`cards`) and, with `--readme`, the README's results block (`summary.readme_block`).
+
+`--quick` runs a smoke version in minutes (see `args.apply_quick`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict
+
+from hf_unlearn.benchmark.args import REQUEST_KINDS, BenchmarkArguments, apply_quick
+from hf_unlearn.benchmark.tuning import tuning_grid
+
+__all__ = ["BenchmarkArguments", "main", "parse_arguments", "run_benchmark"]
+
+DATASET = "fsdd"
+TUNED_FIELDS = ("learning_rate", "num_train_epochs")
+COMMAND = "hf-unlearn benchmark"
+
+
+def parse_arguments(argv: list[str] | None = None) -> BenchmarkArguments:
+    """Parses `argv` (default: `sys.argv[1:]`) with the same definitions as `hf-unlearn benchmark`."""
+    from hf_unlearn.arguments import parse_dataclass
+
+    return parse_dataclass(BenchmarkArguments, list(sys.argv[1:] if argv is None else argv), prog=COMMAND)
+
+
+def _check(args: BenchmarkArguments) -> list[str]:
+    from hf_unlearn import list_methods
+
+    if not args.dataset_name:
+        raise ValueError(
+            "Pass --dataset_name <folder of the Free Spoken Digit Dataset> (formerly --fsdd), e.g. "
+            "path/to/free-spoken-digit-dataset."
+        )
+    unknown_kinds = [k for k in args.kinds if k not in REQUEST_KINDS]
+    if unknown_kinds:
+        raise ValueError(f"Unknown forget kind(s) {unknown_kinds}: choose from {', '.join(REQUEST_KINDS)}.")
+    known = [info.key for info in list_methods()]
+    methods = args.methods or known
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ValueError(f"Unknown method(s) {unknown}; known: {known}.")
+    if not args.seeds:
+        raise ValueError("Pass at least one seed (--seeds 0 1 2).")
+    return methods
+
+
+def _jobs(folder: str, entries: list[tuple]) -> list[dict]:
+    """Job dicts from `(request, method, seed, settings, mode)` tuples, stored under `folder`."""
+    from hf_unlearn.benchmark.loop import run_key
+
+    jobs = []
+    for request, method, seed, settings, mode in entries:
+        path = os.path.join(folder, run_key(request, method, seed, settings) + ".json")
+        job = {"request": request["name"], "group": request["group"], "seed": seed, "mode": mode, "path": path}
+        job.update(method=method, settings=settings, request_spec=request)
+        jobs.append(job)
+    return jobs
+
+
+def tune(args, requests, methods, output_dir, log=print) -> dict:
+    """Runs the tuning trials and chooses a setting per request kind and method; returns the tuning record
+    `{kind: {"requests", "seed", "grid", "methods": {method: {"choice", "gold_free_choice", "trials"}}}}`."""
+    from hf_unlearn.benchmark.loop import run_jobs
+    from hf_unlearn.benchmark.tuning import choose_setting
+    from hf_unlearn.experiment import method_settings
+
+    grid = tuning_grid(args.tune_learning_rates, args.tune_epochs)
+    seed = args.seeds[0]
+    record = {}
+    for kind in dict.fromkeys(r["kind"] for r in requests):
+        chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
+        log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
+        # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
+        base = {m: method_settings(m, DATASET, kind) for m in methods}
+        entries = [(r, m, seed, {**base[m], **s}, "trial") for m in methods for s in grid for r in chosen]
+        trials = run_jobs(_jobs(os.path.join(output_dir, "tuning"), entries), args, log)
+        per_kind = {"requests": [r["name"] for r in chosen], "seed": seed, "grid": grid, "methods": {}}
+        for method in methods:
+            mine = [
+                {k: t.get(k) for k in ("request", "settings", "view", "error")}
+                for t in trials
+                if t["method"] == method
+            ]
+            entry = {"trials": mine}
+            try:
+                entry["choice"] = choose_setting(mine, args.tune_standard_errors, "forgetting")
+                entry["gold_free_choice"] = choose_setting(mine, args.tune_standard_errors, "gold_free")
+            except ValueError as error:
+                entry["error"] = str(error)
+            per_kind["methods"][method] = entry
+        record[kind] = per_kind
+    return record
+
+
+def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
+    """Writes the tuned settings into the one home of per-method settings (`<kind>` entries of each method in
+    `hf_unlearn/experiment/settings/fsdd.json`); returns the path."""
+    from hf_unlearn.experiment import SETTINGS_DIR
+
+    path = path or os.path.join(SETTINGS_DIR, f"{DATASET}.json")
+    with open(path, encoding="utf-8") as handle:
+        settings = json.load(handle)
+    for kind, per_kind in tuning.items():
+        for method, entry in per_kind["methods"].items():
+            if "choice" in entry:
+                tuned = {key: entry["choice"]["settings"][key] for key in TUNED_FIELDS}
+                settings.setdefault("methods", {}).setdefault(method, {})[kind] = tuned
+    settings["source"] = (
+        f"Per-kind entries tuned on validation data only by `{command}` on {datetime.date.today().isoformat()} "
+        "(criterion: hf_unlearn.benchmark.tuning); `default` entries are hand-written."
+    )
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(settings, handle, indent=2)
+        handle.write("\n")
+    return path
+
+
+def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
+    """Runs the benchmark (see the module docstring) and writes its outputs; returns the result dict."""
+    from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs
+    from hf_unlearn.experiment import method_settings
+
+    methods = _check(args)
+    init_worker(args.num_threads)  # this process runs jobs too with --num_workers 0
+    if args.quick:
+        args = apply_quick(args)
+    output_dir = args.output_dir or ("benchmark_quick" if args.quick else "benchmark_results")
+    os.makedirs(output_dir, exist_ok=True)
+    command = " ".join([COMMAND, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    started = time.perf_counter()
+    speakers = sorted(set(load_data(args)["train"]["speaker"]))
+    if args.forget_speakers:
+        missing = sorted(set(args.forget_speakers) - set(speakers))
+        if missing:
+            raise ValueError(f"Speaker(s) {missing} are not in {args.dataset_name}; speakers: {speakers}.")
+    requests = build_requests(args, speakers)
+    log(f"FSDD benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
+
+    # References first, one job per (request, seed); the first request of each label kind and seed goes alone, so
+    # that two workers never train the same shared original model at once.
+    entries = [(r, None, s, {}, "references") for r in requests for s in args.seeds]
+    first = {(r["label"], s): (r, None, s, {}, "references") for r, _, s, _, _ in reversed(entries)}
+    rest = [e for e in entries if e not in first.values()]
+    for phase in (list(first.values()), rest):
+        run_jobs(_jobs(os.path.join(output_dir, "references"), phase), args, log)
+
+    tuning = tune(args, requests, methods, output_dir, log) if args.tune else {}
+    extra = {}
+    if args.tune and args.write_settings:
+        extra["settings_file"] = os.path.relpath(write_settings(tuning, command))
+    chosen = {}
+    for request in requests:
+        for method in methods:
+            entry = tuning.get(request["kind"], {}).get("methods", {}).get(method, {})
+            shipped = entry["choice"]["settings"] if "choice" in entry else None
+            chosen[(request["kind"], method)] = shipped or method_settings(method, DATASET, request["kind"])
+    entries = [(r, m, s, chosen[(r["kind"], m)], "run") for r in requests for s in args.seeds for m in methods]
+    stored = run_jobs(_jobs(os.path.join(output_dir, "runs"), entries), args, log)
+    runs = [run for run in stored if "record" in run and not run.get("error")]
+    errors = [{k: run.get(k) for k in ("request", "seed", "method", "error")} for run in stored if run.get("error")]
+    return finish(args, runs, errors, tuning, command, output_dir, time.perf_counter() - started, log, extra)
+
+
+def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
+    """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
+    import hf_unlearn
+    from hf_unlearn.benchmark.cards import write_best_cards
+    from hf_unlearn.benchmark.figure import gaps_figure
+    from hf_unlearn.benchmark.summary import (
+        TARGETS,
+        aggregate,
+        markdown_report,
+        methods_meeting_targets,
+        readme_block,
+        update_readme,
+    )
+    from hf_unlearn.benchmark.tuning import __doc__ as criterion
+
+    summary = aggregate(runs)
+    result = {
+        "benchmark": "FSDD speaker / class / sample / speaker-id unlearning",
+        "command": command,
+        "date": datetime.date.today().isoformat(),
+        "wall_time": wall,
+        "hf_unlearn": hf_unlearn.__version__,
+        "arguments": asdict(args),
+        "targets": [text for *_, text in TARGETS],
+        "tuning": {"criterion": criterion, "kinds": tuning},
+        "summary": summary,
+        "targets_met": methods_meeting_targets(summary),
+        "runs": [{k: v for k, v in run.items() if k != "card"} for run in runs],
+        "errors": errors,
+        **(extra or {}),
+    }
+    stem = os.path.join(output_dir, args.name)
+    if args.model_cards_dir and runs:
+        result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name)
+    if summary:
+        result["figure"] = gaps_figure(summary, stem + ".png")
+    with open(stem + ".json", "w") as handle:
+        json.dump(result, handle, indent=1, default=float)
+    report = markdown_report(result)
+    with open(stem + ".md", "w") as handle:
+        handle.write(report)
+    if args.readme:
+        update_readme(args.readme, readme_block(result, os.path.relpath(stem + ".json")))
+    log(report)
+    log(f"Wrote {stem}.json, {stem}.md and {stem}.png in {wall / 60:.1f} min.")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hf_unlearn.benchmark ...`: returns 1 when some run failed."""
+    result = run_benchmark(parse_arguments(argv), argv)
+    return 1 if result["errors"] else 0

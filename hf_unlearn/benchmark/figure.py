@@ -1,0 +1,78 @@
+"""The benchmark figure: per group, each method's forget gap (x) against its test gap (y), both to gold, with error
+bars over the group's runs, the target region shaded, one colour and marker per method, the legend outside."""
+
+from __future__ import annotations
+
+from hf_unlearn.benchmark.summary import REFERENCE_MODELS
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p", "d", "8")
+FORGET_TARGET, TEST_TARGET = 0.02, -0.01
+
+
+def _style(index: int):
+    """A distinct (colour, marker) for method `index`: tab20 colours, markers cycled independently."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab20"].colors
+    return colours[(2 * index) % 20 if index < 10 else (2 * index + 1) % 20], MARKERS[index % len(MARKERS)]
+
+
+def gaps_figure(summary: dict, path: str) -> str:
+    """Draws one panel per group of `summary` (`{group: {model: {figure: {"mean", "std"}}}}`) to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(summary)
+    methods = list(dict.fromkeys(m for rows in summary.values() for m in rows if m not in REFERENCE_MODELS))
+    columns = min(2, len(groups))
+    rows = -(-len(groups) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.6 * columns + 2.4, 4.0 * rows), squeeze=False)
+    axes = axes.ravel()
+    for axis in axes[len(groups) :]:
+        axis.set_visible(False)
+    for axis, group in zip(axes, groups):
+        axis.fill_between([-FORGET_TARGET, FORGET_TARGET], TEST_TARGET, 1.0, color="0.85", zorder=0, label="_target")
+        axis.axvline(0, color="0.5", lw=0.6)
+        axis.axhline(0, color="0.5", lw=0.6)
+        xs, ys = [0.0], [0.0]
+        for index, method in enumerate(methods):
+            figures = summary[group].get(method, {})
+            x, y = figures.get("forget_accuracy_minus_gold"), figures.get("test_accuracy_minus_gold")
+            if not x or not y or x.get("mean") is None or y.get("mean") is None:
+                continue
+            colour, marker = _style(index)
+            axis.errorbar(
+                x["mean"],
+                y["mean"],
+                xerr=x.get("std") or 0,
+                yerr=y.get("std") or 0,
+                fmt=marker,
+                color=colour,
+                markersize=7,
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+                alpha=0.85,
+                capsize=2,
+                label=method,
+            )
+            xs.append(x["mean"])
+            ys.append(y["mean"])
+        pad_x = max(0.05, 0.1 * (max(xs) - min(xs)))
+        pad_y = max(0.03, 0.1 * (max(ys) - min(ys)))
+        axis.set_xlim(min(xs + [-FORGET_TARGET]) - pad_x, max(xs + [FORGET_TARGET]) + pad_x)
+        axis.set_ylim(min(ys + [TEST_TARGET]) - pad_y, max(ys + [0.0]) + pad_y)
+        axis.set_title(group)
+        axis.set_xlabel("forget accuracy − gold (0 is best)")
+        axis.set_ylabel("test accuracy − gold (≥ −0.01: target)")
+    handles = {}
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    figure.legend(handles.values(), handles.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    figure.suptitle("Distance to gold per method (mean ± std over runs; grey: target region)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return path

@@ -1,0 +1,347 @@
+"""The benchmark loop: requests x methods x seeds, run in worker processes, every finished run kept on disk.
+
+Each job (reference training, tuning trial or benchmark run) is one JSON file under `<output_dir>`, written as soon
+as the job ends; a rerun skips the jobs whose file exists, so an interrupted benchmark resumes where it stopped.
+Workers are spawned processes with one torch thread each (a small CNN gains nothing from more threads, and two
+single-threaded processes use two cores); each keeps its loaded data and extractor between jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict
+
+from hf_unlearn.benchmark.args import REQUEST_KINDS, BenchmarkArguments
+
+SAMPLING_RATE = 8000
+FORGET_VALIDATION = "forget_validation"
+_CACHE: dict = {}  # per process: loaded data, fitted extractors and reference evaluations (see `_context`)
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in str(text)).strip("_")
+
+
+def build_requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
+    """The forget requests: `{"group", "kind", "name", "label", "split"}`, `split` the `make_forget_split` keywords.
+    `label` is `"digit"` (FSDD's digits) or `"speaker"` (speaker identification, the speaker_id group)."""
+    out = []
+    for kind in args.kinds:
+        if kind == "speaker":
+            for speaker in args.forget_speakers or (speakers[:1] if args.quick else speakers):
+                split = {"by": "speaker", "values": [speaker]}
+                out.append(
+                    {"group": kind, "kind": kind, "name": f"speaker {speaker}", "label": "digit", "split": split}
+                )
+        elif kind == "class":
+            for digit in args.forget_classes:
+                split = {"by": "class", "values": [str(digit)]}
+                out.append({"group": kind, "kind": kind, "name": f"digit {digit}", "label": "digit", "split": split})
+        elif kind == "sample":
+            for fraction in args.forget_fraction:
+                split = {"by": "sample", "fraction": float(fraction)}
+                name = f"{fraction:.0%} of recordings"
+                out.append({"group": kind, "kind": kind, "name": name, "label": "digit", "split": split})
+        elif kind == "speaker_id":
+            # Label = speaker: forgetting one speaker is class unlearning of that label.
+            for speaker in (args.forget_speakers or speakers)[: args.speaker_id_requests]:
+                split = {"by": "class", "values": [speaker]}
+                name = f"speaker id {speaker}"
+                out.append({"group": kind, "kind": kind, "name": name, "label": "speaker", "split": split})
+        else:
+            raise ValueError(f"Unknown forget kind {kind!r}: choose from {', '.join(REQUEST_KINDS)}.")
+    return out
+
+
+def run_key(request: dict, method: str | None, seed: int, settings: dict | None = None) -> str:
+    """The file stem of one job: readable parts and a hash of the settings (a changed setting is a new run)."""
+    digest = hashlib.sha256(json.dumps(settings or {}, sort_keys=True).encode()).hexdigest()[:8]
+    return "__".join(
+        slug(p) for p in (request["group"], request["name"], method or "references", f"seed{seed}", digest)
+    )
+
+
+# ------------------------------------------------------------------------------------------------ per process
+def load_data(args: BenchmarkArguments, label: str = "digit"):
+    """FSDD as a `DatasetDict` (train: takes >= 5, test: takes 0-4), `--train_takes` training takes kept."""
+    from hf_unlearn.data import load_fsdd
+    from hf_unlearn.data.fsdd import FSDD_NUM_TEST_TAKES
+
+    data = load_fsdd(args.dataset_name, label=label)
+    if args.train_takes is not None:
+        keep = FSDD_NUM_TEST_TAKES + args.train_takes
+        data["train"] = data["train"].filter(lambda take: take < keep, input_columns="take")
+    return data
+
+
+def _context(args: BenchmarkArguments) -> None:
+    """Empties the per-process cache when the data or reference settings change (several benchmarks, one process)."""
+    fields = ("dataset_name", "train_takes", "reference_epochs", "reference_learning_rate", "reference_batch_size")
+    context = [getattr(args, name) for name in (*fields, "early_stopping_patience")]
+    if _CACHE.get("context") != context:
+        _CACHE.clear()
+        _CACHE["context"] = context
+
+
+def _prepared(args: BenchmarkArguments, label: str):
+    """(data, spec) for `label`, loaded once per process."""
+    _context(args)
+    if label not in _CACHE:
+        from hf_unlearn.experiment import ReferenceSpec, reference_defaults
+
+        data = load_data(args, label)
+        training = reference_defaults(
+            "mfcc_cnn",
+            num_train_epochs=args.reference_epochs,
+            learning_rate=args.reference_learning_rate,
+            per_device_train_batch_size=args.reference_batch_size,
+            early_stopping_patience=args.early_stopping_patience,
+        )
+        names = data["train"].features["label"].names
+        _CACHE[label] = (data, ReferenceSpec(label_names=names, model_type="mfcc_cnn", training=training))
+    return _CACHE[label]
+
+
+def _extractor(spec, splits):
+    """The feature extractor fitted on the original's training rows (forget + retain), once per process and set of
+    rows (requests that share their original share it)."""
+    from hf_unlearn.experiment import fit_extractor
+    from hf_unlearn.experiment.references import original_training_rows
+
+    rows = sorted(list(splits.forget_indices) + list(splits.retain_indices))
+    key = (tuple(spec.label_names), hashlib.sha256(json.dumps(rows).encode()).hexdigest())
+    if key not in _CACHE:
+        extractor = spec.new_extractor(sampling_rate=SAMPLING_RATE)
+        _CACHE[key] = fit_extractor(extractor, original_training_rows(splits))
+    return _CACHE[key]
+
+
+def request_splits(data, request: dict, seed: int, validation_size: float = 0.1):
+    """The request's `ForgetSplits` with validation drawn before the request, and `{"forget_validation": rows}` when
+    the request has validation rows of what it forgets (speaker, class and speaker_id requests).
+
+    `validation_size` of the training rows (seeded, the same rows for every request of a seed) are held out first;
+    `make_forget_split` then draws the request from the rest, and the held-out rows are divided into retain-validation
+    (`splits.retain_eval`, the rows the request keeps) and forget-validation (the forgotten speaker's or class's rows,
+    which no model ever trains on).
+    """
+    import numpy as np
+    from datasets import DatasetDict
+
+    from hf_unlearn.data import make_forget_split
+
+    train = data["train"]
+    order = np.random.default_rng(seed).permutation(len(train))
+    count = int(round(validation_size * len(train)))
+    held, rest = sorted(order[:count].tolist()), sorted(order[count:].tolist())
+    reduced = DatasetDict({"train": train.select(rest), "test": data["test"]})
+    splits = make_forget_split(reduced, seed=seed, group_column="file", retain_eval_size=0.0, **request["split"])
+    validation = train.select(held)
+    by, values = request["split"]["by"], [str(v) for v in request["split"].get("values", [])]
+    if by == "speaker":
+        forgotten = np.isin(np.asarray(validation["speaker"]).astype(str), values)
+    elif by == "class":
+        names = validation.features["label"].names
+        ids = [names.index(v) if v in names else int(v) for v in values]
+        forgotten = np.isin(np.asarray(validation["label"]), ids)
+    else:  # sample requests forget training rows only: every validation row is retain-validation
+        forgotten = np.zeros(len(validation), dtype=bool)
+    splits.retain_eval = validation.select(np.flatnonzero(~forgotten).tolist())
+    # Every index in the full training data's numbering.
+    splits.forget_indices = [rest[i] for i in splits.forget_indices]
+    splits.retain_indices = [rest[i] for i in splits.retain_indices]
+    splits.retain_eval_indices = [held[i] for i in np.flatnonzero(~forgotten).tolist()]
+    extra = {}
+    if forgotten.any():
+        extra[FORGET_VALIDATION] = validation.select(np.flatnonzero(forgotten).tolist())
+    return splits, extra
+
+
+def _references(args, request, seed, splits):
+    from hf_unlearn.experiment import reference_models
+
+    _, spec = _prepared(args, request["label"])
+    extractor = _extractor(spec, splits)
+    with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints a dict per epoch without tqdm
+        references = reference_models(
+            splits,
+            spec,
+            extractor,
+            seed=seed,
+            shadow_models=args.shadow_models,
+            cache_dir=args.cache_dir,
+            use_cpu=True,
+            disable_tqdm=True,
+        )
+    return extractor, references
+
+
+def run_job(job: dict) -> dict:
+    """Runs one job in this process and writes its JSON to `job["path"]` (atomically); returns the stored dict.
+
+    `job["mode"]`: `"references"` (train or load the request's reference models), `"trial"` (a tuning trial:
+    evaluated on the validation splits only) or `"run"` (a benchmark run: every split, card kept).
+    """
+    from hf_unlearn.experiment import run_request
+
+    args = BenchmarkArguments(**job["args"])
+    request, seed, mode = job["request_spec"], job["seed"], job["mode"]
+    data, _ = _prepared(args, request["label"])
+    splits, validation = request_splits(data, request, seed, args.validation_size)
+    stored = {key: job[key] for key in ("group", "request", "seed", "method", "settings", "mode") if key in job}
+    try:
+        extractor, references = _references(args, request, seed, splits)
+        if mode == "references":
+            stored["references"] = {
+                name: ref.info for name, ref in references.items() if name in ("original", "gold") and ref
+            }
+        else:
+            stored.update(_unlearn(job, args, splits, validation, extractor, references, run_request))
+    except Exception as error:  # a failing job is recorded; the others still run
+        stored["error"] = repr(error)
+    os.makedirs(os.path.dirname(job["path"]), exist_ok=True)
+    scratch = job["path"] + ".tmp"
+    with open(scratch, "w") as handle:
+        json.dump(stored, handle, indent=1, default=float)
+    os.replace(scratch, job["path"])
+    return stored
+
+
+def evaluation_view(splits, eval_splits: dict):
+    """A copy of `splits` whose `eval_splits()` is `eval_splits`; for tuning trials (no `test` key) its `test` and
+    `forget_test` are emptied, so that nothing downstream can read them."""
+    view = copy.copy(splits)
+    view.eval_splits = lambda: dict(eval_splits)
+    counts = splits.summary()  # counts only, taken before the reporting splits are emptied
+    view.summary = lambda: dict(counts)
+    if "test" not in eval_splits:
+        view.test = splits.test.select([])
+        view.forget_test = None
+    return view
+
+
+def _evaluation(key, references, eval_splits, extractor):
+    """`evaluate_references` of the request's reference models, once per process and (request, seed, mode)."""
+    from hf_unlearn.experiment import evaluate_references
+
+    if key not in _CACHE:
+        for old in [k for k in _CACHE if isinstance(k, tuple) and k[:1] == ("evaluation",)][:-3]:
+            del _CACHE[old]  # keep a few: jobs of one request come together
+        _CACHE[key] = evaluate_references(references, eval_splits, extractor, use_cpu=True)
+    return _CACHE[key]
+
+
+def _unlearn(job, args, splits, validation, extractor, references, run_request) -> dict:
+    from hf_unlearn.benchmark.tuning import validation_view
+
+    settings = dict(job["settings"])
+    if args.unlearning_max_steps is not None:
+        settings["max_steps"] = args.unlearning_max_steps
+    tuning = job["mode"] == "trial"
+    # Tuning trials are evaluated on the forget set and the validation splits alone (`retain` of `eval_splits()` is
+    # retain-validation): test and forget_test are not handed to the run, so no figure of theirs can reach the tuner.
+    if tuning:
+        eval_splits = {"forget": splits.forget, "retain": splits.retain_eval, **validation}
+        references = {**references, "shadows": []}
+    else:
+        eval_splits = {**splits.eval_splits(), **validation}
+    paths = [ref.path for ref in (references["original"], references.get("gold"), *references["shadows"]) if ref]
+    key = ("evaluation", *paths, *sorted((name, len(data)) for name, data in eval_splits.items()))
+    evaluation = _evaluation(key, references, eval_splits, extractor)
+    save = not tuning and bool(args.model_cards_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        output_dir = os.path.join(scratch, "run")
+        with contextlib.redirect_stdout(io.StringIO()):
+            record = run_request(
+                job["method"],
+                settings,
+                evaluation_view(splits, eval_splits),
+                extractor,
+                references,
+                seed=job["seed"],
+                output_dir=output_dir,
+                use_cpu=True,
+                disable_tqdm=True,
+                save=save,
+                evaluation=evaluation,
+            )
+        card_path = os.path.join(output_dir, "README.md")
+        card = open(card_path).read() if save and os.path.exists(card_path) else None
+    record.pop("losses", None)  # per-sample losses of every split: large, and not summarised
+    for name in ("original", "gold"):  # numbers only (their training details are in references/)
+        record[name] = {k: v for k, v in (record.get(name) or {}).items() if isinstance(v, (int, float))}
+    out = {"record": record, "evaluated_splits": sorted(eval_splits)}
+    if tuning:
+        sizes = {"retain": len(splits.retain_eval), **{name: len(data) for name, data in validation.items()}}
+        out["view"] = validation_view(record["unlearned"], record["original"], record["gold"] or {}, sizes)
+    elif card:
+        out["card"] = card
+    return out
+
+
+def init_worker(num_threads: int | None) -> None:
+    if num_threads:
+        import torch
+
+        torch.set_num_threads(num_threads)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def run_jobs(jobs: list[dict], args: BenchmarkArguments, log=print) -> list[dict]:
+    """Runs the jobs whose file does not exist yet (in `args.num_workers` spawned processes, or here with 0) and
+    returns the stored dict of every job, in order."""
+    import concurrent.futures
+    import multiprocessing
+
+    todo = [job for job in jobs if not _done(job["path"])]
+    if len(todo) < len(jobs):
+        log(f"  {len(jobs) - len(todo)} of {len(jobs)} job(s) already done (resumed)")
+    for job in todo:
+        job["args"] = asdict(args)
+    if todo and args.num_workers and args.num_workers > 0:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+            args.num_workers, mp_context=context, initializer=init_worker, initargs=(args.num_threads,)
+        ) as pool:
+            futures = {pool.submit(run_job, job): job for job in todo}
+            for future in concurrent.futures.as_completed(futures):
+                _report(futures[future], future.result(), log)
+    else:
+        for job in todo:
+            _report(job, run_job(job), log)
+    out = []
+    for job in jobs:
+        with open(job["path"]) as handle:
+            out.append(json.load(handle))
+    return out
+
+
+def _done(path: str) -> bool:
+    """Whether the job at `path` finished without error (failed jobs are retried on a rerun)."""
+    if not os.path.exists(path):
+        return False
+    with open(path) as handle:
+        return "error" not in json.load(handle)
+
+
+def _report(job: dict, stored: dict, log) -> None:
+    what = f"{job['request']} seed {job['seed']} {job.get('method') or 'references'}"
+    if stored.get("error"):
+        log(f"  FAILED {what}: {stored['error']}")
+    elif "record" in stored:
+        record = stored["record"]
+        gap = record.get("forget_accuracy_minus_gold")
+        share = record.get("time_share_of_gold")
+        log(f"  {what} {job.get('settings')}: forget - gold {gap}, time share {share}")
+    else:
+        log(f"  {what}: done")

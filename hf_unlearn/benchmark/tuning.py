@@ -1,0 +1,155 @@
+"""Validation-only tuning of each method's learning rate and length, per request kind.
+
+What the tuner reads (and nothing else): for every trial, the figures of `validation_view`, computed on
+
+- `retain_validation`: held-out recordings of the kept speakers / classes (drawn before the request, never trained
+  on by any model);
+- `forget_validation` (speaker, class and speaker_id requests): held-out recordings of the forgotten speaker / class,
+  drawn before the request, so no model ever trained on them either;
+- `forget` (the request's own training rows, which every method reads anyway): only for the gold-free score and for
+  the sample proxy below.
+
+`test` and `forget_test` are reporting-only: trials are evaluated on the splits above alone, so their figures do not
+exist when the tuner runs (tests/test_benchmark.py checks this).
+
+Criterion, per (method, request kind), over the grid of learning rates x lengths, each setting run on
+`--tune_requests` requests of the kind (seed 0), figures averaged over those requests:
+
+1. Utility: every request keeps retain-validation accuracy within `k` binomial standard errors of the original's,
+   `acc_rv(model) >= acc_rv(original) - k * sqrt(p (1 - p) / n)` with `p = acc_rv(original)`, `n` its row count and
+   at least one row's worth (`1 / n`, so a perfect original still allows one error); `k = --tune_standard_errors`.
+2. Forgetting (benchmark score, gold known): `|acc_fv(model) - acc_fv(gold)|` on forget-validation. For sample
+   requests there are no forget-validation rows; the proxy is that the forget set must not be recognised better than
+   held-out data of the same distribution: `|acc_forget(model) - acc_rv(model)|` (a retrained model's forget rows are
+   unseen rows, so its two accuracies agree up to noise).
+3. Gold-free score (recorded next to it, for users without a gold model): the forget set looks like unseen recordings
+   of the same speaker / class, `|acc_forget(model) - acc_fv(model)|`; for sample requests the proxy of 2.
+4. Choice: among settings that keep utility, the lowest forgetting score; settings within one binomial standard error
+   of the best (of the gold figure on forget-validation, or of the retain-validation figure for the proxy) are
+   near-ties, and among them the shortest wins (fewest epochs, then the smaller learning rate), since time is a target.
+   When no setting keeps utility, the one that loses the least utility (shortest among ties) is chosen and
+   `"utility_kept": false` is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+
+# The only figures a trial passes to the tuner; `validation_view` drops everything else.
+VALIDATION_KEYS = (
+    "retain_validation_accuracy",
+    "original_retain_validation_accuracy",
+    "num_retain_validation",
+    "forget_validation_accuracy",
+    "gold_forget_validation_accuracy",
+    "num_forget_validation",
+    "forget_accuracy",
+)
+REPORTING_ONLY_SPLITS = ("test", "forget_test")
+
+
+def tuning_grid(learning_rates, epochs) -> list[dict]:
+    """Every (learning rate, length) pair as a settings dict, shortest first."""
+    return [
+        {"learning_rate": float(lr), "num_train_epochs": float(length)}
+        for length in sorted(epochs)
+        for lr in sorted(learning_rates)
+    ]
+
+
+def binomial_standard_error(p: float, n: int) -> float:
+    """`sqrt(p (1 - p) / n)`, at least `1 / n` (one row) so a perfect score still allows one error."""
+    if not n:
+        return float("inf")
+    return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)
+
+
+def validation_view(unlearned: dict, original: dict, gold: dict, sizes: dict) -> dict:
+    """The figures of one trial the tuner may read (see the module docstring), from the metrics of the unlearned,
+    original and gold models on the trial's splits (`{split}_accuracy` keys; `retain` is retain-validation, as in
+    `ForgetSplits.eval_splits()`) and the split sizes."""
+    view = {
+        "retain_validation_accuracy": unlearned.get("retain_accuracy"),
+        "original_retain_validation_accuracy": original.get("retain_accuracy"),
+        "num_retain_validation": sizes.get("retain", 0),
+        "forget_validation_accuracy": unlearned.get("forget_validation_accuracy"),
+        "gold_forget_validation_accuracy": gold.get("forget_validation_accuracy"),
+        "num_forget_validation": sizes.get("forget_validation", 0),
+        "forget_accuracy": unlearned.get("forget_accuracy"),
+    }
+    return {key: view[key] for key in VALIDATION_KEYS}
+
+
+def trial_scores(view: dict, standard_errors: float) -> dict:
+    """Utility and forgetting scores of one trial (one setting on one request) from its `validation_view`."""
+    unknown = set(view) - set(VALIDATION_KEYS)
+    if unknown:
+        raise ValueError(f"The tuner reads validation figures only; got {sorted(unknown)}.")
+    p, n = view["original_retain_validation_accuracy"], view["num_retain_validation"]
+    tolerance = standard_errors * binomial_standard_error(p, n)
+    utility_loss = p - view["retain_validation_accuracy"]
+    if view.get("forget_validation_accuracy") is not None and view["num_forget_validation"]:
+        gold_fv = view["gold_forget_validation_accuracy"]
+        forgetting = abs(view["forget_validation_accuracy"] - gold_fv) if gold_fv is not None else None
+        gold_free = abs(view["forget_accuracy"] - view["forget_validation_accuracy"])
+        tie = binomial_standard_error(gold_fv if gold_fv is not None else 0.5, view["num_forget_validation"])
+    else:  # sample requests: the forget set against held-out data of the same distribution
+        forgetting = gold_free = abs(view["forget_accuracy"] - view["retain_validation_accuracy"])
+        tie = binomial_standard_error(view["retain_validation_accuracy"], n)
+    return {
+        "utility_loss": utility_loss,
+        "utility_tolerance": tolerance,
+        "utility_kept": utility_loss <= tolerance,
+        "forgetting": forgetting,
+        "gold_free": gold_free,
+        "tie": tie,
+    }
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def choose_setting(trials: list[dict], standard_errors: float = 2.0, score: str = "forgetting") -> dict:
+    """Picks one setting from `trials` (each `{"settings": {...}, "request": name, "view": validation_view}`) by the
+    criterion of the module docstring, with `score` "forgetting" (gold on forget-validation) or "gold_free".
+
+    Returns `{"settings", "utility_kept", "score", "candidates": [per-setting means]}`.
+    """
+    by_setting: dict[tuple, dict] = {}
+    for trial in trials:
+        if trial.get("error") or not trial.get("view"):
+            continue
+        key = (trial["settings"]["num_train_epochs"], trial["settings"]["learning_rate"])
+        entry = by_setting.setdefault(key, {"settings": trial["settings"], "scores": []})
+        entry["scores"].append(trial_scores(trial["view"], standard_errors))
+    if not by_setting:
+        raise ValueError("Every tuning trial failed: nothing to choose from (see the trials' errors).")
+    candidates = []
+    for key in sorted(by_setting):  # shortest, then smallest learning rate first
+        scores = by_setting[key]["scores"]
+        candidates.append(
+            {
+                "settings": by_setting[key]["settings"],
+                "utility_kept": all(s["utility_kept"] for s in scores),
+                "utility_loss": _mean([s["utility_loss"] for s in scores]),
+                "score": _mean([s[score] for s in scores]),
+                "tie": _mean([s["tie"] for s in scores]),
+                "requests": len(scores),
+            }
+        )
+    kept = [c for c in candidates if c["utility_kept"] and c["score"] is not None]
+    if kept:
+        best = min(c["score"] for c in kept)
+        # Candidates are sorted shortest first: the first near-tie is the shortest one.
+        chosen = next(c for c in kept if c["score"] <= best + min(c["tie"] for c in kept))
+    else:
+        least = min(c["utility_loss"] for c in candidates)
+        chosen = next(c for c in candidates if c["utility_loss"] <= least + 1e-12)
+    return {
+        "settings": chosen["settings"],
+        "utility_kept": chosen["utility_kept"],
+        "score": chosen["score"],
+        "candidates": candidates,
+    }

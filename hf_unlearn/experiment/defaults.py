@@ -1,0 +1,108 @@
+"""Defaults: how reference models are trained per model type, and the one home of per-method unlearning settings.
+
+Reference training (`reference_defaults`): a CNN trained from scratch and a pretrained transformer fine-tuned need
+different optimisers. The MFCC CNN trained with a constant-ish lr of 3e-3 lost most of its dense ReLU units (they
+stop firing for every input and never receive a gradient again), so the original model was weaker than it could be
+and weight-saliency methods selected every weight that could still move. Its default is AdamW at 1e-3 with a linear
+warm-up over the first 10 % of steps, cosine decay and weight decay 1e-2, which keeps the units alive (the share of
+dead units is measured and recorded with every reference model, `dead_units_share`). Pretrained transformers use
+the usual fine-tuning values (3e-5, a few epochs, linear decay with warm-up).
+
+Unlearning settings (`method_settings`): package data `settings/<dataset>.json`, one file per dataset, holding per
+method a `default` entry and optional per-request-kind entries (`class`, `speaker`, `sample`). The benchmark's
+validation-only tuner writes these files; until then they hold hand-written documented defaults, and their
+`"source"` field says which. `recipes/configs/<dataset>/*.yaml` are generated from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+SETTINGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "settings")
+
+# Reference (original, gold, shadow) training per model family; the keys are `transformers.TrainingArguments`
+# fields, plus `early_stopping_patience` (epochs without a better retain-validation loss).
+REFERENCE_DEFAULTS: dict[str, dict] = {
+    "mfcc_cnn": {
+        "learning_rate": 1e-3,
+        "num_train_epochs": 60,
+        "per_device_train_batch_size": 32,
+        "weight_decay": 1e-2,
+        "warmup_steps": 0.1,
+        "lr_scheduler_type": "cosine",
+        "optim": "adamw_torch",
+        "early_stopping_patience": 10,
+    },
+    "transformer": {
+        "learning_rate": 3e-5,
+        "num_train_epochs": 5,
+        "per_device_train_batch_size": 16,
+        "weight_decay": 0.0,
+        "warmup_steps": 0.1,
+        "lr_scheduler_type": "linear",
+        "optim": "adamw_torch",
+        "early_stopping_patience": 2,
+    },
+}
+# Models trained from scratch with their own defaults; anything else is treated as a pretrained transformer.
+_FROM_SCRATCH = ("mfcc_cnn",)
+
+
+def model_family(model_type: str | None) -> str:
+    """`"mfcc_cnn"` for hf-unlearn's CNN (trained from scratch), `"transformer"` for anything else."""
+    return model_type if model_type in _FROM_SCRATCH else "transformer"
+
+
+def reference_defaults(model_type: str | None, **overrides) -> dict:
+    """The reference training settings for `model_type` (see `REFERENCE_DEFAULTS`), with `overrides` applied
+    (values that are `None` are ignored, so unset command-line options keep the defaults)."""
+    settings = dict(REFERENCE_DEFAULTS[model_family(model_type)])
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return settings
+
+
+def available_settings() -> list[str]:
+    """The datasets that have a settings file."""
+    return sorted(name[: -len(".json")] for name in os.listdir(SETTINGS_DIR) if name.endswith(".json"))
+
+
+def load_settings(dataset: str) -> dict:
+    """The whole settings file of `dataset` (`settings/<dataset>.json`)."""
+    path = os.path.join(SETTINGS_DIR, f"{dataset}.json")
+    if not os.path.exists(path):
+        raise ValueError(
+            f"No unlearning settings for dataset {dataset!r}; known: {available_settings()}. Pass the learning rate "
+            "and epochs yourself, or add hf_unlearn/experiment/settings/<dataset>.json."
+        )
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None = None) -> dict:
+    """The unlearning settings (method config fields) of `method` for `dataset` and `request_kind`.
+
+    Merged in this order, later winning: the file's `common` entry, the method's `default` entry, the method's
+    `<request_kind>` entry. A method without an entry gets the file's `fallback` entry.
+
+    Args:
+        method (`str`): a registered method key (aliases are resolved).
+        dataset (`str`, *optional*, defaults to `"fsdd"`): the settings file, e.g. `"fsdd"` or `"keywords"`.
+        request_kind (`str`, *optional*): `"class"`, `"speaker"` or `"sample"`.
+
+    Returns:
+        `dict`: config field -> value, e.g. `{"learning_rate": 3e-4, "num_train_epochs": 2, ...}`.
+    """
+    from hf_unlearn.registry import get_trainer_class
+
+    key = get_trainer_class(method).method_key
+    settings = load_settings(dataset)
+    per_method = settings.get("methods", {}).get(key)
+    merged = dict(settings.get("common", {}))
+    if per_method is None:
+        merged.update(settings.get("fallback", {}))
+        return merged
+    merged.update(per_method.get("default", {}))
+    if request_kind is not None:
+        merged.update(per_method.get(request_kind, {}))
+    return merged

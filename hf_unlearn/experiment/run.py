@@ -1,0 +1,188 @@
+"""One unlearning request end to end: unlearn a copy of the original, evaluate it next to the original, gold and
+shadow models on every split, and return a JSON-able record.
+
+Every model is evaluated on `splits.eval_splits()` (forget, retain-validation as `retain`, test, and `forget_test`
+when the request has held-out recordings): accuracy and F1 per split, the MIAs (`mia` against test, `mia_heldout`
+against forget_test), KL to gold (`kl_to_gold`, `kl_to_gold_<split>`) when a gold model is at hand, LiRA
+(`lira_auc`, `lira_tpr_at_*`) with two or more shadow models, GUM/CGUM (None with the reason when undefined), and the
+gaps to gold. Times: the reference models' `train_time` and the unlearning run's time both count the training loop
+alone (no evaluation, checkpointing or early-stopping patience epochs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from numbers import Real
+
+import numpy as np
+
+from hf_unlearn.data.features import featurize
+from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+
+from .references import ReferenceModel, check_reference_agreement, predict_splits
+
+logger = logging.getLogger(__name__)
+
+RECORD_GAPS = ("forget_accuracy", "test_accuracy", "mia_heldout")
+
+
+def _metrics(outputs: dict, **kwargs) -> tuple[dict, dict]:
+    """`unlearning_metrics` from `{split: (logits, labels)}`; returns (metrics with plain floats, losses)."""
+    logits = {name: np.asarray(value[0]) for name, value in outputs.items()}
+    labels = {name: np.asarray(value[1]) for name, value in outputs.items()}
+    losses = {name: per_sample_cross_entropy(logits[name], labels[name]) for name in outputs}
+    predictions = {name: value.argmax(-1) for name, value in logits.items()}
+    metrics = unlearning_metrics(predictions, labels, losses, split_logits=logits, **kwargs)
+    return {key: float(v) if isinstance(v, Real) else v for key, v in metrics.items()}, losses
+
+
+def evaluate_references(references: dict, eval_splits: dict, extractor, audio_column="audio", label_column="label",
+                        batch_size: int = 256, use_cpu: bool | None = None) -> dict:  # fmt: skip
+    """Evaluates the original, gold and shadow models of `references` (see `reference_models`) on `eval_splits`.
+
+    Returns `{"results": {"original": ..., "gold": ...}, "losses": {...}, "outputs": {kind: {split: (logits,
+    labels)}}, "shadow_logits": {split: (K, n, C)} or None, "agreement_warning": str or None}`.
+    """
+
+    def outputs_of(reference: ReferenceModel) -> dict:
+        model = reference.load()
+        return predict_splits(model, extractor, eval_splits, batch_size, use_cpu, audio_column, label_column)
+
+    counts = {f"num_{name}": len(dataset) for name, dataset in eval_splits.items()}
+    outputs = {"original": outputs_of(references["original"])}
+    if references.get("gold") is not None:
+        outputs["gold"] = outputs_of(references["gold"])
+    shadow_logits = None
+    if len(references.get("shadows") or ()) >= 2:
+        per_shadow = [outputs_of(shadow) for shadow in references["shadows"]]
+        shadow_logits = {name: np.stack([np.asarray(out[name][0]) for out in per_shadow]) for name in eval_splits}
+    gold_logits = {name: np.asarray(value[0]) for name, value in outputs.get("gold", {}).items()} or None
+    num_classes = len(references["original"].load().config.id2label)
+    results, losses = {}, {}
+    if "gold" in outputs:
+        results["gold"], losses["gold"] = _metrics(
+            outputs["gold"], shadow_logits=shadow_logits, num_classes=num_classes
+        )
+    results["original"], losses["original"] = _metrics(
+        outputs["original"], gold=results.get("gold"), gold_logits=gold_logits, shadow_logits=shadow_logits,
+        num_classes=num_classes,
+    )  # fmt: skip
+    for kind, row in results.items():
+        reference = references[kind]
+        row.update(counts, num_classes=num_classes, train_time=reference.train_time, reference=reference.info)
+    warning = check_reference_agreement(results["original"], results["gold"]) if "gold" in results else None
+    return {
+        "results": results,
+        "losses": losses,
+        "outputs": outputs,
+        "gold_logits": gold_logits,
+        "shadow_logits": shadow_logits,
+        "agreement_warning": warning,
+    }
+
+
+def run_request(method: str, settings, splits, extractor, references: dict, seed: int = 0,
+                output_dir: str = "unlearned", *, audio_column: str = "audio", label_column: str = "label",
+                use_cpu: bool | None = None, disable_tqdm: bool | None = None, trainer_kwargs: dict | None = None,
+                card_options: dict | None = None, save: bool = True, evaluation: dict | None = None,
+                return_trainer: bool = False):  # fmt: skip
+    """Unlearns `splits`' forget set from a copy of the original with `method` and evaluates everything.
+
+    Args:
+        method (`str`): a registered method key or alias.
+        settings (`dict` or `UnlearningConfig`): the method config's fields (e.g. from `method_settings`), or a
+            ready config (the recipe's parsed arguments; its `output_dir`, `seed` are used as they are).
+        splits (`ForgetSplits`): the request.
+        extractor: the (fitted) feature extractor shared by the reference models.
+        references (`dict`): `reference_models(...)` output (original, gold or None, shadows).
+        seed (`int`), output_dir (`str`): the unlearning run's seed and folder (never the original's folder).
+        trainer_kwargs (`dict`, *optional*): more `UnlearningTrainer` arguments (e.g. `peft_config`).
+        card_options (`dict`, *optional*): `create_model_card` options (dataset name, tags ...).
+        save (`bool`): save the unlearned model, its extractor, config and card to `output_dir`.
+        evaluation (`dict`, *optional*): a ready `evaluate_references` result (the benchmark reuses one per request).
+        return_trainer (`bool`): return `(record, trainer)` instead of the record alone.
+
+    Returns:
+        `dict`: `{"method", "settings", "seed", "request", "unlearned", "original", "gold", "unlearning_time",
+        "gold_train_time", "time_share_of_gold", "forget_accuracy_minus_gold", "test_accuracy_minus_gold",
+        "mia_heldout_minus_gold", "stop_reason", "agreement_warning", "losses"}`; `losses` (per-sample losses per
+        model and split, lists) feed the figure and are left out of `results.json` by `write_results`.
+    """
+    from hf_unlearn.config import UnlearningConfig
+    from hf_unlearn.registry import get_trainer_class
+    from hf_unlearn.trainer import UnlearningTrainer
+
+    trainer_class = get_trainer_class(method)
+    original = references["original"]
+    if os.path.realpath(output_dir) == os.path.realpath(original.path):
+        raise ValueError(f"output_dir {output_dir!r} is the original model's folder: choose another folder.")
+    eval_splits = splits.eval_splits()
+    evaluation = evaluation or evaluate_references(
+        references, eval_splits, extractor, audio_column, label_column, use_cpu=use_cpu
+    )
+    results = evaluation["results"]
+    if isinstance(settings, UnlearningConfig):
+        config, recorded = settings, None
+    else:
+        extra = {"use_cpu": use_cpu} if use_cpu is not None else {}
+        config = trainer_class.config_class(
+            output_dir=output_dir, seed=seed, disable_tqdm=disable_tqdm, audio_column=audio_column,
+            label_column=label_column, **extra, **settings,
+        )  # fmt: skip
+        recorded = dict(settings)
+    trainer = UnlearningTrainer(
+        method=trainer_class.method_key,
+        model=original.load(),
+        args=config,
+        forget_dataset=splits.forget,
+        retain_dataset=splits.retain,
+        eval_dataset=eval_splits,
+        processing_class=extractor,
+        original_results=results["original"],
+        gold_results=results.get("gold"),
+        forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.privacy)
+        **(trainer_kwargs or {}),
+    )
+    if card_options:
+        trainer.create_model_card(**card_options)
+    trainer.train()
+
+    outputs = {}
+    for name, dataset in eval_splits.items():
+        features = featurize(dataset, extractor, audio_column, label_column, desc=f"Extracting features ({name})")
+        prediction = trainer.predict(features.with_format("numpy"), metric_key_prefix=f"eval_{name}")
+        outputs[name] = (prediction.predictions, prediction.label_ids)
+    unlearned, unlearned_losses = _metrics(
+        outputs, original=results["original"], gold=results.get("gold"), unlearning_time=trainer.unlearning_time,
+        num_classes=results["original"]["num_classes"], gold_logits=evaluation["gold_logits"],
+        shadow_logits=evaluation["shadow_logits"],
+    )  # fmt: skip
+    unlearned["unlearning_time"] = trainer.unlearning_time
+    # The card written at save time reads the trainer's last evaluation: give it the full set (KL, LiRA included).
+    trainer.last_eval_results, trainer.last_eval_losses = dict(unlearned), unlearned_losses
+    trainer.log({f"eval_{key}": value for key, value in unlearned.items() if isinstance(value, float)})
+    if save:
+        trainer.save_model(output_dir if not isinstance(settings, UnlearningConfig) else None)
+
+    gold, audit = results.get("gold"), trainer.unlearning_record()
+    record = {
+        "method": trainer_class.method_key,
+        "settings": recorded if recorded is not None else {**audit["training"], **audit["config"]},
+        "seed": seed if recorded is not None else config.seed,
+        "request": splits.summary(),
+        "unlearned": unlearned,
+        "original": {k: v for k, v in results["original"].items()},
+        "gold": gold,
+        "unlearning_time": trainer.unlearning_time,
+        "gold_train_time": gold.get("train_time") if gold else None,
+        "time_share_of_gold": unlearned.get("time_share_of_gold"),
+        **{f"{key}_minus_gold": unlearned.get(f"{key}_minus_gold") for key in RECORD_GAPS},
+        "stop_reason": trainer.stop_reason,
+        "agreement_warning": evaluation["agreement_warning"],
+        "losses": {
+            kind: {split: np.asarray(values).tolist() for split, values in split_losses.items()}
+            for kind, split_losses in {**evaluation["losses"], trainer_class.method_key: unlearned_losses}.items()
+        },
+    }
+    return (record, trainer) if return_trainer else record

@@ -1,0 +1,175 @@
+"""The experiment pipeline (hf_unlearn.experiment): one cache of reference models, one original per seed shared by
+the requests, gold per request, train time without evaluation, and one request run end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+
+import numpy as np
+import pytest
+from conftest import SAMPLING_RATE
+
+TINY_TRAINING = {
+    "num_train_epochs": 3,
+    "learning_rate": 3e-3,
+    "per_device_train_batch_size": 8,
+    "warmup_steps": 0,
+    "early_stopping_patience": 2,
+}
+
+
+def request_after_validation(dataset, forget_class: int, seed: int = 0):
+    """A class request whose validation and test rows are drawn BEFORE the request (as the pipeline assumes): the
+    training rows (forget + retain) are then the same for every request of the seed."""
+    from hf_unlearn.data.splits import ForgetSplits
+
+    order = np.random.default_rng(seed).permutation(len(dataset))
+    test, validation, train = order[:36], order[36:44], order[44:]
+    labels = np.asarray(dataset["label"])
+    forget = sorted(int(i) for i in train if labels[i] == forget_class)
+    retain = sorted(int(i) for i in train if labels[i] != forget_class)
+    splits = ForgetSplits(
+        forget=dataset.select(forget),
+        retain=dataset.select(retain),
+        retain_eval=dataset.select(sorted(int(i) for i in validation if labels[i] != forget_class)),
+        test=dataset.select(sorted(int(i) for i in test if labels[i] != forget_class)),
+        forget_test=dataset.select(sorted(int(i) for i in test if labels[i] == forget_class)),
+        kind="class",
+        values=[forget_class],
+        forget_indices=forget,
+        retain_indices=retain,
+    )
+    splits.validation = dataset.select(sorted(int(i) for i in validation))  # forget- and retain-validation
+    return splits
+
+
+@pytest.fixture(scope="module")
+def pipeline_inputs(toy_dataset):
+    from hf_unlearn.experiment import ReferenceSpec, fit_extractor
+    from hf_unlearn.experiment.references import original_training_rows
+
+    requests = [request_after_validation(toy_dataset, 1), request_after_validation(toy_dataset, 2)]
+    spec = ReferenceSpec(toy_dataset.features["label"].names, model_type="mfcc_cnn", training=TINY_TRAINING)
+    extractor = fit_extractor(spec.new_extractor(sampling_rate=SAMPLING_RATE), original_training_rows(requests[0]))
+    return requests, spec, extractor
+
+
+def folder_digest(folder) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_defaults_per_model_type_and_settings_file():
+    from hf_unlearn.experiment import method_settings, reference_defaults
+
+    cnn, transformer = reference_defaults("mfcc_cnn"), reference_defaults("wav2vec2")
+    assert cnn["learning_rate"] > transformer["learning_rate"]
+    assert reference_defaults("mfcc_cnn", learning_rate=None)["learning_rate"] == cnn["learning_rate"]
+    settings = method_settings("ng+", "fsdd", "class")  # aliases resolve
+    assert settings["learning_rate"] > 0 and settings["num_train_epochs"] > 0
+    with pytest.raises(ValueError, match="known"):
+        method_settings("scrub", "no_such_dataset")
+
+
+def test_fitted_extractor_shapes_the_model(pipeline_inputs):
+    requests, spec, extractor = pipeline_inputs
+    assert extractor.is_fitted and extractor.normalize == "dataset"
+    model = spec.build_model(extractor)
+    assert model.config.num_frames == extractor.num_frames
+
+
+def test_cache_one_original_per_seed_gold_per_request_and_reuse(pipeline_inputs, tmp_path, monkeypatch):
+    import hf_unlearn.experiment.references as references
+    from hf_unlearn.experiment import reference_models
+
+    requests, spec, extractor = pipeline_inputs
+    first = reference_models(requests[0], spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    second = reference_models(requests[1], spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    # One original serves both requests (same training rows); each request has its own gold model.
+    assert second["original"].cached and second["original"].path == first["original"].path
+    assert not second["gold"].cached and second["gold"].path != first["gold"].path
+    other_seed = reference_models(requests[0], spec, extractor, seed=1, cache_dir=tmp_path, train_gold=False)
+    assert other_seed["original"].path != first["original"].path and other_seed["gold"] is None
+
+    info = first["original"].info
+    for key in ("train_time", "epochs_run", "best_epoch", "dead_units_share", "extractor"):
+        assert key in info, key
+    assert 0.0 <= info["dead_units_share"] <= 1.0
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a cached reference model was trained again")
+
+    monkeypatch.setattr(references, "train_classifier", must_not_train)
+    again = reference_models(requests[0], spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    assert again["original"].cached and again["gold"].cached
+    assert again["original"].info == json.loads(
+        (tmp_path / again["original"].path / "reference_training.json").read_text()
+    )
+
+
+def test_train_time_excludes_evaluation(pipeline_inputs, tmp_path, monkeypatch):
+    """A fake clock that jumps 1000 s on every evaluation: the recorded train time must not see the jumps."""
+    import transformers
+
+    import hf_unlearn.reference as reference
+
+    requests, spec, extractor = pipeline_inputs
+    clock = {"now": 0.0}
+
+    def perf_counter():
+        clock["now"] += 1.0
+        return clock["now"]
+
+    evaluate = transformers.Trainer.evaluate
+
+    def slow_evaluate(self, *args, **kwargs):
+        clock["now"] += 1000.0
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(reference, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    monkeypatch.setattr(transformers.Trainer, "evaluate", slow_evaluate)
+    model = spec.build_model(extractor)
+    _, info = reference.train_classifier(
+        model, extractor, requests[0].retain, str(tmp_path / "gold"), num_train_epochs=3, batch_size=8,
+        eval_dataset=requests[0].retain_eval, early_stopping_patience=2, use_cpu=True, disable_tqdm=True,
+    )  # fmt: skip
+    assert info["epochs_run"] >= 2  # evaluations happened between epochs
+    assert info["train_time_all_epochs"] < 1000 and info["train_time"] <= info["train_time_all_epochs"]
+    assert 1 <= info["best_epoch"] <= info["epochs_run"]
+
+
+def test_run_request_end_to_end_with_shadows(pipeline_inputs, tmp_path):
+    from hf_unlearn.experiment import method_settings, reference_models, run_request, write_results
+
+    requests, spec, extractor = pipeline_inputs
+    splits = requests[0]
+    references = reference_models(splits, spec, extractor, seed=0, shadow_models=2, cache_dir=tmp_path, use_cpu=True)
+    assert len(references["shadows"]) == 2 and len({s.path for s in references["shadows"]}) == 2
+    original_folder = tmp_path / references["original"].path
+    before = folder_digest(original_folder)
+    with pytest.raises(ValueError, match="original"):
+        run_request(
+            "finetune", {"num_train_epochs": 1}, splits, extractor, references, output_dir=str(original_folder)
+        )
+
+    settings = {**method_settings("finetune", "keywords"), "num_train_epochs": 1}
+    out = tmp_path / "unlearned"
+    record = run_request(
+        "finetune", settings, splits, extractor, references, seed=0, output_dir=str(out), use_cpu=True,
+        disable_tqdm=True,
+    )  # fmt: skip
+    assert folder_digest(original_folder) == before  # unlearning never writes into the original's folder
+    for key in ("forget_accuracy", "test_accuracy", "mia_heldout", "kl_to_gold", "kl_to_gold_test", "lira_auc"):
+        assert key in record["unlearned"], key
+    for key in ("forget_accuracy_minus_gold", "test_accuracy_minus_gold", "time_share_of_gold", "gold_train_time"):
+        assert record[key] is not None, key
+    assert record["original"]["train_time"] == references["original"].train_time
+    assert (out / "model.safetensors").exists() and (out / "README.md").exists()
+    written = write_results(record, str(out))
+    saved = json.loads((out / "results.json").read_text())
+    assert "losses" not in saved["runs"][0] and set(saved["rows"]) == {"original", "gold", "finetune"}
+    assert (out / "results.png").exists() and "finetune" in written["table"]
