@@ -60,7 +60,9 @@ class UnlearningConfig(TrainingArguments):
             Weight of the retain-set loss term, for methods that combine forget and retain terms.
         epoch_over (`str`, *optional*):
             Which set one epoch runs over: `"forget"`, `"retain"`, `"longest"` or `"shortest"`; the other set is paired
-            by a seeded permutation, cycled when shorter. Defaults to the method's own choice.
+            by a seeded permutation, cycled when shorter. Defaults to the method's own choice. Only for methods with
+            paired forget/retain batches; the schedules of SCRUB, RandLabel and SalUn (whole passes over each side)
+            and of Bad Teaching and BT-L (one mixed stream) are the references' and do not read it.
         pairing_seed (`int`, *optional*, defaults to 42):
             Seed of the forget/retain pairing and of per-sample random draws (random labels). Independent of `seed`, so
             the pairing stays fixed when the training seed changes.

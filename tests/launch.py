@@ -35,9 +35,10 @@ def _tail(text: str, limit: int = 4000) -> str:
     return text[-limit:] if text else "<empty>"
 
 
-def run_script(launcher: list[str], script, *arguments, timeout_s: int = TIMEOUT_S) -> str:
+def run_script(launcher: list[str], script, *arguments, timeout_s: int = TIMEOUT_S, expect_success: bool = True):
     """Runs `launcher + [script, *arguments]` from the repository root; fails the test (with the output's tail) on a
-    non-zero exit or a timeout. Returns stdout."""
+    timeout, or on a non-zero exit when `expect_success`. Returns stdout, or with `expect_success=False`
+    `(returncode, stdout, stderr)`."""
     env = {key: value for key, value in os.environ.items() if key not in LAUNCHER_VARIABLES}
     env.update(OMP_NUM_THREADS="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1", TOKENIZERS_PARALLELISM="false")
     command = [*launcher, str(script), *map(str, arguments)]
@@ -60,6 +61,8 @@ def run_script(launcher: list[str], script, *arguments, timeout_s: int = TIMEOUT
             f"{' '.join(command)} timed out after {timeout_s} s.\n"
             f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
         )
+    if not expect_success:
+        return process.returncode, stdout, stderr
     assert process.returncode == 0, (
         f"{' '.join(command)} failed (exit code {process.returncode}).\n"
         f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"

@@ -587,3 +587,39 @@ def test_make_forget_split_keeps_identical_recordings_on_one_side(by, values, to
     request = make_forget_split(data, by=by, test_dataset=data.select(range(4)), retain_eval_size=0.0, **kw)
     assert len(data) - 1 in request.forget_indices
     check_request(request.forget, request.retain)
+
+
+LAUNCH_WITHOUT_USE_CPU = """
+import sys
+sys.path.insert(0, "tests")
+from conftest import build_tiny_model, make_toy_dataset
+from hf_unlearn import UnlearningConfig, UnlearningTrainer, make_forget_split
+
+splits = make_forget_split(make_toy_dataset(takes=2), by="speaker", values=["ann"], test_size=0.25, seed=0)
+model, extractor = build_tiny_model("cnn")
+try:
+    UnlearningTrainer(
+        method="finetune", model=model, args=UnlearningConfig(output_dir=sys.argv[1], report_to="none"),
+        forget_dataset=splits.forget, retain_dataset=splits.retain, processing_class=extractor,
+    )
+except ValueError as error:
+    print("REFUSED:", error, flush=True)
+    raise SystemExit(3)
+"""
+
+
+@pytest.mark.distributed
+def test_several_cpu_processes_without_use_cpu_fail_on_every_rank(tmp_path):
+    """Launched for real (torchrun, two processes, no CUDA): each rank refuses at construction, with the fix."""
+    import torch
+    from launch import TORCHRUN_TWO, run_script
+
+    if torch.cuda.is_available():
+        pytest.skip("the refusal is for machines without CUDA")
+    script = tmp_path / "launch_without_use_cpu.py"
+    script.write_text(LAUNCH_WITHOUT_USE_CPU)
+    returncode, stdout, stderr = run_script(TORCHRUN_TWO, script, tmp_path / "out", expect_success=False)
+    assert returncode != 0
+    refusals = [line for line in stdout.splitlines() if line.startswith("REFUSED:")]
+    assert len(refusals) == 2, stdout + stderr
+    assert all("use_cpu=True" in line for line in refusals)

@@ -3,7 +3,9 @@
 One original model is trained once per test session (`original_dir` in conftest.py, on the session's toy task: 21
 forget and 50 retain rows, so a 5-point retain margin allows two errors); each method then unlearns a fresh copy of it.
 A method passes when forget accuracy drops to at most `forget_max` and retain accuracy (on the retain rows) stays
-within `retain_margin` of the original's. The settings and margins of each method live in `BEHAVIOUR`, generated
+within `retain_margin` of the original's; a method that trains on the forget set must also end within 0.1 of the toy
+gold model's forget accuracy (the original's recipe and seed on the retain rows alone) with retain accuracy within 3
+points of the original's. The settings and margins of each method live in `BEHAVIOUR`, generated
 against `list_methods()` so a new method without an entry fails `test_every_method_has_a_behaviour_case`.
 """
 
@@ -30,7 +32,8 @@ BEHAVIOUR = {
     "reset_perturb": {"lr": 3e-3, "epochs": 3, "forget_max": 0.2, "retain_margin": 0.05},
     "random_labels": {"lr": 3e-3, "epochs": 3, "forget_max": 0.2, "retain_margin": 0.05},
     "salun": {"lr": 3e-3, "epochs": 3, "forget_max": 0.2, "retain_margin": 0.05},
-    "scrub": {"lr": 3e-3, "epochs": 6, "forget_max": 0.2, "retain_margin": 0.05, "fields": {"max_steps_phase": 4}},
+    # SCRUB's own schedule: 3 epochs, max passes in the first 2 (its defaults).
+    "scrub": {"lr": 3e-3, "epochs": 3, "forget_max": 0.2, "retain_margin": 0.05},
     # UNSIR's impair step needs a high learning rate (the authors' notebook uses 0.02 for the impair epoch); on the
     # small retain set one repair epoch leaves retain accuracy 10 points down, two bring it back.
     "unsir": {"lr": 1e-2, "epochs": 3, "forget_max": 0.2, "retain_margin": 0.05, "fields": {"repair_epochs": 2}},

@@ -76,7 +76,8 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
     argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
     argv += ["--tune_learning_rates", "1e-4", "1e-2", "--tune_epochs", "1", "--tune_requests", "2"]
-    argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3", "--train_takes", "7"]
+    argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3"]
+    argv += ["--train_takes", "7"]
     argv += ["--num_workers", "0", "--no_write_settings", "--readme", str(tmp_path / "README.md")]
     (tmp_path / "README.md").write_text("# x\n")
     assert benchmark.main(argv) == 0

@@ -173,3 +173,13 @@ def test_run_request_end_to_end_with_shadows(pipeline_inputs, tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert "losses" not in saved["runs"][0] and set(saved["rows"]) == {"original", "gold", "finetune"}
     assert (out / "results.png").exists() and "finetune" in written["table"]
+
+
+def test_agreement_warning_uses_two_binomial_standard_errors(caplog):
+    from hf_unlearn.experiment import check_reference_agreement
+
+    # SE of the difference at p = 0.99 and 0.98 on 200 rows: sqrt((0.0099 + 0.0196) / 200) = 0.0121; 0.01 < 2 SE.
+    assert check_reference_agreement({"retain_accuracy": 0.99, "num_retain": 200}, {"retain_accuracy": 0.98}) is None
+    message = check_reference_agreement({"retain_accuracy": 0.99, "num_retain": 200}, {"retain_accuracy": 0.90})
+    assert "confounded" in message and "confounded" in caplog.text
+    assert check_reference_agreement({"retain_accuracy": 0.99}, {"retain_accuracy": 0.5}) is None  # no count

@@ -141,7 +141,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     from hf_unlearn.experiment import method_settings
 
     methods = _check(args)
-    init_worker(args.num_threads)  # this process runs jobs too with --num_workers 0
+    if not args.num_workers:
+        init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
     if args.quick:
         args = apply_quick(args)
     output_dir = args.output_dir or ("benchmark_quick" if args.quick else "benchmark_results")

@@ -58,14 +58,26 @@ class BenchmarkArguments:
     train_takes: int | None = field(
         default=None, metadata={"help": "Use only this many training takes per digit and speaker (default: all 45)."}
     )
-    reference_epochs: float = field(
-        default=100,
-        metadata={"help": "Epoch cap of original and gold training.", "aliases": ["--reference_max_epochs"]},
+    # Reference training: unset options keep the experiment package's defaults for the MFCC CNN (one home).
+    reference_epochs: float | None = field(
+        default=None,
+        metadata={
+            "help": "Epoch cap of original and gold training (default: the experiment package's for the CNN).",
+            "aliases": ["--reference_max_epochs"],
+        },
     )
-    reference_learning_rate: float = field(default=3e-3, metadata={"help": "Learning rate of original and gold."})
-    reference_batch_size: int = field(default=32, metadata={"help": "Batch size of original and gold training."})
-    early_stopping_patience: int = field(
-        default=5, metadata={"help": "Epochs without a better validation loss before original/gold training stops."}
+    reference_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of original and gold (default: the experiment package's)."}
+    )
+    reference_batch_size: int | None = field(
+        default=None, metadata={"help": "Batch size of original and gold training (default: the experiment's)."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Epochs without a better validation loss before reference training stops (default: the "
+            "experiment package's)."
+        },
     )
     shadow_models: int = field(
         default=0, metadata={"help": "Shadow models per (request, seed) for LiRA (0: no LiRA columns)."}
@@ -125,8 +137,8 @@ def apply_quick(args: BenchmarkArguments) -> BenchmarkArguments:
     args.forget_fraction = args.forget_fraction[-1:]
     args.speaker_id_requests = 1
     args.train_takes = args.train_takes or 6
-    args.reference_epochs = min(args.reference_epochs, 10)
-    args.early_stopping_patience = min(args.early_stopping_patience, 2)
+    args.reference_epochs = min(args.reference_epochs or 10, 10)
+    args.early_stopping_patience = min(args.early_stopping_patience or 2, 2)
     args.unlearning_max_steps = args.unlearning_max_steps or 3
     args.tune_learning_rates = args.tune_learning_rates[1::2][:2] or args.tune_learning_rates[:2]
     args.tune_epochs = args.tune_epochs[:1]

@@ -256,7 +256,7 @@ def _unlearn(job, args, splits, validation, extractor, references, run_request) 
     evaluation = _evaluation(key, references, eval_splits, extractor)
     save = not tuning and bool(args.model_cards_dir)
     with tempfile.TemporaryDirectory() as scratch:
-        output_dir = os.path.join(scratch, "run")
+        output_dir = os.path.join(scratch, f"mfcc-cnn-fsdd-{slug(job['group'])}-{job['method']}")  # the card's name
         with contextlib.redirect_stdout(io.StringIO()):
             record = run_request(
                 job["method"],
@@ -286,6 +286,7 @@ def _unlearn(job, args, splits, validation, extractor, references, run_request) 
 
 
 def init_worker(num_threads: int | None) -> None:
+    """A worker's process-wide settings: `num_threads` torch threads, no progress bars, errors-only logs."""
     if num_threads:
         import torch
 
@@ -295,6 +296,7 @@ def init_worker(num_threads: int | None) -> None:
 
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # e.g. "Writing model shards" at every reference save
 
 
 def run_jobs(jobs: list[dict], args: BenchmarkArguments, log=print) -> list[dict]:
@@ -335,13 +337,23 @@ def _done(path: str) -> bool:
 
 
 def _report(job: dict, stored: dict, log) -> None:
-    what = f"{job['request']} seed {job['seed']} {job.get('method') or 'references'}"
+    settings = job.get("settings") or {}
+    what = f"{job['request']}, seed {job['seed']}, {job.get('method') or 'references'}"
+    if settings:
+        what += f" (lr {settings.get('learning_rate')}, epochs {settings.get('num_train_epochs')})"
     if stored.get("error"):
         log(f"  FAILED {what}: {stored['error']}")
+    elif "view" in stored:  # a tuning trial: what the tuner reads
+        view = stored["view"]
+        log(
+            f"  trial {what}: retain-validation acc {view['retain_validation_accuracy']}, forget-validation acc "
+            f"{view['forget_validation_accuracy']} (gold {view['gold_forget_validation_accuracy']})"
+        )
     elif "record" in stored:
         record = stored["record"]
-        gap = record.get("forget_accuracy_minus_gold")
-        share = record.get("time_share_of_gold")
-        log(f"  {what} {job.get('settings')}: forget - gold {gap}, time share {share}")
+        log(
+            f"  run {what}: forget acc - gold {record.get('forget_accuracy_minus_gold')}, test acc - gold "
+            f"{record.get('test_accuracy_minus_gold')}, time share {record.get('time_share_of_gold')}"
+        )
     else:
         log(f"  {what}: done")

@@ -139,8 +139,10 @@ def gaps_table(rows: dict) -> str:
             f"{_cell(figures.get('time_share_of_gold'), decimals=1, percent=True)} | "
             f"{_cell(figures.get('kl_to_gold'))} | {targets} |"
         )
-    caption = "Mean ± std over the group's runs; closest to 0 is better for the gaps. Targets, in order: " + "; ".join(
-        text for *_, text in TARGETS
+    caption = (
+        "Mean ± std over the group's runs; closest to 0 is better for the gaps (sample requests have no held-out "
+        "recordings of the forgotten rows: their MIA column is the population MIA against test). Targets: "
+        + "; ".join(text for *_, text in TARGETS)
     )
     return "\n".join(lines) + "\n\n" + caption + ".\n"
 

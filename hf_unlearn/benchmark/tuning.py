@@ -2,10 +2,10 @@
 
 What the tuner reads (and nothing else): for every trial, the figures of `validation_view`, computed on
 
-- `retain_validation`: held-out recordings of the kept speakers / classes (drawn before the request, never trained
-  on by any model);
-- `forget_validation` (speaker, class and speaker_id requests): held-out recordings of the forgotten speaker / class,
-  drawn before the request, so no model ever trained on them either;
+- retain-validation (`splits.retain_eval`, evaluated as `retain`): held-out recordings of the kept speakers /
+  classes (drawn before the request by `loop.request_splits`, never trained on by any model);
+- forget-validation (`forget_validation`; speaker, class and speaker_id requests): held-out recordings of the
+  forgotten speaker / class, drawn before the request, so no model ever trained on them either;
 - `forget` (the request's own training rows, which every method reads anyway): only for the gold-free score and for
   the sample proxy below.
 

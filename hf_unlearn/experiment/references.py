@@ -80,7 +80,12 @@ class ReferenceSpec:
         self.training = reference_defaults(self.model_type if not self.model_name_or_path else None, **self.training)
 
     def key_payload(self) -> dict:
-        model_kwargs = {k: v for k, v in self.model_kwargs.items() if k not in _NOT_IN_KEY}
+        # Loading options matter for a checkpoint only, and freezing for models with a feature encoder: the CNN built
+        # from scratch keys the same from every front end.
+        model_kwargs = {k: v for k, v in self.model_kwargs.items() if k not in _NOT_IN_KEY and v is not None}
+        if not self.model_name_or_path:
+            keep = () if self.model_type == "mfcc_cnn" else ("freeze_feature_encoder",)
+            model_kwargs = {k: v for k, v in model_kwargs.items() if k in keep}
         return {
             "model_type": self.model_type,
             "model_name_or_path": self.model_name_or_path,

@@ -80,9 +80,10 @@ def mixed_batch_loss(trainer, per_sample: torch.Tensor, forget_rows: torch.Tenso
         ("forget", forget_rows, trainer.args.forget_weight),
         ("retain", ~forget_rows, trainer.args.retain_weight),
     ):
-        weighted = weighted.index_put((rows,), weight * trainer.reweight(per_sample[rows], side))
+        reweighted = trainer.reweight(per_sample[rows], side)
+        weighted = weighted.index_put((rows,), weight * reweighted)
         if rows.any():
-            trainer.record_terms(**{side: per_sample[rows].mean()})
+            trainer.record_terms(**{side: reweighted.mean()})
     return weighted.mean()
 
 

@@ -11,9 +11,9 @@ Defaults: UnSLU-BENCH's equal weights `w_r = w_f = 1`. Preset `"scrub_repo"`: th
 `alpha = 0.9999`, i.e. `w_r = alpha`, `w_f = 1 - alpha`.
 
 Deviations: the forget set is cycled through fresh seeded permutations (`pairing_seed`) rather than repeating the same
-forget batches in the same order (`itertools.cycle` over a loader); a forget row's partner retain row is fixed for the
-run. UnSLU-BENCH does not clip NG+'s gradients; transformers' default `max_grad_norm=1.0` still applies unless set to
-0 (the `unslu` preset does).
+forget batches in the same order (`itertools.cycle` over a loader), and each retain row's forget partner is fixed for
+the run rather than reshuffled each epoch. UnSLU-BENCH does not clip NG+'s gradients; transformers' default
+`max_grad_norm=1.0` still applies unless set to 0 (the `unslu` preset does).
 """
 
 from dataclasses import dataclass
