@@ -163,14 +163,9 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(f"Unknown task {self.task!r}: choose one of {TASKS}.")
         if self.epoch_over is not None and self.epoch_over not in EPOCH_OVER_CHOICES:
             raise ValueError(f"epoch_over={self.epoch_over!r} is not valid: choose one of {EPOCH_OVER_CHOICES}.")
-        for name in ("forget_weight", "retain_weight"):
-            value = getattr(self, name)
-            if not value >= 0:
-                raise ValueError(f"{name} must be a non-negative number, got {value}.")
         if self.curriculum is not None and self.curriculum not in CURRICULA:
             raise ValueError(f"curriculum={self.curriculum!r} is not known: choose one of {CURRICULA} or None.")
-        if not self.superloss_lambda > 0:
-            raise ValueError(f"superloss_lambda must be positive, got {self.superloss_lambda}.")
+        self._check_signs()
         if isinstance(self.curriculum_sides, str):  # a single side given as a string
             self.curriculum_sides = [self.curriculum_sides]
         self.curriculum_sides = list(self.curriculum_sides)
@@ -195,6 +190,19 @@ class UnlearningConfig(TrainingArguments):
     # Named sets of defaults from the literature, e.g. `SCRUBConfig.preset("unslu", output_dir=...)`. A plain class
     # attribute (no annotation), so not a dataclass field; each method config defines its own.
     PRESETS = {}
+    # Fields that must be >= 0 / > 0. Plain class attributes too: each config names its own fields and
+    # `_check_signs` checks those of every class along the MRO.
+    NON_NEGATIVE_FIELDS = ("forget_weight", "retain_weight")
+    POSITIVE_FIELDS = ("superloss_lambda",)
+
+    def _check_signs(self) -> None:
+        for cls in type(self).__mro__:
+            for name in cls.__dict__.get("NON_NEGATIVE_FIELDS", ()):
+                if not getattr(self, name) >= 0:
+                    raise ValueError(f"{name} must be a non-negative number, got {getattr(self, name)}.")
+            for name in cls.__dict__.get("POSITIVE_FIELDS", ()):
+                if not getattr(self, name) > 0:
+                    raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> "UnlearningConfig":

@@ -188,7 +188,7 @@ def run_demo(args: DemoArguments) -> dict:
     """Runs the demo; returns what `results.json` holds (rows of original, gold and the unlearned model, ...)."""
     import torch
 
-    from hf_unlearn.data import make_forget_split
+    from hf_unlearn.data import make_request_splits
     from hf_unlearn.experiment import (
         ReferenceSpec,
         fit_extractor,
@@ -209,7 +209,9 @@ def run_demo(args: DemoArguments) -> dict:
         datasets.disable_progress_bars()
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
-    splits = make_forget_split(data, seed=args.seed, **args.forget_request())
+    # Validation drawn before the request, FSDD's files as groups: the rows (and cached references) of the benchmark.
+    group_column = "file" if "file" in data["train"].column_names else None
+    splits = make_request_splits(data, args.forget_request(), args.seed, group_column=group_column)
     print(
         f"Forget request {args.forget_spec()}: forget {len(splits.forget)}, retain {len(splits.retain)}, "
         f"retain-eval {len(splits.retain_eval)}, test {len(splits.test)} clips"

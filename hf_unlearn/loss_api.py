@@ -64,9 +64,26 @@ class UnlearningLossMixin:
         """`reduce(per_sample_loss(...))`: the usual batch loss of one side."""
         return self.reduce(self.per_sample_loss(model, batch, side, labels_key)[0], side)
 
+    def side_loss(self, model, inputs: dict, side: str, labels_key: str = "labels") -> torch.Tensor:
+        """`mean_loss` of the `side` rows of a nested batch (`inputs[side]`), recorded as the term `side`."""
+        loss = self.mean_loss(model, inputs[side], side, labels_key)
+        self.record_terms(**{side: loss})
+        return loss
+
     def record_terms(self, **terms: torch.Tensor) -> None:
         """Stores loss terms to be logged as `loss/<name>` (averaged since the last log, over all processes)."""
         for name, value in terms.items():
             self._term_sums[name] = self._term_sums[name] + value.detach().double().cpu()
             self._term_counts[name] += 1
 
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds the recorded terms (`loss/<name>`, means over all processes since the last log) to the training
+        logs."""
+        if "loss" in logs and self._term_counts:
+            names = sorted(self._term_counts)
+            means = torch.stack([self._term_sums[n] / self._term_counts[n] for n in names]).to(self.args.device)
+            means = self.accelerator.reduce(means, reduction="mean")
+            logs.update({f"loss/{n}": round(float(v), 6) for n, v in zip(names, means.tolist())})
+            self._term_sums.clear()
+            self._term_counts.clear()
+        super().log(logs, start_time)

@@ -1,5 +1,6 @@
 """Where methods are registered: defining `class XTrainer(UnlearningTrainer, method="x")` stores `XTrainer` under
-`"x"` and its aliases. `hf_unlearn.registry` lists what is stored, with the built-in methods loaded."""
+`"x"` and its aliases ([`RegisteredMethod`]), and `UnlearningTrainer(method="x", ...)` returns an `XTrainer`.
+`hf_unlearn.registry` lists what is stored, with the built-in methods loaded."""
 
 from __future__ import annotations
 
@@ -29,3 +30,36 @@ def registered_trainer_class(method: str) -> type:
             "and hf_unlearn.list_methods() do it)."
         )
     return METHODS[key]
+
+
+class RegisteredMethod:
+    """Registration and dispatch of [`UnlearningTrainer`] (a mixin). A subclass defined with `method="x"` (and
+    optional `aliases`) is registered under `"x"`. The class that derives from this mixin directly is the
+    dispatcher: instantiating it with `method="x"` (or `args.method == "x"`) returns the registered `XTrainer`; a
+    method's own class refuses another method's key."""
+
+    method_key: str | None = None
+
+    def __init_subclass__(cls, method: str | None = None, aliases: tuple[str, ...] = (), **kwargs):
+        super().__init_subclass__(**kwargs)
+        if method is not None:
+            register(method, cls, tuple(aliases))
+            cls.method_key = method
+
+    def __new__(cls, *args, method: str | None = None, **kwargs):
+        if method is None:  # `args` may come by keyword or, as with a plain Trainer, second positionally
+            method = getattr(
+                kwargs["args"] if "args" in kwargs else args[1] if len(args) > 1 else None, "method", None
+            )
+        if RegisteredMethod in cls.__bases__:
+            if method is None:
+                raise ValueError(
+                    f"{cls.__name__} needs method=<key> (see hf_unlearn.list_methods()), or use a "
+                    "method's trainer class directly, e.g. NegGradPlusTrainer."
+                )
+            cls = registered_trainer_class(method)
+        elif method is not None and registered_trainer_class(method) is not cls:
+            raise ValueError(
+                f"{cls.__name__} runs {cls.method_key!r}, not {method!r}: use UnlearningTrainer(method=...)."
+            )
+        return super().__new__(cls)

@@ -3,21 +3,19 @@
 Defining `class XTrainer(UnlearningTrainer, method="x")` registers the method; `UnlearningTrainer(method="x", ...)`
 (or a config with `method="x"`) then returns an `XTrainer`. Subclasses override `compute_loss`, which receives nested
 batches `{"forget": {...}, "retain": {...}}` during training only: evaluation batches are flat and go through
-`prediction_step` here, so an ascent loss is never negated at evaluation.
+`prediction_step` (`evaluating`), so an ascent loss is never negated at evaluation.
 
-The trainer hands data to the model, runs the method hooks, logs loss terms and evaluates; the loss API and saving
-are its mixins' (`loss_api`, `saving`). The rest lives next to what it is about: input checks (`checks`), the
-divergence guard (`guard`), the audit log (`audit`), the curriculum (`losses`), batch-norm statistics (`batchnorm`),
-the metrics (`evaluation`), teachers (`teachers`) and PEFT (`peft_utils`).
+The trainer hands data to the model and runs the method hooks; registration and dispatch, the loss API, evaluation
+and saving are its mixins' (`method_store`, `loss_api`, `evaluating`, `saving`). The rest lives next to what it is
+about: input checks (`checks`), the divergence guard (`guard`), the audit log (`audit`), the curriculum (`losses`),
+batch-norm statistics (`batchnorm`), the metrics (`evaluation`), teachers (`teachers`) and PEFT (`peft_utils`).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 import time
 from collections import defaultdict
-from numbers import Real
 
 import torch
 from transformers import Trainer
@@ -29,11 +27,12 @@ from hf_unlearn.config import UnlearningConfig, convert_config
 from hf_unlearn.data.collator import UnlearningCollator
 from hf_unlearn.data.features import featurize, min_clip_samples
 from hf_unlearn.data.streams import PairedUnlearningDataset
-from hf_unlearn.evaluation import load_results, metrics_from_outputs
+from hf_unlearn.evaluating import UnlearningEvaluationMixin
+from hf_unlearn.evaluation import load_results
 from hf_unlearn.guard import DivergenceGuard
 from hf_unlearn.loss_api import UnlearningLossMixin
 from hf_unlearn.masks import install_gradient_masks
-from hf_unlearn.method_store import register, registered_trainer_class
+from hf_unlearn.method_store import RegisteredMethod
 from hf_unlearn.papers import Paper
 from hf_unlearn.peft_utils import is_peft_model, prepare_peft_model
 from hf_unlearn.privacy import ForgetRequest
@@ -42,10 +41,10 @@ from hf_unlearn.saving import UnlearningSaveMixin
 from hf_unlearn.tasks import get_task
 from hf_unlearn.teachers import original_teacher
 
-logger = logging.getLogger(__name__)
 
-
-class UnlearningTrainer(UnlearningLossMixin, UnlearningSaveMixin, Trainer):
+class UnlearningTrainer(
+    RegisteredMethod, UnlearningLossMixin, UnlearningSaveMixin, UnlearningEvaluationMixin, Trainer
+):
     """Base class of every unlearning method, and the dispatcher `UnlearningTrainer(method="key", ...)`.
 
     Args:
@@ -72,7 +71,6 @@ class UnlearningTrainer(UnlearningLossMixin, UnlearningSaveMixin, Trainer):
             card; the salt goes to a local receipt (see `hf_unlearn.privacy`).
     """
 
-    method_key: str | None = None
     config_class = UnlearningConfig
     paper: Paper | None = None  # the method's paper: the methods table and the model card's citation
     summary: str = ""  # one line on what the method does (the methods table)
@@ -88,30 +86,6 @@ class UnlearningTrainer(UnlearningLossMixin, UnlearningSaveMixin, Trainer):
     # a ValueError with `peft_note` as the reason.
     peft_support: str = "adapter"
     peft_note: str = ""
-
-    def __init_subclass__(cls, method: str | None = None, aliases: tuple[str, ...] = (), **kwargs):
-        super().__init_subclass__(**kwargs)
-        if method is not None:
-            register(method, cls, tuple(aliases))
-            cls.method_key = method
-
-    def __new__(cls, *args, method: str | None = None, **kwargs):
-        if method is None:  # `args` may come by keyword or, as with a plain Trainer, second positionally
-            method = getattr(
-                kwargs["args"] if "args" in kwargs else args[1] if len(args) > 1 else None, "method", None
-            )
-        if cls is UnlearningTrainer:
-            if method is None:
-                raise ValueError(
-                    "UnlearningTrainer needs method=<key> (see hf_unlearn.list_methods()), or use a "
-                    "method's trainer class directly, e.g. NegGradPlusTrainer."
-                )
-            cls = registered_trainer_class(method)
-        elif method is not None and registered_trainer_class(method) is not cls:
-            raise ValueError(
-                f"{cls.__name__} runs {cls.method_key!r}, not {method!r}: use UnlearningTrainer(method=...)."
-            )
-        return super().__new__(cls)
 
     @classmethod
     def trains_on(cls, args) -> tuple[bool, bool]:
@@ -328,72 +302,11 @@ class UnlearningTrainer(UnlearningLossMixin, UnlearningSaveMixin, Trainer):
         return loss
 
     # ---------------------------------------------------------------------------------------- the loss API
-    # (logits, per_sample_loss, teacher_logits, reweight, reduce, mean_loss, record_terms: `loss_api`)
+    # (logits, per_sample_loss, teacher_logits, reweight, reduce, mean_loss, record_terms, log: `loss_api`)
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         raise NotImplementedError(f"{type(self).__name__} must implement compute_loss.")
 
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._term_counts:
-            names = sorted(self._term_counts)
-            means = torch.stack([self._term_sums[n] / self._term_counts[n] for n in names]).to(self.args.device)
-            means = self.accelerator.reduce(means, reduction="mean")
-            logs.update({f"loss/{n}": round(float(v), 6) for n, v in zip(names, means.tolist())})
-            self._term_sums.clear()
-            self._term_counts.clear()
-        super().log(logs, start_time)
-
-    # ------------------------------------------------------------------------------------------ evaluation
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        inputs = self._prepare_inputs(inputs)
-        labels = inputs.get("labels")
-        with torch.no_grad():
-            logits = self.task.logits(model, inputs)
-            loss = self.task.per_sample_loss(logits, labels).mean().detach() if labels is not None else None
-        if prediction_loss_only:
-            return loss, None, None
-        return loss, logits.detach(), labels
-
-    def evaluate(
-        self,
-        eval_dataset=None,
-        ignore_keys=None,
-        metric_key_prefix: str = "eval",
-        original_results=None,
-        gold_results=None,
-    ) -> dict[str, float]:
-        """Evaluates on each split of a dict of datasets (forget / retain / test ...) and returns the unlearning
-        metrics (`<prefix>_forget_accuracy`, ..., `<prefix>_mia`, `<prefix>_gum` ...). A single dataset gives the
-        stock `Trainer.evaluate` result."""
-        if eval_dataset is not None:
-            eval_dataset = self._featurize_eval(eval_dataset)
-        splits = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if not isinstance(splits, dict):
-            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-        # Results given here are the run's from now on (unlearning_results.json, the card's rows, the audit log).
-        self.original_results = load_results(original_results) or self.original_results
-        self.gold_results = load_results(gold_results) or self.gold_results
-        outputs = {}
-        for name, dataset in splits.items():
-            output = self.predict(dataset, ignore_keys=ignore_keys, metric_key_prefix=f"{metric_key_prefix}_{name}")
-            outputs[name] = (output.predictions, output.label_ids)
-        metrics, self.last_eval_losses = metrics_from_outputs(
-            outputs,
-            original=self.original_results,
-            gold=self.gold_results,
-            unlearning_time=self.unlearning_time,
-            num_classes=self.num_labels,
-        )
-        # The card and the results keep an undefined figure as `None` with its reason (a string); the Trainer's
-        # logs and return value take numbers only (`log_metrics` formats every value as one).
-        self.last_eval_results = {key: float(v) if isinstance(v, Real) else v for key, v in metrics.items()}
-        for key, reason in self.last_eval_results.items():
-            if key.endswith("_undefined_reason") and reason:
-                logger.warning("%s: %s", key.removesuffix("_undefined_reason"), reason)
-        numbers = {key: v for key, v in self.last_eval_results.items() if isinstance(v, float)}
-        metrics = {f"{metric_key_prefix}_{key}": value for key, value in numbers.items()}
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
+    # (prediction_step and evaluate() over a dict of splits: `evaluating`)
 
     # ----------------------------------------------------------------------------------- training and saving
     def train(self, *args, **kwargs):

@@ -9,7 +9,8 @@ which the demo and the benchmark run too:
 1. load the data (a Hub dataset, a local `audiofolder`, Speech Commands or FSDD folder, or a dataset saved with
    `save_to_disk`; `--data_layout auto` tells them apart; `--label_column speaker` on FSDD: speaker identification);
 2. build the forget request (`--forget_speakers`, `--forget_classes`, `--forget_fraction`, or the UnSLU speaker
-   protocol `--forget_speaker_share 0.025 --min_speaker_utterances 100`);
+   protocol `--forget_speaker_share 0.025 --min_speaker_utterances 100`), `--validation_size` of the training rows
+   held out first (`make_request_splits`: the benchmark's rows and cached references for the same seed);
 3. fit the feature extractor on the training rows (`--normalize`, `--num_frames`, `--hop_length` for the MFCC CNN);
 4. train or load from the one reference cache (`--reference_dir`) the original (all training rows), the gold model
    (retain rows) and `--shadow_models` shadow models, each with its model type's defaults unless overridden;
@@ -150,7 +151,8 @@ def main(argv: list[str] | None = None) -> dict:
     import transformers
 
     import hf_unlearn
-    from hf_unlearn import get_trainer_class, make_forget_split
+    from hf_unlearn import get_trainer_class
+    from hf_unlearn.data import make_request_splits
     from hf_unlearn.experiment import (
         ReferenceSpec,
         existing_reference,
@@ -180,27 +182,19 @@ def main(argv: list[str] | None = None) -> dict:
     dataset, layout = load_audio_dataset(data_args, model_args, label_column=training_args.label_column)
     training_args.label_column = data_label_column(layout, training_args.label_column)
     speaker_column = training_args.speaker_column if request["by"] == "speaker" else None
+    split_seed = training_args.seed if data_args.split_seed is None else data_args.split_seed
     dataset, label_names = prepare_columns(
-        dataset,
-        training_args.audio_column,
-        training_args.label_column,
-        speaker_column,
-        data_args.split_seed,
-        data_args,
+        dataset, training_args.audio_column, training_args.label_column, speaker_column, split_seed, data_args
     )
 
-    # 2. The forget request.
-    splits = make_forget_split(
-        dataset,
-        label_column=training_args.label_column,
-        speaker_column=training_args.speaker_column,
+    # 2. The forget request, validation drawn before it (as the benchmark does: same rows, same cached references).
+    splits = make_request_splits(
+        dataset, request, split_seed, data_args.validation_size, group_column="file" if layout == "fsdd" else None,
+        label_column=training_args.label_column, speaker_column=training_args.speaker_column,
         test_size=data_args.test_size,
-        retain_eval_size=data_args.retain_eval_size,
-        seed=data_args.split_seed,
-        **request,
-    )
+    )  # fmt: skip
     if len(splits.retain_eval) == 0:
-        raise ValueError("The held-out retain split is empty: raise --retain_eval_size or use more data.")
+        raise ValueError("The retain-validation split is empty: raise --validation_size or use more data.")
     logger.info("Forget request: %s", splits.summary())
 
     # 3. The feature extractor: the given original's, a named one, or a new one fitted on the training rows.

@@ -70,6 +70,24 @@ def test_featurize_refuses_audio_next_to_features(data, extractor):
         featurize(both, extractor)
 
 
+def test_featurize_warns_about_truncation_once_per_dataset(caplog):
+    """Clips longer than the features cover: one warning with the total count for the whole dataset (several map
+    batches of 64), not one per batch; none again when the featurized result is reused."""
+    import logging
+
+    data = make_toy_dataset(takes=6)  # 96 rows: two batches
+    assert len(data) > 64
+    short = MFCCFeatureExtractor(sampling_rate=16000, normalize="per_clip", num_frames=2, hop_length=160)
+    with caplog.at_level(logging.WARNING):
+        featurize(data, short)
+    warnings = [record.getMessage() for record in caplog.records if "longer than" in record.getMessage()]
+    assert warnings == [warnings[0]] and warnings[0].startswith(f"{len(data)} of {len(data)} clips")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        featurize(data, short)  # the cached result: lengths are not known again, and nothing new to say
+    assert not [record for record in caplog.records if "longer than" in record.getMessage()]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Random labels: drawn once by the task, in the stream the random-label methods train on
 

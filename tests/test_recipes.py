@@ -168,8 +168,9 @@ def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe
     results = recipe.main(argv)
     assert results["data_layout"] == "fsdd" and results["num_processes"] == 1
     check_outputs(out, "neggrad_plus", "speaker")
-    # bob's training takes (5-7) of 3 digits are forgotten; his takes 0-4 are held out as forget_test.
-    assert results["request"]["num_forget"] == 9
+    # bob's training takes (5-7) of 3 digits are forgotten (or drawn as forget-validation before the request); his
+    # takes 0-4 are held out as forget_test.
+    assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] == 9
     assert "forget_test_accuracy" in results["rows"]["gold"]
     assert "bob" not in (out / "README.md").read_text() and "bob" not in (out / "results.json").read_text()
 
@@ -218,8 +219,9 @@ def test_recipe_on_speech_commands_layout_with_unslu_protocol(recipe, tmp_path):
     )
     assert results["data_layout"] == "speech_commands"
     check_outputs(out, "neggrad_plus", "speaker")
-    # One speaker with 3 words x 4 utterances (minus the one in validation_list) reaches 20 % of training data.
-    assert results["request"]["num_forget"] in (11, 12)
+    # One speaker with 3 words x 4 utterances (minus the one in validation_list, and those drawn as validation before
+    # the request) reaches 20 % of training data.
+    assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] in (11, 12)
     assert results["rows"]["original"]["num_classes"] == 4  # no, up, yes and _silence_
 
 
@@ -246,7 +248,8 @@ def test_recipe_on_audiofolder_with_class_request_without_gold(recipe, tmp_path)
     )
     assert results["data_layout"] == "audiofolder"
     assert set(results["rows"]) == {"original", "finetune"}
-    assert results["request"]["num_forget"] == 18  # 3 speakers x 6 takes of "high"
+    # 3 speakers x 6 takes of "high": forgotten, or drawn as forget-validation before the request.
+    assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] == 18
     assert "gum" not in results["rows"]["finetune"]  # no gold model, no GUM
     assert not (tmp_path / "out_references" / "gold").exists()
     assert (out / "results.png").exists() and (out / "model.safetensors").exists()
@@ -289,8 +292,9 @@ def test_recipe_on_dataset_saved_to_disk_with_sample_request_and_lora(recipe, tm
     assert json.loads((out / "adapter_config.json").read_text())["r"] == 8
     assert results["data_layout"] == "disk"
     check_outputs(out, "gradient_ascent", "sample")
-    # 48 rows, 20 % held out as test, 20 % of the 38 training rows forgotten.
-    assert results["request"]["num_test"] == 10 and results["request"]["num_forget"] == 8
+    # 48 rows: 20 % held out as test (10), 10 % of the other 38 as validation (4), 20 % of the 34 left forgotten.
+    assert results["request"]["num_test"] == 10 and results["request"]["num_validation"] == 4
+    assert results["request"]["num_forget"] == 7 and results["request"]["num_forget_validation"] == 0
     assert "gum" in results["rows"]["gradient_ascent"]
 
 
@@ -528,5 +532,49 @@ def test_shipped_fsdd_config_with_a_class_request_and_speaker_identification(rec
     results = recipe.main([*argv, "--output_dir", str(out), "--normalize", "per_clip", *tiny])
     check_outputs(out, "neggrad_plus", "class")
     assert results["rows"]["original"]["num_classes"] == 3  # ann, bob, cid
-    assert results["request"]["num_forget"] == 9  # bob's training takes 5-7 of 3 digits
+    # bob's training takes 5-7 of 3 digits, as forget rows or forget-validation.
+    assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] == 9
     assert AutoFeatureExtractor.from_pretrained(str(out)).normalize == "per_clip"
+
+
+def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tmp_path, monkeypatch):
+    """`--forget_classes 1 --seed 0` on an FSDD folder: the recipe's rows (validation drawn before the request) are the
+    benchmark's, and so are the reference models' cache keys (same spec, fitted extractor, rows and seed)."""
+    import hf_unlearn.experiment
+    from hf_unlearn.benchmark.args import BenchmarkArguments
+    from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits
+    from hf_unlearn.experiment.references import original_training_rows, reference_key
+
+    data = write_fsdd(tmp_path / "fsdd")
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(splits, spec, extractor, seed=0, **kwargs):
+        seen.update(splits=splits, spec=spec, extractor=extractor, seed=seed)
+        raise Stop
+
+    monkeypatch.setattr(hf_unlearn.experiment, "reference_models", capture)
+    argv = ["--method", "neggrad_plus", "--model_type", "mfcc_cnn", "--dataset_name", data, "--forget_classes", "1"]
+    with pytest.raises(Stop):
+        recipe.main([*argv, "--seed", "0", "--output_dir", str(tmp_path / "out"), "--num_threads", "1"])
+    ours = seen["splits"]
+
+    args = BenchmarkArguments(dataset_name=data, output_dir=str(tmp_path / "bench"))
+    bench_data, spec = _prepared(args, "digit")
+    theirs, validation = request_splits(
+        bench_data, {"split": {"by": "class", "values": ["1"]}}, 0, args.validation_size
+    )
+    for name in ("forget", "retain", "retain_eval", "test", "forget_test", "validation", "forget_validation"):
+        ours_rows, their_rows = getattr(ours, name), getattr(theirs, name)
+        assert (ours_rows is None) == (their_rows is None), name
+        assert ours_rows is None or ours_rows.to_dict() == their_rows.to_dict(), name
+    assert ours.forget_indices == theirs.forget_indices and ours.retain_eval_indices == theirs.retain_eval_indices
+    assert "forget_validation" in validation and len(ours.validation) == round(0.1 * len(bench_data["train"]))
+
+    def key(spec, extractor, splits):
+        return reference_key(spec, extractor, original_training_rows(splits), 0, splits.validation)
+
+    assert seen["seed"] == 0
+    assert key(seen["spec"], seen["extractor"], ours) == key(spec, _extractor(spec, theirs), theirs)

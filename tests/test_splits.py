@@ -346,3 +346,97 @@ def test_windowed_recordings_never_straddle_a_split(request_kwargs):
         grouped = make_forget_split(clips, seed=seed, test_size=0.2, group_column="recording", **request_kwargs)
         assert not _shared_groups(grouped)
     assert _shared_groups(make_forget_split(clips, seed=0, test_size=0.2, **request_kwargs))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Validation drawn before the request (make_request_splits)
+
+
+def _legacy_request_splits(data, split: dict, seed: int, validation_size: float = 0.1):
+    """The benchmark's former `request_splits` (FSDD, group_column="file"), kept verbatim as the reference the data
+    layer must reproduce row for row: the benchmark's cached reference models are keyed by these rows."""
+    from datasets import DatasetDict
+
+    train = data["train"]
+    order = np.random.default_rng(seed).permutation(len(train))
+    count = int(round(validation_size * len(train)))
+    held, rest = sorted(order[:count].tolist()), sorted(order[count:].tolist())
+    reduced = DatasetDict({"train": train.select(rest), "test": data["test"]})
+    splits = make_forget_split(reduced, seed=seed, group_column="file", retain_eval_size=0.0, **split)
+    validation = train.select(held)
+    by, values = split["by"], [str(v) for v in split.get("values", [])]
+    if by == "speaker":
+        forgotten = np.isin(np.asarray(validation["speaker"]).astype(str), values)
+    elif by == "class":
+        names = validation.features["label"].names
+        ids = [names.index(v) if v in names else int(v) for v in values]
+        forgotten = np.isin(np.asarray(validation["label"]), ids)
+    else:
+        forgotten = np.zeros(len(validation), dtype=bool)
+    splits.retain_eval = validation.select(np.flatnonzero(~forgotten).tolist())
+    splits.validation = validation
+    splits.forget_indices = [rest[i] for i in splits.forget_indices]
+    splits.retain_indices = [rest[i] for i in splits.retain_indices]
+    splits.retain_eval_indices = [held[i] for i in np.flatnonzero(~forgotten).tolist()]
+    extra = {}
+    if forgotten.any():
+        extra["forget_validation"] = validation.select(np.flatnonzero(forgotten).tolist())
+    return splits, extra
+
+
+def _fsdd_like():
+    from datasets import DatasetDict
+
+    data = make_toy_dataset(takes=6)
+    names = [
+        f"{label}_{speaker}_{take}.wav" for label, speaker, take in zip(data["label"], data["speaker"], data["take"])
+    ]
+    data = data.add_column("file", names)
+    return DatasetDict(
+        {
+            "train": data.filter(lambda t: t >= 2, input_columns="take"),
+            "test": data.filter(lambda t: t < 2, input_columns="take"),
+        }
+    )
+
+
+def _rows(dataset):
+    return None if dataset is None else dataset.to_dict()
+
+
+@pytest.mark.parametrize(
+    "split",
+    [{"by": "class", "values": ["1"]}, {"by": "class", "values": ["tone2"]}, {"by": "speaker", "values": ["bob"]},
+     {"by": "sample", "fraction": 0.1}],
+)  # fmt: skip
+@pytest.mark.parametrize("seed", [0, 3])
+def test_make_request_splits_reproduces_the_benchmark_rows(split, seed):
+    from hf_unlearn.data import make_request_splits
+
+    data = _fsdd_like()
+    old, extra = _legacy_request_splits(data, split, seed)
+    new = make_request_splits(data, split, seed, validation_size=0.1, group_column="file")
+    for name in ("forget", "retain", "retain_eval", "test", "forget_test", "validation"):
+        assert _rows(getattr(new, name)) == _rows(getattr(old, name)), name
+    assert _rows(new.forget_validation) == _rows(extra.get("forget_validation"))
+    for name in ("forget_indices", "retain_indices", "retain_eval_indices"):
+        assert list(getattr(new, name)) == list(getattr(old, name)), name
+    assert (new.forget_validation is None) == (split["by"] == "sample")
+    # Validation is request-independent; the three sides partition the training rows.
+    other = make_request_splits(data, {"by": "speaker", "values": ["ann"]}, seed, group_column="file")
+    assert _rows(other.validation) == _rows(new.validation)
+    every = sorted(new.forget_indices + new.retain_indices + new.retain_eval_indices)
+    held_forget = len(new.forget_validation) if new.forget_validation is not None else 0
+    assert len(every) + held_forget == len(data["train"]) and len(set(every)) == len(every)
+    assert "forget_validation" not in new.eval_splits()
+
+
+def test_make_request_splits_without_a_test_split_keeps_indices_in_train_numbering():
+    from hf_unlearn.data import make_request_splits
+
+    train = make_toy_dataset(takes=5)
+    splits = make_request_splits(train, {"by": "class", "values": ["tone0"]}, seed=1, test_size=0.2)
+    assert splits.forget["label"] == train.select(splits.forget_indices)["label"]
+    assert splits.retain.to_dict() == train.select(splits.retain_indices).to_dict()
+    assert splits.retain_eval.to_dict() == train.select(splits.retain_eval_indices).to_dict()
+    assert len(splits.test) + len(splits.forget_test) == round(0.2 * len(train))

@@ -123,43 +123,13 @@ def _extractor(spec, splits):
 
 
 def request_splits(data, request: dict, seed: int, validation_size: float = 0.1):
-    """The request's `ForgetSplits` with validation drawn before the request, and `{"forget_validation": rows}` when
-    the request has validation rows of what it forgets (speaker, class and speaker_id requests).
+    """The request's `ForgetSplits` with validation drawn before the request (`make_request_splits`, FSDD's files
+    as groups), and `{"forget_validation": rows}` when the request has validation rows of what it forgets (speaker,
+    class and speaker_id requests). The recipe draws the same rows for the same data, request and seed."""
+    from hf_unlearn.data import make_request_splits
 
-    `validation_size` of the training rows (seeded, the same rows for every request of a seed) are held out first;
-    `make_forget_split` then draws the request from the rest, and the held-out rows are divided into retain-validation
-    (`splits.retain_eval`, the rows the request keeps) and forget-validation (the forgotten speaker's or class's rows,
-    which no model ever trains on).
-    """
-    import numpy as np
-    from datasets import DatasetDict
-
-    from hf_unlearn.data import make_forget_split
-
-    train = data["train"]
-    order = np.random.default_rng(seed).permutation(len(train))
-    count = int(round(validation_size * len(train)))
-    held, rest = sorted(order[:count].tolist()), sorted(order[count:].tolist())
-    reduced = DatasetDict({"train": train.select(rest), "test": data["test"]})
-    splits = make_forget_split(reduced, seed=seed, group_column="file", retain_eval_size=0.0, **request["split"])
-    validation = train.select(held)
-    by, values = request["split"]["by"], [str(v) for v in request["split"].get("values", [])]
-    if by == "speaker":
-        forgotten = np.isin(np.asarray(validation["speaker"]).astype(str), values)
-    elif by == "class":
-        names = validation.features["label"].names
-        ids = [names.index(v) if v in names else int(v) for v in values]
-        forgotten = np.isin(np.asarray(validation["label"]), ids)
-    else:  # sample requests forget training rows only: every validation row is retain-validation
-        forgotten = np.zeros(len(validation), dtype=bool)
-    splits.retain_eval = validation.select(np.flatnonzero(~forgotten).tolist())
-    # Every index in the full training data's numbering.
-    splits.forget_indices = [rest[i] for i in splits.forget_indices]
-    splits.retain_indices = [rest[i] for i in splits.retain_indices]
-    splits.retain_eval_indices = [held[i] for i in np.flatnonzero(~forgotten).tolist()]
-    extra = {}
-    if forgotten.any():
-        extra[FORGET_VALIDATION] = validation.select(np.flatnonzero(forgotten).tolist())
+    splits = make_request_splits(data, request["split"], seed, validation_size, group_column="file")
+    extra = {FORGET_VALIDATION: splits.forget_validation} if splits.forget_validation is not None else {}
     return splits, extra
 
 

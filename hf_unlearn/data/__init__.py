@@ -1,7 +1,8 @@
 """Data: from audio rows to unlearning batches, and the built-in datasets.
 
 - `splits`: [`make_forget_split`] and [`ForgetSplits`] (forget, retain, held-out retain, test, held-out forget),
-  optionally drawn by recording (`groups`); `windows`: [`window_clips`] cuts long recordings, keeping their id.
+  optionally drawn by recording (`groups`); `request_splits`: [`make_request_splits`] (validation drawn before the
+  request: retain- and forget-validation); `windows`: [`window_clips`] cuts long recordings, keeping their id.
 - `features`: [`featurize`], the one feature-extraction entry point (called where data is handed to a model).
 - `streams`: the training streams ([`PairedUnlearningDataset`], [`MixedUnlearningDataset`]).
 - `collator`: [`UnlearningCollator`] and the batch keys.
@@ -25,6 +26,7 @@ from hf_unlearn.data.keywords import (
     default_cache_dir,
     make_keyword_dataset,
 )
+from hf_unlearn.data.request_splits import make_request_splits
 from hf_unlearn.data.speech_commands import load_speech_commands, speaker_split, split_by_speaker
 from hf_unlearn.data.splits import ForgetSplits, make_forget_split, verify_split
 from hf_unlearn.data.windows import window_clips
@@ -46,6 +48,7 @@ __all__ = [
     "load_speech_commands",
     "make_forget_split",
     "make_keyword_dataset",
+    "make_request_splits",
     "speaker_split",
     "split_by_speaker",
     "synthesize",

@@ -19,6 +19,7 @@ front end to featurize up front because that spread featurizing across layers.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 from collections import OrderedDict
@@ -154,6 +155,20 @@ def is_featurized(dataset, feature_extractor, audio_column: str = "audio") -> bo
     return True
 
 
+def _warns_once(feature_extractor) -> bool:
+    """Whether the extractor follows the optional truncation-warning protocol: its `__call__` takes
+    `warn_on_truncation` (False: no warning per call) and it has `warn_if_truncated(lengths)` (one warning, with the
+    count, for clips given by their lengths in samples at its rate), like `MFCCCNNFeatureExtractor`. [`featurize`]
+    then warns once per dataset instead of once per batch."""
+    if not callable(getattr(feature_extractor, "warn_if_truncated", None)):
+        return False
+    try:
+        parameters = inspect.signature(feature_extractor.__call__).parameters
+    except (TypeError, ValueError):  # no introspectable signature
+        return False
+    return "warn_on_truncation" in parameters
+
+
 def _cache_key(dataset, feature_extractor, audio_column: str, label_column: str):
     fingerprint = getattr(dataset, "_fingerprint", None)
     if fingerprint is None:
@@ -188,7 +203,9 @@ def featurize(
     torchcodec for other formats), so that every refusal names the row and its file and says what to do: a missing,
     empty or unreadable file, NaN or infinite samples, an empty or all-zero clip, a clip shorter than `min_samples`,
     a multi-channel array whose layout cannot be told from its shape (see `load_audio_array`). The result of a dataset
-    seen before (same fingerprint, extractor and columns) is reused.
+    seen before (same fingerprint, extractor and columns) is reused. An extractor that warns about clips longer
+    than its features cover (`warn_on_truncation` / `warn_if_truncated`, see `_warns_once`) warns once per dataset,
+    with the count; a result reused from the cache does not warn again.
     """
     from datasets import Audio
 
@@ -220,12 +237,20 @@ def featurize(
         # Decoded here row by row (and resampled with soxr), not by datasets' decoder, whose errors name no row.
         dataset = dataset.cast_column(audio_column, Audio(sampling_rate=feature.sampling_rate, decode=False))
 
+    # Extractors that warn about clips longer than their features cover do it once for the whole dataset, not once
+    # per batch of the map: clip lengths (by row, so a re-run batch is not counted twice) are collected here.
+    once = _warns_once(feature_extractor)
+    lengths: dict = {}
+    options = {"warn_on_truncation": False} if once else {}
+
     def extract(batch, indices):
         arrays = [
             _row_audio(value, index, name, target_rate, min_samples)
             for value, index in zip(batch[audio_column], indices)
         ]
-        features = feature_extractor(arrays, sampling_rate=target_rate)
+        if once:
+            lengths.update((index, len(array)) for index, array in zip(indices, arrays))
+        features = feature_extractor(arrays, sampling_rate=target_rate, **options)
         return {name: list(features[name]) for name in features if name in input_names or name == "attention_mask"}
 
     featurized = dataset.map(
@@ -237,6 +262,8 @@ def featurize(
         keep_in_memory=True,
         desc=desc,
     )
+    if once and lengths:
+        feature_extractor.warn_if_truncated([lengths[index] for index in sorted(lengths)])
     if key is not None:
         _cache[key] = featurized
         while len(_cache) > _CACHE_SIZE:

@@ -42,6 +42,11 @@ class ForgetSplits:
         values (`list`): the forgotten class names or speakers (empty for sample requests).
         forget_indices, retain_indices, retain_eval_indices (`list[int]`): rows of the training data in each set.
         group_column (`str`, *optional*): the grouping column the sets were drawn by, if any.
+        validation (`datasets.Dataset`, *optional*): every validation row held out before the request (both sides),
+            set by [`make_request_splits`]; the original early-stops on it.
+        forget_validation (`datasets.Dataset`, *optional*): the held-out validation rows of what is forgotten (set by
+            [`make_request_splits`]; `None` when there are none). Not part of `eval_splits()` (reporting): tuners
+            read the validation splits themselves.
     """
 
     forget: Any
@@ -55,6 +60,8 @@ class ForgetSplits:
     retain_indices: list[int] = field(default_factory=list, repr=False)
     retain_eval_indices: list[int] = field(default_factory=list, repr=False)
     group_column: str | None = None
+    validation: Any = field(default=None, repr=False)
+    forget_validation: Any = field(default=None, repr=False)
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
@@ -65,9 +72,10 @@ class ForgetSplits:
         return splits
 
     def summary(self) -> dict:
-        """Counts and shares, with no identities (safe to publish)."""
+        """Counts and shares, with no identities (safe to publish); with validation drawn before the request
+        ([`make_request_splits`]) also the validation and forget-validation counts."""
         n_train = len(self.forget) + len(self.retain) + len(self.retain_eval)
-        return {
+        counts = {
             "kind": self.kind,
             "num_forget": len(self.forget),
             "num_retain": len(self.retain),
@@ -76,6 +84,10 @@ class ForgetSplits:
             "forget_share": len(self.forget) / n_train if n_train else 0.0,
             "num_forgotten_values": len(self.values),
         }
+        if self.validation is not None:
+            counts["num_validation"] = len(self.validation)
+            counts["num_forget_validation"] = len(self.forget_validation) if self.forget_validation is not None else 0
+        return counts
 
 
 def _require_column(dataset, column: str | None, role: str, argument: str) -> None:

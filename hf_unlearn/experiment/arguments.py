@@ -104,8 +104,12 @@ class DataArguments:
     )
     max_test_samples: int | None = field(default=None, metadata={"help": "Keep at most this many test rows."})
     test_size: float = field(default=0.2, metadata={"help": "Held-out test share when the data has no test split."})
-    retain_eval_size: float = field(
-        default=0.1, metadata={"help": "Share of the retain side held out for validation (early stopping)."}
+    validation_size: float = field(
+        default=0.1,
+        metadata={
+            "help": "Share of the training rows held out as validation before the request is drawn (retain- and "
+            "forget-validation; early stopping). The benchmark's value, so both draw the same rows."
+        },
     )
     forget_speakers: list[str] | None = field(default=None, metadata={"help": "Speakers to forget."})
     forget_classes: list[str] | None = field(default=None, metadata={"help": "Classes to forget (names or ids)."})
@@ -118,7 +122,9 @@ class DataArguments:
     min_speaker_utterances: int = field(
         default=0, metadata={"help": "UnSLU speaker protocol: draw only speakers with more utterances (e.g. 100)."}
     )
-    split_seed: int = field(default=42, metadata={"help": "Seed of the forget/retain/test split."})
+    split_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the validation/forget/retain/test split (default: --seed)."}
+    )
 
 
 @dataclass

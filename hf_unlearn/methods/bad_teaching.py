@@ -63,10 +63,10 @@ class BadTeachingConfig(UnlearningConfig):
 
     PRESETS = {"unslu": unslu_preset(1e-6)}
 
+    POSITIVE_FIELDS = ("temperature",)
+
     def __post_init__(self):
         super().__post_init__()
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}.")
         if not 0.0 <= self.retain_share <= 1.0:
             raise ValueError(f"retain_share must be in [0, 1], got {self.retain_share}.")
 

@@ -40,11 +40,7 @@ class BadTeachingLiteConfig(UnlearningConfig):
     temperature: float = field(default=1.0, metadata={"help": "KL temperature T (paper: 1.0)."})
 
     PRESETS = {"unslu": unslu_preset(1e-6)}
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}.")
+    POSITIVE_FIELDS = ("temperature",)
 
 
 class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", aliases=("bt-l", "btl")):

@@ -94,6 +94,5 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
                 parameter.requires_grad_(True)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        retain = self.mean_loss(model, inputs["retain"], "retain")
-        self.record_terms(retain=retain)
+        retain = self.side_loss(model, inputs, "retain")
         return (retain, None) if return_outputs else retain

@@ -27,6 +27,5 @@ class FinetuneTrainer(UnlearningTrainer, method="finetune", aliases=("ft",)):
     default_epoch_over = "retain"
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        retain = self.mean_loss(model, inputs["retain"], "retain")
-        self.record_terms(retain=retain)
+        retain = self.side_loss(model, inputs, "retain")
         return (retain, None) if return_outputs else retain

@@ -32,7 +32,6 @@ class GradientAscentTrainer(UnlearningTrainer, method="gradient_ascent", aliases
     default_epoch_over = "forget"
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        forget = self.mean_loss(model, inputs["forget"], "forget")
-        self.record_terms(forget=forget)
+        forget = self.side_loss(model, inputs, "forget")
         loss = -self.args.forget_weight * forget
         return (loss, None) if return_outputs else loss

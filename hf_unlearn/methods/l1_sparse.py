@@ -34,11 +34,7 @@ class L1SparseConfig(UnlearningConfig):
     l1_gamma: float = field(default=5e-5, metadata={"help": "Initial L1 weight gamma_0, decayed linearly to 0."})
 
     PRESETS = {}  # UnSLU-BENCH does not run l1-sparse: no benchmark preset.
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.l1_gamma >= 0:
-            raise ValueError(f"l1_gamma must be non-negative, got {self.l1_gamma}.")
+    NON_NEGATIVE_FIELDS = ("l1_gamma",)
 
 
 class L1SparseTrainer(UnlearningTrainer, method="l1_sparse", aliases=("l1-sparse", "l1")):

@@ -34,11 +34,7 @@ class NPOConfig(UnlearningConfig):
     use_retain: bool = field(default=True, metadata={"help": "Add the retain cross-entropy (NPO+RT)."})
 
     PRESETS = {}  # UnSLU-BENCH does not run NPO: no benchmark preset.
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not self.beta > 0:
-            raise ValueError(f"beta must be positive, got {self.beta}.")
+    POSITIVE_FIELDS = ("beta",)
 
 
 class NPOTrainer(UnlearningTrainer, method="npo"):

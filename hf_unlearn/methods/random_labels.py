@@ -44,11 +44,7 @@ class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("r
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if "forget" in inputs:
-            forget = self.mean_loss(model, inputs["forget"], "forget", labels_key=RANDOM_LABELS)
-            self.record_terms(forget=forget)
-            loss = self.args.forget_weight * forget
+            loss = self.args.forget_weight * self.side_loss(model, inputs, "forget", labels_key=RANDOM_LABELS)
         else:
-            retain = self.mean_loss(model, inputs["retain"], "retain")
-            self.record_terms(retain=retain)
-            loss = self.args.retain_weight * retain
+            loss = self.args.retain_weight * self.side_loss(model, inputs, "retain")
         return (loss, None) if return_outputs else loss

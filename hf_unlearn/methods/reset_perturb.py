@@ -400,6 +400,5 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
             optimizer.state.pop(parameter, None)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        retain = self.mean_loss(model, inputs["retain"], "retain")
-        self.record_terms(retain=retain)
+        retain = self.side_loss(model, inputs, "retain")
         return (retain, None) if return_outputs else retain

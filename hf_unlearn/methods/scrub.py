@@ -82,10 +82,10 @@ class SCRUBConfig(UnlearningConfig):
         "unslu": unslu_preset(5e-6, gamma=1.0, alpha=1.0, max_steps_phase=None),
     }
 
+    POSITIVE_FIELDS = ("temperature",)
+
     def __post_init__(self):
         super().__post_init__()
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}.")
         if self.max_steps_phase is not None and self.max_steps_phase < 0:
             raise ValueError(f"max_steps_phase must be >= 0 or None, got {self.max_steps_phase}.")
         if self.max_steps <= 0 and self.max_steps_phase is not None and self.num_train_epochs <= self.max_steps_phase:

@@ -27,6 +27,23 @@ import yaml
 
 CONFIGS_DIR = os.path.dirname(os.path.abspath(__file__))
 
+
+def _unslu_intent_arguments(name: str, speaker_column: str, model: str, learning_rate: float, **layout) -> dict:
+    """The arguments of an UnSLU-BENCH intent dataset (speaker protocol, batch 8, 10 reference epochs): `layout` holds
+    the keys written between `dataset_name` and `speaker_column` (how the data is stored, the label column)."""
+    return {
+        "dataset_name": name,
+        **layout,
+        "speaker_column": speaker_column,
+        "model_name_or_path": model,
+        "reference_epochs": 10,
+        "reference_learning_rate": learning_rate,
+        "reference_batch_size": 8,
+        "early_stopping_patience": 2,
+        "per_device_train_batch_size": 8,
+    }
+
+
 # Per dataset: a comment (where the data comes from; what to check) and the arguments. Hub names and columns follow
 # the datasets' cards; check them against the copy you load (`--dataset_name`, `--label_column`, `--speaker_column`).
 DATASETS = {
@@ -64,56 +81,34 @@ DATASETS = {
         "comment": "Fluent Speech Commands (licence agreement; not on the Hub): prepare it as a datasets dataset with "
         "columns audio, intent and speakerId and save_to_disk, then pass --dataset_name <folder>. UnSLU-BENCH: "
         "wav2vec 2.0 base, speaker protocol (2.5 % of training utterances, speakers with > 100).",
-        "arguments": {
-            "dataset_name": "data/fsc",
-            "data_layout": "disk",
-            "label_column": "intent",
-            "speaker_column": "speakerId",
-            "model_name_or_path": "facebook/wav2vec2-base",
-            "reference_epochs": 10,
-            "reference_learning_rate": 5e-4,
-            "reference_batch_size": 8,
-            "early_stopping_patience": 2,
-            "per_device_train_batch_size": 8,
-        },
+        "arguments": _unslu_intent_arguments(
+            "data/fsc", "speakerId", "facebook/wav2vec2-base", 5e-4, data_layout="disk", label_column="intent"
+        ),
         "lr_source": "unslu",
         "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
     "slurp": {
         "comment": "SLURP (CC BY 4.0) as a datasets dataset saved to disk with columns audio, intent and speaker_id. "
         "UnSLU-BENCH: wav2vec 2.0 base, speaker protocol.",
-        "arguments": {
-            "dataset_name": "data/slurp",
-            "data_layout": "disk",
-            "label_column": "intent",
-            "speaker_column": "speaker_id",
-            "model_name_or_path": "facebook/wav2vec2-base",
-            "reference_epochs": 10,
-            "reference_learning_rate": 5e-4,
-            "reference_batch_size": 8,
-            "early_stopping_patience": 2,
-            "per_device_train_batch_size": 8,
-        },
+        "arguments": _unslu_intent_arguments(
+            "data/slurp", "speaker_id", "facebook/wav2vec2-base", 5e-4, data_layout="disk", label_column="intent"
+        ),
         "lr_source": "unslu",
         "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },
     "speech_massive": {
         "comment": "Speech-MASSIVE (CC BY-NC-SA 4.0) from the Hub, French; its labelled test set is a separate "
         "repository, so the validation split is the test split here. UnSLU-BENCH: XLS-R, speaker protocol.",
-        "arguments": {
-            "dataset_name": "FBK-MT/Speech-MASSIVE",
-            "dataset_config_name": "fr-FR",
-            "data_layout": "hub",
-            "test_split_name": "validation",
-            "label_column": "intent_idx",
-            "speaker_column": "speaker_id",
-            "model_name_or_path": "facebook/wav2vec2-xls-r-300m",
-            "reference_epochs": 10,
-            "reference_learning_rate": 1e-4,
-            "reference_batch_size": 8,
-            "early_stopping_patience": 2,
-            "per_device_train_batch_size": 8,
-        },
+        "arguments": _unslu_intent_arguments(
+            "FBK-MT/Speech-MASSIVE",
+            "speaker_id",
+            "facebook/wav2vec2-xls-r-300m",
+            1e-4,
+            dataset_config_name="fr-FR",
+            data_layout="hub",
+            test_split_name="validation",
+            label_column="intent_idx",
+        ),
         "lr_source": "unslu",
         "request": "--forget_speaker_share 0.025 --min_speaker_utterances 100",
     },

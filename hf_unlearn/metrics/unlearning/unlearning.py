@@ -11,13 +11,14 @@ Examples:
     >>> import evaluate
     >>> from hf_unlearn.metrics import metric_path
     >>> unlearning = evaluate.load(metric_path("unlearning"))
-    >>> results = unlearning.compute(
+    >>> rows = dict(
     ...     predictions=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 2],
     ...     references=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 1, 2, 0, 1],
     ...     losses=[0.02, 0.05, 0.03, 0.04, 0.01, 0.06, 0.02, 0.03, 0.2, 0.3,
     ...             0.9, 1.1, 0.8, 1.3, 1.0, 0.7, 2.1, 2.4, 1.9, 2.2],
     ...     splits=["forget"] * 8 + ["retain"] * 2 + ["test"] * 10,
     ... )
+    >>> results = unlearning.compute(**rows)
     >>> for key, value in results.items():
     ...     print(f"{key}: {value:.3f}")
     forget_accuracy: 1.000
@@ -34,11 +35,7 @@ Examples:
     gaps to the gold model are added (`original` and `gold` may also be paths to JSON files):
 
     >>> results = unlearning.compute(
-    ...     predictions=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 2],
-    ...     references=[0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 0, 1, 2, 0, 1, 2, 1, 2, 0, 1],
-    ...     losses=[0.02, 0.05, 0.03, 0.04, 0.01, 0.06, 0.02, 0.03, 0.2, 0.3,
-    ...             0.9, 1.1, 0.8, 1.3, 1.0, 0.7, 2.1, 2.4, 1.9, 2.2],
-    ...     splits=["forget"] * 8 + ["retain"] * 2 + ["test"] * 10,
+    ...     **rows,
     ...     original={"mia": 1.0},
     ...     gold={"test_f1": 0.65, "forget_f1": 0.7, "mia": 0.6, "train_time": 600.0},
     ...     unlearning_time=30.0,
