@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import hf_unlearn
     from hf_unlearn import get_trainer_class
-    from hf_unlearn.data import make_request_splits
+    from hf_unlearn.checks import check_launch, check_write_path
     from hf_unlearn.experiment import (
         ReferenceSpec,
         existing_reference,
@@ -161,10 +161,13 @@ def main(argv: list[str] | None = None) -> dict:
         run_request,
         write_results,
     )
+    from hf_unlearn.experiment.prepare import cache_features, check_splits, features_cache_root, request_splits
     from hf_unlearn.experiment.references import original_training_rows
     from hf_unlearn.experiment.results import redacted_arguments
 
     script_args, data_args, model_args, training_args = parse_arguments(argv)
+    check_launch(training_args)  # several processes on CPU without --use_cpu: every rank stops here
+    check_write_path(training_args.output_dir, script_args.original_model_path, "--output_dir")
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", stream=sys.stdout)
     log_level = training_args.get_process_log_level()
     for log in (logger, logging.getLogger("hf_unlearn")):
@@ -187,15 +190,13 @@ def main(argv: list[str] | None = None) -> dict:
         dataset, training_args.audio_column, training_args.label_column, speaker_column, split_seed, data_args
     )
 
-    # 2. The forget request, validation drawn before it (as the benchmark does: same rows, same cached references).
-    splits = make_request_splits(
-        dataset, request, split_seed, data_args.validation_size, group_column="file" if layout == "fsdd" else None,
-        label_column=training_args.label_column, speaker_column=training_args.speaker_column,
-        test_size=data_args.test_size,
-    )  # fmt: skip
-    if len(splits.retain_eval) == 0:
-        raise ValueError("The retain-validation split is empty: raise --validation_size or use more data.")
+    # 2. The forget request, validation drawn before it (as the benchmark does: same rows, same cached references),
+    # checked (non-empty, no recording on both sides) before any feature or model is computed.
+    splits = request_splits(
+        dataset, request, layout, split_seed, data_args, training_args.label_column, training_args.speaker_column
+    )
     logger.info("Forget request: %s", splits.summary())
+    check_splits(splits, training_args.audio_column, training_args.method)
 
     # 3. The feature extractor: the given original's, a named one, or a new one fitted on the training rows.
     spec = None
@@ -230,6 +231,9 @@ def main(argv: list[str] | None = None) -> dict:
             "No model: pass --model_name_or_path (a pretrained checkpoint), --model_type (train from scratch, e.g. "
             "mfcc_cnn) or --original_model_path (an already trained original)."
         )
+
+    features_dir = features_cache_root(script_args.features_cache_dir, script_args.reference_dir)
+    cache_features(splits, extractor, features_dir, training_args.audio_column, training_args.label_column)
 
     # 4. Reference models: original, gold and shadows, trained once and cached (or given).
     given = {

@@ -578,3 +578,112 @@ def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tm
 
     assert seen["seed"] == 0
     assert key(seen["spec"], seen["extractor"], ours) == key(spec, _extractor(spec, theirs), theirs)
+
+
+MFCC = ["--model_type", "mfcc_cnn", "--num_threads", "1", *COMMON]
+
+
+def test_recipe_refuses_a_copy_on_both_sides_before_any_reference_model(recipe, tmp_path):
+    import shutil
+
+    data = write_audiofolder(tmp_path / "af")
+    for take in range(6):  # ann's "low" clips copied under "mid": kept when "low" is forgotten
+        shutil.copyfile(
+            tmp_path / "af" / "train" / f"low_ann_{take}.wav", tmp_path / "af" / "train" / f"mid_ann_{take}.wav"
+        )
+    refs = tmp_path / "refs"
+    argv = ["--method", "finetune", "--forget_classes", "low", "--reference_dir", str(refs), *MFCC]
+    with pytest.raises(ValueError, match="appear in both the forget and the retain set"):
+        recipe.main([*argv, "--dataset_name", data, "--output_dir", str(tmp_path / "out")])
+    # FSDD folders group rows by file and identical audio: the split itself refuses such a copy, also before training.
+    fsdd = write_fsdd(tmp_path / "fsdd")
+    shutil.copyfile(tmp_path / "fsdd" / "recordings" / "0_ann_5.wav", tmp_path / "fsdd" / "recordings" / "1_ann_5.wav")
+    argv[argv.index("low")] = "0"
+    with pytest.raises(ValueError, match="would split them"):
+        recipe.main([*argv, "--dataset_name", fsdd, "--output_dir", str(tmp_path / "out")])
+    assert not list(refs.rglob("model.safetensors")) and not list(refs.rglob("features-*"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_recipe_refuses_to_write_into_the_original_folder(recipe, tmp_path):
+    import hashlib
+
+    data = write_fsdd(tmp_path / "fsdd")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=3, sampling_rate=8000)
+
+    def digest():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((tmp_path / "ckpt").iterdir())}
+
+    before = digest()
+    argv = ["--method", "finetune", "--dataset_name", data, "--forget_classes", "0", *COMMON]
+    for output_dir in (checkpoint, str(tmp_path / "ckpt" / ".." / "ckpt")):
+        with pytest.raises(ValueError, match="original model's folder"):
+            recipe.main([*argv, "--original_model_path", checkpoint, "--output_dir", output_dir])
+    assert digest() == before
+
+
+def test_second_recipe_run_reuses_cached_features(recipe, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import hf_unlearn.data.features as features
+
+    data = write_fsdd(tmp_path / "fsdd", takes=7)
+    cache = tmp_path / "features"
+    common = ["--method", "finetune", "--dataset_name", data, "--forget_classes", "1", "--reference_dir"]
+    common += [str(tmp_path / "refs"), "--features_cache_dir", str(cache), *MFCC]
+    calls = []
+    row_audio = features._row_audio
+    monkeypatch.setattr(features, "_row_audio", lambda *args: calls.append(args[1]) or row_audio(*args))
+
+    first = recipe.main([*common, "--output_dir", str(tmp_path / "out1")])
+    folders = sorted(cache.glob("features-*"))
+    stamps = [os.path.getmtime(folder) for folder in folders]
+    assert calls and len(folders) >= 5  # training rows, forget, retain, validation and the evaluation splits
+    calls.clear()
+    features._cache.clear()  # a new process: only the disk cache is left
+    with caplog.at_level(logging.INFO, logger="hf_unlearn"):
+        second = recipe.main([*common, "--output_dir", str(tmp_path / "out2")])
+    assert calls == []  # no clip was featurized again: references, unlearning and evaluation read the cache
+    assert sorted(cache.glob("features-*")) == folders and [os.path.getmtime(f) for f in folders] == stamps
+    assert "loaded from the cache" in caplog.text
+    assert second["rows"]["original"]["test_accuracy"] == first["rows"]["original"]["test_accuracy"]
+
+
+def test_recipe_on_speech_commands_folder_without_split_lists_holds_out_by_speaker(recipe, tmp_path, monkeypatch):
+    import hf_unlearn.experiment.prepare as prepare
+    from hf_unlearn.data.speech_commands import speaker_split
+
+    by_split, n = {"train": [], "validation": [], "test": []}, 0
+    while len(by_split["train"]) < 4 or not by_split["validation"] or not by_split["test"]:
+        speaker = f"{n:08x}"
+        bucket = by_split[speaker_split(speaker)]
+        if len(bucket) < (4 if bucket is by_split["train"] else 1):
+            bucket.append(speaker)
+        n += 1
+    speakers = [s for split in by_split.values() for s in split]
+    folder = tmp_path / "sc"
+    for w, word in enumerate(("no", "up", "yes")):
+        for s, speaker in enumerate(speakers):
+            for u in range(3):
+                # Half the speakers in the {word}_{speaker}_nohash_{n} variant of public copies.
+                name = f"{word}_{speaker}_nohash_{u}.wav" if s % 2 else f"{speaker}_nohash_{u}.wav"
+                write_wav(str(folder / word / name), tone_clip(FREQUENCIES[w], s, u, 16000), 16000)
+    write_wav(str(folder / "no" / "recording 1.wav"), tone_clip(FREQUENCIES[0], 0, 9, 16000), 16000)
+    argv = ["--method", "finetune", "--dataset_name", str(folder), "--forget_classes", "up", *MFCC]
+    argv += ["--reference_dir", str(tmp_path / "refs"), "--output_dir", str(tmp_path / "out")]
+    with pytest.raises(ValueError, match="do not match the Speech Commands name pattern"):
+        recipe.main([*argv, "--strict_layout", "true"])
+
+    seen = {}
+    check_splits = prepare.check_splits
+    monkeypatch.setattr(
+        prepare, "check_splits", lambda splits, *a: seen.update(splits=splits) or check_splits(splits, *a)
+    )
+    results = recipe.main(argv)
+    assert results["data_layout"] == "speech_commands"
+    splits = seen["splits"]
+    training = set(splits.forget["speaker"]) | set(splits.retain["speaker"])
+    assert training == set(by_split["train"])
+    assert set(splits.test["speaker"]) == set(by_split["test"])
+    assert set(splits.validation["speaker"]) == set(by_split["validation"])
+    assert len(splits.forget) + len(splits.retain) == 4 * 3 * 3  # every training clip, the misnamed one skipped

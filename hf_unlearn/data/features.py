@@ -265,10 +265,15 @@ def featurize(
     if once and lengths:
         feature_extractor.warn_if_truncated([lengths[index] for index in sorted(lengths)])
     if key is not None:
-        _cache[key] = featurized
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        _remember(key, featurized)
     return featurized
+
+
+def _remember(key, featurized) -> None:
+    _cache[key] = featurized
+    _cache.move_to_end(key)
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
 
 
 # Bump when the extraction itself changes (decoding, resampling, checks), so that older caches are not reused.
@@ -321,9 +326,13 @@ def featurize_cached(
         logger.info("No datasets fingerprint for the %s set: featurizing without a disk cache.", name)
         return featurize(dataset, feature_extractor, audio_column, label_column, desc, min_samples, name)
     path = os.path.join(cache_dir, f"features-{key}")
+    # The result is also kept in `featurize`'s in-process cache, so that later `featurize` calls on the same audio
+    # rows (reference training, the trainer, evaluation) get the cached features without extracting again.
+    memory_key = _cache_key(dataset, feature_extractor, audio_column, label_column) + (min_samples,)
     if os.path.isdir(path):
         logger.info("Features of the %s set loaded from the cache %s.", name, path)
-        return datasets.load_from_disk(path)
+        _remember(memory_key, datasets.load_from_disk(path))
+        return _cache[memory_key]
     featurized = featurize(dataset, feature_extractor, audio_column, label_column, desc, min_samples, name)
     os.makedirs(cache_dir, exist_ok=True)
     partial = f"{path}.partial-{os.getpid()}"
@@ -335,4 +344,5 @@ def featurize_cached(
 
         shutil.rmtree(partial, ignore_errors=True)
     logger.info("Features of the %s set cached in %s.", name, path)
-    return datasets.load_from_disk(path)
+    _remember(memory_key, datasets.load_from_disk(path))
+    return _cache[memory_key]

@@ -68,6 +68,13 @@ class ScriptArguments:
             "values become the defaults of the method's options (default: fsdd with --model_type mfcc_cnn)."
         },
     )
+    features_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where extracted features are cached and reused by later runs on the same rows and extractor "
+            "(default: features/ in the reference models' cache root)."
+        },
+    )
     num_threads: int | None = field(
         default=None, metadata={"help": "torch threads per process (torch.set_num_threads; default: torch's)."}
     )
@@ -87,6 +94,13 @@ class DataArguments:
             "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', FSDD-named "
             "files are 'fsdd', word folders of *_nohash_*.wav are 'speech_commands', any other folder "
             "'audiofolder'; a name that is not a local path is 'hub'."
+        },
+    )
+    strict_layout: bool = field(
+        default=False,
+        metadata={
+            "help": "Speech Commands folders: refuse files not named [{word}_]{speaker}_nohash_{n}.wav (default: "
+            "skip them, with their count logged)."
         },
     )
     train_split_name: str = field(default="train", metadata={"help": "The training split."})

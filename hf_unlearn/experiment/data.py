@@ -45,7 +45,8 @@ def detect_layout(path: str) -> str:
 
 def load_audio_dataset(data_args, model_args, label_column: str = "label"):
     """Loads the data as a `DatasetDict` with the training split under `train` and, if any, the test split under
-    `test`; returns `(dataset, layout)`. On an FSDD folder, `label_column="speaker"` loads speaker identification
+    `test` (and, for a Speech Commands folder without split lists, its speaker-held-out `validation`); returns
+    `(dataset, layout)`. On an FSDD folder, `label_column="speaker"` loads speaker identification
     (`load_fsdd(label="speaker")`: the `label` column holds the speaker, see `data_label_column`)."""
     import datasets
 
@@ -73,7 +74,7 @@ def load_audio_dataset(data_args, model_args, label_column: str = "label"):
     elif layout == "fsdd":
         loaded = load_fsdd(name, label="speaker" if label_column == "speaker" else "digit")
     else:
-        loaded = load_speech_commands(name)
+        loaded = load_speech_commands(name, strict_layout=getattr(data_args, "strict_layout", False))
 
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({data_args.train_split_name: loaded})
@@ -84,6 +85,13 @@ def load_audio_dataset(data_args, model_args, label_column: str = "label"):
     result = {"train": loaded[data_args.train_split_name]}
     if data_args.test_split_name in loaded:
         result["test"] = loaded[data_args.test_split_name]
+    lists = ("validation_list.txt", "testing_list.txt")
+    if (
+        layout == "speech_commands"
+        and "validation" in loaded
+        and not any(os.path.isfile(os.path.join(name, f)) for f in lists)
+    ):
+        result["validation"] = loaded["validation"]  # held out by speaker: the request's validation (`request_splits`)
     else:
         logger.info(
             "No split %r: holding out %.0f %% of train as test.", data_args.test_split_name, 100 * data_args.test_size

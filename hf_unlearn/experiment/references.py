@@ -307,6 +307,11 @@ def reference_models(splits, spec: ReferenceSpec | None, extractor, seed: int = 
             "Reference models are trained from --model_name_or_path or --model_type: pass one, or already trained "
             "models (--original_model_path, --gold_model_path) and --train_gold false / --shadow_models 0."
         )
+    if original is None or (train_gold and gold is None) or shadow_models:
+        from hf_unlearn.checks import check_request
+
+        # A request that the trainer would refuse is refused before any reference model is trained.
+        check_request(splits.forget, splits.retain, spec.audio_column)
     # Early stopping: the original on the whole validation split (forget- and retain-validation: it learns both
     # sides) when the split provides one drawn before the request, so that it stays one per seed; gold and shadows
     # on retain-validation (what they learn). Splits without a request-independent `validation` use retain_eval.

@@ -1,0 +1,81 @@
+"""What an experiment does with a request's rows before any model is trained: the request's splits (held out by
+speaker for keyword folders without split lists), the request check, and the on-disk feature cache that later runs
+reuse. The recipe calls these in this order; `reference_models` repeats the request check for other callers."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+FEATURES_FOLDER = "features"
+
+
+def features_cache_root(cache_dir: str | os.PathLike | None = None, reference_dir: str | os.PathLike | None = None):
+    """The folder of cached features: `cache_dir`, else `features/` inside the reference models' cache root
+    (`cache_root(reference_dir)`), so that one folder holds everything an experiment caches."""
+    from .references import cache_root
+
+    return os.fspath(cache_dir) if cache_dir else os.path.join(cache_root(reference_dir), FEATURES_FOLDER)
+
+
+def check_splits(splits, audio_column: str = "audio", method: str | None = None) -> str:
+    """`hf_unlearn.checks.check_request` on the request's forget and retain rows (by content: copies count), before
+    any model is trained; returns the forget set's digest."""
+    from hf_unlearn.checks import check_request
+
+    return check_request(splits.forget, splits.retain, audio_column, None, method)
+
+
+def request_splits(dataset, request: dict, layout: str, seed: int, data_args, label_column: str, speaker_column: str):
+    """The recipe's `ForgetSplits` (`make_request_splits`, validation drawn before the request).
+
+    FSDD folders group rows by file (copies of a recording stay on one side). A Speech Commands folder without split
+    lists arrives held out by speaker ([`load_speech_commands`]'s speaker hash): its `validation` split is used as
+    the request's validation, and a missing test split is drawn by speaker, so that neither shares a speaker with the
+    training rows (a row-wise draw would put every speaker on both sides).
+    """
+    from hf_unlearn.data import make_request_splits
+    from hf_unlearn.data.request_splits import _forgotten_rows
+
+    heldout = dataset.get("validation") if layout == "speech_commands" else None
+    group_column = {"fsdd": "file", "speech_commands": speaker_column if heldout is not None else None}.get(layout)
+    # With speaker-held-out validation no training row is held out again (a share that rounds to no row).
+    validation_size = 1e-12 if heldout is not None else data_args.validation_size
+    splits = make_request_splits(
+        dataset, request, seed, validation_size, group_column=group_column, label_column=label_column,
+        speaker_column=speaker_column, test_size=data_args.test_size,
+    )  # fmt: skip
+    if heldout is not None:
+        forgotten = _forgotten_rows(heldout, splits, label_column, speaker_column)
+        splits.validation = heldout
+        splits.retain_eval = heldout.select([i for i, gone in enumerate(forgotten) if not gone])
+        splits.forget_validation = heldout.select([i for i, gone in enumerate(forgotten) if gone]) or None
+        splits.retain_eval_indices = []  # not rows of the training data
+        logger.info("Validation: the %d rows of the speakers held out by speaker hash.", len(heldout))
+    if len(splits.retain_eval) == 0:
+        raise ValueError("The retain-validation split is empty: raise --validation_size or use more data.")
+    return splits
+
+
+def cache_features(splits, extractor, cache_dir: str, audio_column: str = "audio", label_column: str = "label"):
+    """Featurizes every set of the request that a model will see (the original's training rows, forget, retain,
+    validation and evaluation splits) through `featurize_cached`: extracted once, kept in `cache_dir` and reused by
+    later runs on the same rows and extractor. The sets handed on stay audio rows (what the request check and the
+    reference models' cache keys read); `featurize` finds their features in its cache. Call it with the fitted
+    extractor. Returns `{name: featurized dataset}`."""
+    from hf_unlearn.data.features import featurize_cached
+
+    from .references import original_training_rows
+
+    sets = {"training": original_training_rows(splits), "forget": splits.forget, "retain": splits.retain}
+    sets.update(validation=getattr(splits, "validation", None), retain_validation=splits.retain_eval)
+    sets.update({f"eval_{name}": dataset for name, dataset in splits.eval_splits().items()})
+    return {
+        name: featurize_cached(
+            dataset, extractor, cache_dir, audio_column, label_column, desc=f"Extracting features ({name})", name=name
+        )
+        for name, dataset in sets.items()
+        if dataset is not None and len(dataset)
+    }
