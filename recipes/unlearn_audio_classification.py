@@ -7,11 +7,15 @@ arguments parsed with `HfArgumentParser` (plus a YAML `--config`), a linear `mai
 which the demo and the benchmark run too:
 
 1. load the data (a Hub dataset, a local `audiofolder`, Speech Commands or FSDD folder, or a dataset saved with
-   `save_to_disk`; `--data_layout auto` tells them apart; `--label_column speaker` on FSDD: speaker identification);
+   `save_to_disk`; `--data_layout auto` tells them apart; `--label_column speaker` on FSDD: speaker identification;
+   a Speech Commands folder without split lists is held out by speaker, misnamed files skipped unless
+   `--strict_layout`);
 2. build the forget request (`--forget_speakers`, `--forget_classes`, `--forget_fraction`, or the UnSLU speaker
    protocol `--forget_speaker_share 0.025 --min_speaker_utterances 100`), `--validation_size` of the training rows
-   held out first (`make_request_splits`: the benchmark's rows and cached references for the same seed);
-3. fit the feature extractor on the training rows (`--normalize`, `--num_frames`, `--hop_length` for the MFCC CNN);
+   held out first (`make_request_splits`: the benchmark's rows and cached references for the same seed), and check
+   it (a forget set, no recording on both sides) before anything is trained;
+3. fit the feature extractor on the training rows (`--normalize`, `--num_frames`, `--hop_length` for the MFCC CNN)
+   and extract the features once, cached in `--features_cache_dir` for later runs;
 4. train or load from the one reference cache (`--reference_dir`) the original (all training rows), the gold model
    (retain rows) and `--shadow_models` shadow models, each with its model type's defaults unless overridden;
 5. unlearn a copy of the original with `--method` (its config's fields are options too; their defaults come from
@@ -27,8 +31,8 @@ accelerate launch --config_file recipes/accelerate_configs/multi_gpu.yaml recipe
     --config recipes/configs/fsc/scrub.yaml --dataset_name path/to/fsc --output_dir runs/fsc-scrub
 ```
 
-Deviations from the transformers example: features are computed once per split (`hf_unlearn.data.featurize`), not
-on the fly, and clips are not randomly cropped.
+Deviations from the transformers example: features are computed once per split and cached on disk
+(`hf_unlearn.data.features.featurize_cached`), not on the fly, and clips are not randomly cropped.
 """
 
 from __future__ import annotations
@@ -233,7 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     features_dir = features_cache_root(script_args.features_cache_dir, script_args.reference_dir)
-    cache_features(splits, extractor, features_dir, training_args.audio_column, training_args.label_column)
+    with training_args.main_process_first(desc="feature extraction"):  # the others read the main process's cache
+        cache_features(splits, extractor, features_dir, training_args.audio_column, training_args.label_column)
 
     # 4. Reference models: original, gold and shadows, trained once and cached (or given).
     given = {

@@ -183,3 +183,23 @@ def test_agreement_warning_uses_two_binomial_standard_errors(caplog):
     message = check_reference_agreement({"retain_accuracy": 0.99, "num_retain": 200}, {"retain_accuracy": 0.90})
     assert "confounded" in message and "confounded" in caplog.text
     assert check_reference_agreement({"retain_accuracy": 0.99}, {"retain_accuracy": 0.5}) is None  # no count
+
+
+def test_reference_models_refuse_a_bad_request_before_training(pipeline_inputs, tmp_path, monkeypatch):
+    """The demo, the benchmark and the recipe train references through `reference_models`: a request the trainer
+    would refuse (a forget recording also in the retain set) is refused there, with no model written."""
+    import copy
+
+    from datasets import concatenate_datasets
+
+    import hf_unlearn.experiment.references as references
+    from hf_unlearn.experiment import reference_models
+
+    trained = []
+    monkeypatch.setattr(references, "train_classifier", lambda *args, **kwargs: trained.append(args))
+    requests, spec, extractor = pipeline_inputs
+    splits = copy.copy(requests[0])
+    splits.retain = concatenate_datasets([splits.retain, splits.forget.select([0])])
+    with pytest.raises(ValueError, match="appear in both the forget and the retain set"):
+        reference_models(splits, spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    assert trained == [] and not list(tmp_path.iterdir())

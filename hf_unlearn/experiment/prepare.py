@@ -33,14 +33,19 @@ def request_splits(dataset, request: dict, layout: str, seed: int, data_args, la
 
     FSDD folders group rows by file (copies of a recording stay on one side). A Speech Commands folder without split
     lists arrives held out by speaker ([`load_speech_commands`]'s speaker hash): its `validation` split is used as
-    the request's validation, and a missing test split is drawn by speaker, so that neither shares a speaker with the
-    training rows (a row-wise draw would put every speaker on both sides).
+    the request's validation, and its test split as test (a missing one is drawn by speaker, except for class
+    requests, whose classes mix within a speaker), so that neither shares a speaker with the training rows (a
+    row-wise draw would put every speaker on both sides).
     """
     from hf_unlearn.data import make_request_splits
     from hf_unlearn.data.request_splits import _forgotten_rows
 
     heldout = dataset.get("validation") if layout == "speech_commands" else None
-    group_column = {"fsdd": "file", "speech_commands": speaker_column if heldout is not None else None}.get(layout)
+    group_column = "file" if layout == "fsdd" else None
+    if heldout is not None and "test" not in dataset and request["by"] != "class":
+        group_column = speaker_column  # no speaker hashed to test: the test share is drawn by speaker
+    elif heldout is not None and "test" not in dataset:  # class requests cannot group by speaker (mixed classes)
+        logger.warning("No speaker of the data was held out as test: test rows are drawn from training speakers.")
     # With speaker-held-out validation no training row is held out again (a share that rounds to no row).
     validation_size = 1e-12 if heldout is not None else data_args.validation_size
     splits = make_request_splits(
