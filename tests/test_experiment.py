@@ -203,3 +203,15 @@ def test_reference_models_refuse_a_bad_request_before_training(pipeline_inputs, 
     with pytest.raises(ValueError, match="appear in both the forget and the retain set"):
         reference_models(splits, spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
     assert trained == [] and not list(tmp_path.iterdir())
+
+
+def test_request_kind_reads_speaker_identification_from_the_label_column():
+    """A class request on speaker labels reads the `speaker_id` settings, not the digit-class ones."""
+    from argparse import Namespace
+
+    from hf_unlearn.experiment.data import request_kind
+
+    assert request_kind(Namespace(forget_classes=["george"], label_column="speaker")) == "speaker_id"
+    assert request_kind(Namespace(forget_classes=["0"], label_column="label")) == "class"
+    assert request_kind(Namespace(forget_speakers=["george"])) == "speaker"
+    assert request_kind(Namespace(forget_fraction=0.05)) == "sample"

@@ -18,9 +18,10 @@ def data_label_column(layout: str, label_column: str) -> str:
 
 
 def request_kind(data_args) -> str | None:
-    """`"class"`, `"speaker"` or `"sample"` from the forget options given (None when none is)."""
+    """`"class"`, `"speaker"`, `"sample"` or `"speaker_id"` (a class request on speaker labels: forgetting a speaker in
+    a speaker-identification model) from the forget options given (None when none is)."""
     if getattr(data_args, "forget_classes", None):
-        return "class"
+        return "speaker_id" if getattr(data_args, "label_column", None) == "speaker" else "class"
     if getattr(data_args, "forget_speakers", None) or getattr(data_args, "forget_speaker_share", None) is not None:
         return "speaker"
     return "sample" if getattr(data_args, "forget_fraction", None) is not None else None

@@ -93,7 +93,7 @@ def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None
     Args:
         method (`str`): a registered method key (aliases are resolved).
         dataset (`str`, *optional*, defaults to `"fsdd"`): the settings file, e.g. `"fsdd"` or `"keywords"`.
-        request_kind (`str`, *optional*): `"class"`, `"speaker"` or `"sample"`.
+        request_kind (`str`, *optional*): `"class"`, `"speaker"`, `"sample"` or `"speaker_id"`.
 
     Returns:
         `dict`: config field -> value, e.g. `{"learning_rate": 3e-4, "num_train_epochs": 2, ...}`.
