@@ -183,13 +183,16 @@ def test_tuned_settings_go_to_the_one_settings_file(tmp_path):
     from hf_unlearn.experiment import SETTINGS_DIR
 
     path = tmp_path / "fsdd.json"
-    path.write_text((open(os.path.join(SETTINGS_DIR, "fsdd.json")).read()))
+    shipped = open(os.path.join(SETTINGS_DIR, "fsdd.json")).read()
+    path.write_text(shipped)
     choice = {"settings": {"learning_rate": 1e-3, "num_train_epochs": 2.0, "per_device_train_batch_size": 32}}
     record = {"class": {"methods": {"scrub": {"choice": choice}, "npo": {"error": "every trial failed"}}}}
     benchmark.write_settings(record, "hf-unlearn benchmark --x", str(path))
     written = json.loads(path.read_text())
     assert written["methods"]["scrub"]["class"] == {"learning_rate": 1e-3, "num_train_epochs": 2.0}
-    assert "class" not in written["methods"]["npo"] and "hf-unlearn benchmark --x" in written["source"]
+    # A method whose trials all failed keeps what the file held for it.
+    assert written["methods"]["npo"] == json.loads(shipped)["methods"]["npo"]
+    assert "hf-unlearn benchmark --x" in written["source"]
 
 
 def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
@@ -256,3 +259,11 @@ def test_summary_targets_readme_figure_and_cards(tmp_path):
     paths = write_best_cards(result, runs, str(tmp_path / "cards"))
     assert [os.path.basename(p) for p in paths] == ["fsdd_speaker_good.md"]
     assert open(paths[0]).read() == "card good 0"  # the run closest to gold on the forget set (tie: first)
+
+
+def test_recorded_command_holds_no_local_folder():
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(dataset_name="/home/me/fsdd", cache_dir=None)
+    public = benchmark.public_arguments(["--dataset_name", "/home/me/fsdd", "--seeds", "0"], args)
+    assert public == ["--dataset_name", "path/to/free-spoken-digit-dataset", "--seeds", "0"]

@@ -237,7 +237,8 @@ def _held_out_takes():
 
 def test_grouped_sample_indices_forget_whole_recordings(caplog):
     data = _grouped_toy_dataset()
-    with caplog.at_level("WARNING"):
+    # The logger named explicitly: an earlier test in the same process may have raised the package logger's level.
+    with caplog.at_level("WARNING", logger="hf_unlearn"):
         splits = make_forget_split(
             data, by="sample", indices=[0], test_dataset=_held_out_takes(), group_column="recording", seed=0
         )

@@ -135,6 +135,16 @@ def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
     return path
 
 
+# Local folders never reach the published results or the settings file: they are recorded as placeholders.
+PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir": "path/to/cache"}
+
+
+def public_arguments(argv: list[str], args) -> list[str]:
+    """`argv` with the values of the local-folder options (`PLACEHOLDERS`) replaced by placeholders."""
+    local = {str(getattr(args, key)): value for key, value in PLACEHOLDERS.items() if getattr(args, key, None)}
+    return [local.get(token, token) for token in argv]
+
+
 def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
     """Runs the benchmark (see the module docstring) and writes its outputs; returns the result dict."""
     from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs
@@ -147,7 +157,7 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
         args = apply_quick(args)
     output_dir = args.output_dir or ("benchmark_quick" if args.quick else "benchmark_results")
     os.makedirs(output_dir, exist_ok=True)
-    command = " ".join([COMMAND, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    command = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
     started = time.perf_counter()
     speakers = sorted(set(load_data(args)["train"]["speaker"]))
     if args.forget_speakers:
@@ -204,7 +214,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "date": datetime.date.today().isoformat(),
         "wall_time": wall,
         "hf_unlearn": hf_unlearn.__version__,
-        "arguments": asdict(args),
+        "arguments": {**asdict(args), **{k: PLACEHOLDERS[k] for k in PLACEHOLDERS if getattr(args, k, None)}},
         "targets": [text for *_, text in TARGETS],
         "tuning": {"criterion": criterion, "kinds": tuning},
         "summary": summary,
