@@ -162,8 +162,14 @@ def test_tuner_keeps_utility_prefers_forgetting_then_the_shortest():
     assert [c["utility_kept"] for c in chosen["candidates"]] == [True, True, False, True]
     far = tuning.choose_setting(trials({(1, 1e-3): view(rv=0.85, fv=0.3), (2, 1e-3): view(rv=0.88, fv=0.0)}))
     assert far["settings"]["num_train_epochs"] == 2  # not a near-tie: the longer run forgets more
+    # Utility lost beyond the tolerance is paid twice: 0.34 past it costs 0.68, 0.24 past it 0.48 (+ 0.5 forgetting).
     none_kept = tuning.choose_setting(trials({(1, 1e-3): view(rv=0.5, fv=0.0), (2, 1e-3): view(rv=0.6, fv=0.5)}))
-    assert none_kept["settings"]["num_train_epochs"] == 2 and not none_kept["utility_kept"]
+    assert none_kept["settings"]["num_train_epochs"] == 1 and not none_kept["utility_kept"]
+    assert none_kept["score"] == pytest.approx(0.68)
+    # Forgetting like gold one point past the tolerance beats keeping utility by forgetting nothing.
+    slightly_past = tuning.choose_setting(trials({(1, 1e-4): view(rv=0.9, fv=0.8), (1, 1e-3): view(rv=0.83, fv=0.0)}))
+    assert slightly_past["settings"]["learning_rate"] == 1e-3 and not slightly_past["utility_kept"]
+    assert slightly_past["score"] == pytest.approx(0.02)
 
 
 def test_tuner_sample_proxy_and_gold_free_score():
@@ -208,6 +214,28 @@ def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
         ("speaker", {"by": "class", "values": ["ann"]}),
         ("speaker", {"by": "class", "values": ["bob"]}),
     ]
+
+
+def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
+    from hf_unlearn.experiment.references import ReferenceModel
+
+    def fake_references(args, request, seed, splits, shadow_models=None):
+        assert shadow_models == 0  # borrowing trains nothing beyond the gold models
+        return None, {"gold": ReferenceModel(f"gold-{request['name']}-seed{seed}", {}, "gold")}
+
+    monkeypatch.setattr(loop, "_prepared", lambda args, label: (None, None))
+    monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size: (None, {}))
+    monkeypatch.setattr(loop, "_references", fake_references)
+    args = benchmark.BenchmarkArguments(dataset_name="d", seeds=[0, 1, 2], shadows_from_seeds=True)
+    speaker, sample = loop.build_requests(
+        benchmark.BenchmarkArguments(dataset_name="d", kinds=["speaker", "sample"], forget_fraction=[0.1]), ["ann"]
+    )
+    shadows = loop.borrowed_shadows(args, speaker, seed=1)
+    assert [s.path for s in shadows] == ["gold-speaker ann-seed0", "gold-speaker ann-seed2"]
+    assert all(s.kind == "shadow" and s.own_extractor for s in shadows)
+    assert loop.borrowed_shadows(args, sample, seed=1) == []  # another seed's gold may have trained on them
+    args.shadows_from_seeds = False
+    assert loop.borrowed_shadows(args, speaker, seed=1) == []
 
 
 def stored_run(method, request, seed, forget_gap, test_gap, mia_gap, share, gold_forget=0.0):

@@ -215,3 +215,25 @@ def test_request_kind_reads_speaker_identification_from_the_label_column():
     assert request_kind(Namespace(forget_classes=["0"], label_column="label")) == "class"
     assert request_kind(Namespace(forget_speakers=["george"])) == "speaker"
     assert request_kind(Namespace(forget_fraction=0.05)) == "sample"
+
+
+def test_borrowed_shadows_are_read_with_their_own_extractor(pipeline_inputs, tmp_path, monkeypatch):
+    import dataclasses
+
+    from hf_unlearn.experiment import evaluate_references, reference_models
+    from hf_unlearn.experiment.references import ReferenceModel
+
+    requests, spec, extractor = pipeline_inputs
+    splits = requests[0]
+    references = reference_models(splits, spec, extractor, seed=0, shadow_models=2, cache_dir=tmp_path, use_cpu=True)
+    loaded, real = [], ReferenceModel.load_extractor
+
+    def spy(self):
+        loaded.append(self.path)
+        return real(self)
+
+    monkeypatch.setattr(ReferenceModel, "load_extractor", spy)
+    borrowed = [dataclasses.replace(s, own_extractor=True) for s in references["shadows"]]
+    evaluation = evaluate_references({**references, "shadows": borrowed}, splits.eval_splits(), extractor)
+    assert loaded == [s.path for s in borrowed]  # the original and gold use the request's extractor
+    assert evaluation["shadow_logits"]["forget"].shape[0] == 2

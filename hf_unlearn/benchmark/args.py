@@ -82,6 +82,13 @@ class BenchmarkArguments:
     shadow_models: int = field(
         default=0, metadata={"help": "Shadow models per (request, seed) for LiRA (0: no LiRA columns)."}
     )
+    shadows_from_seeds: bool = field(
+        default=False,
+        metadata={
+            "help": "Speaker, class and speaker_id requests: use the request's gold models under the other seeds as "
+            "LiRA shadows (none trained them on any forgotten row; no extra training). Sample requests get none."
+        },
+    )
     unlearning_max_steps: int | None = field(
         default=None, metadata={"help": "Cap every method run at this many optimizer steps (--quick: 3)."}
     )

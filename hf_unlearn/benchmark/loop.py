@@ -133,7 +133,7 @@ def request_splits(data, request: dict, seed: int, validation_size: float = 0.1)
     return splits, extra
 
 
-def _references(args, request, seed, splits):
+def _references(args, request, seed, splits, shadow_models: int | None = None):
     from hf_unlearn.experiment import reference_models
 
     _, spec = _prepared(args, request["label"])
@@ -144,12 +144,34 @@ def _references(args, request, seed, splits):
             spec,
             extractor,
             seed=seed,
-            shadow_models=args.shadow_models,
+            shadow_models=args.shadow_models if shadow_models is None else shadow_models,
             cache_dir=args.cache_dir,
             use_cpu=True,
             disable_tqdm=True,
         )
     return extractor, references
+
+
+def borrowed_shadows(args: BenchmarkArguments, request: dict, seed: int) -> list:
+    """With `--shadows_from_seeds`: the gold models of the same request under the other seeds, as LiRA shadows.
+
+    They are OUT models for every row the attack scores: a speaker, class or speaker_id request forgets all training
+    recordings of a speaker or class, so no gold model of the request, whatever its seed, trained on any of them, and
+    the held-out rows (`forget_test`) come from the fixed test takes. Each is evaluated with the extractor it was
+    trained with. Sample requests get none: their forget rows are drawn per seed, so another seed's gold model may have
+    trained on them."""
+    import dataclasses
+
+    if not args.shadows_from_seeds or request["kind"] == "sample":
+        return []
+    data, _ = _prepared(args, request["label"])
+    shadows = []
+    for other in args.seeds:
+        if other != seed:
+            splits, _ = request_splits(data, request, other, args.validation_size)
+            gold = _references(args, request, other, splits, shadow_models=0)[1]["gold"]
+            shadows.append(dataclasses.replace(gold, kind="shadow", own_extractor=True))
+    return shadows
 
 
 def run_job(job: dict) -> dict:
@@ -167,6 +189,8 @@ def run_job(job: dict) -> dict:
     stored = {key: job[key] for key in ("group", "request", "seed", "method", "settings", "mode") if key in job}
     try:
         extractor, references = _references(args, request, seed, splits)
+        if mode == "run":
+            references = {**references, "shadows": [*references["shadows"], *borrowed_shadows(args, request, seed)]}
         if mode == "references":
             stored["references"] = {
                 name: ref.info for name, ref in references.items() if name in ("original", "gold") and ref

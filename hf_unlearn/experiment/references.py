@@ -144,12 +144,14 @@ class ReferenceSpec:
 class ReferenceModel:
     """A trained reference model on disk: `path` (model, extractor, `reference_training.json`), `info` (that
     JSON: `train_time`, `epochs_run`, `best_epoch`, `dead_units_share` ...), its `kind` and whether it came from the
-    cache."""
+    cache. `own_extractor`: evaluate it with the extractor saved beside it instead of the request's (a model borrowed
+    from another split, e.g. another seed's gold model used as a LiRA shadow, was fitted to other rows)."""
 
     path: str
     info: dict
     kind: str = "original"
     cached: bool = False
+    own_extractor: bool = False
 
     @property
     def train_time(self) -> float | None:
@@ -159,6 +161,11 @@ class ReferenceModel:
         from transformers import AutoModelForAudioClassification
 
         return AutoModelForAudioClassification.from_pretrained(self.path)
+
+    def load_extractor(self):
+        from transformers import AutoFeatureExtractor
+
+        return AutoFeatureExtractor.from_pretrained(self.path)
 
 
 def existing_reference(path: str, kind: str = "original", label_names=None) -> ReferenceModel:

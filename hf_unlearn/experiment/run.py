@@ -47,7 +47,8 @@ def evaluate_references(references: dict, eval_splits: dict, extractor, audio_co
 
     def outputs_of(reference: ReferenceModel) -> dict:
         model = reference.load()
-        return predict_splits(model, extractor, eval_splits, batch_size, use_cpu, audio_column, label_column)
+        features = reference.load_extractor() if reference.own_extractor else extractor
+        return predict_splits(model, features, eval_splits, batch_size, use_cpu, audio_column, label_column)
 
     counts = {f"num_{name}": len(dataset) for name, dataset in eval_splits.items()}
     outputs = {"original": outputs_of(references["original"])}
