@@ -317,8 +317,10 @@ class UnlearningTrainer(
         output = super().train(*args, **kwargs)
         if self.args.recalibrate_bn:  # every process passes over the whole retain set: the same statistics on each
             size, rows = self.args.per_device_train_batch_size, self.retain_for_bn
-            batches = (self.data_collator([dict(rows[i]) for i in range(j, min(j + size, len(rows)))]) for j in range(
-                0, len(rows), size))
+            batches = (
+                self.data_collator([dict(rows[i]) for i in range(j, min(j + size, len(rows)))])
+                for j in range(0, len(rows), size)
+            )
             recalibrate_batch_norm(self.model, map(self._prepare_inputs, batches), self.task.logits)
         # Wall time of the unlearning run, the `t_unl` of GUM/CGUM and of the speed-up.
         self.unlearning_time = time.perf_counter() - start
