@@ -8,7 +8,9 @@ learning rate far too large. A collapse of the retain accuracy is a collapse wha
 `"always"`: every method, refusing a run without retain rows; `"off"`: none). It checks after every optimizer step:
 
 - the training loss is finite (NaN or inf stops at once);
-- every `guard_interval` steps, the accuracy on a fixed monitor batch of retain rows is at least `guard_retain_floor`
+- every `guard_interval` steps (at every epoch end instead for a method whose epochs end with a repair pass over the
+  retain set, `repairs_each_epoch`: SCRUB's max pass may lower retain accuracy on the way, and its min pass is
+  there to restore it), the accuracy on a fixed monitor batch of retain rows is at least `guard_retain_floor`
   times the original model's accuracy on that batch (measured before the first step, and kept in checkpoints so that
   a resumed run judges by the same standard; a model at or below chance there has nothing to lose and is not held to
   it);
@@ -48,6 +50,7 @@ class DivergenceGuard(TrainerCallback):
         self.snapshot_step = 0
         self.nonfinite_loss = None
         self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.saving`)
+        self.at_epoch_ends = bool(getattr(trainer, "repairs_each_epoch", False))
 
     @classmethod
     def from_trainer(
@@ -150,6 +153,40 @@ class DivergenceGuard(TrainerCallback):
         chance = 1.0 / num_labels if num_labels else 0.0
         return self.original_retain_accuracy > chance
 
+    def _check(self, args, state) -> str | None:
+        """The reason to stop after this step's retain (and stop-at-gold) checks, or `None`; a passed check takes a
+        snapshot."""
+        reason = None
+        retain_accuracy = self._accuracy(self.retain_batch)
+        floor = args.guard_retain_floor * self.original_retain_accuracy
+        if self._has_retain_skill() and not retain_accuracy >= floor:
+            reason = (
+                f"retain accuracy on the monitor batch fell to {retain_accuracy:.3f} at step {state.global_step}, "
+                f"below guard_retain_floor={args.guard_retain_floor} x the original's "
+                f"{self.original_retain_accuracy:.3f}. Lower learning_rate (now {args.learning_rate:g}), train "
+                "for fewer steps, or raise the retain weight of the loss."
+            )
+        elif self.forget_batch is not None and self.gold_forget_accuracy is not None:
+            forget_accuracy = self._accuracy(self.forget_batch)
+            if forget_accuracy <= self.gold_forget_accuracy:
+                reason = (
+                    f"forget accuracy on the monitor batch reached the gold model's level ({forget_accuracy:.3f} "
+                    f"<= {self.gold_forget_accuracy:.3f}) at step {state.global_step} (stop_at_gold=True): "
+                    "unlearning further would over-unlearn."
+                )
+                # Reaching gold is success: keep these weights rather than the previous check's.
+                self._take_snapshot(state.global_step)
+        if reason is None:
+            self._take_snapshot(state.global_step)
+        return reason
+
+    def _stop(self, reason: str, control) -> None:
+        self._restore_snapshot()
+        self.trainer.stop_reason = f"Unlearning stopped: {reason} Kept the weights of step {self.snapshot_step}."
+        self.trainer.stopped_at_step = self.snapshot_step
+        logger.warning(self.trainer.stop_reason)
+        control.should_training_stop = True
+
     def on_step_end(self, args, state, control, **kwargs):
         reason = None
         if self.nonfinite_loss is not None:
@@ -157,34 +194,19 @@ class DivergenceGuard(TrainerCallback):
                 f"the training loss became {self.nonfinite_loss} at step {state.global_step}. Lower learning_rate "
                 f"(now {args.learning_rate:g}), keep max_grad_norm clipping on, or train for fewer steps."
             )
-        elif state.global_step % args.guard_interval == 0 or state.global_step == state.max_steps:
-            retain_accuracy = self._accuracy(self.retain_batch)
-            floor = args.guard_retain_floor * self.original_retain_accuracy
-            if self._has_retain_skill() and not retain_accuracy >= floor:
-                reason = (
-                    f"retain accuracy on the monitor batch fell to {retain_accuracy:.3f} at step {state.global_step}, "
-                    f"below guard_retain_floor={args.guard_retain_floor} x the original's "
-                    f"{self.original_retain_accuracy:.3f}. Lower learning_rate (now {args.learning_rate:g}), train "
-                    "for fewer steps, or raise the retain weight of the loss."
-                )
-            elif self.forget_batch is not None and self.gold_forget_accuracy is not None:
-                forget_accuracy = self._accuracy(self.forget_batch)
-                if forget_accuracy <= self.gold_forget_accuracy:
-                    reason = (
-                        f"forget accuracy on the monitor batch reached the gold model's level ({forget_accuracy:.3f} "
-                        f"<= {self.gold_forget_accuracy:.3f}) at step {state.global_step} (stop_at_gold=True): "
-                        "unlearning further would over-unlearn."
-                    )
-                    # Reaching gold is success: keep these weights rather than the previous check's.
-                    self._take_snapshot(state.global_step)
-            if reason is None:
-                self._take_snapshot(state.global_step)
+        elif state.global_step == state.max_steps or (
+            not self.at_epoch_ends and state.global_step % args.guard_interval == 0
+        ):
+            reason = self._check(args, state)
         if reason is not None:
-            self._restore_snapshot()
-            self.trainer.stop_reason = f"Unlearning stopped: {reason} Kept the weights of step {self.snapshot_step}."
-            self.trainer.stopped_at_step = self.snapshot_step
-            logger.warning(self.trainer.stop_reason)
-            control.should_training_stop = True
+            self._stop(reason, control)
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.at_epoch_ends and state.global_step < state.max_steps and not control.should_training_stop:
+            reason = self._check(args, state)
+            if reason is not None:
+                self._stop(reason, control)
         return control
 
 

@@ -82,6 +82,9 @@ class UnlearningTrainer(
     default_epoch_over: str = "forget"
     uses_random_labels: bool = False
     ascends: bool = False  # ascends a loss on the forget set: its guard needs retain rows (hf_unlearn.guard)
+    # Each epoch ends with a pass that repairs the retain set (SCRUB's min pass): the guard judges retain accuracy at
+    # epoch ends only, since a max pass is allowed to lower it on the way (hf_unlearn.guard).
+    repairs_each_epoch: bool = False
     # "adapter": runs on a PEFT adapter's parameters (`peft_note` says what changes, if anything); "refuse": raises
     # a ValueError with `peft_note` as the reason.
     peft_support: str = "adapter"

@@ -122,3 +122,18 @@ def test_stop_reason_recorded_in_unlearning_config(splits, tmp_path):
     trainer.save_model()
     record = json.loads((tmp_path / "out" / "unlearning_config.json").read_text())
     assert record["stop_reason"] == trainer.stop_reason
+
+
+def test_scrub_is_judged_after_each_repair_pass_not_during_its_max_pass(splits, trained, tmp_path):
+    trainer = make("scrub", splits, tmp_path, model_dir=trained, max_steps=-1, num_train_epochs=2)
+    checked, real_check = [], trainer.guard._check
+
+    def spy(args, state):
+        checked.append(state.global_step)
+        return real_check(args, state)
+
+    trainer.guard._check = spy
+    trainer.train()
+    per_epoch = trainer.state.max_steps // 2
+    assert trainer.guard.at_epoch_ends and per_epoch > 1
+    assert checked == [per_epoch, 2 * per_epoch]  # epoch ends only (the last one once)

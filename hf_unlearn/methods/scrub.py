@@ -100,6 +100,7 @@ class SCRUBConfig(UnlearningConfig):
 class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     config_class = SCRUBConfig
     ascends = True
+    repairs_each_epoch = True  # the min pass closes every epoch: the guard judges retain accuracy after it
     summary = "SCRUB: per epoch a max pass (forget KL) then a min pass (retain CE + KL), T = 4; preset `small_scale`"
     paper = KURMANJI_2023
     requires_teacher = True
