@@ -184,12 +184,32 @@ def check_write_path(target, original, what: str = "output folder") -> None:
 
 
 # ------------------------------------------------------------------------------------------------ the request
+# Digests of recently checked datasets, by fingerprint: a recipe run checks the same forget and retain sets when it
+# trains the references, when the trainer starts and when it saves (each pass reads every audio file).
+_DIGESTS: dict[tuple, list[str]] = {}
+_DIGESTS_KEPT = 8
+
+
 def content_digests(
     dataset, audio_column: str = "audio", input_name: str | None = None, name: str = "given"
 ) -> list[str]:
     """One digest per row of the recording it holds: its audio (file bytes, or decoded samples and rate, see
     [`~hf_unlearn.data.groups.audio_digest`]) or, for featurized data, its model input. Copies get the same digest.
-    A file that cannot be read is named with its row."""
+    A file that cannot be read is named with its row. Remembered per dataset fingerprint (`datasets` gives a changed
+    dataset a new one)."""
+    fingerprint = getattr(dataset, "_fingerprint", None)
+    key = (fingerprint, audio_column, input_name)
+    if fingerprint is not None and key in _DIGESTS:
+        return list(_DIGESTS[key])
+    digests = _compute_digests(dataset, audio_column, input_name, name)
+    if fingerprint is not None:
+        _DIGESTS[key] = digests
+        for old in list(_DIGESTS)[:-_DIGESTS_KEPT]:
+            del _DIGESTS[old]
+    return list(digests)
+
+
+def _compute_digests(dataset, audio_column: str, input_name: str | None, name: str) -> list[str]:
     import datasets
 
     from hf_unlearn.data.groups import audio_digest
