@@ -156,8 +156,14 @@ def test_gradient_accumulation_across_the_phase_switch(class_splits, tmp_path):
 
 def test_config_validation():
     with pytest.raises(ValueError, match="num_train_epochs"):
-        UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=3)
+        UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=3, repair_epochs=1)
+    with pytest.raises(ValueError, match="whole number"):
+        UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=2.5)
     UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=3, repair_epochs=2)
+    # The length alone sets the repair phase (what a tuner of num_train_epochs needs).
+    assert UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=3).repair_epochs == 2
+    assert UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=1).repair_epochs == 0
+    assert UNSIRConfig(output_dir="x", use_cpu=True).repair_epochs == 1
     UNSIRConfig(output_dir="x", use_cpu=True, num_train_epochs=3, max_steps=5)  # max_steps decides the length
     with pytest.raises(ValueError, match="noise_mode"):
         UNSIRConfig(output_dir="x", use_cpu=True, noise_mode="per_speaker")

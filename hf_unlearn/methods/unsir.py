@@ -11,8 +11,9 @@ github.com/vikram2000b/Fast-Machine-Unlearning).
 3. Repair (the next `repair_epochs` epochs): `L = w_r * CE(retain)`.
 
 One epoch runs over the retain set; each retain row is paired with a forget row (seeded, cycled), whose noise and
-label make the noise half of an impair batch. `num_train_epochs` must equal `impair_epochs + repair_epochs` (the
-default, 2); with `max_steps > 0` the run stops at `max_steps` and the phase still switches after `impair_epochs`
+label make the noise half of an impair batch. `num_train_epochs` is the run's length (default 2): the repair phase
+takes what the impair phase leaves (`repair_epochs` unset), or, when `repair_epochs` is given, the two must add up to
+it, so a tuner that sets only the length tunes the repair phase; with `max_steps > 0` the run stops at `max_steps` and the phase still switches after `impair_epochs`
 epochs. The phase reads only `self.state.epoch` (`is_impair_phase`), so a resumed run resumes the phase, and all
 micro-batches of one optimizer step share it. The noise is learnt in `before_optimizer()` and kept in `self.noise`
 (`(num_noises, *input_shape)`, on the CPU; `self.noise_lengths` holds the valid length of each along the last axis)
@@ -61,10 +62,11 @@ class UNSIRConfig(UnlearningConfig):
     Args:
         impair_epochs (`int`, *optional*, defaults to 1):
             Epochs of the impair phase (noise + retain), the first of the run.
-        repair_epochs (`int`, *optional*, defaults to 1):
-            Epochs of the repair phase (retain only), after the impair phase.
+        repair_epochs (`int`, *optional*):
+            Epochs of the repair phase (retain only), after the impair phase; defaults to `num_train_epochs -
+            impair_epochs` (1 with the defaults).
         num_train_epochs (`float`, *optional*, defaults to 2.0):
-            Must equal `impair_epochs + repair_epochs` (unless `max_steps > 0`).
+            Total epochs; must equal `impair_epochs + repair_epochs` when both are given (unless `max_steps > 0`).
         noise_mode (`str`, *optional*, defaults to `"auto"`):
             `"per_class"` (one noise per forget class), `"per_sample"` (one per forget sample) or `"auto"` (per-class
             when no forget label occurs in the retain set, else per-sample).
@@ -79,9 +81,12 @@ class UNSIRConfig(UnlearningConfig):
     """
 
     impair_epochs: int = field(default=1, metadata={"help": "Epochs of the impair phase (noise + retain)."})
-    repair_epochs: int = field(default=1, metadata={"help": "Epochs of the repair phase (retain only)."})
+    repair_epochs: int | None = field(
+        default=None,
+        metadata={"help": "Epochs of the repair phase (retain only); default: num_train_epochs - impair_epochs."},
+    )
     num_train_epochs: float = field(
-        default=2.0, metadata={"help": "Total epochs: must equal impair_epochs + repair_epochs."}
+        default=2.0, metadata={"help": "Total epochs (impair_epochs + repair_epochs when both are given)."}
     )
     noise_mode: str = field(default="auto", metadata={"help": f"One of {NOISE_MODES}."})
     noise_learning_rate: float = field(default=0.1, metadata={"help": "Adam learning rate of the noise."})
@@ -93,6 +98,14 @@ class UNSIRConfig(UnlearningConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.repair_epochs is None:
+            derived = self.num_train_epochs - self.impair_epochs
+            if self.max_steps <= 0 and (derived < 0 or derived != int(derived)):
+                raise ValueError(
+                    f"UNSIR's repair phase takes num_train_epochs - impair_epochs = {derived:g} epochs: set "
+                    f"num_train_epochs to a whole number of epochs >= impair_epochs ({self.impair_epochs})."
+                )
+            self.repair_epochs = max(int(derived), 0)
         if self.impair_epochs < 0 or self.repair_epochs < 0 or self.impair_epochs + self.repair_epochs == 0:
             raise ValueError(
                 f"impair_epochs={self.impair_epochs} and repair_epochs={self.repair_epochs} must be >= 0, not both 0."
