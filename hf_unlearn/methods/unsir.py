@@ -13,12 +13,13 @@ github.com/vikram2000b/Fast-Machine-Unlearning).
 One epoch runs over the retain set; each retain row is paired with a forget row (seeded, cycled), whose noise and
 label make the noise half of an impair batch. `num_train_epochs` is the run's length (default 2): the repair phase
 takes what the impair phase leaves (`repair_epochs` unset), or, when `repair_epochs` is given, the two must add up to
-it, so a tuner that sets only the length tunes the repair phase; with `max_steps > 0` the run stops at `max_steps`
-and the phase still switches after `impair_epochs` epochs. The phase reads only `self.state.epoch` (`is_impair_phase`), so a resumed run resumes the phase, and all
-micro-batches of one optimizer step share it. The noise is learnt in `before_optimizer()` and kept in `self.noise`
-(`(num_noises, *input_shape)`, on the CPU; `self.noise_lengths` holds the valid length of each along the last axis)
-and saved in every checkpoint's method state (`method_state`), so a resumed run reuses the noise learnt from
-the original weights; a trainer that already holds a noise does not learn it again.
+it, so a tuner that sets only the length tunes the repair phase; with `max_steps > 0` the run stops at `max_steps` and
+the phase still switches after `impair_epochs` epochs. The phase reads only `self.state.epoch` (`is_impair_phase`), so
+a resumed run resumes the phase, and all micro-batches of one optimizer step share it. The noise is learnt in
+`before_optimizer()` and kept in `self.noise` (`(num_noises, *input_shape)`, on the CPU; `self.noise_lengths` holds
+the valid length of each along the last axis) and saved in every checkpoint's method state (`method_state`), so a
+resumed run reuses the noise learnt from the original weights; a trainer that already holds a noise does not learn it
+again.
 
 Several processes: every process learns every noise itself, from the same seed (`seed`) and the same weights. Each
 noise's objective involves only its own sample or class, not a statistic over the forget set, so nothing needs
