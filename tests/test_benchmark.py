@@ -268,8 +268,21 @@ def test_summary_targets_readme_figure_and_cards(tmp_path):
     assert summary.target_marks(rows["slow"]) == {"forget": True, "test": True, "mia": True, "time": False}
     assert summary.methods_meeting_targets(result) == {"speaker": ["good"]}
     lines = summary.gaps_table(rows).splitlines()
-    assert lines[2].startswith("| good | 2 | 0.000 ± 0.014 | -0.005 ± 0.001 |") and lines[2].endswith("✓ ✓ ✓ ✓ |")
-    assert lines[3].endswith("✓ ✓ ✓ ✗ |")
+    assert lines[2].startswith("| original (no unlearning) |")  # what doing nothing scores, first
+    assert lines[3].startswith("| good | 2 | 0.000 ± 0.014 | -0.005 ± 0.001 |") and lines[3].endswith("✓ ✓ ✓ ✓ |")
+    assert lines[4].endswith("✓ ✓ ✓ ✗ |")
+    assert summary.original_within_targets(result) == {"speaker": False}
+
+    # A group where the original itself is within the forget, test and MIA targets says that they show nothing.
+    lazy = copy.deepcopy(runs)
+    for run in lazy:
+        gaps = {"forget_accuracy_minus_gold": 0.01, "test_accuracy_minus_gold": 0.0, "mia_heldout_minus_gold": 0.01}
+        run["record"]["original"].update(gaps)
+    lazy_summary = summary.aggregate(lazy)
+    assert summary.original_within_targets(lazy_summary) == {"speaker": True}
+    lazy_result = {"command": "c", "date": "d", "runs": lazy, "summary": lazy_summary, "targets_met": {}}
+    assert "cannot tell forgetting from doing nothing" in summary.markdown_report(lazy_result)
+    assert "cannot tell forgetting" not in summary.markdown_report({**lazy_result, "summary": result})
 
     full = {"command": "hf-unlearn benchmark --x", "date": "d", "arguments": {"seeds": [0, 1]}, "summary": result}
     full["targets_met"] = summary.methods_meeting_targets(result)

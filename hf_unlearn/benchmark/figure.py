@@ -1,5 +1,6 @@
 """The benchmark figure: per group, each method's forget gap (x) against its test gap (y), both to gold, with error
-bars over the group's runs, the target region shaded, one colour and marker per method, the legend outside."""
+bars over the group's runs, the target region shaded, one colour and marker per method, the original model (what
+doing nothing scores) as a black cross, the legend outside."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ def gaps_figure(summary: dict, path: str) -> str:
         axis.axvline(0, color="0.5", lw=0.6)
         axis.axhline(0, color="0.5", lw=0.6)
         xs, ys = [0.0], [0.0]
+        original = summary[group].get("original", {})
+        ox, oy = original.get("forget_accuracy_minus_gold"), original.get("test_accuracy_minus_gold")
+        if ox and oy and ox.get("mean") is not None and oy.get("mean") is not None:  # what doing nothing scores
+            axis.plot(ox["mean"], oy["mean"], "x", color="black", markersize=10, mew=2, label="original (no unlearning)")
+            xs.append(ox["mean"])
+            ys.append(oy["mean"])
         for index, method in enumerate(methods):
             figures = summary[group].get(method, {})
             x, y = figures.get("forget_accuracy_minus_gold"), figures.get("test_accuracy_minus_gold")
