@@ -41,7 +41,7 @@ def gaps_figure(summary: dict, path: str) -> str:
         original = summary[group].get("original", {})
         ox, oy = original.get("forget_accuracy_minus_gold"), original.get("test_accuracy_minus_gold")
         if ox and oy and ox.get("mean") is not None and oy.get("mean") is not None:  # what doing nothing scores
-            axis.plot(ox["mean"], oy["mean"], "x", color="black", markersize=10, mew=2, label="original (no unlearning)")
+            axis.plot(ox["mean"], oy["mean"], "x", color="black", ms=10, mew=2, label="original (no unlearning)")
             xs.append(ox["mean"])
             ys.append(oy["mean"])
         for index, method in enumerate(methods):
