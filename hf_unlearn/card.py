@@ -179,18 +179,27 @@ def outcome_sentence(results: dict | None, gold_results: dict | None = None, kin
             f"Whether the {what} are still recognised was not compared with a retrained model (no gold model): "
             f"{figures}."
         )
-    figures = " and ".join(f"{name} {value:.3f} vs {ref:.3f}" for name, value, ref in compared)
-    gaps = [value - ref for _, value, ref in compared]
-    if max(gaps) > RECOGNITION_TOLERANCE:
-        return f"The {what} are still recognised: {figures} for a model retrained without them."
-    if min(gaps) < -RECOGNITION_TOLERANCE:
+
+    def listed(rows):
+        return " and ".join(f"{name} {value:.3f} vs {ref:.3f}" for name, value, ref in rows)
+
+    # The verdict names the figures that decide it; the others follow, said to be within the tolerance.
+    above = [row for row in compared if row[1] - row[2] > RECOGNITION_TOLERANCE]
+    below = [row for row in compared if row[1] - row[2] < -RECOGNITION_TOLERANCE]
+    if above:
+        rest = [row for row in compared if row not in above]
+        within = f" ({listed(rest)}: within {RECOGNITION_TOLERANCE:g})" if rest else ""
+        return f"The {what} are still recognised: {listed(above)} for a model retrained without them{within}."
+    if below:
+        rest = [row for row in compared if row not in below]
+        within = f"; {listed(rest)}: within {RECOGNITION_TOLERANCE:g}" if rest else ""
         return (
-            f"The {what} are recognised less than by a model retrained without them ({figures}): over-forgetting, "
-            "which can itself reveal the request."
+            f"The {what} are recognised less than by a model retrained without them ({listed(below)}{within}): "
+            "over-forgetting, which can itself reveal the request."
         )
     return (
-        f"The {what} are no longer recognised beyond what a retrained model does: {figures} for a model retrained "
-        "without them."
+        f"The {what} are no longer recognised beyond what a retrained model does: {listed(compared)} for a model "
+        "retrained without them."
     )
 
 

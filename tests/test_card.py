@@ -250,7 +250,13 @@ def _opening(card) -> str:
             0.30,
             0.50,
             "The forgotten recordings are recognised less than by a model retrained without them (forget "
-            "accuracy 0.300 vs 0.838",
+            "accuracy 0.300 vs 0.838; held-out MIA 0.500 vs 0.520: within",
+        ),
+        (  # the verdict names the figure that decides it, not one that says the opposite
+            0.86,
+            0.40,
+            "The forgotten recordings are recognised less than by a model retrained without them (held-out MIA "
+            "0.400 vs 0.520; forget accuracy 0.860 vs 0.838: within",
         ),
     ],
 )
