@@ -18,6 +18,14 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+
+def accelerator_present(use_cpu: bool | None = False) -> bool:
+    """Whether training runs on a CUDA device (where pinned host memory speeds up copies)."""
+    import torch
+
+    return not use_cpu and torch.cuda.is_available()
+
+
 TASKS = ("audio-classification",)
 
 
@@ -159,6 +167,8 @@ class UnlearningConfig(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.dataloader_pin_memory and not accelerator_present(self.use_cpu):
+            self.dataloader_pin_memory = False  # nothing to pin for: torch warns at every data loader otherwise
         if self.task not in TASKS:
             raise ValueError(f"Unknown task {self.task!r}: choose one of {TASKS}.")
         if self.epoch_over is not None and self.epoch_over not in EPOCH_OVER_CHOICES:

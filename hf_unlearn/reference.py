@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 
+from hf_unlearn.config import accelerator_present
 from hf_unlearn.data.collator import UnlearningCollator
 from hf_unlearn.data.features import featurize
 from hf_unlearn.evaluation import metrics_from_outputs
@@ -140,7 +141,7 @@ def train_classifier(
         load_best_model_at_end=early,
         metric_for_best_model="eval_loss" if early else None,
         disable_tqdm=disable_tqdm,
-        **training_kwargs,
+        **{"dataloader_pin_memory": accelerator_present(training_kwargs.get("use_cpu")), **training_kwargs},
     )
     timer = _timer_callback()
     callbacks = [timer] + ([EarlyStoppingCallback(early_stopping_patience)] if early else [])
@@ -205,6 +206,7 @@ def predict_splits(
                 report_to="none",
                 remove_unused_columns=False,
                 disable_tqdm=True,
+                dataloader_pin_memory=accelerator_present(use_cpu),
                 **extra,
             ),
             data_collator=UnlearningCollator(processing_class.model_input_names),
