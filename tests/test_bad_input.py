@@ -603,7 +603,7 @@ try:
         forget_dataset=splits.forget, retain_dataset=splits.retain, processing_class=extractor,
     )
 except ValueError as error:
-    sys.stdout.write(f"REFUSED: {error}\n")  # one write: two ranks share the pipe, and print() writes in pieces
+    sys.stdout.write(f"REFUSED: {error}\\n")  # one write: two ranks share the pipe, and print() writes in pieces
     sys.stdout.flush()
     raise SystemExit(3)
 """
