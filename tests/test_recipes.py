@@ -542,7 +542,7 @@ def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tm
     benchmark's, and so are the reference models' cache keys (same spec, fitted extractor, rows and seed)."""
     import hf_unlearn.experiment
     from hf_unlearn.benchmark.args import BenchmarkArguments
-    from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits
+    from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits, validation_splits
     from hf_unlearn.experiment.references import original_training_rows, reference_key
 
     data = write_fsdd(tmp_path / "fsdd")
@@ -563,15 +563,14 @@ def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tm
 
     args = BenchmarkArguments(dataset_name=data, output_dir=str(tmp_path / "bench"))
     bench_data, spec = _prepared(args, "digit")
-    theirs, validation = request_splits(
-        bench_data, {"split": {"by": "class", "values": ["1"]}}, 0, args.validation_size
-    )
+    theirs = request_splits(bench_data, {"split": {"by": "class", "values": ["1"]}}, 0, args.validation_size)
     for name in ("forget", "retain", "retain_eval", "test", "forget_test", "validation", "forget_validation"):
         ours_rows, their_rows = getattr(ours, name), getattr(theirs, name)
         assert (ours_rows is None) == (their_rows is None), name
         assert ours_rows is None or ours_rows.to_dict() == their_rows.to_dict(), name
     assert ours.forget_indices == theirs.forget_indices and ours.retain_eval_indices == theirs.retain_eval_indices
-    assert "forget_validation" in validation and len(ours.validation) == round(0.1 * len(bench_data["train"]))
+    assert "forget_validation" in validation_splits(theirs)
+    assert len(ours.validation) == round(0.1 * len(bench_data["train"]))
 
     def key(spec, extractor, splits):
         return reference_key(spec, extractor, original_training_rows(splits), 0, splits.validation)

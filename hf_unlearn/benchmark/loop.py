@@ -124,13 +124,16 @@ def _extractor(spec, splits):
 
 def request_splits(data, request: dict, seed: int, validation_size: float = 0.1):
     """The request's `ForgetSplits` with validation drawn before the request (`make_request_splits`, FSDD's files
-    as groups), and `{"forget_validation": rows}` when the request has validation rows of what it forgets (speaker,
-    class and speaker_id requests). The recipe draws the same rows for the same data, request and seed."""
+    as groups). The recipe draws the same rows for the same data, request and seed."""
     from hf_unlearn.data import make_request_splits
 
-    splits = make_request_splits(data, request["split"], seed, validation_size, group_column="file")
-    extra = {FORGET_VALIDATION: splits.forget_validation} if splits.forget_validation is not None else {}
-    return splits, extra
+    return make_request_splits(data, request["split"], seed, validation_size, group_column="file")
+
+
+def validation_splits(splits) -> dict:
+    """`{"forget_validation": rows}` when the request has validation rows of what it forgets (speaker, class and
+    speaker_id requests), else `{}`: the extra split every trial and run is evaluated on."""
+    return {FORGET_VALIDATION: splits.forget_validation} if splits.forget_validation is not None else {}
 
 
 def _references(args, request, seed, splits, shadow_models: int | None = None):
@@ -168,7 +171,7 @@ def borrowed_shadows(args: BenchmarkArguments, request: dict, seed: int) -> list
     shadows = []
     for other in args.seeds:
         if other != seed:
-            splits, _ = request_splits(data, request, other, args.validation_size)
+            splits = request_splits(data, request, other, args.validation_size)
             gold = _references(args, request, other, splits, shadow_models=0)[1]["gold"]
             shadows.append(dataclasses.replace(gold, kind="shadow", own_extractor=True))
     return shadows
@@ -185,7 +188,7 @@ def run_job(job: dict) -> dict:
     args = BenchmarkArguments(**job["args"])
     request, seed, mode = job["request_spec"], job["seed"], job["mode"]
     data, _ = _prepared(args, request["label"])
-    splits, validation = request_splits(data, request, seed, args.validation_size)
+    splits = request_splits(data, request, seed, args.validation_size)
     stored = {key: job[key] for key in ("group", "request", "seed", "method", "settings", "mode") if key in job}
     try:
         extractor, references = _references(args, request, seed, splits)
@@ -196,7 +199,7 @@ def run_job(job: dict) -> dict:
                 name: ref.info for name, ref in references.items() if name in ("original", "gold") and ref
             }
         else:
-            stored.update(_unlearn(job, args, splits, validation, extractor, references, run_request))
+            stored.update(_unlearn(job, args, splits, extractor, references, run_request))
     except Exception as error:  # a failing job is recorded; the others still run
         stored["error"] = repr(error)
     os.makedirs(os.path.dirname(job["path"]), exist_ok=True)
@@ -231,13 +234,14 @@ def _evaluation(key, references, eval_splits, extractor):
     return _CACHE[key]
 
 
-def _unlearn(job, args, splits, validation, extractor, references, run_request) -> dict:
+def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     from hf_unlearn.benchmark.tuning import validation_view
 
     settings = dict(job["settings"])
     if args.unlearning_max_steps is not None:
         settings["max_steps"] = args.unlearning_max_steps
     tuning = job["mode"] == "trial"
+    validation = validation_splits(splits)
     # Tuning trials are evaluated on the forget set and the validation splits alone (`retain` of `eval_splits()` is
     # retain-validation): test and forget_test are not handed to the run, so no figure of theirs can reach the tuner.
     if tuning:
