@@ -219,10 +219,14 @@ def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
 def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
     from hf_unlearn.experiment.references import ReferenceModel
 
+    loads = []
+
     def fake_references(args, request, seed, splits, shadow_models=None):
         assert shadow_models == 0  # borrowing trains nothing beyond the gold models
+        loads.append(seed)
         return None, {"gold": ReferenceModel(f"gold-{request['name']}-seed{seed}", {}, "gold")}
 
+    monkeypatch.setattr(loop, "_CACHE", {})  # nothing borrowed here outlives the test
     monkeypatch.setattr(loop, "_prepared", lambda args, label: (None, None))
     monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size: None)
     monkeypatch.setattr(loop, "_references", fake_references)
@@ -234,6 +238,8 @@ def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
     assert [s.path for s in shadows] == ["gold-speaker ann-seed0", "gold-speaker ann-seed2"]
     assert all(s.kind == "shadow" and s.own_extractor for s in shadows)
     assert loop.borrowed_shadows(args, sample, seed=1) == []  # another seed's gold may have trained on them
+    assert [s.path for s in loop.borrowed_shadows(args, speaker, seed=1)] == [s.path for s in shadows]
+    assert loads == [0, 2]  # the second run of the same (request, seed) reuses them
     args.shadows_from_seeds = False
     assert loop.borrowed_shadows(args, speaker, seed=1) == []
 

@@ -167,14 +167,17 @@ def borrowed_shadows(args: BenchmarkArguments, request: dict, seed: int) -> list
 
     if not args.shadows_from_seeds or request["kind"] == "sample":
         return []
-    data, _ = _prepared(args, request["label"])
-    shadows = []
-    for other in args.seeds:
-        if other != seed:
-            splits = request_splits(data, request, other, args.validation_size)
-            gold = _references(args, request, other, splits, shadow_models=0)[1]["gold"]
-            shadows.append(dataclasses.replace(gold, kind="shadow", own_extractor=True))
-    return shadows
+    key = ("shadows", request["group"], request["name"], seed, tuple(args.seeds))
+    if key not in _CACHE:  # once per process and (request, seed): every method's run of it borrows the same models
+        data, _ = _prepared(args, request["label"])
+        shadows = []
+        for other in args.seeds:
+            if other != seed:
+                splits = request_splits(data, request, other, args.validation_size)
+                gold = _references(args, request, other, splits, shadow_models=0)[1]["gold"]
+                shadows.append(dataclasses.replace(gold, kind="shadow", own_extractor=True))
+        _CACHE[key] = shadows
+    return list(_CACHE[key])
 
 
 def run_job(job: dict) -> dict:
