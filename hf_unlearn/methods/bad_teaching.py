@@ -25,7 +25,8 @@ rows whose target it gives (eval mode, so the logits are those of a full-batch f
 forget-side pass: it leaves the student's batch-norm running statistics as they are (see `forget_bn_update`). The
 retain share is drawn with `pairing_seed`, independently of the training seed; the Trainer's sampler shuffles the
 stream. In several processes every process builds the same incompetent teacher (same seed) and draws the same retain
-share.
+share. The rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`) where the authors' code
+uses Adam without a scheduler.
 """
 
 from dataclasses import dataclass, field

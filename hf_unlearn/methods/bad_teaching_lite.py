@@ -12,7 +12,8 @@ logits on a retain row, with `KL_T(s, t) = T^2 * KL(softmax(t/T) || softmax(s/T)
 
 Deviations: the noise is drawn on the CPU from the global torch RNG (seeded by the Trainer with `seed`), one row at a
 time so that gradient accumulation does not change it, and is redrawn at every step. A mixed batch is a forget-side
-pass: it leaves batch-norm running statistics as they are (see `forget_bn_update`).
+pass: it leaves batch-norm running statistics as they are (see `forget_bn_update`). The rate decays linearly to 0 (the
+Trainer's schedule, kept by `UnlearningConfig`) where UnSLU-BENCH keeps it constant (the `unslu` preset does).
 """
 
 from dataclasses import dataclass, field

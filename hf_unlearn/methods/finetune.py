@@ -2,7 +2,8 @@
 
 The baseline of every unlearning benchmark; in UnSLU-BENCH (Koudounas et al., Interspeech 2025), "FT".
 
-Loss: `L = CE(retain)`. Deviations: none.
+Loss: `L = CE(retain)`. Deviations: the rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`)
+where the reference code keeps it flat over runs this short.
 """
 
 from dataclasses import dataclass

@@ -4,7 +4,8 @@ Golatkar et al., "Eternal Sunshine of the Spotless Net", CVPR 2020 (as the NegGr
 (Koudounas et al., Interspeech 2025), which clips gradients at norm 1.0.
 
 Loss: `L = -w_f * CE(forget)`, minimised, i.e. the forget cross-entropy is maximised. Unbounded: stop after few steps
-and watch retain accuracy. Deviations: none.
+and watch retain accuracy. Deviations: the rate decays linearly to 0 (the Trainer's schedule, kept by
+`UnlearningConfig`) where the reference code keeps it flat over runs this short.
 """
 
 from dataclasses import dataclass, field

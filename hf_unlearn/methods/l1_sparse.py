@@ -11,7 +11,8 @@ Deviations: the decay is per optimizer step rather than per epoch (the authors' 
 trainable parameters only. Unlike MU-Bench's implementation, the penalty is actually added to the loss; it is logged
 as `loss/l1` (the unweighted `||w||_1`, like the other terms, which are logged before weighting). With a PEFT adapter
 (`peft_config=`) the trainable parameters are the LoRA factors and the head: the penalty then sparsifies the update,
-not the model.
+not the model. The rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`) where the
+authors' code keeps it flat over runs this short.
 """
 
 from dataclasses import dataclass, field

@@ -13,7 +13,8 @@ Defaults: UnSLU-BENCH's equal weights `w_r = w_f = 1`. Preset `"scrub_repo"`: th
 Deviations: the forget set is cycled through fresh seeded permutations (`pairing_seed`) rather than repeating the same
 forget batches in the same order (`itertools.cycle` over a loader), and each retain row's forget partner is fixed for
 the run rather than reshuffled each epoch. UnSLU-BENCH does not clip NG+'s gradients; transformers' default
-`max_grad_norm=1.0` still applies unless set to 0 (the `unslu` preset does).
+`max_grad_norm=1.0` still applies unless set to 0 (the `unslu` preset does). The rate decays linearly to 0 (the
+Trainer's schedule, kept by `UnlearningConfig`) where UnSLU-BENCH keeps it constant (the `unslu` preset does).
 """
 
 from dataclasses import dataclass

@@ -11,7 +11,8 @@ than its true label, once per sample (seeded by `pairing_seed`), so it never ret
 Deviations: labels are fixed per sample for the whole run rather than redrawn every epoch (SalUn's code also draws
 among all classes, the true one included), which keeps gradient accumulation and resumption exact. The last batch of
 each pass is filled up with rows of the same side drawn again rather than being short, so each pass is a whole number
-of optimizer steps (of all processes).
+of optimizer steps (of all processes). The rate decays linearly to 0 (the Trainer's schedule, kept by
+`UnlearningConfig`) where SalUn's code keeps it flat over runs this short.
 """
 
 from dataclasses import dataclass

@@ -32,7 +32,9 @@ Deviations from the paper's code:
 - the code keeps `int(threshold * N)` weights ranked by an unstable `argsort`; here also `floor(threshold * N)`, with
   ties at the threshold broken deterministically (see [`top_share_mask`]);
 - weight decay is refused (it would move masked weights; the code restores them after each step instead);
-- the last batch of each pass is filled up with rows drawn again (see `random_labels`).
+- the last batch of each pass is filled up with rows drawn again (see `random_labels`);
+- the rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`) where the code keeps it flat
+  over runs this short.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ Deviations:
   than the retain set this adds a few min steps per late epoch;
 - forget and retain batches have the same size (`per_device_train_batch_size`); the large-scale code uses 32 forget
   and 128 retain rows per batch. The last batch of a pass is filled up with rows drawn again;
-- the code's step-wise learning-rate decay (epochs 5, 8, 9 in the small-scale notebook) and its SGD/Adam weight decay
-  are left to `TrainingArguments` (`lr_scheduler_type`, `weight_decay`); the notebook's `smoothing=0.5` weights a
+- the rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`); the code keeps it flat and steps
+  it down by 0.1 after epochs 3, 5 and 9 (5, 8, 9 in the small-scale notebook). Its SGD/Adam weight decay is left to
+  `weight_decay`; the notebook's `smoothing=0.5` weights a
   parameter-distance term that the repository's loop no longer applies (it is not label smoothing), so it is not used;
 - forward passes on forget batches leave batch-norm running statistics as they are (the code's student is in train
   mode and updates them; see `forget_bn_update`).

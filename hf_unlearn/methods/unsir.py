@@ -26,13 +26,13 @@ noise's objective involves only its own sample or class, not a statistic over th
 reducing across processes (learning it shard-locally is fine; nondeterministic GPU kernels could make the copies
 differ by round-off, which does not matter).
 
-Deviations from the paper and the authors' notebook (Adam lr 0.1 for 5 x 8 steps on one noise batch of 256 per
-class, penalty `0.1 * mean_k sum_j n_kj^2`, impair at lr 0.02 and repair at lr 0.01, each one epoch): the objective
-of a chunk of noises is the sum of their `J_k` rather than the mean (Adam is invariant to that scale, up to its
-`eps`); on raw audio the sum of squares grows with clip length (`noise_penalty="mean"` makes `lambda` independent of
-it); one noise per class instead of a batch of 256 (the same noise is repeated in each impair batch), or one per
-sample; impair and repair share one optimizer and learning-rate schedule
-(the Trainer's); impair batches hold as many noise rows as retain rows, with the two means summed rather than one
+Deviations from the paper and the authors' notebook (Adam lr 0.1 for 5 x 8 steps on one noise batch of 256 per class,
+penalty `0.1 * mean_k sum_j n_kj^2`, impair at lr 0.02 and repair at lr 0.01, each one epoch): the objective of a chunk
+of noises is the sum of their `J_k` rather than the mean (Adam is invariant to that scale, up to its `eps`); on raw
+audio the sum of squares grows with clip length (`noise_penalty="mean"` makes `lambda` independent of it); one noise
+per class instead of a batch of 256 (the same noise is repeated in each impair batch), or one per sample; impair and
+repair share one optimizer and learning-rate schedule (the Trainer's linear decay to 0, where the notebook keeps each
+phase's rate flat); impair batches hold as many noise rows as retain rows, with the two means summed rather than one
 mean over a shuffled mix. The model is in eval mode while the noise is learnt (batch-norm statistics and dropout
 untouched), and the impair steps' noise passes leave batch-norm running statistics as they are (see
 `forget_bn_update`).
