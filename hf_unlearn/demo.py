@@ -184,31 +184,16 @@ def load_demo_data(args: DemoArguments):
     return data, 16000
 
 
-def run_demo(args: DemoArguments) -> dict:
-    """Runs the demo; returns what `results.json` holds (rows of original, gold and the unlearned model, ...)."""
+def prepare_request(args: DemoArguments, data, sampling_rate: int):
+    """The demo's request on `data`: `(splits, extractor, references)`, with validation drawn before the request,
+    the MFCC features fitted on the original's training rows and the original / gold (/ shadow) models trained or
+    loaded from the reference cache. Shared by `run_demo` and the demo's settings tuner."""
     import torch
 
     from hf_unlearn.data import make_request_splits
-    from hf_unlearn.experiment import (
-        ReferenceSpec,
-        fit_extractor,
-        method_settings,
-        reference_models,
-        run_request,
-        write_results,
-    )
+    from hf_unlearn.experiment import ReferenceSpec, fit_extractor, reference_models
     from hf_unlearn.experiment.references import original_training_rows
-    from hf_unlearn.registry import get_trainer_class
 
-    method = get_trainer_class(args.method).method_key  # fails early on an unknown method
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
-    if args.quiet:
-        import datasets
-
-        datasets.disable_progress_bars()
-    started = time.perf_counter()
-    data, sampling_rate = load_demo_data(args)
     # Validation drawn before the request, FSDD's files as groups: the rows (and cached references) of the benchmark.
     group_column = "file" if "file" in data["train"].column_names else None
     splits = make_request_splits(data, args.forget_request(), args.seed, group_column=group_column)
@@ -223,15 +208,35 @@ def run_demo(args: DemoArguments) -> dict:
     )
     extractor = spec.new_extractor(sampling_rate, normalize=args.normalize, hop_length=args.hop_length)
     fit_extractor(extractor, original_training_rows(splits), num_frames=args.num_frames)
-    use_cpu = not torch.cuda.is_available()
     references = reference_models(
         splits, spec, extractor, seed=args.seed, shadow_models=args.shadow_models,
-        cache_dir=os.path.join(_cache_dir(args), "references"), use_cpu=use_cpu, disable_tqdm=args.quiet,
+        cache_dir=os.path.join(_cache_dir(args), "references"), use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=args.quiet,
     )  # fmt: skip
     for kind, reference in [("original", references["original"]), ("gold", references["gold"])]:
         how = "loaded from cache" if reference.cached else f"trained ({reference.info['epochs_run']} epochs)"
         print(f"[{kind}] {how} {reference.path}")
+    return splits, extractor, references
 
+
+def run_demo(args: DemoArguments) -> dict:
+    """Runs the demo; returns what `results.json` holds (rows of original, gold and the unlearned model, ...)."""
+    import torch
+
+    from hf_unlearn.experiment import method_settings, run_request, write_results
+    from hf_unlearn.registry import get_trainer_class
+
+    method = get_trainer_class(args.method).method_key  # fails early on an unknown method
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    if args.quiet:
+        import datasets
+
+        datasets.disable_progress_bars()
+    started = time.perf_counter()
+    data, sampling_rate = load_demo_data(args)
+    splits, extractor, references = prepare_request(args, data, sampling_rate)
+    use_cpu = not torch.cuda.is_available()
     settings = method_settings(method, "fsdd" if args.dataset_name else "keywords", splits.kind)
     overrides = {"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs}
     settings.update({key: value for key, value in overrides.items() if value is not None})

@@ -15,8 +15,9 @@ Pretrained transformers use the usual fine-tuning values (3e-5, a few epochs, li
 
 Unlearning settings (`method_settings`): package data `settings/<dataset>.json`, one file per dataset, holding per
 method a `default` entry and optional per-request-kind entries (`class`, `speaker`, `sample`). The benchmark's
-validation-only tuner writes these files; until then they hold hand-written documented defaults, and their
-`"source"` field says which. `recipes/configs/<dataset>/*.yaml` are generated from them.
+validation-only tuner writes `fsdd.json`, and `hf_unlearn.benchmark.demo_settings` (the same criterion, on the demo's
+eSpeak keywords) writes `keywords.json`; `default` and `fallback` entries are hand-written, and each file's
+`"source"` field says which command wrote the rest. `recipes/configs/<dataset>/*.yaml` are generated from them.
 """
 
 from __future__ import annotations
