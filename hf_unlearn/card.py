@@ -159,11 +159,19 @@ def quick_start(model_id: str, is_adapter: bool = False, needs_hf_unlearn: bool 
     return "\n".join(lines)
 
 
-def outcome_sentence(results: dict | None, gold_results: dict | None = None, kind: str | None = None) -> str:
+def outcome_sentence(
+    results: dict | None,
+    gold_results: dict | None = None,
+    kind: str | None = None,
+    original_results: dict | None = None,
+) -> str:
     """One sentence on whether the forgotten data is still recognised, from the forget accuracy and the held-out MIA
     (`mia_heldout`) next to the gold model's (retrained without the forget set). A figure more than
     [`RECOGNITION_TOLERANCE`] above gold's means "still recognised", one more than that below gold's means
-    over-forgetting (itself a sign of the request); without a gold model the sentence says nothing was compared."""
+    over-forgetting (itself a sign of the request); without a gold model the sentence says nothing was compared.
+    When the figures are like gold's and `original_results` shows that the original already was (within the same
+    tolerance on the same figures), the sentence says so: on such a request a run that changed nothing would pass,
+    so the figures cannot show forgetting."""
     what = {"class": "forgotten class's recordings", "speaker": "forgotten speakers' recordings"}.get(
         kind, "forgotten recordings"
     )
@@ -197,10 +205,20 @@ def outcome_sentence(results: dict | None, gold_results: dict | None = None, kin
             f"The {what} are recognised less than by a model retrained without them ({listed(below)}{within}): "
             "over-forgetting, which can itself reveal the request."
         )
-    return (
+    verdict = (
         f"The {what} are no longer recognised beyond what a retrained model does: {listed(compared)} for a model "
-        "retrained without them."
+        "retrained without them"
     )
+    original = original_results or {}
+    before = [(name, original.get(key), gold.get(key)) for key, name in _OUTCOME_FIGURES]
+    before = [row for row in before if all(isinstance(v, (int, float)) for v in row[1:])]
+    if before and len(before) == len(compared) and all(abs(v - ref) <= RECOGNITION_TOLERANCE for _, v, ref in before):
+        figures = " and ".join(f"{name} {value:.3f}" for name, value, _ in before)
+        return (
+            f"{verdict}. The original model already was ({figures}): on this request a model that forgot nothing "
+            "scores like the retrained one, so these figures cannot show that anything was forgotten."
+        )
+    return verdict + "."
 
 
 def dataset_metadata(dataset) -> dict:
@@ -335,7 +353,8 @@ def build_model_card(
     else:
         base_text = "a local audio-classification checkpoint" if base_model else "an audio-classification model"
     summary = (
-        f"{outcome_sentence(results, gold_results, kind)} This {'PEFT adapter' if is_adapter else 'model'} is "
+        f"{outcome_sentence(results, gold_results, kind, original_results)} This "
+        f"{'PEFT adapter' if is_adapter else 'model'} is "
         f"{base_text} after approximate **machine unlearning** with **{method_key}** (no retraining from scratch), on "
         f"{dataset_name}."
     )

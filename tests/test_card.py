@@ -267,6 +267,23 @@ def test_card_opens_with_the_outcome_against_gold(forget_accuracy, mia_heldout, 
     assert "was removed" not in str(card)
 
 
+def test_card_says_when_the_original_already_scored_like_gold():
+    """A request where the original is within the tolerance of gold on the deciding figures: a run that changed
+    nothing would read as a success, so the opening says the figures cannot show forgetting; an original that was
+    recognising the data does not get that sentence."""
+    results = {**RESULTS, "forget_accuracy": 0.85, "mia_heldout": 0.53}
+    like_gold = {"forget_accuracy": 0.86, "mia_heldout": 0.50, "test_accuracy": 0.85}
+    card = str(build_model_card("neggrad_plus", results=results, gold_results=GOLD, original_results=like_gold))
+    assert (
+        "The original model already was (forget accuracy 0.860 and held-out MIA 0.500): on this request a model that "
+        "forgot nothing scores like the retrained one, so these figures cannot show that anything was forgotten."
+    ) in card
+    recognising = {**like_gold, "forget_accuracy": 0.99}
+    card = str(build_model_card("neggrad_plus", results=results, gold_results=GOLD, original_results=recognising))
+    assert "no longer recognised beyond what a retrained model does" in card
+    assert "cannot show" not in card
+
+
 def test_card_without_gold_or_kind_says_so():
     card = str(build_model_card("neggrad_plus", results=RESULTS, request={"kind": "speaker"}))
     assert _opening(card).startswith(
