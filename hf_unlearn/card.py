@@ -159,6 +159,12 @@ def quick_start(model_id: str, is_adapter: bool = False, needs_hf_unlearn: bool 
     return "\n".join(lines)
 
 
+def _against_gold(results: dict, gold: dict) -> list[tuple]:
+    """`(name, value, gold value)` of each outcome figure (`_OUTCOME_FIGURES`) that both dicts hold as a number."""
+    rows = [(name, results.get(key), gold.get(key)) for key, name in _OUTCOME_FIGURES]
+    return [row for row in rows if all(isinstance(v, (int, float)) for v in row[1:])]
+
+
 def outcome_sentence(
     results: dict | None,
     gold_results: dict | None = None,
@@ -180,7 +186,7 @@ def outcome_sentence(
     measured = [(name, value, reference) for name, value, reference in measured if isinstance(value, (int, float))]
     if not measured:
         return f"Whether the {what} are still recognised was not measured (no evaluation on the forget set)."
-    compared = [(name, value, ref) for name, value, ref in measured if isinstance(ref, (int, float))]
+    compared = _against_gold(results, gold)
     if not compared:
         figures = " and ".join(f"{name} {value:.3f}" for name, value, _ in measured)
         return (
@@ -209,10 +215,9 @@ def outcome_sentence(
         f"The {what} are no longer recognised beyond what a retrained model does: {listed(compared)} for a model "
         "retrained without them"
     )
-    original = original_results or {}
-    before = [(name, original.get(key), gold.get(key)) for key, name in _OUTCOME_FIGURES]
-    before = [row for row in before if all(isinstance(v, (int, float)) for v in row[1:])]
-    if before and len(before) == len(compared) and all(abs(v - ref) <= RECOGNITION_TOLERANCE for _, v, ref in before):
+    before = _against_gold(original_results or {}, gold)
+    same_figures = [name for name, _, _ in before] == [name for name, _, _ in compared]
+    if same_figures and all(abs(value - ref) <= RECOGNITION_TOLERANCE for _, value, ref in before):
         figures = " and ".join(f"{name} {value:.3f}" for name, value, _ in before)
         return (
             f"{verdict}. The original model already was ({figures}): on this request a model that forgot nothing "

@@ -24,7 +24,10 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "unlearned"
     argv = ["demo", "--method", "neggrad_plus", "--forget", "class:yes", "--output-dir", str(out)]
-    argv += ["--num_keywords", "3", "--num_voices", "3", "--original_epochs", "20", "--quiet"]
+    # keywords.json is tuned on the full 10 x 10 demo data; on this 3 x 3 subset one epoch over retain is a few steps,
+    # too few to move the forget set (whether it moved then depended on which tests had run before).
+    argv += ["--num_keywords", "3", "--num_voices", "3", "--original_epochs", "20", "--num_train_epochs", "3"]
+    argv += ["--quiet"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     for model in ("original", "gold", "neggrad_plus"):

@@ -11,23 +11,24 @@ pytest.importorskip("espeakng_loader")
 
 
 def test_demo_tuner_reads_validation_only_resumes_and_chooses_per_kind(tmp_path, monkeypatch):
-    from hf_unlearn.benchmark import demo_settings, tuning
+    import hf_unlearn.experiment
+    from hf_unlearn.benchmark import tuning
     from hf_unlearn.benchmark.demo_settings import DemoTuningArguments, tune_demo
 
-    evaluated = []
-    real_trial = demo_settings.trial
+    evaluated, reference_evaluations = [], []
+    real_run, real_evaluate = hf_unlearn.experiment.run_request, hf_unlearn.experiment.evaluate_references
 
-    def spy(method, settings, splits, extractor, references, seed):
+    def spy_run(method, settings, splits, *rest, **options):
         # What the trial hands to the run: the splits it may evaluate (tuning views empty test and forget_test).
-        from hf_unlearn.benchmark.loop import evaluation_view, validation_splits
+        evaluated.append((sorted(splits.eval_splits()), len(splits.test), splits.forget_test))
+        return real_run(method, settings, splits, *rest, **options)
 
-        view = evaluation_view(
-            splits, {"forget": splits.forget, "retain": splits.retain_eval, **validation_splits(splits)}
-        )
-        evaluated.append((sorted(view.eval_splits()), len(view.test), view.forget_test))
-        return real_trial(method, settings, splits, extractor, references, seed)
+    def spy_evaluate(references, eval_splits, *rest, **options):
+        reference_evaluations.append(sorted(eval_splits))
+        return real_evaluate(references, eval_splits, *rest, **options)
 
-    monkeypatch.setattr(demo_settings, "trial", spy)
+    monkeypatch.setattr(hf_unlearn.experiment, "run_request", spy_run)
+    monkeypatch.setattr(hf_unlearn.experiment, "evaluate_references", spy_evaluate)
     args = DemoTuningArguments(
         output_dir=str(tmp_path / "trials"), cache_dir=str(tmp_path / "cache"), methods=["finetune", "neggrad_plus"],
         forget_speakers=["en-us+f1"], forget_classes=["yes"], forget_fractions=[0.1], tune_learning_rates=[1e-4, 1e-3],
@@ -45,6 +46,9 @@ def test_demo_tuner_reads_validation_only_resumes_and_chooses_per_kind(tmp_path,
     assert sorted(splits for splits, _, _ in evaluated).count(["forget", "forget_validation", "retain"]) == 8
     assert sorted(splits for splits, _, _ in evaluated).count(["forget", "retain"]) == 4
     assert all(test_rows == 0 and forget_test is None for _, test_rows, forget_test in evaluated)
+    # The reference models are evaluated once per request, on the same splits, not once per trial.
+    assert len(reference_evaluations) == 3
+    assert all("test" not in splits and "forget_test" not in splits for splits in reference_evaluations)
     stored = [json.loads(path.read_text()) for path in (tmp_path / "trials").glob("*.json")]
     assert len(stored) == 12
     for trial in stored:
@@ -54,5 +58,6 @@ def test_demo_tuner_reads_validation_only_resumes_and_chooses_per_kind(tmp_path,
 
     # A rerun reads the stored trials instead of running them again.
     evaluated.clear()
+    reference_evaluations.clear()
     assert tune_demo(args, log=lambda *_: None) == chosen
-    assert evaluated == []
+    assert evaluated == [] and reference_evaluations == []

@@ -139,9 +139,11 @@ def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
 PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir": "path/to/cache"}
 
 
-def public_arguments(argv: list[str], args) -> list[str]:
-    """`argv` with the values of the local-folder options (`PLACEHOLDERS`) replaced by placeholders."""
-    local = {str(getattr(args, key)): value for key, value in PLACEHOLDERS.items() if getattr(args, key, None)}
+def public_arguments(argv: list[str], args, placeholders: dict | None = None) -> list[str]:
+    """`argv` with the values of the local-folder options (`placeholders`, default `PLACEHOLDERS`: option name ->
+    placeholder) replaced by placeholders."""
+    placeholders = PLACEHOLDERS if placeholders is None else placeholders
+    local = {str(getattr(args, key)): value for key, value in placeholders.items() if getattr(args, key, None)}
     return [local.get(token, token) for token in argv]
 
 

@@ -23,11 +23,10 @@ import shlex
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DATASET = "keywords"
 COMMAND = "python -m hf_unlearn.benchmark.demo_settings"
-SETTINGS_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiment", "settings",
-                             f"{DATASET}.json")  # fmt: skip
 
 
 @dataclass
@@ -72,39 +71,55 @@ def requests(args: DemoTuningArguments) -> list[dict]:
     return speakers + classes + samples
 
 
-def trial(method: str, settings: dict, splits, extractor, references, seed: int) -> dict:
-    """One setting of one method on one request, evaluated on validation splits only; returns the tuner's view."""
-    from hf_unlearn.benchmark.loop import evaluation_view, validation_splits
-    from hf_unlearn.benchmark.tuning import validation_view
-    from hf_unlearn.experiment import evaluate_references, run_request
+class PreparedRequest(NamedTuple):
+    """A tuning request ready for its trials: splits, features, reference models, what trials are evaluated on, and
+    the reference models' evaluation on it (the same for every trial of the request, so computed once)."""
 
-    validation = validation_splits(splits)
-    eval_splits = {"forget": splits.forget, "retain": splits.retain_eval, **validation}
+    splits: object
+    extractor: object
+    references: dict
+    eval_splits: dict
+    evaluation: dict
+
+
+def prepare(demo_args, data, sampling_rate: int) -> PreparedRequest:
+    """The demo's request (`demo.prepare_request`), without shadow models, evaluated on the trial splits only."""
+    from hf_unlearn.benchmark.loop import trial_splits
+    from hf_unlearn.demo import prepare_request
+    from hf_unlearn.experiment import evaluate_references
+
+    splits, extractor, references = prepare_request(demo_args, data, sampling_rate)
     references = {**references, "shadows": []}
+    eval_splits = trial_splits(splits)
     evaluation = evaluate_references(references, eval_splits, extractor, use_cpu=True)
+    return PreparedRequest(splits, extractor, references, eval_splits, evaluation)
+
+
+def trial(method: str, settings: dict, prepared: PreparedRequest, seed: int) -> dict:
+    """One setting of one method on one request, evaluated on the trial splits only; returns the tuner's view."""
+    from hf_unlearn.benchmark.loop import evaluation_view, trial_view
+    from hf_unlearn.experiment import run_request
+
+    view_of_splits = evaluation_view(prepared.splits, prepared.eval_splits)
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
         record = run_request(
-            method, settings, evaluation_view(splits, eval_splits), extractor, references, seed=seed,
-            output_dir=scratch, use_cpu=True, disable_tqdm=True, save=False, evaluation=evaluation,
+            method, settings, view_of_splits, prepared.extractor, prepared.references, seed=seed,
+            output_dir=scratch, use_cpu=True, disable_tqdm=True, save=False, evaluation=prepared.evaluation,
         )  # fmt: skip
-    sizes = {"retain": len(splits.retain_eval), **{name: len(rows) for name, rows in validation.items()}}
-    return {
-        "view": validation_view(record["unlearned"], record["original"], record["gold"] or {}, sizes),
-        "stop_reason": record.get("stop_reason"),
-    }
+    return {"view": trial_view(record, prepared.eval_splits), "stop_reason": record.get("stop_reason")}
 
 
 def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=print) -> dict:
-    """Runs the trials (resuming stored ones), chooses per method and request kind, and writes the settings file
-    unless `write_settings=False`; returns `{kind: {method: choice or {"error"}}}`."""
+    """Runs the trials (resuming stored ones; failed ones run again), chooses per method and request kind, and writes
+    the settings file unless `write_settings=False`; returns `{kind: {method: choice or {"error"}}}`."""
     import torch
 
     from hf_unlearn import list_methods
-    from hf_unlearn.benchmark import write_settings
-    from hf_unlearn.benchmark.loop import run_key
+    from hf_unlearn.benchmark import PLACEHOLDERS, public_arguments, write_settings
+    from hf_unlearn.benchmark.loop import job_done, report_job, run_key, write_job
     from hf_unlearn.benchmark.tuning import choose_setting, tuning_grid
-    from hf_unlearn.demo import DemoArguments, load_demo_data, prepare_request
-    from hf_unlearn.experiment import method_settings
+    from hf_unlearn.demo import DemoArguments, load_demo_data
+    from hf_unlearn.experiment import SETTINGS_DIR, method_settings
 
     known = [info.key for info in list_methods()]
     methods = args.methods or known
@@ -122,37 +137,28 @@ def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=prin
             cache_dir=args.cache_dir, seed=args.seed, quiet=True, num_keywords=args.num_keywords,
             num_voices=args.num_voices, reference_epochs=args.reference_epochs, **request["demo"],
         )  # fmt: skip
-        prepared = None
+        spec = {"group": request["kind"], "name": request["name"]}
+        prepared = None  # only when one of the request's trials has to run
         for method in methods:
             base = method_settings(method, DATASET, request["kind"])
             for point in grid:
                 settings = {**base, **point, **({"max_steps": args.max_steps} if args.max_steps else {})}
-                spec = {"group": request["kind"], "name": request["name"]}
                 path = os.path.join(args.output_dir, run_key(spec, method, args.seed, settings) + ".json")
-                if os.path.exists(path):
+                if job_done(path):
                     with open(path) as handle:
                         stored = json.load(handle)
                 else:
-                    if prepared is None:
-                        if data is None:
-                            data, sampling_rate = load_demo_data(demo_args)
-                        prepared = prepare_request(demo_args, data, sampling_rate)
+                    if data is None:
+                        data, sampling_rate = load_demo_data(demo_args)
+                    prepared = prepared or prepare(demo_args, data, sampling_rate)
                     stored = {"request": request["name"], "kind": request["kind"], "method": method}
                     stored["settings"] = settings
                     try:
-                        stored.update(trial(method, settings, *prepared, seed=args.seed))
-                    except Exception as error:  # recorded; the other trials still run
+                        stored.update(trial(method, settings, prepared, seed=args.seed))
+                    except Exception as error:  # recorded (and run again on a rerun); the other trials still run
                         stored["error"] = repr(error)
-                    with open(path + ".tmp", "w") as handle:
-                        json.dump(stored, handle, indent=1, default=float)
-                    os.replace(path + ".tmp", path)
-                    view, error = stored.get("view") or {}, stored.get("error", "")
-                    log(
-                        f"  {request['kind']} {request['name']}, {method} {point}: retain-validation "
-                        f"{view.get('retain_validation_accuracy')}, forget-validation "
-                        f"{view.get('forget_validation_accuracy')} "
-                        f"(gold {view.get('gold_forget_validation_accuracy')}) {error}"
-                    )
+                    write_job(path, stored)
+                    report_job({**stored, "seed": args.seed}, stored, log)
                 trials.setdefault((request["kind"], method), []).append(stored)
 
     tuning, chosen = {}, {}
@@ -167,16 +173,10 @@ def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=prin
         log(f"{kind} {method}: {chosen[kind][method]}")
     if args.write_settings and args.max_steps is None:
         # Local folders are recorded as placeholders, as in the benchmark's command.
-        local = {str(args.output_dir): "path/to/demo_tuning", str(args.cache_dir): "path/to/cache"}
-        public = [local.get(token, token) for token in (sys.argv[1:] if argv is None else argv)]
-        path = write_settings(tuning, " ".join([COMMAND, *map(shlex.quote, public)]), SETTINGS_PATH)
-        with open(path, encoding="utf-8") as handle:
-            written = json.load(handle)
-        for entry in written["methods"].values():  # `--forget_fraction` (sample requests) reads `default`
-            entry.setdefault("default", dict(written["fallback"]))
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(written, handle, indent=2)
-            handle.write("\n")
+        placeholders = {**PLACEHOLDERS, "output_dir": "path/to/demo_tuning"}
+        public = public_arguments(sys.argv[1:] if argv is None else argv, args, placeholders)
+        path = os.path.join(SETTINGS_DIR, f"{DATASET}.json")
+        write_settings(tuning, " ".join([COMMAND, *map(shlex.quote, public)]), path)
         log(f"Wrote {os.path.relpath(path)}")
     return chosen
 

@@ -136,6 +136,29 @@ def validation_splits(splits) -> dict:
     return {FORGET_VALIDATION: splits.forget_validation} if splits.forget_validation is not None else {}
 
 
+def trial_splits(splits) -> dict:
+    """What a tuning trial is evaluated on: the forget set, retain-validation (as `retain`) and forget-validation,
+    nothing else (test and forget_test are reporting-only)."""
+    return {"forget": splits.forget, "retain": splits.retain_eval, **validation_splits(splits)}
+
+
+def trial_view(record: dict, eval_splits: dict) -> dict:
+    """The tuner's `validation_view` of a trial's record, evaluated on `eval_splits` (see `trial_splits`)."""
+    from hf_unlearn.benchmark.tuning import validation_view
+
+    sizes = {name: len(rows) for name, rows in eval_splits.items()}
+    return validation_view(record["unlearned"], record["original"], record["gold"] or {}, sizes)
+
+
+def write_job(path: str, stored: dict) -> None:
+    """Writes a job's stored dict to `path` atomically (a stopped run leaves no half-written file to resume from)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    scratch = path + ".tmp"
+    with open(scratch, "w") as handle:
+        json.dump(stored, handle, indent=1, default=float)
+    os.replace(scratch, path)
+
+
 def _references(args, request, seed, splits, shadow_models: int | None = None):
     from hf_unlearn.experiment import reference_models
 
@@ -205,11 +228,7 @@ def run_job(job: dict) -> dict:
             stored.update(_unlearn(job, args, splits, extractor, references, run_request))
     except Exception as error:  # a failing job is recorded; the others still run
         stored["error"] = repr(error)
-    os.makedirs(os.path.dirname(job["path"]), exist_ok=True)
-    scratch = job["path"] + ".tmp"
-    with open(scratch, "w") as handle:
-        json.dump(stored, handle, indent=1, default=float)
-    os.replace(scratch, job["path"])
+    write_job(job["path"], stored)
     return stored
 
 
@@ -238,20 +257,17 @@ def _evaluation(key, references, eval_splits, extractor):
 
 
 def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
-    from hf_unlearn.benchmark.tuning import validation_view
-
     settings = dict(job["settings"])
     if args.unlearning_max_steps is not None:
         settings["max_steps"] = args.unlearning_max_steps
     tuning = job["mode"] == "trial"
-    validation = validation_splits(splits)
     # Tuning trials are evaluated on the forget set and the validation splits alone (`retain` of `eval_splits()` is
     # retain-validation): test and forget_test are not handed to the run, so no figure of theirs can reach the tuner.
     if tuning:
-        eval_splits = {"forget": splits.forget, "retain": splits.retain_eval, **validation}
+        eval_splits = trial_splits(splits)
         references = {**references, "shadows": []}
     else:
-        eval_splits = {**splits.eval_splits(), **validation}
+        eval_splits = {**splits.eval_splits(), **validation_splits(splits)}
     paths = [ref.path for ref in (references["original"], references.get("gold"), *references["shadows"]) if ref]
     key = ("evaluation", *paths, *sorted((name, len(data)) for name, data in eval_splits.items()))
     evaluation = _evaluation(key, references, eval_splits, extractor)
@@ -279,8 +295,7 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
         record[name] = {k: v for k, v in (record.get(name) or {}).items() if isinstance(v, (int, float))}
     out = {"record": record, "evaluated_splits": sorted(eval_splits)}
     if tuning:
-        sizes = {"retain": len(splits.retain_eval), **{name: len(data) for name, data in validation.items()}}
-        out["view"] = validation_view(record["unlearned"], record["original"], record["gold"] or {}, sizes)
+        out["view"] = trial_view(record, eval_splits)
     elif card:
         out["card"] = card
     return out
@@ -306,7 +321,7 @@ def run_jobs(jobs: list[dict], args: BenchmarkArguments, log=print) -> list[dict
     import concurrent.futures
     import multiprocessing
 
-    todo = [job for job in jobs if not _done(job["path"])]
+    todo = [job for job in jobs if not job_done(job["path"])]
     if len(todo) < len(jobs):
         log(f"  {len(jobs) - len(todo)} of {len(jobs)} job(s) already done (resumed)")
     for job in todo:
@@ -318,10 +333,10 @@ def run_jobs(jobs: list[dict], args: BenchmarkArguments, log=print) -> list[dict
         ) as pool:
             futures = {pool.submit(run_job, job): job for job in todo}
             for future in concurrent.futures.as_completed(futures):
-                _report(futures[future], future.result(), log)
+                report_job(futures[future], future.result(), log)
     else:
         for job in todo:
-            _report(job, run_job(job), log)
+            report_job(job, run_job(job), log)
     out = []
     for job in jobs:
         with open(job["path"]) as handle:
@@ -329,7 +344,7 @@ def run_jobs(jobs: list[dict], args: BenchmarkArguments, log=print) -> list[dict
     return out
 
 
-def _done(path: str) -> bool:
+def job_done(path: str) -> bool:
     """Whether the job at `path` finished without error (failed jobs are retried on a rerun)."""
     if not os.path.exists(path):
         return False
@@ -337,7 +352,7 @@ def _done(path: str) -> bool:
         return "error" not in json.load(handle)
 
 
-def _report(job: dict, stored: dict, log) -> None:
+def report_job(job: dict, stored: dict, log) -> None:
     settings = job.get("settings") or {}
     what = f"{job['request']}, seed {job['seed']}, {job.get('method') or 'references'}"
     if settings:

@@ -88,8 +88,8 @@ def load_settings(dataset: str) -> dict:
 def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None = None) -> dict:
     """The unlearning settings (method config fields) of `method` for `dataset` and `request_kind`.
 
-    Merged in this order, later winning: the file's `common` entry, the method's `default` entry, the method's
-    `<request_kind>` entry. A method without an entry gets the file's `fallback` entry.
+    Merged in this order, later winning: the file's `common` entry, the method's `default` entry (the file's `fallback`
+    entry when the method has none, or no entry at all), the method's `<request_kind>` entry.
 
     Args:
         method (`str`): a registered method key (aliases are resolved).
@@ -103,12 +103,9 @@ def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None
 
     key = get_trainer_class(method).method_key
     settings = load_settings(dataset)
-    per_method = settings.get("methods", {}).get(key)
+    per_method = settings.get("methods", {}).get(key) or {}
     merged = dict(settings.get("common", {}))
-    if per_method is None:
-        merged.update(settings.get("fallback", {}))
-        return merged
-    merged.update(per_method.get("default", {}))
+    merged.update(per_method.get("default", settings.get("fallback", {})))
     if request_kind is not None:
         merged.update(per_method.get(request_kind, {}))
     return merged
