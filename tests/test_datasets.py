@@ -209,6 +209,39 @@ def test_keyword_dataset_rejects_bad_parameters(tmp_path, kwargs, match):
     assert not any(tmp_path.iterdir())
 
 
+def test_keyword_dataset_files_do_not_depend_on_earlier_synthesis(tmp_path):
+    """eSpeak NG's output depends on what the process synthesised before (the same call twice differs); the dataset's
+    clips must not: the same parameters give byte-identical files after other synthesis in this process."""
+    pytest.importorskip("espeakng_loader")
+    first = make_keyword_dataset(cache_dir=tmp_path / "a", test_takes=1, **SMALL, decode_audio=False)
+    # The history that made the demo's data differ when other tests had run first (pitch and rate changes).
+    once, _ = espeak_module.synthesize("yes", voice="en+f2")
+    twice, _ = espeak_module.synthesize("yes", voice="en+f2")
+    espeak_module.synthesize("no", voice="en-us+m1", pitch=80)
+    espeak_module.synthesize("left right", voice="en-us+m1", rate=240)
+    second = make_keyword_dataset(cache_dir=tmp_path / "b", test_takes=1, **SMALL, decode_audio=False)
+    # Without a fresh synthesiser the check below would hold vacuously only if eSpeak were deterministic; it is not.
+    assert len(once) != len(twice) or not np.array_equal(once, twice)
+    files = list(first["train"]["file"]) + list(first["test"]["file"])
+    assert len(files) == len(SMALL["keywords"]) * len(SMALL["voices"]) * 2
+    for path in files:
+        other = Path(path.replace(str(tmp_path / "a"), str(tmp_path / "b")))
+        assert other != Path(path) and other.read_bytes() == Path(path).read_bytes(), path
+    assert list(second["train"]["take"]) == list(first["train"]["take"])
+
+
+def test_keyword_dataset_reports_a_failed_synthesis_process(tmp_path, monkeypatch):
+    pytest.importorskip("espeakng_loader")
+    import subprocess
+
+    from hf_unlearn.data import keywords as keywords_module
+
+    monkeypatch.setattr(keywords_module.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1))
+    with pytest.raises(RuntimeError, match=r"failed in its child process \(exit code 1"):
+        make_keyword_dataset(cache_dir=tmp_path, test_takes=1, **SMALL)
+    assert not any(path.name.endswith("params.json") for path in tmp_path.rglob("*"))
+
+
 def test_keyword_dataset_bad_voice_leaves_no_cache(tmp_path):
     pytest.importorskip("espeakng_loader")
     with pytest.raises(ValueError, match="unknown variant"):

@@ -25,7 +25,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     out = tmp_path / "unlearned"
     argv = ["demo", "--method", "neggrad_plus", "--forget", "class:yes", "--output-dir", str(out)]
     # keywords.json is tuned on the full 10 x 10 demo data; on this 3 x 3 subset one epoch over retain is a few steps,
-    # too few to move the forget set (whether it moved then depended on which tests had run before).
+    # too few to move the forget set.
     argv += ["--num_keywords", "3", "--num_voices", "3", "--original_epochs", "20", "--num_train_epochs", "3"]
     argv += ["--quiet"]
     assert main(argv) == 0

@@ -6,8 +6,9 @@ eSpeak NG is called through its C API with :mod:`ctypes`; the shared library and
 used only to generate demo audio (see :func:`hf_unlearn.data.make_keyword_dataset`), never linked into models.
 
 eSpeak NG keeps its state (and the synthesis callback) in globals, so there is one synthesiser per process: a lazily
-created module-level singleton, guarded by a lock so that threads take turns. Its output is not byte-identical across
-runs, which is why generated datasets are cached on disk.
+created module-level singleton, guarded by a lock so that threads take turns. Its output depends on what the process
+synthesised before (state that no eSpeak call resets; the same call twice gives different samples), so datasets are
+synthesised by a fresh interpreter (`hf_unlearn.data.keyword_synthesis`) and cached on disk.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ Every keyword is spoken by every voice in every *take*, a take being one (rate, 
 (keyword, voice) pair are held out as the test split, so both splits hold every keyword and every speaker: forgetting
 a class or a speaker can be measured on the test split as well as on the training split.
 
-eSpeak NG's output is not byte-identical across runs (its voices add random flutter), so the clips are generated once
-and cached on disk as 16-bit WAV files, one folder per parameter set; later calls read the cache.
+The clips are generated once per parameter set, by a fresh interpreter (eSpeak NG's output depends on what the process
+synthesised before; see `hf_unlearn.data.keyword_synthesis`), so the same parameters give the same files whatever the
+caller ran before; they are cached on disk as 16-bit WAV files, one folder per parameter set, and later calls read the
+cache.
 Needs the optional extra ``pip install "hf-unlearn[demo]"`` (eSpeak NG, GPL-3) to generate, not to read a cache.
 """
 
@@ -18,6 +20,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -149,61 +153,33 @@ def _cache_folder(cache_dir: Path, params: dict) -> Path:
 
 
 def _generate(folder: Path, params: dict) -> None:
-    """Synthesise every clip into a temporary folder, then move it to ``folder`` in one rename."""
-    import soundfile
-    import soxr
-    from tqdm.auto import tqdm
+    """Synthesise every clip into a temporary folder, then move it to ``folder`` in one rename.
 
+    The clips are made by a fresh interpreter (`hf_unlearn.data.keyword_synthesis`, whose docstring says why): eSpeak
+    NG's output depends on what the process synthesised before, so synthesising here would make the files depend on
+    the caller's history.
+    """
     from hf_unlearn.data.espeak import get_synthesizer
 
     synthesizer = get_synthesizer()  # raises the ImportError with the install hint before any file is written
-    # Fail on a bad voice name before synthesising hundreds of clips.
+    # Fail on a bad voice name here, with its own message, before the child synthesises hundreds of clips.
     for voice in params["voices"]:
         synthesizer.set_voice(voice)
 
-    keywords, voices = params["keywords"], params["voices"]
-    rates, pitches, sampling_rate = params["rates"], params["pitches"], params["sampling_rate"]
-    # Take k is (rates[k // len(pitches)], pitches[k % len(pitches)]).
-    takes = [(rate, pitch) for rate in rates for pitch in pitches]
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        rows = []
-        progress = tqdm(total=len(keywords) * len(voices) * len(takes), desc="Synthesising keywords", unit="clip")
-        with progress:
-            for label, keyword in enumerate(keywords):
-                keyword_dir = f"{label:02d}_{_slug(keyword)}"
-                (staging / "audio" / keyword_dir).mkdir(parents=True, exist_ok=True)
-                for voice in voices:
-                    held_out = _test_takes_for(f"{keyword}|{voice}", len(takes), params["test_takes"], params["seed"])
-                    for take, (rate, pitch) in enumerate(takes):
-                        audio, native_rate = synthesizer(keyword, voice=voice, rate=rate, pitch=pitch)
-                        if native_rate != sampling_rate:
-                            audio = soxr.resample(audio, native_rate, sampling_rate)
-                        audio = _trim_and_normalise(audio, sampling_rate)
-                        relative = f"audio/{keyword_dir}/{_slug(voice)}_take{take}.wav"
-                        soundfile.write(staging / relative, audio, sampling_rate, subtype="PCM_16")
-                        rows.append(
-                            {
-                                "file": relative,
-                                "split": "test" if take in held_out else "train",
-                                "label": label,
-                                "keyword": keyword,
-                                "speaker": voice,
-                                "take": take,
-                                "rate": rate,
-                                "pitch": pitch,
-                                "num_samples": len(audio),
-                            }
-                        )
-                        progress.update()
-        with open(staging / "metadata.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        info = {"params": params, "native_sampling_rate": synthesizer.sampling_rate, "num_clips": len(rows)}
-        # params.json is written last: its presence marks a complete cache.
-        (staging / "params.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        # The child must import this package even when it is used from a source tree that is not installed.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "hf_unlearn.data.keyword_synthesis", str(staging), json.dumps(params)]
+        completed = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+        if completed.returncode != 0 or not (staging / "params.json").is_file():
+            raise RuntimeError(
+                f"Synthesising the keyword dataset failed in its child process (exit code {completed.returncode}; "
+                f"its error is printed above): {' '.join(command[:3])} ... Nothing was written to {folder}."
+            )
         try:
             os.replace(staging, folder)
         except OSError:
