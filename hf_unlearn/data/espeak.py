@@ -7,20 +7,27 @@ used only to generate demo audio (see :func:`hf_unlearn.data.make_keyword_datase
 
 eSpeak NG keeps its state (and the synthesis callback) in globals, so there is one synthesiser per process: a lazily
 created module-level singleton, guarded by a lock so that threads take turns. Its output depends on what the process
-synthesised before (state that no eSpeak call resets; the same call twice gives different samples), so datasets are
-synthesised by a fresh interpreter (`hf_unlearn.data.keyword_synthesis`) and cached on disk.
+synthesised before (state that no eSpeak call resets; the same call twice gives different samples) and, for some voice
+variants, on eSpeak's random generator, which eSpeak seeds from the clock and this module seeds with `RANDOM_SEED`;
+datasets are synthesised by a fresh interpreter (`hf_unlearn.data.keyword_synthesis`) and cached on disk.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 import os
 import threading
 
 import numpy as np
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["DEFAULT_SAMPLING_RATE", "ESpeakSynthesizer", "get_synthesizer", "list_voice_variants", "synthesize"]
+
+RANDOM_SEED = 0
+"""Seed of eSpeak NG's random generator, set when the synthesiser is created (eSpeak itself seeds it from the clock)."""
 
 DEFAULT_SAMPLING_RATE = 22050
 """eSpeak NG's native output rate; the rate actually used is the one returned by ``espeak_Initialize``."""
@@ -112,6 +119,14 @@ class ESpeakSynthesizer:
         if sampling_rate <= 0:
             raise RuntimeError(f"espeak_Initialize failed ({sampling_rate}) with data path {data_path!r}.")
         self.sampling_rate = int(sampling_rate)
+        # espeak_Initialize seeds eSpeak's random generator from the clock; some voice variants draw from it (the
+        # breathy en+f2 and en-gb-scotland+f3 of the demo differ from one second to the next without this).
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed.restype = None
+            lib.espeak_ng_SetRandSeed(RANDOM_SEED)
+        else:
+            logger.warning("This eSpeak NG build has no espeak_ng_SetRandSeed: some voices vary from run to run.")
         # Keep a reference to the ctypes callback: if it were garbage-collected, eSpeak would call freed memory.
         self._callback = _SYNTH_CALLBACK(self._on_samples)
         lib.espeak_SetSynthCallback(self._callback)

@@ -5,8 +5,9 @@ Why a separate interpreter: eSpeak NG's library keeps state from one utterance t
 `espeak_Initialize`, `espeak_Terminate` nor `espeak_ng_SetRandSeed` resets, so a clip depends on everything the process
 synthesised before it (the same word with the same voice comes out a few samples longer or shorter, with other
 samples). In a fresh interpreter that history is always the same (the voice check, then the clips in a fixed order),
-so the same parameters give byte-identical files whatever the calling process did before: a test suite, a demo after
-another demo, or a notebook.
+and the synthesiser seeds eSpeak's random generator (`hf_unlearn.data.espeak.RANDOM_SEED`; eSpeak seeds it from the
+clock), so the same parameters give byte-identical files whatever the calling process did before and whenever it runs:
+a test suite, a demo after another demo, or a notebook.
 """
 
 from __future__ import annotations
