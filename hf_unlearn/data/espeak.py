@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEFAULT_SAMPLING_RATE", "ESpeakSynthesizer", "get_synthesizer", "list_voice_variants", "synthesize"]
 
 RANDOM_SEED = 0
-"""Seed of eSpeak NG's random generator, set when the synthesiser is created (eSpeak itself seeds it from the clock)."""
+"""Seed of eSpeak NG's random generator, set when the synthesiser is created (eSpeak seeds it from the clock)."""
 
 DEFAULT_SAMPLING_RATE = 22050
 """eSpeak NG's native output rate; the rate actually used is the one returned by ``espeak_Initialize``."""

@@ -65,7 +65,7 @@ DEFAULT_PITCHES = (35, 50, 65)
 """Base pitches on eSpeak's 0-100 scale (default 50); about +-15 % F0 around each voice's own pitch."""
 
 # Bump when the generation procedure changes, so that old caches are not reused.
-# 2: clips from a fresh interpreter with eSpeak's random generator seeded (1 depended on the clock and the caller's history).
+# 2: a fresh interpreter and a seeded eSpeak make the clips (1: they depended on the clock and the caller's history).
 _CACHE_FORMAT_VERSION = 2
 _PEAK = 0.9  # peak level after normalisation, below full scale so that 16-bit PCM never clips
 _TRIM_TOP_DB = 40.0  # frames quieter than the loudest frame by more than this are silence
