@@ -246,6 +246,22 @@ def test_keyword_dataset_reports_a_failed_synthesis_process(tmp_path, monkeypatc
     assert not any(path.name.endswith("params.json") for path in tmp_path.rglob("*"))
 
 
+def test_keyword_dataset_synthesis_bar_follows_disabled_progress_bars(tmp_path, capfd):
+    pytest.importorskip("espeakng_loader")
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()  # a quiet demo run earlier in the process turns them off
+    try:
+        datasets.enable_progress_bars()
+        make_keyword_dataset(cache_dir=tmp_path / "shown", test_takes=1, **SMALL)
+        assert "Synthesising keywords" in capfd.readouterr().err
+        datasets.disable_progress_bars()
+        make_keyword_dataset(cache_dir=tmp_path / "hidden", test_takes=1, **SMALL)
+        assert "Synthesising keywords" not in capfd.readouterr().err
+    finally:
+        (datasets.enable_progress_bars if was_enabled else datasets.disable_progress_bars)()
+
+
 def test_keyword_dataset_bad_voice_leaves_no_cache(tmp_path):
     pytest.importorskip("espeakng_loader")
     with pytest.raises(ValueError, match="unknown variant"):
