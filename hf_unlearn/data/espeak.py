@@ -198,6 +198,10 @@ def get_synthesizer() -> ESpeakSynthesizer:
 def synthesize(text: str, voice: str = "en-us+m1", rate: int = 175, pitch: int = 50) -> tuple[np.ndarray, int]:
     """Synthesise speech with eSpeak NG.
 
+    The samples depend on what this process synthesised before (eSpeak NG keeps state between utterances), so two
+    identical calls differ slightly; for reproducible data synthesise in a fresh process, as
+    :func:`hf_unlearn.data.make_keyword_dataset` does.
+
     Args:
         text (`str`):
             The text to speak (UTF-8).
