@@ -36,6 +36,25 @@ def accelerator_present(use_cpu: bool | None = False) -> bool:
     return not use_cpu and torch.cuda.is_available()
 
 
+def launch_use_cpu(use_cpu: bool | None) -> bool | None:
+    """`use_cpu` for a `TrainingArguments` the library makes itself (reference training, predictions): as given, else
+    True when the process is already one of several CPU processes (a launcher's `TrainingArguments(use_cpu=True)`
+    set up accelerate's process-wide state), else None (the default).
+
+    Why: every new `TrainingArguments` resets that shared state from its own fields. One made without `use_cpu` in a
+    CPU-only `torchrun` / `accelerate launch` resets it to a single process, and the user's arguments, which share the
+    state, then report `world_size` 1 and their Trainer trains each process alone on the whole data."""
+    if use_cpu is not None:
+        return use_cpu
+    from accelerate import PartialState
+
+    if PartialState._shared_state:  # the state a launcher's TrainingArguments set up (never create one here)
+        state = PartialState()
+        if state.num_processes > 1 and state.device.type == "cpu":
+            return True
+    return None
+
+
 TASKS = ("audio-classification",)
 
 

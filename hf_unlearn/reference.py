@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 
-from hf_unlearn.config import accelerator_present
+from hf_unlearn.config import accelerator_present, launch_use_cpu
 from hf_unlearn.data.collator import UnlearningCollator
 from hf_unlearn.data.features import featurize
 from hf_unlearn.evaluation import metrics_from_outputs
@@ -125,6 +125,9 @@ def train_classifier(
     if eval_dataset is not None:
         eval_dataset = featurize(eval_dataset, processing_class, audio_column, label_column).with_format("numpy")
     scratch = output_dir.rstrip("/") + ".scratch"
+    use_cpu = launch_use_cpu(training_kwargs.pop("use_cpu", None))
+    if use_cpu is not None:
+        training_kwargs["use_cpu"] = use_cpu
     args = TrainingArguments(
         output_dir=scratch,
         num_train_epochs=num_train_epochs,
@@ -196,6 +199,7 @@ def predict_splits(
     across processes)."""
     from transformers import Trainer, TrainingArguments
 
+    use_cpu = launch_use_cpu(use_cpu)
     extra = {} if use_cpu is None else {"use_cpu": use_cpu}
     with tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(

@@ -45,6 +45,11 @@ def main(out_json: str, work_dir: str) -> None:
         eval_dataset=splits.eval_splits(),
         processing_class=extractor,
     )
+    # A prediction pass made by the library without `use_cpu` (as the recipe's reference evaluation does) must leave
+    # the launch as it is: a TrainingArguments made without it used to reset accelerate's shared state to one process.
+    from hf_unlearn.reference import predict_splits
+
+    predict_splits(model, extractor, {"forget": splits.forget}, batch_size=5)
     metrics = trainer.evaluate()
     if trainer.is_world_process_zero():
         result = {

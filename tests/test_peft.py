@@ -196,11 +196,11 @@ def small_args(tmp_path, **overrides):
     return UnlearningConfig(**values)
 
 
-def lora_trainer(method, model, extractor, splits, tmp_path, **kwargs):
+def lora_trainer(method, model, extractor, splits, tmp_path, args=None, **kwargs):
     return UnlearningTrainer(
         method=method,
         model=model,
-        args=small_args(tmp_path),
+        args=args or small_args(tmp_path),
         forget_dataset=splits.forget,
         retain_dataset=splits.retain,
         processing_class=extractor,
@@ -237,7 +237,11 @@ def test_method_with_lora(method, kind, toy_splits, tmp_path):
             lora_trainer(method, model, extractor, toy_splits, tmp_path)
         return
     assert trainer_class.peft_support == "adapter"
-    trainer = lora_trainer(method, model, extractor, toy_splits, tmp_path)
+    # What is checked here is the adapter's mechanics (its factors train, the base stays); the divergence guard has its
+    # own tests, and at this test's lr 1e-2 it stops UNSIR on the tiny random wav2vec2 at step 3 and puts back the
+    # weights of step 0, which would leave nothing to check.
+    args = small_args(tmp_path, divergence_guard="off")
+    trainer = lora_trainer(method, model, extractor, toy_splits, tmp_path, args=args)
     assert isinstance(trainer.model, peft.PeftModel)
     adapter_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     assert adapter_before and all("lora_" in n or "modules_to_save" in n for n in adapter_before)

@@ -470,7 +470,8 @@ def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["num_processes"] == 2  # really two ranks, not one process training alone
     assert set(results["rows"]) == {"original", "gold", "neggrad_plus"}
-    assert results["request"]["num_forget"] == 9
+    # bob's 9 training recordings: the request's forget rows plus its forget-validation rows (drawn before the request)
+    assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] == 9
 
 
 # ------------------------------------------------------------------------------------- shipped configs, defaults

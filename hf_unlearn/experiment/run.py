@@ -110,7 +110,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         "mia_heldout_minus_gold", "stop_reason", "agreement_warning", "losses"}`; `losses` (per-sample losses per
         model and split, lists) feed the figure and are left out of `results.json` by `write_results`.
     """
-    from hf_unlearn.config import UnlearningConfig
+    from hf_unlearn.config import UnlearningConfig, launch_use_cpu
     from hf_unlearn.registry import get_trainer_class
     from hf_unlearn.trainer import UnlearningTrainer
 
@@ -118,6 +118,9 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
     original = references["original"]
     if os.path.realpath(output_dir) == os.path.realpath(original.path):
         raise ValueError(f"output_dir {output_dir!r} is the original model's folder: choose another folder.")
+    if use_cpu is None and isinstance(settings, UnlearningConfig):
+        use_cpu = settings.use_cpu  # the ready config's device choice holds for the reference evaluation too
+    use_cpu = launch_use_cpu(use_cpu)
     eval_splits = splits.eval_splits()
     evaluation = evaluation or evaluate_references(
         references, eval_splits, extractor, audio_column, label_column, use_cpu=use_cpu
