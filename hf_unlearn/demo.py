@@ -221,18 +221,29 @@ def prepare_request(args: DemoArguments, data, sampling_rate: int):
 
 def run_demo(args: DemoArguments) -> dict:
     """Runs the demo; returns what `results.json` holds (rows of original, gold and the unlearned model, ...)."""
+    import datasets
     import torch
 
-    from hf_unlearn.experiment import method_settings, run_request, write_results
     from hf_unlearn.registry import get_trainer_class
 
     method = get_trainer_class(args.method).method_key  # fails early on an unknown method
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
+    bars_were_enabled = datasets.is_progress_bar_enabled()
     if args.quiet:
-        import datasets
-
         datasets.disable_progress_bars()
+    try:
+        return _run_demo(args, method)
+    finally:  # a quiet run called from Python leaves the caller's progress bars as they were
+        if bars_were_enabled:
+            datasets.enable_progress_bars()
+
+
+def _run_demo(args: DemoArguments, method: str) -> dict:
+    import torch
+
+    from hf_unlearn.experiment import method_settings, run_request, write_results
+
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
     splits, extractor, references = prepare_request(args, data, sampling_rate)

@@ -28,7 +28,11 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     # too few to move the forget set.
     argv += ["--num_keywords", "3", "--num_voices", "3", "--original_epochs", "20", "--num_train_epochs", "3"]
     argv += ["--quiet"]
+    import datasets
+
+    datasets.enable_progress_bars()
     assert main(argv) == 0
+    assert datasets.is_progress_bar_enabled()  # --quiet silences the run, not the caller's process afterwards
     printed = capsys.readouterr().out
     for model in ("original", "gold", "neggrad_plus"):
         assert f"| {model} |" in printed, model
