@@ -160,6 +160,8 @@ def _generate(folder: Path, params: dict) -> None:
     NG's output depends on what the process synthesised before, so synthesising here would make the files depend on
     the caller's history.
     """
+    import datasets
+
     from hf_unlearn.data.espeak import get_synthesizer
 
     synthesizer = get_synthesizer()  # raises the ImportError with the install hint before any file is written
@@ -174,7 +176,8 @@ def _generate(folder: Path, params: dict) -> None:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        if not _progress_bars_enabled():  # e.g. the demo's --quiet: the child's bar follows the caller's choice
+        # The child's progress bar follows the caller's choice (e.g. the demo's --quiet).
+        if not datasets.is_progress_bar_enabled():
             env["TQDM_DISABLE"] = "1"
         command = [sys.executable, "-m", "hf_unlearn.data.keyword_synthesis", str(staging), json.dumps(params)]
         completed = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
@@ -191,13 +194,6 @@ def _generate(folder: Path, params: dict) -> None:
             logger.info("Another process generated %s first; using its files.", folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _progress_bars_enabled() -> bool:
-    """Whether the caller wants progress bars: `datasets.disable_progress_bars()` turns the synthesis bar off too."""
-    import datasets
-
-    return datasets.is_progress_bar_enabled()
 
 
 def _read_cache(folder: Path, params: dict) -> list[dict]:
