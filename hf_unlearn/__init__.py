@@ -14,40 +14,12 @@ from typing import TYPE_CHECKING
 from hf_unlearn.version import __version__
 
 if TYPE_CHECKING:  # what IDEs and type checkers see; at run time `__getattr__` imports these on first use
-    from hf_unlearn.config import UnlearningConfig
     from hf_unlearn.data import ForgetSplits, make_forget_split
-    from hf_unlearn.methods import (
-        BadTeachingConfig,
-        BadTeachingLiteConfig,
-        BadTeachingLiteTrainer,
-        BadTeachingTrainer,
-        CFkConfig,
-        CFkTrainer,
-        FinetuneConfig,
-        FinetuneTrainer,
-        GradientAscentConfig,
-        GradientAscentTrainer,
-        L1SparseConfig,
-        L1SparseTrainer,
-        NegGradPlusConfig,
-        NegGradPlusTrainer,
-        NPOConfig,
-        NPOTrainer,
-        RandomLabelsConfig,
-        RandomLabelsTrainer,
-        ResetPerturbConfig,
-        ResetPerturbTrainer,
-        SalUnConfig,
-        SalUnTrainer,
-        SCRUBConfig,
-        SCRUBTrainer,
-        UNSIRConfig,
-        UNSIRTrainer,
-    )
+    from hf_unlearn.hub.privacy import ForgetRequest, verify_request_digest
     from hf_unlearn.peft_utils import lora_config_for
-    from hf_unlearn.privacy import ForgetRequest, verify_request_digest
-    from hf_unlearn.registry import MethodInfo, get_trainer_class, list_methods
-    from hf_unlearn.trainer import UnlearningTrainer
+    from hf_unlearn.trainer.config import UnlearningConfig
+    from hf_unlearn.trainer.registry import MethodInfo, get_trainer_class, list_methods
+    from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 __all__ = [
     "__version__",
@@ -64,48 +36,41 @@ __all__ = [
     "load_metric",
     "verify_request_digest",
     "lora_config_for",
-    # The built-in methods' classes, as `hf_unlearn.methods.__all__` lists them (a test keeps the two equal).
-    "BadTeachingConfig",
-    "BadTeachingTrainer",
-    "BadTeachingLiteConfig",
-    "BadTeachingLiteTrainer",
-    "CFkConfig",
-    "CFkTrainer",
-    "FinetuneConfig",
-    "FinetuneTrainer",
-    "GradientAscentConfig",
-    "GradientAscentTrainer",
-    "L1SparseConfig",
-    "L1SparseTrainer",
-    "NegGradPlusConfig",
-    "NegGradPlusTrainer",
-    "NPOConfig",
-    "NPOTrainer",
-    "RandomLabelsConfig",
-    "RandomLabelsTrainer",
-    "ResetPerturbConfig",
-    "ResetPerturbTrainer",
-    "SalUnConfig",
-    "SalUnTrainer",
-    "SCRUBConfig",
-    "SCRUBTrainer",
-    "UNSIRConfig",
-    "UNSIRTrainer",
 ]
-_METHOD_NAMES = __all__[__all__.index("BadTeachingConfig") :]
+
+# The built-in methods: module of `hf_unlearn.methods` -> (config class, trainer class). The one list of them:
+# `hf_unlearn.methods` imports these modules (defining each trainer class registers its method) and exports the
+# classes, and this package re-exports them lazily. A new built-in method adds its line here (see CONTRIBUTING.md).
+BUILT_IN_METHODS = {
+    "bad_teaching": ("BadTeachingConfig", "BadTeachingTrainer"),
+    "bad_teaching_lite": ("BadTeachingLiteConfig", "BadTeachingLiteTrainer"),
+    "cf_k": ("CFkConfig", "CFkTrainer"),
+    "finetune": ("FinetuneConfig", "FinetuneTrainer"),
+    "gradient_ascent": ("GradientAscentConfig", "GradientAscentTrainer"),
+    "l1_sparse": ("L1SparseConfig", "L1SparseTrainer"),
+    "neggrad_plus": ("NegGradPlusConfig", "NegGradPlusTrainer"),
+    "npo": ("NPOConfig", "NPOTrainer"),
+    "random_labels": ("RandomLabelsConfig", "RandomLabelsTrainer"),
+    "reset_perturb": ("ResetPerturbConfig", "ResetPerturbTrainer"),
+    "salun": ("SalUnConfig", "SalUnTrainer"),
+    "scrub": ("SCRUBConfig", "SCRUBTrainer"),
+    "unsir": ("UNSIRConfig", "UNSIRTrainer"),
+}
+_METHOD_NAMES = [name for names in BUILT_IN_METHODS.values() for name in names]
+__all__ += _METHOD_NAMES
 
 # Public name -> the module that defines it.
 _LAZY_NAMES = {
-    "UnlearningConfig": "hf_unlearn.config",
-    "UnlearningTrainer": "hf_unlearn.trainer",
+    "UnlearningConfig": "hf_unlearn.trainer.config",
+    "UnlearningTrainer": "hf_unlearn.trainer.trainer",
     "ForgetSplits": "hf_unlearn.data",
     "make_forget_split": "hf_unlearn.data",
-    "MethodInfo": "hf_unlearn.registry",
-    "get_trainer_class": "hf_unlearn.registry",
-    "list_methods": "hf_unlearn.registry",
+    "MethodInfo": "hf_unlearn.trainer.registry",
+    "get_trainer_class": "hf_unlearn.trainer.registry",
+    "list_methods": "hf_unlearn.trainer.registry",
     "lora_config_for": "hf_unlearn.peft_utils",
-    "ForgetRequest": "hf_unlearn.privacy",
-    "verify_request_digest": "hf_unlearn.privacy",
+    "ForgetRequest": "hf_unlearn.hub.privacy",
+    "verify_request_digest": "hf_unlearn.hub.privacy",
     **{name: "hf_unlearn.methods" for name in _METHOD_NAMES},
 }
 # Names that need neither the Auto-class registration nor the methods (light modules).
@@ -132,15 +97,17 @@ def __dir__() -> list[str]:
 
 
 def load_checkpoint(source: str, **kwargs):
-    """Loads an unlearned or UnSLU-style checkpoint (or PEFT adapter) by repo id or path: see `hf_unlearn.hub`."""
-    from hf_unlearn.hub import load_checkpoint as _load
+    """Loads an unlearned or UnSLU-style checkpoint (or PEFT adapter) by repo id or path
+    (`hf_unlearn.hub.loading`)."""
+    from hf_unlearn.hub.loading import load_checkpoint as _load
 
     return _load(source, **kwargs)
 
 
 def load_gold_model(source: str, **kwargs):
-    """Loads a gold model and its results, the reference of GUM/CGUM: see `hf_unlearn.hub.load_gold_model`."""
-    from hf_unlearn.hub import load_gold_model as _load
+    """Loads a gold model and its results, the reference of GUM/CGUM
+    (`hf_unlearn.experiment.reference_training`)."""
+    from hf_unlearn.experiment.reference_training import load_gold_model as _load
 
     return _load(source, **kwargs)
 

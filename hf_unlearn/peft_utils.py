@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import torch
 
 from hf_unlearn.checks import check_output_dir
-from hf_unlearn.constants import UNLEARNING_CONFIG_NAME
+from hf_unlearn.files import UNLEARNING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 

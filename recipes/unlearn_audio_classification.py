@@ -44,7 +44,6 @@ import sys
 import time
 from dataclasses import asdict, fields
 
-from hf_unlearn.experiment.arguments import DataArguments, ModelArguments, ScriptArguments
 from hf_unlearn.experiment.data import (  # noqa: F401  (detect_layout: part of the recipe's interface)
     data_label_column,
     detect_layout,
@@ -53,6 +52,7 @@ from hf_unlearn.experiment.data import (  # noqa: F401  (detect_layout: part of 
     prepare_columns,
     request_kind,
 )
+from hf_unlearn.experiment.request_arguments import DataArguments, ModelArguments, ScriptArguments
 
 logger = logging.getLogger(__name__)
 ARGUMENT_CLASSES = (ScriptArguments, DataArguments, ModelArguments)
@@ -83,8 +83,8 @@ def parse_arguments(argv: list[str] | None = None):
     from transformers import HfArgumentParser
 
     from hf_unlearn import get_trainer_class, list_methods
-    from hf_unlearn.config import UnlearningConfig
     from hf_unlearn.experiment import method_settings
+    from hf_unlearn.trainer.config import UnlearningConfig
 
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
         write_results,
     )
     from hf_unlearn.experiment.prepare import cache_features, check_splits, features_cache_root, request_splits
-    from hf_unlearn.experiment.references import original_training_rows
+    from hf_unlearn.experiment.reference_cache import original_training_rows
     from hf_unlearn.experiment.results import redacted_arguments
 
     script_args, data_args, model_args, training_args = parse_arguments(argv)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": {"hf_unlearn": hf_unlearn.__version__, "transformers": transformers.__version__},
     }
     if script_args.relearn_steps and trainer.is_world_process_zero():
-        from hf_unlearn.relearning import relearning_check
+        from hf_unlearn.experiment.relearning import relearning_check
 
         gold = references["gold"].load() if references["gold"] else None
         extra["relearning"] = relearning_check(

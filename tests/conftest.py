@@ -207,7 +207,7 @@ def tiny_trainer(
 def train_toy_model(train_dataset, folder, seed: int = 0):
     """(model, extractor): a tiny CNN trained on `train_dataset` until it solves the toy task (15 epochs at lr 3e-3,
     batch 8, on CPU), saved with its feature extractor to `folder` so tests can reload fresh copies of it."""
-    from hf_unlearn.reference import train_classifier
+    from hf_unlearn.experiment.reference_training import train_classifier
 
     model, extractor = build_tiny_model("cnn", seed=seed)
     model, _ = train_classifier(

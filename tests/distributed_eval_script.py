@@ -47,7 +47,7 @@ def main(out_json: str, work_dir: str) -> None:
     )
     # A prediction pass made by the library without `use_cpu` (as the recipe's reference evaluation does) must leave
     # the launch as it is: a TrainingArguments made without it used to reset accelerate's shared state to one process.
-    from hf_unlearn.reference import predict_splits
+    from hf_unlearn.experiment.reference_training import predict_splits
 
     predict_splits(model, extractor, {"forget": splits.forget}, batch_size=5)
     metrics = trainer.evaluate()

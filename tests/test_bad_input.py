@@ -230,7 +230,7 @@ def _several_cpu_processes_without_use_cpu(splits, tmp_path):
 
 
 def _load(path):
-    from hf_unlearn.hub import load_checkpoint
+    from hf_unlearn.hub.loading import load_checkpoint
 
     return load_checkpoint(str(path))
 

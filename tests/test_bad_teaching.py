@@ -12,7 +12,7 @@ from hf_unlearn import BadTeachingConfig, BadTeachingTrainer, make_forget_split
 from hf_unlearn.data.collator import FORGET_FLAG
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl, kl_with_temperature
-from hf_unlearn.teachers import incompetent_teacher
+from hf_unlearn.trainer.teachers import incompetent_teacher
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from conftest import build_tiny_model, tiny_trainer
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from hf_unlearn import list_methods, make_forget_split
-from hf_unlearn.batchnorm import frozen_batch_norm, recalibrate_batch_norm
 from hf_unlearn.data.collator import FORGET_FLAG, model_batch
+from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_norm
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def original_accuracies(class_request, original_dir):
     its head when built)."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-    from hf_unlearn.reference import evaluate_model
+    from hf_unlearn.experiment.reference_training import evaluate_model
 
     metrics, _ = evaluate_model(
         AutoModelForAudioClassification.from_pretrained(original_dir),
@@ -67,7 +67,7 @@ def gold_accuracies(class_request, tmp_path_factory):
     """(forget, retain) accuracy of the toy gold model: the original's recipe and seed on the retain rows alone."""
     from conftest import train_toy_model
 
-    from hf_unlearn.reference import evaluate_model
+    from hf_unlearn.experiment.reference_training import evaluate_model
 
     model, extractor = train_toy_model(class_request.retain, tmp_path_factory.mktemp("gold"))
     metrics, _ = evaluate_model(

@@ -217,7 +217,7 @@ def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
 
 
 def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
-    from hf_unlearn.experiment.references import ReferenceModel
+    from hf_unlearn.experiment.reference_cache import ReferenceModel
 
     loads = []
 
@@ -299,7 +299,7 @@ def test_summary_targets_readme_figure_and_cards(tmp_path):
     assert "STALE" not in text and text.startswith("intro\n") and text.endswith("rest\n") and "| good | 2 |" in text
     assert not summary.update_readme(str(readme), summary.readme_block(full))  # idempotent
 
-    from hf_unlearn.benchmark.cards import write_best_cards
+    from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.figure import gaps_figure
 
     assert os.path.getsize(gaps_figure(result, str(tmp_path / "f.png"))) > 0

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hub_server import validate_card_metadata
 
-from hf_unlearn.card import build_model_card, non_default_hyperparameters, results_from_card
-from hf_unlearn.privacy import ForgetRequest, forget_identifiers, request_digest, verify_request_digest
+from hf_unlearn.hub.card import build_model_card, non_default_hyperparameters, results_from_card
+from hf_unlearn.hub.privacy import ForgetRequest, forget_identifiers, request_digest, verify_request_digest
 
 RESULTS = {
     "forget_accuracy": 0.61234,
@@ -306,7 +306,7 @@ def test_undefined_gum_is_n_a_with_its_reason():
 def test_dataset_named_from_hub_metadata_or_as_given():
     import datasets
 
-    from hf_unlearn.card import dataset_metadata
+    from hf_unlearn.hub.card import dataset_metadata
 
     info = datasets.DatasetInfo(
         dataset_name="speech_commands",

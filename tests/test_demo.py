@@ -19,7 +19,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     from safetensors.torch import load_file
     from transformers import pipeline
 
-    from hf_unlearn.cli import main
+    from hf_unlearn.cli.main import main
 
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "unlearned"
@@ -83,7 +83,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
 
 
 def test_demo_rejects_bad_requests(tmp_path, monkeypatch):
-    from hf_unlearn.demo import parse_forget
+    from hf_unlearn.cli.demo import parse_forget
 
     with pytest.raises(ValueError, match="speaker:NAME"):
         parse_forget("voice:bob")
@@ -96,7 +96,7 @@ def test_demo_rejects_bad_requests(tmp_path, monkeypatch):
 @pytest.mark.parametrize("method", [info.key for info in __import__("hf_unlearn").list_methods()])
 def test_demo_runs_every_method(method, tmp_path_factory, monkeypatch):
     """Every registered method runs through the demo (one shared reference cache; a short unlearning run)."""
-    from hf_unlearn.cli import main
+    from hf_unlearn.cli.main import main
 
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path_factory.getbasetemp() / "demo_every_method_cache"))
     out = tmp_path_factory.mktemp(method)

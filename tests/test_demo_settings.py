@@ -1,4 +1,4 @@
-"""The demo's settings tuner (`hf_unlearn.benchmark.demo_settings`): validation splits only, resume, one choice per
+"""The demo's settings tuner (`hf_unlearn.cli.demo_settings`): validation splits only, resume, one choice per
 method and request kind."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ pytest.importorskip("espeakng_loader")
 def test_demo_tuner_reads_validation_only_resumes_and_chooses_per_kind(tmp_path, monkeypatch):
     import hf_unlearn.experiment
     from hf_unlearn.benchmark import tuning
-    from hf_unlearn.benchmark.demo_settings import DemoTuningArguments, tune_demo
+    from hf_unlearn.cli.demo_settings import DemoTuningArguments, tune_demo
 
     evaluated, reference_evaluations = [], []
     real_run, real_evaluate = hf_unlearn.experiment.run_request, hf_unlearn.experiment.evaluate_references

@@ -48,7 +48,7 @@ def request_after_validation(dataset, forget_class: int, seed: int = 0):
 @pytest.fixture(scope="module")
 def pipeline_inputs(toy_dataset):
     from hf_unlearn.experiment import ReferenceSpec, fit_extractor
-    from hf_unlearn.experiment.references import original_training_rows
+    from hf_unlearn.experiment.reference_cache import original_training_rows
 
     requests = [request_after_validation(toy_dataset, 1), request_after_validation(toy_dataset, 2)]
     spec = ReferenceSpec(toy_dataset.features["label"].names, model_type="mfcc_cnn", training=TINY_TRAINING)
@@ -83,7 +83,7 @@ def test_fitted_extractor_shapes_the_model(pipeline_inputs):
 
 
 def test_cache_one_original_per_seed_gold_per_request_and_reuse(pipeline_inputs, tmp_path, monkeypatch):
-    import hf_unlearn.experiment.references as references
+    import hf_unlearn.experiment.reference_cache as references
     from hf_unlearn.experiment import reference_models
 
     requests, spec, extractor = pipeline_inputs
@@ -115,7 +115,7 @@ def test_train_time_excludes_evaluation(pipeline_inputs, tmp_path, monkeypatch):
     """A fake clock that jumps 1000 s on every evaluation: the recorded train time must not see the jumps."""
     import transformers
 
-    import hf_unlearn.reference as reference
+    import hf_unlearn.experiment.reference_training as reference
 
     requests, spec, extractor = pipeline_inputs
     clock = {"now": 0.0}
@@ -192,7 +192,7 @@ def test_reference_models_refuse_a_bad_request_before_training(pipeline_inputs, 
 
     from datasets import concatenate_datasets
 
-    import hf_unlearn.experiment.references as references
+    import hf_unlearn.experiment.reference_cache as references
     from hf_unlearn.experiment import reference_models
 
     trained = []
@@ -221,7 +221,7 @@ def test_borrowed_shadows_are_read_with_their_own_extractor(pipeline_inputs, tmp
     import dataclasses
 
     from hf_unlearn.experiment import evaluate_references, reference_models
-    from hf_unlearn.experiment.references import ReferenceModel
+    from hf_unlearn.experiment.reference_cache import ReferenceModel
 
     requests, spec, extractor = pipeline_inputs
     splits = requests[0]

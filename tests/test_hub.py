@@ -18,9 +18,10 @@ from conftest import build_tiny_model, tiny_wav2vec2_kwargs
 from test_card import SPEAKERS, identified_dataset
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer, make_forget_split
-from hf_unlearn.card import results_from_card
-from hf_unlearn.hub import load_checkpoint, load_gold_model, read_unlearning_metadata, verify_published_request
-from hf_unlearn.privacy import load_receipt, verify_request_digest
+from hf_unlearn.experiment.reference_training import load_gold_model
+from hf_unlearn.hub.card import results_from_card
+from hf_unlearn.hub.loading import load_checkpoint, read_unlearning_metadata, verify_published_request
+from hf_unlearn.hub.privacy import load_receipt, verify_request_digest
 
 CARD_KEYS = ("forget_accuracy", "forget_f1", "retain_accuracy", "retain_f1", "test_accuracy", "test_f1", "mia")
 
@@ -73,14 +74,15 @@ def test_push_full_model_with_gold_and_load_back(hub, toy_dataset, tmp_path):
     from huggingface_hub import HfApi, ModelCard
     from transformers import AutoModelForAudioClassification
 
-    from hf_unlearn.reference import REFERENCE_INFO_NAME, evaluate_model
+    from hf_unlearn.experiment.reference_training import REFERENCE_INFO_NAME, evaluate_model
 
     api = HfApi()
     data = identified_dataset(toy_dataset)
     splits = make_forget_split(data, by="speaker", values=["bartholomew.qquist"], test_size=0.25, seed=0)
     eval_splits = splits.eval_splits()
 
-    # A gold model published with its training time (as hf_unlearn.reference.train_classifier writes it).
+    # A gold model published with its training time (as hf_unlearn.experiment.reference_training.train_classifier
+    # writes it).
     gold_model, gold_extractor = build_tiny_model("cnn", seed=1)
     gold_dir = tmp_path / "gold"
     gold_model.save_pretrained(gold_dir)
@@ -224,7 +226,7 @@ def test_pushed_adapter_folder_is_complete_and_holds_no_local_path(hub, toy_data
     from peft import LoraConfig
     from transformers import AutoModelForAudioClassification
 
-    from hf_unlearn.reference import evaluate_model
+    from hf_unlearn.experiment.reference_training import evaluate_model
 
     model, extractor = build_tiny_model("wav2vec2")
     model.save_pretrained(tmp_path / "base")
@@ -342,7 +344,7 @@ def test_demo_push_to_hub(hub, tmp_path, monkeypatch, capsys):
     from huggingface_hub import ModelCard
     from transformers import pipeline
 
-    from hf_unlearn.cli import main
+    from hf_unlearn.cli.main import main
     from hf_unlearn.evaluation.report import TABLE_COLUMNS
 
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path / "cache"))

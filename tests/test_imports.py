@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "hf_unlearn"
-LAZY_IMPORTERS = {"hf_unlearn", "hf_unlearn.cli"}
+LAZY_IMPORTERS = {"hf_unlearn", "hf_unlearn.cli.main"}
 
 
 def _module_name(path: Path) -> str:
@@ -86,9 +86,43 @@ def test_find_cycle_detects_a_circle():
 
 def test_import_graph_sees_in_function_imports():
     graph = import_graph()
-    assert "hf_unlearn.trainer" in graph and graph["hf_unlearn.trainer"], "the graph must see the trainer's imports"
+    assert "hf_unlearn.trainer.trainer" in graph and graph["hf_unlearn.trainer.trainer"], (
+        "the graph must see the trainer's imports"
+    )
 
 
 def test_no_import_circle_between_package_modules():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+# The architecture's layers, lowest first (docs/architecture.md): a module may import its own layer or lower ones.
+LAYERS = (
+    ("hf_unlearn.version", "hf_unlearn.files", "hf_unlearn.papers", "hf_unlearn.losses", "hf_unlearn.tasks"),
+    ("hf_unlearn.data", "hf_unlearn.evaluation", "hf_unlearn.models"),
+    ("hf_unlearn.checks", "hf_unlearn.peft_utils", "hf_unlearn.metrics"),
+    ("hf_unlearn.hub",),
+    ("hf_unlearn.trainer",),
+    ("hf_unlearn.methods",),
+    ("hf_unlearn.experiment",),
+    ("hf_unlearn.benchmark",),
+    ("hf_unlearn.cli",),
+)
+
+
+def layer_of(module: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in layer):
+            return index
+    raise AssertionError(f"{module} is in no layer of LAYERS: add it (and to docs/architecture.md).")
+
+
+def test_subpackages_import_downward():
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in import_graph().items()
+        if module != "hf_unlearn"
+        for target in targets
+        if target != "hf_unlearn" and layer_of(target) > layer_of(module)
+    ]
+    assert not upward, "imports that point up the layers:\n" + "\n".join(sorted(upward))

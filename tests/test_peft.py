@@ -486,7 +486,7 @@ def test_target_list_that_freezes_the_head_warns(caplog):
 def test_adapter_without_base_path_fails_at_once(tmp_path):
     """A base built from a config (never saved) leaves `base_model_name_or_path` null: the loaders say so at once
     instead of asking the Hub for a repo named "None"."""
-    from hf_unlearn.hub import load_checkpoint
+    from hf_unlearn.hub.loading import load_checkpoint
 
     model, extractor = build_tiny_model("wav2vec2")
     adapter = peft.get_peft_model(model, lora_config_for(model, r=4))
@@ -503,7 +503,7 @@ def test_adapter_without_base_path_fails_at_once(tmp_path):
 def test_ddp_searches_unused_parameters_only_where_a_forward_may_skip_some(tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
-    from hf_unlearn.processes import find_unused_parameters, set_ddp_defaults
+    from hf_unlearn.trainer.processes import find_unused_parameters, set_ddp_defaults
 
     cnn = build_tiny_model("cnn")[0]
     assert not find_unused_parameters(cnn)

@@ -5,7 +5,7 @@ import os
 import re
 from pathlib import Path
 
-from hf_unlearn.registry import methods_markdown
+from hf_unlearn.methods import methods_markdown
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"

@@ -542,9 +542,9 @@ def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tm
     """`--forget_classes 1 --seed 0` on an FSDD folder: the recipe's rows (validation drawn before the request) are the
     benchmark's, and so are the reference models' cache keys (same spec, fitted extractor, rows and seed)."""
     import hf_unlearn.experiment
-    from hf_unlearn.benchmark.args import BenchmarkArguments
+    from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments
     from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits, validation_splits
-    from hf_unlearn.experiment.references import original_training_rows, reference_key
+    from hf_unlearn.experiment.reference_cache import original_training_rows, reference_key
 
     data = write_fsdd(tmp_path / "fsdd")
     seen = {}

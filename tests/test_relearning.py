@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import train_toy_model
 
-from hf_unlearn.relearning import relearning_check, relearning_curve
+from hf_unlearn.experiment.relearning import relearning_check, relearning_curve
 
 
 @pytest.fixture(scope="module")

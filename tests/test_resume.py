@@ -4,7 +4,7 @@ the uninterrupted run, bitwise on CPU.
 The uninterrupted run saves a checkpoint every 3 steps; a second trainer, built from a fresh copy of the same original
 model, resumes from the middle checkpoint (`trainer.train(resume_from_checkpoint=...)`). Weights, optimizer,
 scheduler, RNG and data position are the Trainer's part; the method's own state (phase, masks, noise, curriculum
-statistics) travels as safetensors + JSON (`UnlearningTrainer.method_state`, `hf_unlearn.saving`).
+statistics) travels as safetensors + JSON (`UnlearningTrainer.method_state`, `hf_unlearn.trainer.saving`).
 
 A checkpoint is resumed only by the run it was written for (same method, forget set and hyperparameters), only when
 it was completely written, and reading it never unpickles anything.

@@ -181,7 +181,7 @@ def test_resume_in_the_impair_phase_reuses_the_noise(class_splits, tmp_path):
     splits = SimpleNamespace(forget=class_splits.forget, retain=class_splits.retain.select(range(16)))
     full = run("unsir", splits, tmp_path / "full")
     checkpoint = tmp_path / "full" / f"checkpoint-{CHECKPOINT_STEP}"
-    from hf_unlearn.saving import read_method_state
+    from hf_unlearn.trainer.saving import read_method_state
 
     saved = read_method_state(checkpoint)
     torch.testing.assert_close(saved["noise"], full.noise, rtol=0, atol=0)

@@ -1,6 +1,6 @@
 """The FSDD benchmark: original, gold and every unlearning method over forget requests, request kinds and seeds.
 
-`hf-unlearn benchmark --dataset_name path/to/free-spoken-digit-dataset` (or `python -m hf_unlearn.benchmark ...`):
+`hf-unlearn benchmark --dataset_name path/to/free-spoken-digit-dataset` (or `python -m hf_unlearn.cli benchmark ...`):
 
 1. reference models (original, gold, and `--shadow_models K` shadow models) per request and seed, trained once and
    cached by `hf_unlearn.experiment` (one cache root, one key scheme);
@@ -26,21 +26,14 @@ import sys
 import time
 from dataclasses import asdict
 
-from hf_unlearn.benchmark.args import REQUEST_KINDS, BenchmarkArguments, apply_quick
+from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick
 from hf_unlearn.benchmark.tuning import tuning_grid
 
-__all__ = ["BenchmarkArguments", "main", "parse_arguments", "run_benchmark"]
+__all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
 TUNED_FIELDS = ("learning_rate", "num_train_epochs")
 COMMAND = "hf-unlearn benchmark"
-
-
-def parse_arguments(argv: list[str] | None = None) -> BenchmarkArguments:
-    """Parses `argv` (default: `sys.argv[1:]`) with the same definitions as `hf-unlearn benchmark`."""
-    from hf_unlearn.arguments import parse_dataclass
-
-    return parse_dataclass(BenchmarkArguments, list(sys.argv[1:] if argv is None else argv), prog=COMMAND)
 
 
 def _check(args: BenchmarkArguments) -> list[str]:
@@ -197,9 +190,9 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
 def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
     import hf_unlearn
-    from hf_unlearn.benchmark.cards import write_best_cards
+    from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.figure import gaps_figure
-    from hf_unlearn.benchmark.summary import (
+    from hf_unlearn.benchmark.group_summary import (
         TARGETS,
         aggregate,
         markdown_report,
@@ -243,9 +236,3 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     log(report)
     log(f"Wrote {stem}.json, {stem}.md and {stem}.png in {wall / 60:.1f} min.")
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hf_unlearn.benchmark ...`: returns 1 when some run failed."""
-    result = run_benchmark(parse_arguments(argv), argv)
-    return 1 if result["errors"] else 0

@@ -4,7 +4,7 @@ doing nothing scores) as a black cross, the legend outside."""
 
 from __future__ import annotations
 
-from hf_unlearn.benchmark.summary import REFERENCE_MODELS
+from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p", "d", "8")
 FORGET_TARGET, TEST_TARGET = 0.02, -0.01

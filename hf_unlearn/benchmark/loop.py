@@ -17,7 +17,7 @@ import os
 import tempfile
 from dataclasses import asdict
 
-from hf_unlearn.benchmark.args import REQUEST_KINDS, BenchmarkArguments
+from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments
 
 SAMPLING_RATE = 8000
 FORGET_VALIDATION = "forget_validation"
@@ -112,7 +112,7 @@ def _extractor(spec, splits):
     """The feature extractor fitted on the original's training rows (forget + retain), once per process and set of
     rows (requests that share their original share it)."""
     from hf_unlearn.experiment import fit_extractor
-    from hf_unlearn.experiment.references import original_training_rows
+    from hf_unlearn.experiment.reference_cache import original_training_rows
 
     rows = sorted(list(splits.forget_indices) + list(splits.retain_indices))
     key = (tuple(spec.label_names), hashlib.sha256(json.dumps(rows).encode()).hexdigest())

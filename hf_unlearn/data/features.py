@@ -1,7 +1,8 @@
 """Feature extraction: the one way audio rows become model inputs.
 
 [`featurize`] is called where data is handed to a model: by `UnlearningTrainer` (forget, retain, evaluation and guard
-monitor sets) and by the reference-model training and evaluation in `hf_unlearn.reference` (and relearning). Front
+monitor sets) and by the reference-model training and evaluation in `hf_unlearn.experiment.reference_training` (and
+relearning). Front
 ends (demo, recipe, benchmark) pass audio datasets and never featurize themselves.
 
 Already-featurized data, the explicit rule: a dataset that holds the extractor's main input column

@@ -16,7 +16,7 @@ from .outputs import load_results, metrics_from_outputs
 from .report import results_figure, results_table
 from .signals import check_finite, confidence, entropy, log_softmax, per_sample_cross_entropy
 from .subsets import gaps_to_gold, subset_metrics
-from .summary import unlearning_metrics
+from .unlearning_metrics import unlearning_metrics
 
 __all__ = [
     "EPS",

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from .signals import per_sample_cross_entropy
-from .summary import unlearning_metrics
+from .unlearning_metrics import unlearning_metrics
 
 
 def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_time=None, num_classes=None):

@@ -34,7 +34,7 @@ from .defaults import (
     model_family,
     reference_defaults,
 )
-from .references import (
+from .reference_cache import (
     REFERENCE_INFO_NAME,
     ReferenceModel,
     ReferenceSpec,

@@ -15,7 +15,7 @@ Pretrained transformers use the usual fine-tuning values (3e-5, a few epochs, li
 
 Unlearning settings (`method_settings`): package data `settings/<dataset>.json`, one file per dataset, holding per
 method a `default` entry and optional per-request-kind entries (`class`, `speaker`, `sample`). The benchmark's
-validation-only tuner writes `fsdd.json`, and `hf_unlearn.benchmark.demo_settings` (the same criterion, on the demo's
+validation-only tuner writes `fsdd.json`, and `hf_unlearn.cli.demo_settings` (the same criterion, on the demo's
 eSpeak keywords) writes `keywords.json`; `default` and `fallback` entries are hand-written, and each file's
 `"source"` field says which command wrote the rest. `recipes/configs/<dataset>/*.yaml` are generated from them.
 """
@@ -99,7 +99,7 @@ def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None
     Returns:
         `dict`: config field -> value, e.g. `{"learning_rate": 3e-4, "num_train_epochs": 2, ...}`.
     """
-    from hf_unlearn.registry import get_trainer_class
+    from hf_unlearn.methods import get_trainer_class
 
     key = get_trainer_class(method).method_key
     settings = load_settings(dataset)

@@ -15,7 +15,7 @@ FEATURES_FOLDER = "features"
 def features_cache_root(cache_dir: str | os.PathLike | None = None, reference_dir: str | os.PathLike | None = None):
     """The folder of cached features: `cache_dir`, else `features/` inside the reference models' cache root
     (`cache_root(reference_dir)`), so that one folder holds everything an experiment caches."""
-    from .references import cache_root
+    from .reference_cache import cache_root
 
     return os.fspath(cache_dir) if cache_dir else os.path.join(cache_root(reference_dir), FEATURES_FOLDER)
 
@@ -72,7 +72,7 @@ def cache_features(splits, extractor, cache_dir: str, audio_column: str = "audio
     extractor. Returns `{name: featurized dataset}`."""
     from hf_unlearn.data.features import featurize_cached
 
-    from .references import original_training_rows
+    from .reference_cache import original_training_rows
 
     sets = {"training": original_training_rows(splits), "forget": splits.forget, "retain": splits.retain}
     sets.update(validation=getattr(splits, "validation", None), retain_validation=splits.retain_eval)

@@ -1,5 +1,5 @@
 """Writing results: `results.json`, `results.md` (the table) and `results.png` (the figure) for one run or a list of
-runs. Model cards are written by the trainer when it saves (see `hf_unlearn.card`)."""
+runs. Model cards are written by the trainer when it saves (see `hf_unlearn.hub.card`)."""
 
 from __future__ import annotations
 

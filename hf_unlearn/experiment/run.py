@@ -20,7 +20,7 @@ import numpy as np
 from hf_unlearn.data.features import featurize
 from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
 
-from .references import ReferenceModel, check_reference_agreement, predict_splits
+from .reference_cache import ReferenceModel, check_reference_agreement, predict_splits
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,9 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         "mia_heldout_minus_gold", "stop_reason", "agreement_warning", "losses"}`; `losses` (per-sample losses per
         model and split, lists) feed the figure and are left out of `results.json` by `write_results`.
     """
-    from hf_unlearn.config import UnlearningConfig, launch_use_cpu
-    from hf_unlearn.registry import get_trainer_class
-    from hf_unlearn.trainer import UnlearningTrainer
+    from hf_unlearn.methods import get_trainer_class
+    from hf_unlearn.trainer.config import UnlearningConfig, launch_use_cpu
+    from hf_unlearn.trainer.trainer import UnlearningTrainer
 
     trainer_class = get_trainer_class(method)
     original = references["original"]
@@ -145,7 +145,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         processing_class=extractor,
         original_results=results["original"],
         gold_results=results.get("gold"),
-        forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.privacy)
+        forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.hub.privacy)
         **(trainer_kwargs or {}),
     )
     if card_options:

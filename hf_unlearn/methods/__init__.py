@@ -1,44 +1,19 @@
-"""Built-in unlearning methods: importing this package registers each one (one file per method)."""
+"""Built-in unlearning methods, one file per method: importing this package registers each one.
 
-from hf_unlearn.methods.bad_teaching import BadTeachingConfig, BadTeachingTrainer
-from hf_unlearn.methods.bad_teaching_lite import BadTeachingLiteConfig, BadTeachingLiteTrainer
-from hf_unlearn.methods.cf_k import CFkConfig, CFkTrainer
-from hf_unlearn.methods.finetune import FinetuneConfig, FinetuneTrainer
-from hf_unlearn.methods.gradient_ascent import GradientAscentConfig, GradientAscentTrainer
-from hf_unlearn.methods.l1_sparse import L1SparseConfig, L1SparseTrainer
-from hf_unlearn.methods.neggrad_plus import NegGradPlusConfig, NegGradPlusTrainer
-from hf_unlearn.methods.npo import NPOConfig, NPOTrainer
-from hf_unlearn.methods.random_labels import RandomLabelsConfig, RandomLabelsTrainer
-from hf_unlearn.methods.reset_perturb import ResetPerturbConfig, ResetPerturbTrainer
-from hf_unlearn.methods.salun import SalUnConfig, SalUnTrainer
-from hf_unlearn.methods.scrub import SCRUBConfig, SCRUBTrainer
-from hf_unlearn.methods.unsir import UNSIRConfig, UNSIRTrainer
+The list of built-in methods is `hf_unlearn.BUILT_IN_METHODS` (module -> config and trainer class names); this package
+imports those modules and exports their classes, and `hf_unlearn` re-exports them lazily. The registry's listing
+functions are re-exported here, so that `from hf_unlearn.methods import list_methods` always sees every built-in.
+"""
 
-__all__ = [
-    "BadTeachingConfig",
-    "BadTeachingTrainer",
-    "BadTeachingLiteConfig",
-    "BadTeachingLiteTrainer",
-    "CFkConfig",
-    "CFkTrainer",
-    "FinetuneConfig",
-    "FinetuneTrainer",
-    "GradientAscentConfig",
-    "GradientAscentTrainer",
-    "L1SparseConfig",
-    "L1SparseTrainer",
-    "NegGradPlusConfig",
-    "NegGradPlusTrainer",
-    "NPOConfig",
-    "NPOTrainer",
-    "RandomLabelsConfig",
-    "RandomLabelsTrainer",
-    "ResetPerturbConfig",
-    "ResetPerturbTrainer",
-    "SalUnConfig",
-    "SalUnTrainer",
-    "SCRUBConfig",
-    "SCRUBTrainer",
-    "UNSIRConfig",
-    "UNSIRTrainer",
-]
+import importlib
+
+from hf_unlearn import BUILT_IN_METHODS
+from hf_unlearn.trainer.registry import MethodInfo, get_trainer_class, list_methods, methods_markdown  # noqa: F401
+
+__all__ = [name for names in BUILT_IN_METHODS.values() for name in names]
+
+for _module_name, _class_names in BUILT_IN_METHODS.items():
+    _module = importlib.import_module(f"hf_unlearn.methods.{_module_name}")
+    globals().update({name: getattr(_module, name) for name in _class_names})
+
+del _module, _module_name, _class_names

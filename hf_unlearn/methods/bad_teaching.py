@@ -13,7 +13,7 @@ at lr 1e-4, `T = 1`.
 
 The incompetent teacher is never the original model. UnSLU-BENCH's released code (Koudounas et al., Interspeech 2025)
 queries the original's logits in its place, so the forget target there is the original's own prediction and its BT
-cannot forget; here the incompetent teacher is built by `hf_unlearn.teachers.incompetent_teacher` (seeded by
+cannot forget; here the incompetent teacher is built by `hf_unlearn.trainer.teachers.incompetent_teacher` (seeded by
 `incompetent_teacher_seed`), which refuses a teacher with the original's weights, and the trainer refuses
 `incompetent_teacher_model=` set to the model or the competent teacher. For BT-L, UnSLU-BENCH's variant with noise
 logits in place of the incompetent teacher, see `bad_teaching_lite`.
@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.data.collator import FORGET_FLAG, model_batch
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
 from hf_unlearn.papers import CHUNDAWAT_2023
-from hf_unlearn.teachers import freeze, incompetent_teacher
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.teachers import freeze, incompetent_teacher
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

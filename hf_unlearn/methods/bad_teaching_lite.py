@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.data.collator import FORGET_FLAG, model_batch
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import per_sample_kl_with_temperature
 from hf_unlearn.methods.bad_teaching import mixed_batch_loss
 from hf_unlearn.papers import CHUNDAWAT_2023
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

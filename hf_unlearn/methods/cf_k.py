@@ -18,9 +18,9 @@ CF-k refuses `peft_config=`: choosing the trained blocks is already its paramete
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.papers import GOEL_2022
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

@@ -8,9 +8,9 @@ where the reference code keeps it flat over runs this short.
 
 from dataclasses import dataclass
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.papers import UNSLU_BENCH
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

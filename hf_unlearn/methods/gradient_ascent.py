@@ -10,9 +10,9 @@ and watch retain accuracy. Deviations: the rate decays linearly to 0 (the Traine
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.papers import GOLATKAR_2020
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

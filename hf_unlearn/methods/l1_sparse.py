@@ -17,10 +17,10 @@ authors' code keeps it flat over runs this short.
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import l1_penalty
 from hf_unlearn.papers import JIA_2023
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

@@ -19,9 +19,9 @@ Trainer's schedule, kept by `UnlearningConfig`) where UnSLU-BENCH keeps it const
 
 from dataclasses import dataclass
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.papers import KURMANJI_2023
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 SCRUB_REPO_ALPHA = 0.9999
 

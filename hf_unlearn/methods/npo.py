@@ -13,10 +13,10 @@ MU-Bench does. With `use_retain=False` the trainer neither needs nor loads a ret
 
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.losses import npo_per_sample
 from hf_unlearn.papers import ZHANG_2024
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

@@ -17,11 +17,11 @@ of optimizer steps (of all processes). The rate decays linearly to 0 (the Traine
 
 from dataclasses import dataclass
 
-from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.data.collator import RANDOM_LABELS
 from hf_unlearn.data.streams import PhasedUnlearningDataset
 from hf_unlearn.papers import GOLATKAR_2020
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
 @dataclass

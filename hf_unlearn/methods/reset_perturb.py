@@ -73,9 +73,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
-from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.papers import WU_TORIBIO
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
 

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_unlearn.config import UnlearningConfig
 from hf_unlearn.methods.random_labels import RandomLabelsTrainer
 from hf_unlearn.papers import FAN_2024
+from hf_unlearn.trainer.config import UnlearningConfig
 
 
 @dataclass

@@ -36,11 +36,11 @@ minimum and its gradient is zero; max steps act once min steps (of the previous 
 import logging
 from dataclasses import dataclass, field
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.data.streams import PhasedUnlearningDataset
 from hf_unlearn.losses import per_sample_kl_with_temperature
 from hf_unlearn.papers import KURMANJI_2023
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
 

@@ -44,12 +44,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hf_unlearn.config import UnlearningConfig, unslu_preset
 from hf_unlearn.data.collator import LABELS, ROW_INDEX
 from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.losses import unsir_noise_objective
 from hf_unlearn.papers import TARUN_2023
-from hf_unlearn.trainer import UnlearningTrainer
+from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
 

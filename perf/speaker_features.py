@@ -18,7 +18,7 @@ Variants:
 
 Run (about 1-2 minutes per variant and seed with one thread):
 
-    python benchmarks/speaker_features.py --fsdd path/to/free-spoken-digit-dataset --epochs 15
+    python perf/speaker_features.py --fsdd path/to/free-spoken-digit-dataset --epochs 15
 """
 
 import argparse

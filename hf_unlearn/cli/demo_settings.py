@@ -8,7 +8,7 @@ before the request, so no model trained on them; sample requests have none and u
 forget_test are never evaluated), and the choice per request kind is written as the method's `speaker` / `class` /
 `sample` entry. `default` and `fallback` entries stay hand-written.
 
-    python -m hf_unlearn.benchmark.demo_settings --output_dir path/to/demo_tuning [--methods scrub salun]
+    python -m hf_unlearn.cli.demo_settings --output_dir path/to/demo_tuning [--methods scrub salun]
 
 Each trial is stored in `<output_dir>/<key>.json` as soon as it ends, and a rerun skips the stored ones (resume).
 """
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 DATASET = "keywords"
-COMMAND = "python -m hf_unlearn.benchmark.demo_settings"
+COMMAND = "python -m hf_unlearn.cli.demo_settings"
 
 
 @dataclass
 class DemoTuningArguments:
-    """Arguments of `python -m hf_unlearn.benchmark.demo_settings` (see the module docstring)."""
+    """Arguments of `python -m hf_unlearn.cli.demo_settings` (see the module docstring)."""
 
     output_dir: str = field(default="demo_tuning", metadata={"help": "Where each trial's JSON file goes (resume)."})
     methods: list[str] | None = field(default=None, metadata={"help": "Methods to tune (default: every method)."})
@@ -85,7 +85,7 @@ class PreparedRequest(NamedTuple):
 def prepare(demo_args, data, sampling_rate: int) -> PreparedRequest:
     """The demo's request (`demo.prepare_request`), without shadow models, evaluated on the trial splits only."""
     from hf_unlearn.benchmark.loop import trial_splits
-    from hf_unlearn.demo import prepare_request
+    from hf_unlearn.cli.demo import prepare_request
     from hf_unlearn.experiment import evaluate_references
 
     splits, extractor, references = prepare_request(demo_args, data, sampling_rate)
@@ -118,7 +118,7 @@ def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=prin
     from hf_unlearn.benchmark import PLACEHOLDERS, public_arguments, write_settings
     from hf_unlearn.benchmark.loop import job_done, report_job, run_key, write_job
     from hf_unlearn.benchmark.tuning import choose_setting, tuning_grid
-    from hf_unlearn.demo import DemoArguments, load_demo_data
+    from hf_unlearn.cli.demo import DemoArguments, load_demo_data
     from hf_unlearn.experiment import SETTINGS_DIR, method_settings
 
     known = [info.key for info in list_methods()]
@@ -182,7 +182,7 @@ def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=prin
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hf_unlearn.arguments import parse_dataclass
+    from hf_unlearn.cli.dataclass_options import parse_dataclass
 
     argv = list(sys.argv[1:] if argv is None else argv)
     tune_demo(parse_dataclass(DemoTuningArguments, argv, prog=COMMAND), argv)

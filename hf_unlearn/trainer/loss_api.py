@@ -1,7 +1,7 @@
 """The loss API of [`UnlearningTrainer`] (a mixin): what methods call to get logits, per-sample losses and teacher
 outputs, how a per-sample loss is reduced (the curriculum) and how loss terms are recorded for logging. Every forward
 pass of a method goes through `logits` (or `teacher_logits`), which keeps batch-norm running statistics out of
-forget-side and teacher passes (`hf_unlearn.batchnorm`)."""
+forget-side and teacher passes (`hf_unlearn.trainer.batchnorm`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from contextlib import nullcontext
 
 import torch
 
-from hf_unlearn.batchnorm import frozen_batch_norm
 from hf_unlearn.losses import superloss_curriculum
 from hf_unlearn.peft_utils import adapter_disabled
+from hf_unlearn.trainer.batchnorm import frozen_batch_norm
 
 
 class UnlearningLossMixin:
@@ -21,7 +21,8 @@ class UnlearningLossMixin:
     def logits(self, model, batch: dict, side: str) -> torch.Tensor:
         """Logits of `model` on `batch`, rows of the `side` set: `"retain"`, or `"forget"` for anything else (forget
         rows, UNSIR's noise, mixed forget + retain batches). A forget-side pass leaves batch-norm running statistics
-        untouched unless `args.forget_bn_update` ([`~hf_unlearn.batchnorm.frozen_batch_norm`]): the one mechanism
+        untouched unless `args.forget_bn_update` ([`~hf_unlearn.trainer.batchnorm.frozen_batch_norm`]): the one
+        mechanism
         every method goes through, whatever the model."""
         frozen = side != "retain" and not self.args.forget_bn_update
         with frozen_batch_norm(model) if frozen else nullcontext():

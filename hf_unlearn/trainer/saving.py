@@ -30,16 +30,16 @@ import numpy as np
 import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from hf_unlearn.audit import unlearning_record
-from hf_unlearn.card import card_options, prepare_folder_for_push, trainer_model_card
 from hf_unlearn.checks import check_checkpoint_folder, check_write_path
-from hf_unlearn.constants import (
+from hf_unlearn.files import (
     MODEL_CARD_NAME,
     RECORDED_TRAINING_FIELDS,
     UNLEARNING_CONFIG_NAME,
     UNLEARNING_RESULTS_NAME,
     UNLEARNING_STATE_NAME,
 )
+from hf_unlearn.hub.audit import unlearning_record
+from hf_unlearn.hub.card import card_options, prepare_folder_for_push, trainer_model_card
 from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
@@ -250,12 +250,12 @@ class UnlearningSaveMixin:
 
     # --------------------------------------------------------------------------------------------- final saves
     def unlearning_record(self) -> dict:
-        """What `unlearning_config.json` holds (see [`~hf_unlearn.audit.unlearning_record`])."""
+        """What `unlearning_config.json` holds (see [`~hf_unlearn.hub.audit.unlearning_record`])."""
         return unlearning_record(self)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Saves the model as `Trainer.save_model` does, plus (for a final save, not a checkpoint) this run's line in
-        the audit log `unlearning_log.jsonl` (see `hf_unlearn.audit`). Refuses the original model's folder."""
+        the audit log `unlearning_log.jsonl` (see `hf_unlearn.hub.audit`). Refuses the original model's folder."""
         self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
         super().save_model(output_dir, _internal_call)
         # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
@@ -299,7 +299,7 @@ class UnlearningSaveMixin:
         output_dir: str | None = None,
         **options,
     ) -> None:
-        """Writes the unlearning model card (`README.md`, see `hf_unlearn.card`) to `output_dir` (default
+        """Writes the unlearning model card (`README.md`, see `hf_unlearn.hub.card`) to `output_dir` (default
         `args.output_dir`). The stock `Trainer` arguments map to card options: `dataset` (the data's name),
         `dataset_tags` (Hub dataset ids), `finetuned_from` (the base model's Hub id), `license`, `language`, `tags`;
         `options` may also give `dataset_name`, `dataset_id`, `base_model`. Given options are kept in
@@ -318,7 +318,7 @@ class UnlearningSaveMixin:
         """Saves to `args.output_dir` and uploads it to `args.hub_model_id`: the model (or its PEFT adapter), the
         feature extractor, the model card, `unlearning_config.json` and `unlearning_results.json` (plus whatever else
         is in the folder, except names starting with `_` and checkpoints). The Hub validates the card's metadata on
-        upload. The salt of the request digest is not in the folder (see `hf_unlearn.privacy`). Other arguments are
+        upload. The salt of the request digest is not in the folder (see `hf_unlearn.hub.privacy`). Other arguments are
         those of `Trainer.push_to_hub` (`token`, `revision`, `private`) and of [`create_model_card`]."""
         self.check_write_path(self.args.output_dir, "output_dir (saved before the push)")
         commit_message = commit_message or f"Unlearning with hf-unlearn ({self.method_key})"

@@ -192,7 +192,7 @@ def prepare_request(args: DemoArguments, data, sampling_rate: int):
 
     from hf_unlearn.data import make_request_splits
     from hf_unlearn.experiment import ReferenceSpec, fit_extractor, reference_models
-    from hf_unlearn.experiment.references import original_training_rows
+    from hf_unlearn.experiment.reference_cache import original_training_rows
 
     # Validation drawn before the request, FSDD's files as groups: the rows (and cached references) of the benchmark.
     group_column = "file" if "file" in data["train"].column_names else None
@@ -224,7 +224,7 @@ def run_demo(args: DemoArguments) -> dict:
     import datasets
     import torch
 
-    from hf_unlearn.registry import get_trainer_class
+    from hf_unlearn.methods import get_trainer_class
 
     method = get_trainer_class(args.method).method_key  # fails early on an unknown method
     if args.num_threads:

@@ -12,7 +12,8 @@ checkpoint, labels, config overrides), the feature extractor's config (fitted st
 settings, the seed, and a content digest of the training and validation rows (rows are put in a canonical order
 first, so the same rows give the same key whatever request they come from). The folder is
 `<root>/<key[:16]>`, holding the model, its extractor and `reference_training.json` (see
-`hf_unlearn.reference.train_classifier`: `train_time` counts the training steps up to the best epoch only).
+`hf_unlearn.experiment.reference_training.train_classifier`: `train_time` counts the training steps up to the best
+epoch only).
 
 The feature extractor is fitted (`fit_extractor`) on the original's training rows only, and the same fitted extractor
 serves original, gold, shadows and the unlearned model: the gold model then sees the forget rows' statistics through
@@ -30,7 +31,12 @@ import os
 from dataclasses import dataclass, field
 
 import hf_unlearn.models  # noqa: F401  (registers hf-unlearn's model types with the Auto classes)
-from hf_unlearn.reference import REFERENCE_INFO_NAME, dead_units_share, predict_splits, train_classifier
+from hf_unlearn.experiment.reference_training import (
+    REFERENCE_INFO_NAME,
+    dead_units_share,
+    predict_splits,
+    train_classifier,
+)
 
 from .defaults import reference_defaults
 

@@ -49,9 +49,9 @@ between the two shows how noisy the machine is.
 
 Usage (from the repository root):
 
-    python benchmarks/step_time.py                                   # MFCC CNN, every method, a Markdown table
-    python benchmarks/step_time.py --model wav2vec2 --steps 10 --json step_time_wav2vec2.json
-    python benchmarks/step_time.py --methods finetune scrub --steps 100 --num_threads 2
+    python perf/step_time.py                                   # MFCC CNN, every method, a Markdown table
+    python perf/step_time.py --model wav2vec2 --steps 10 --json step_time_wav2vec2.json
+    python perf/step_time.py --methods finetune scrub --steps 100 --num_threads 2
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Where methods are registered: defining `class XTrainer(UnlearningTrainer, method="x")` stores `XTrainer` under
 `"x"` and its aliases ([`RegisteredMethod`]), and `UnlearningTrainer(method="x", ...)` returns an `XTrainer`.
-`hf_unlearn.registry` lists what is stored, with the built-in methods loaded."""
+`hf_unlearn.trainer.registry` lists what is stored, with the built-in methods loaded."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The opening verdict of an unlearned model's card: whether the forgotten data is still recognised, judged from the
 forget accuracy and the held-out MIA next to the gold model's (retrained without the forget set), and whether the
-original model already scored like gold (then the figures cannot show forgetting). Used by `hf_unlearn.card`."""
+original model already scored like gold (then the figures cannot show forgetting). Used by `hf_unlearn.hub.card`."""
 
 from __future__ import annotations
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import hf_unlearn.methods  # noqa: F401  (defining each built-in method's trainer registers it)
-from hf_unlearn.method_store import ALIASES, METHODS, registered_trainer_class
 from hf_unlearn.papers import Paper
+from hf_unlearn.trainer.method_store import ALIASES, METHODS, registered_trainer_class
 
 
 @dataclass(frozen=True)

@@ -21,25 +21,25 @@ import torch
 from transformers import Trainer
 
 from hf_unlearn import checks
-from hf_unlearn.audit import AuditLog
-from hf_unlearn.batchnorm import recalibrate_batch_norm
-from hf_unlearn.config import UnlearningConfig, convert_config
 from hf_unlearn.data.collator import UnlearningCollator
 from hf_unlearn.data.features import featurize, min_clip_samples
 from hf_unlearn.data.streams import PairedUnlearningDataset
-from hf_unlearn.evaluating import UnlearningEvaluationMixin
 from hf_unlearn.evaluation import load_results
-from hf_unlearn.guard import DivergenceGuard
-from hf_unlearn.loss_api import UnlearningLossMixin
-from hf_unlearn.masks import install_gradient_masks
-from hf_unlearn.method_store import RegisteredMethod
+from hf_unlearn.hub.audit import AuditLog
+from hf_unlearn.hub.privacy import ForgetRequest
 from hf_unlearn.papers import Paper
 from hf_unlearn.peft_utils import is_peft_model, prepare_peft_model
-from hf_unlearn.privacy import ForgetRequest
-from hf_unlearn.processes import quiet_replica, set_ddp_defaults
-from hf_unlearn.saving import UnlearningSaveMixin
 from hf_unlearn.tasks import get_task
-from hf_unlearn.teachers import original_teacher
+from hf_unlearn.trainer.batchnorm import recalibrate_batch_norm
+from hf_unlearn.trainer.config import UnlearningConfig, convert_config
+from hf_unlearn.trainer.guard import DivergenceGuard
+from hf_unlearn.trainer.loss_api import UnlearningLossMixin
+from hf_unlearn.trainer.masks import install_gradient_masks
+from hf_unlearn.trainer.method_store import RegisteredMethod
+from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
+from hf_unlearn.trainer.saving import UnlearningSaveMixin
+from hf_unlearn.trainer.split_evaluation import UnlearningEvaluationMixin
+from hf_unlearn.trainer.teachers import original_teacher
 
 
 class UnlearningTrainer(
@@ -65,10 +65,11 @@ class UnlearningTrainer(
         original_results, gold_results (`dict` or path to a JSON file, *optional*): evaluation results of the original
             and the gold (retrained) model, for GUM/CGUM and the gaps to gold.
         method (`str`, *optional*): the method key, when instantiating `UnlearningTrainer` itself.
-        forget_request ([`ForgetSplits`], [`~hf_unlearn.privacy.ForgetRequest`] or `dict`, *optional*): what was asked
+        forget_request ([`ForgetSplits`], [`~hf_unlearn.hub.privacy.ForgetRequest`] or `dict`, *optional*): what was
+        asked
             to be forgotten (kind, values, counts). Only its public record (kind, counts, shares, a salted digest of
             the forget-set identifiers; class names for class requests) reaches `unlearning_config.json` and the model
-            card; the salt goes to a local receipt (see `hf_unlearn.privacy`).
+            card; the salt goes to a local receipt (see `hf_unlearn.hub.privacy`).
     """
 
     config_class = UnlearningConfig
@@ -81,9 +82,9 @@ class UnlearningTrainer(
     uses_retain: bool = True
     default_epoch_over: str = "forget"
     uses_random_labels: bool = False
-    ascends: bool = False  # ascends a loss on the forget set: its guard needs retain rows (hf_unlearn.guard)
+    ascends: bool = False  # ascends a loss on the forget set: its guard needs retain rows (hf_unlearn.trainer.guard)
     # Each epoch ends with a pass that repairs the retain set (SCRUB's min pass): the guard judges retain accuracy at
-    # epoch ends only, since a max pass is allowed to lower it on the way (hf_unlearn.guard).
+    # epoch ends only, since a max pass is allowed to lower it on the way (hf_unlearn.trainer.guard).
     repairs_each_epoch: bool = False
     # "adapter": runs on a PEFT adapter's parameters (`peft_note` says what changes, if anything); "refuse": raises
     # a ValueError with `peft_note` as the reason.
@@ -159,7 +160,8 @@ class UnlearningTrainer(
         self.retain_for_bn = self._prepare_side(retain_dataset, "retain") if recalibration_needs_retain else retain
         self.num_forget = len(forget) if forget is not None else len(forget_dataset or [])
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
-        # What may be published about the request (kind, counts, salted digest), never who or what: hf_unlearn.privacy.
+        # What may be published about the request (kind, counts, salted digest), never who or what:
+        # hf_unlearn.hub.privacy.
         self.forget_request = ForgetRequest.coerce(forget_request)
         if self.forget_request.kind == "speaker":
             checks.check_speakers_disjoint(forget_dataset, retain_dataset, args.speaker_column)
@@ -193,7 +195,7 @@ class UnlearningTrainer(
         self._optimizer_prepared = False
         self._last_step_begun = None
         self._resume_state = None
-        self.stop_reason = None  # set when the divergence guard stops the run (hf_unlearn.guard)
+        self.stop_reason = None  # set when the divergence guard stops the run (hf_unlearn.trainer.guard)
         self.stopped_at_step = None
         self.guard = DivergenceGuard.from_trainer(
             self, forget, retain, forget_dataset, retain_dataset, self._featurize
@@ -248,7 +250,7 @@ class UnlearningTrainer(
         """Multiplies the gradient of each named parameter (names of `self.model.named_parameters()`) by its mask
         (same shape; 0 freezes an entry) on every backward pass, before gradients are reduced across processes;
         replaces the previous masks (`{}` lifts them). Masks refuse `weight_decay > 0`, which would still move the
-        masked weights (see [`~hf_unlearn.masks.install_gradient_masks`])."""
+        masked weights (see [`~hf_unlearn.trainer.masks.install_gradient_masks`])."""
         for handle in self._gradient_mask_handles:
             handle.remove()
         self.gradient_masks, self._gradient_mask_handles = install_gradient_masks(
@@ -272,7 +274,7 @@ class UnlearningTrainer(
         the data position (which `Trainer` saves): by default the gradient masks and the curriculum's running
         statistics. Methods that build state in `before_optimizer()` (UNSIR's noise, SalUn's mask, the reset-perturb
         round) extend it: tensors, numbers, strings, lists and dicts. Saved in every checkpoint as safetensors + JSON
-        (`hf_unlearn.saving`), never pickled."""
+        (`hf_unlearn.trainer.saving`), never pickled."""
         return {
             "gradient_masks": {name: mask.detach().cpu() for name, mask in self.gradient_masks.items()},
             "curriculum_state": copy.deepcopy(self.curriculum_state),

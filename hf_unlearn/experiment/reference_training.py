@@ -1,20 +1,26 @@
 """Training and evaluation primitives of the reference models (original, gold, shadow): a plain
 `transformers.Trainer` run with early stopping, its training-loop time, the share of dead ReLU units, and
-predictions/metrics of any model on a dict of splits. `hf_unlearn.experiment.references` caches models trained with
+predictions/metrics of any model on a dict of splits. `hf_unlearn.experiment.reference_cache` caches models trained
+with
 these; the experiment pipeline, the relearning check and the Hub helpers share them."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
 
-from hf_unlearn.config import accelerator_present, launch_use_cpu
 from hf_unlearn.data.collator import UnlearningCollator
 from hf_unlearn.data.features import featurize
 from hf_unlearn.evaluation import metrics_from_outputs
+from hf_unlearn.files import UNLEARNING_RESULTS_NAME
+from hf_unlearn.hub.loading import LoadedCheckpoint, load_checkpoint, read_hub_json
+from hf_unlearn.trainer.config import accelerator_present, launch_use_cpu
+
+logger = logging.getLogger(__name__)
 
 REFERENCE_INFO_NAME = "reference_training.json"
 
@@ -244,3 +250,53 @@ def evaluate_model(
     return metrics_from_outputs(
         outputs, original=original, gold=gold, unlearning_time=unlearning_time, num_classes=num_classes
     )
+
+
+def load_gold_model(
+    source: str,
+    eval_dataset: dict | None = None,
+    train_time: float | None = None,
+    revision: str | None = None,
+    token=None,
+    trust_remote_code: bool = False,
+    use_cpu: bool | None = None,
+    batch_size: int = 64,
+) -> LoadedCheckpoint:
+    """Loads a gold model (retrained without the forget set) as the reference of GUM/CGUM and of the gaps to gold.
+
+    Args:
+        source (`str`): repo id or folder of the gold model.
+        eval_dataset (`dict[str, datasets.Dataset]`, *optional*): the same splits the unlearned model is evaluated
+            on (`{"forget": ..., "retain": ..., "test": ...}`). The gold model is evaluated on them, which is the
+            comparison GUM assumes. Without them, the results the repo publishes are used
+            (`unlearning_results.json`, else the card's model-index), which are only comparable on the same splits.
+        train_time (`float`, *optional*): seconds the gold model took to train (GUM's time term). Default: the repo's
+            `reference_training.json` (written by `hf_unlearn.experiment.reference_training.train_classifier`), else
+            its results.
+        revision, token, trust_remote_code: as in [`~hf_unlearn.hub.loading.load_checkpoint`].
+        use_cpu (`bool`, *optional*), batch_size (`int`, *optional*, defaults to 64): of the evaluation.
+
+    Returns:
+        [`LoadedCheckpoint`] whose `results` is the `gold_results=` of `UnlearningTrainer`.
+    """
+    checkpoint = load_checkpoint(source, revision=revision, token=token, trust_remote_code=trust_remote_code)
+    if eval_dataset is not None:
+        results, _ = evaluate_model(
+            checkpoint.model, checkpoint.feature_extractor, eval_dataset, batch_size=batch_size, use_cpu=use_cpu
+        )
+    else:
+        results = dict(checkpoint.results or {})
+        if not results:
+            raise ValueError(
+                f"{source!r} publishes no results (no {UNLEARNING_RESULTS_NAME}, no model-index): pass "
+                "eval_dataset=<the evaluation splits> to evaluate the gold model."
+            )
+    if train_time is None:
+        info = read_hub_json(source, REFERENCE_INFO_NAME, revision, token) or {}
+        train_time = info.get("train_time", results.get("train_time"))
+    if train_time is None:
+        logger.warning("No training time for the gold model %r: GUM, CGUM and the speed-up need train_time=.", source)
+    else:
+        results["train_time"] = float(train_time)
+    checkpoint.results = results
+    return checkpoint

@@ -40,7 +40,7 @@ class ScriptArguments:
     relearn_steps: int = field(
         default=0,
         metadata={
-            "help": "After unlearning, run the relearning check (hf_unlearn.relearning) for this many steps on the "
+            "help": "After unlearning, run the relearning check (experiment.relearning) for this many steps on the "
             "unlearned and the gold model; 0: off."
         },
     )

@@ -49,7 +49,7 @@ class DivergenceGuard(TrainerCallback):
         self.snapshot = None
         self.snapshot_step = 0
         self.nonfinite_loss = None
-        self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.saving`)
+        self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.trainer.saving`)
         self.at_epoch_ends = bool(getattr(trainer, "repairs_each_epoch", False))
 
     @classmethod
@@ -70,7 +70,7 @@ class DivergenceGuard(TrainerCallback):
         if args.stop_at_gold and gold_forget is None:
             raise ValueError(
                 "stop_at_gold=True needs the gold model's results: pass gold_results=<dict or JSON path> holding "
-                "forget_accuracy (e.g. from hf_unlearn.reference.evaluate_model on the gold model)."
+                "forget_accuracy (e.g. from experiment.reference_training.evaluate_model on the gold model)."
             )
         wanted = args.divergence_guard != "off"
         if not (wanted or args.stop_at_gold):

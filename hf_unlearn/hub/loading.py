@@ -7,10 +7,11 @@
   refused unless `trust_remote_code=True` is passed.
 - [`read_unlearning_metadata`]: what an unlearned checkpoint says about itself: `unlearning_config.json` (method,
   hyperparameters, the forget request's public record), `unlearning_results.json` and the card's metadata.
-- [`load_gold_model`]: a gold model (retrained without the forget set), with the results `UnlearningTrainer` needs
+- `hf_unlearn.experiment.reference_training.load_gold_model`: a gold model (retrained without the forget set), with
+the results `UnlearningTrainer` needs
   as `gold_results=` for GUM/CGUM and the gaps to gold: evaluated on your splits, or read from what the repo publishes.
 - [`verify_published_request`]: checks a checkpoint's published request digest against the forget-set identifiers
-  and the local salt (see `hf_unlearn.privacy`).
+  and the local salt (see `hf_unlearn.hub.privacy`).
 
 `source` is always a Hub repo id or a local folder; `revision` and `token` are those of `huggingface_hub`.
 """
@@ -24,18 +25,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hf_unlearn.models  # noqa: F401  (registers hf-unlearn's own architectures with the Auto classes)
-from hf_unlearn.card import is_hub_id, results_from_card
 from hf_unlearn.checks import check_checkpoint_folder
-from hf_unlearn.constants import MODEL_CARD_NAME, UNLEARNING_CONFIG_NAME, UNLEARNING_RESULTS_NAME
-from hf_unlearn.privacy import load_receipt, verify_request_digest
-from hf_unlearn.reference import REFERENCE_INFO_NAME, evaluate_model
+from hf_unlearn.files import MODEL_CARD_NAME, UNLEARNING_CONFIG_NAME, UNLEARNING_RESULTS_NAME
+from hf_unlearn.hub.card import is_hub_id, results_from_card
+from hf_unlearn.hub.privacy import load_receipt, verify_request_digest
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "LoadedCheckpoint",
     "load_checkpoint",
-    "load_gold_model",
     "read_unlearning_metadata",
     "verify_published_request",
 ]
@@ -58,7 +57,7 @@ class LoadedCheckpoint:
         unlearning_record (`dict`, *optional*): its `unlearning_config.json` (None for a checkpoint not made by
             hf-unlearn, such as the UnSLU-BENCH ones).
         results (`dict`, *optional*): its metrics (`forget_accuracy`, `test_f1`, `mia`, ..., `train_time`), from
-            `unlearning_results.json`, the card's model-index, or an evaluation ([`load_gold_model`]).
+            `unlearning_results.json`, the card's model-index, or an evaluation (`hf_unlearn.load_gold_model`).
         card_data (`dict`, *optional*): the card's YAML metadata.
     """
 
@@ -101,7 +100,7 @@ def _fetch(source: str, filename: str, revision: str | None = None, token=None) 
         return None
 
 
-def _read_json(source: str, filename: str, revision=None, token=None) -> dict | None:
+def read_hub_json(source: str, filename: str, revision=None, token=None) -> dict | None:
     path = _fetch(source, filename, revision, token)
     if path is None:
         return None
@@ -126,8 +125,8 @@ def read_unlearning_metadata(source: str, revision: str | None = None, token=Non
         model's metrics: `unlearning_results.json`, else the card's model-index, else None) and `card_data` (the
         card's YAML metadata, or None).
     """
-    record = _read_json(source, UNLEARNING_CONFIG_NAME, revision, token)
-    published = _read_json(source, UNLEARNING_RESULTS_NAME, revision, token)
+    record = read_hub_json(source, UNLEARNING_CONFIG_NAME, revision, token)
+    published = read_hub_json(source, UNLEARNING_RESULTS_NAME, revision, token)
     card_data, card_results = None, None
     card_path = _fetch(source, MODEL_CARD_NAME, revision, token)
     if card_path is not None:
@@ -172,7 +171,7 @@ def load_checkpoint(
     source = os.fspath(source)
     check_source(source)
     hub = {"revision": revision, "token": token}
-    adapter_config = _read_json(source, ADAPTER_CONFIG_NAME, revision, token)
+    adapter_config = read_hub_json(source, ADAPTER_CONFIG_NAME, revision, token)
     metadata = read_unlearning_metadata(source, revision, token)
     if adapter_config is not None:
         base_source = base_model or adapter_config.get("base_model_name_or_path")
@@ -188,7 +187,7 @@ def load_checkpoint(
             model = model.merge_and_unload()
         model.eval()
         extractor = base.feature_extractor
-        preprocessor = _read_json(source, PREPROCESSOR_CONFIG_NAME, revision, token)
+        preprocessor = read_hub_json(source, PREPROCESSOR_CONFIG_NAME, revision, token)
         if preprocessor is not None:
             _check_remote_code(source, preprocessor, PREPROCESSOR_CONFIG_NAME, trust_remote_code)
             extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=trust_remote_code, **hub)
@@ -203,14 +202,14 @@ def load_checkpoint(
             card_data=metadata["card_data"],
         )
 
-    config = _read_json(source, CONFIG_NAME, revision, token)
+    config = read_hub_json(source, CONFIG_NAME, revision, token)
     if config is None:
         raise ValueError(
             f"{source!r} has neither {CONFIG_NAME} nor {ADAPTER_CONFIG_NAME}: it is not a transformers checkpoint "
             "or a PEFT adapter. Check the repo id / folder (and revision)."
         )
     _check_remote_code(source, config, CONFIG_NAME, trust_remote_code)
-    preprocessor = _read_json(source, PREPROCESSOR_CONFIG_NAME, revision, token)
+    preprocessor = read_hub_json(source, PREPROCESSOR_CONFIG_NAME, revision, token)
     _check_remote_code(source, preprocessor, PREPROCESSOR_CONFIG_NAME, trust_remote_code)
     model = AutoModelForAudioClassification.from_pretrained(
         source, trust_remote_code=trust_remote_code, **hub, **model_kwargs
@@ -227,61 +226,12 @@ def load_checkpoint(
     )
 
 
-def load_gold_model(
-    source: str,
-    eval_dataset: dict | None = None,
-    train_time: float | None = None,
-    revision: str | None = None,
-    token=None,
-    trust_remote_code: bool = False,
-    use_cpu: bool | None = None,
-    batch_size: int = 64,
-) -> LoadedCheckpoint:
-    """Loads a gold model (retrained without the forget set) as the reference of GUM/CGUM and of the gaps to gold.
-
-    Args:
-        source (`str`): repo id or folder of the gold model.
-        eval_dataset (`dict[str, datasets.Dataset]`, *optional*): the same splits the unlearned model is evaluated
-            on (`{"forget": ..., "retain": ..., "test": ...}`). The gold model is evaluated on them, which is the
-            comparison GUM assumes. Without them, the results the repo publishes are used
-            (`unlearning_results.json`, else the card's model-index), which are only comparable on the same splits.
-        train_time (`float`, *optional*): seconds the gold model took to train (GUM's time term). Default: the repo's
-            `reference_training.json` (written by `hf_unlearn.reference.train_classifier`), else its results.
-        revision, token, trust_remote_code: as in [`load_checkpoint`].
-        use_cpu (`bool`, *optional*), batch_size (`int`, *optional*, defaults to 64): of the evaluation.
-
-    Returns:
-        [`LoadedCheckpoint`] whose `results` is the `gold_results=` of `UnlearningTrainer`.
-    """
-    checkpoint = load_checkpoint(source, revision=revision, token=token, trust_remote_code=trust_remote_code)
-    if eval_dataset is not None:
-        results, _ = evaluate_model(
-            checkpoint.model, checkpoint.feature_extractor, eval_dataset, batch_size=batch_size, use_cpu=use_cpu
-        )
-    else:
-        results = dict(checkpoint.results or {})
-        if not results:
-            raise ValueError(
-                f"{source!r} publishes no results (no {UNLEARNING_RESULTS_NAME}, no model-index): pass "
-                "eval_dataset=<the evaluation splits> to evaluate the gold model."
-            )
-    if train_time is None:
-        info = _read_json(source, REFERENCE_INFO_NAME, revision, token) or {}
-        train_time = info.get("train_time", results.get("train_time"))
-    if train_time is None:
-        logger.warning("No training time for the gold model %r: GUM, CGUM and the speed-up need train_time=.", source)
-    else:
-        results["train_time"] = float(train_time)
-    checkpoint.results = results
-    return checkpoint
-
-
 def verify_published_request(
     source: str, identifiers, salt: str | None = None, revision: str | None = None, token=None
 ) -> bool:
     """Whether the forget-request digest published with `source` is that of `identifiers` under `salt` (default:
-    the salt of the local receipt of that digest, see `hf_unlearn.privacy.load_receipt`)."""
-    record = _read_json(source, UNLEARNING_CONFIG_NAME, revision, token)
+    the salt of the local receipt of that digest, see `hf_unlearn.hub.privacy.load_receipt`)."""
+    record = read_hub_json(source, UNLEARNING_CONFIG_NAME, revision, token)
     digest = ((record or {}).get("request") or {}).get("digest")
     if digest is None:
         raise ValueError(f"{source!r} publishes no forget-request digest in {UNLEARNING_CONFIG_NAME}.")

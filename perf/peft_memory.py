@@ -18,8 +18,8 @@ dense layer; the head trained in full).
 
 Usage (from the repository root):
 
-    python benchmarks/peft_memory.py                       # everything, prints a markdown table
-    python benchmarks/peft_memory.py --models cnn --methods neggrad_plus --steps 3 --json out.json
+    python perf/peft_memory.py                       # everything, prints a markdown table
+    python perf/peft_memory.py --models cnn --methods neggrad_plus --steps 3 --json out.json
 """
 
 from __future__ import annotations

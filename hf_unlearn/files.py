@@ -3,7 +3,7 @@
 UNLEARNING_CONFIG_NAME = "unlearning_config.json"  # the method, its hyperparameters, the request's public record
 UNLEARNING_STATE_NAME = "unlearning_state.pt"  # the method's state in each checkpoint (`method_state`)
 UNLEARNING_RESULTS_NAME = "unlearning_results.json"  # last evaluate() of the model, the original and the gold model
-AUDIT_LOG_NAME = "unlearning_log.jsonl"  # one line per request the model served (`hf_unlearn.audit`)
+AUDIT_LOG_NAME = "unlearning_log.jsonl"  # one line per request the model served (`hf_unlearn.hub.audit`)
 MODEL_CARD_NAME = "README.md"
 # TrainingArguments fields worth recording next to a checkpoint (the rest are run plumbing).
 RECORDED_TRAINING_FIELDS = (

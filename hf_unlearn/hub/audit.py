@@ -1,7 +1,7 @@
 """The audit log of unlearning requests: `unlearning_log.jsonl` next to every unlearned model.
 
 Each unlearning run that saves its model appends one JSON line: when it ran, the method, the request's public record
-(kind, counts, shares and the salted digest of the forget set, see `hf_unlearn.privacy`; never who or what was
+(kind, counts, shares and the salted digest of the forget set, see `hf_unlearn.hub.privacy`; never who or what was
 forgotten, except class names for class requests), the metrics before (the original's results, when given) and after
 (the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, and the library
 versions. Requests applied one after another (each run starting from the previous run's saved model) build one log:
@@ -16,8 +16,8 @@ import json
 import os
 import uuid
 
-from hf_unlearn.card import is_hub_id
-from hf_unlearn.constants import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
+from hf_unlearn.files import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
+from hf_unlearn.hub.card import is_hub_id
 from hf_unlearn.peft_utils import peft_record
 from hf_unlearn.version import __version__
 
@@ -81,7 +81,7 @@ def _jsonable(values: dict) -> dict:
 
 def unlearning_record(trainer) -> dict:
     """What `unlearning_config.json` holds: the method, its paper, its hyperparameters and the request's public record
-    (kind, counts, salted digest; see `hf_unlearn.privacy`)."""
+    (kind, counts, salted digest; see `hf_unlearn.hub.privacy`)."""
     training = {name: getattr(trainer.args, name) for name in RECORDED_TRAINING_FIELDS}
     base_model = getattr(trainer.model, "name_or_path", None)
     return {

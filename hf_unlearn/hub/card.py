@@ -11,7 +11,7 @@ The card's YAML metadata follows the Hub's model-card specification, so the Hub 
   and GUM / CGUM when a gold model was given, with the values of the run (rounded to 4 decimals).
 
 Nothing about the identity of the forget set reaches the card: it gets the request's public record
-([`hf_unlearn.privacy.ForgetRequest.public_record`]) only.
+([`hf_unlearn.hub.privacy.ForgetRequest.public_record`]) only.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import os
 import re
 import sys
 
-from hf_unlearn.card_outcome import outcome_sentence
-from hf_unlearn.constants import RECORDED_TRAINING_FIELDS
 from hf_unlearn.evaluation import results_table
+from hf_unlearn.files import RECORDED_TRAINING_FIELDS
+from hf_unlearn.hub.outcome import outcome_sentence
 from hf_unlearn.papers import UNSLU_BENCH, Paper
 from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
 from hf_unlearn.version import __version__
@@ -145,7 +145,7 @@ def quick_start(model_id: str, is_adapter: bool = False, needs_hf_unlearn: bool 
     if is_adapter:
         return (
             "from transformers import pipeline\n"
-            "from hf_unlearn.hub import load_checkpoint\n\n"
+            "from hf_unlearn.hub.loading import load_checkpoint\n\n"
             f'checkpoint = load_checkpoint("{model_id}", merge_adapter=True)  # base model + this adapter\n'
             'classifier = pipeline("audio-classification", model=checkpoint.model, '
             "feature_extractor=checkpoint.feature_extractor)\n"

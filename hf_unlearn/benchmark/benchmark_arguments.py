@@ -1,4 +1,5 @@
-"""The benchmark's options, as a stdlib dataclass (`hf_unlearn.arguments` turns it into `argparse` options, so
+"""The benchmark's options, as a stdlib dataclass (`hf_unlearn.cli.dataclass_options` turns it into `argparse`
+options, so
 `hf-unlearn benchmark --help` answers without importing torch)."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ REQUEST_KINDS = ("speaker", "class", "sample", "speaker_id")
 
 @dataclass
 class BenchmarkArguments:
-    """Arguments of the FSDD benchmark (`hf-unlearn benchmark` or `python -m hf_unlearn.benchmark`).
+    """Arguments of the FSDD benchmark (`hf-unlearn benchmark` or `python -m hf_unlearn.cli benchmark`).
 
     Original, gold and every unlearning method over forget requests and seeds. Each method's learning rate and length
     are tuned per request kind on validation data only, then applied to every request and seed.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from hf_unlearn.benchmark.summary import REFERENCE_MODELS, target_marks
+from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS, target_marks
 
 
 def _distance(figures: dict) -> float:

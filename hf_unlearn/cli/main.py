@@ -1,8 +1,9 @@
 """The `hf-unlearn` console script: `hf-unlearn demo ...`, `hf-unlearn methods`, `hf-unlearn benchmark ...`.
 
 Each command is a thin front end with its own `--help`. Nothing heavy (torch, transformers, datasets) is imported
-until a command runs: the options come from light argument dataclasses (`hf_unlearn.demo.DemoArguments`, the
-benchmark's `BenchmarkArguments`) turned into `argparse` options by `hf_unlearn.arguments`, and only the named
+until a command runs: the options come from light argument dataclasses (`hf_unlearn.cli.demo.DemoArguments`, the
+benchmark's `BenchmarkArguments`) turned into `argparse` options by `hf_unlearn.cli.dataclass_options`, and only the
+named
 command's options are built, so `hf-unlearn --help` answers at once.
 """
 
@@ -12,7 +13,7 @@ import argparse
 import sys
 from types import ModuleType
 
-from hf_unlearn.arguments import HelpFormatter, add_dataclass_arguments, namespace_to_dataclass
+from hf_unlearn.cli.dataclass_options import HelpFormatter, add_dataclass_arguments, namespace_to_dataclass
 from hf_unlearn.version import __version__
 
 # Command -> one line for `hf-unlearn --help`; `_HANDLERS` below adds its options and runs it.
@@ -33,7 +34,7 @@ def _add_methods(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_methods(args: argparse.Namespace, argv: list[str]) -> int:
-    from hf_unlearn.registry import list_methods, methods_markdown
+    from hf_unlearn.methods import list_methods, methods_markdown
 
     if args.markdown:
         print(methods_markdown(), end="")
@@ -49,14 +50,14 @@ def _run_methods(args: argparse.Namespace, argv: list[str]) -> int:
 
 # --------------------------------------------------------------------------------------------------------- demo
 def _add_demo(parser: argparse.ArgumentParser) -> None:
-    from hf_unlearn.demo import DemoArguments  # stdlib-only at import time
+    from hf_unlearn.cli.demo import DemoArguments  # stdlib-only at import time
 
     parser.description = DemoArguments.__doc__
     add_dataclass_arguments(parser, DemoArguments)
 
 
 def _run_demo(args: argparse.Namespace, argv: list[str]) -> int:
-    from hf_unlearn.demo import DemoArguments, run_demo
+    from hf_unlearn.cli.demo import DemoArguments, run_demo
 
     run_demo(namespace_to_dataclass(args, DemoArguments))
     return 0

@@ -214,7 +214,7 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
     the protocol, and per group the gaps table with the methods that meet all four targets and those that do not."""
     lines = [
         README_START,
-        f"<!-- generated from {json_path} by hf_unlearn.benchmark.summary.readme_block; do not edit by hand -->",
+        f"<!-- generated from {json_path} by hf_unlearn.benchmark.group_summary.readme_block; do not edit by hand -->",
         f"Command: `{result['command']}` ({result['date']}, seeds {result['arguments']['seeds']}).",
         "",
         *protocol_lines(result),
