@@ -1,6 +1,5 @@
-"""The benchmark's options, as a stdlib dataclass (`hf_unlearn.cli.dataclass_options` turns it into `argparse`
-options, so
-`hf-unlearn benchmark --help` answers without importing torch)."""
+"""The benchmark's options, as a stdlib dataclass (`hf_unlearn.cli.dataclass_options` turns it into `argparse` options,
+so `hf-unlearn benchmark --help` answers without importing torch)."""
 
 from __future__ import annotations
 

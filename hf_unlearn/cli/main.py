@@ -3,8 +3,7 @@
 Each command is a thin front end with its own `--help`. Nothing heavy (torch, transformers, datasets) is imported
 until a command runs: the options come from light argument dataclasses (`hf_unlearn.cli.demo.DemoArguments`, the
 benchmark's `BenchmarkArguments`) turned into `argparse` options by `hf_unlearn.cli.dataclass_options`, and only the
-named
-command's options are built, so `hf-unlearn --help` answers at once.
+named command's options are built, so `hf-unlearn --help` answers at once.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 [`featurize`] is called where data is handed to a model: by `UnlearningTrainer` (forget, retain, evaluation and guard
 monitor sets) and by the reference-model training and evaluation in `hf_unlearn.experiment.reference_training` (and
-relearning). Front
-ends (demo, recipe, benchmark) pass audio datasets and never featurize themselves.
+relearning). Front ends (demo, recipe, benchmark) pass audio datasets and never featurize themselves.
 
 Already-featurized data, the explicit rule: a dataset that holds the extractor's main input column
 (`feature_extractor.model_input_names[0]`, e.g. `input_values` or `input_features`) and no audio column is taken as

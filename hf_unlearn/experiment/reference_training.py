@@ -1,8 +1,7 @@
 """Training and evaluation primitives of the reference models (original, gold, shadow): a plain
 `transformers.Trainer` run with early stopping, its training-loop time, the share of dead ReLU units, and
 predictions/metrics of any model on a dict of splits. `hf_unlearn.experiment.reference_cache` caches models trained
-with
-these; the experiment pipeline, the relearning check and the Hub helpers share them."""
+with these; the experiment pipeline, the relearning check and the Hub helpers share them."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@
   refused unless `trust_remote_code=True` is passed.
 - [`read_unlearning_metadata`]: what an unlearned checkpoint says about itself: `unlearning_config.json` (method,
   hyperparameters, the forget request's public record), `unlearning_results.json` and the card's metadata.
-- `hf_unlearn.experiment.reference_training.load_gold_model`: a gold model (retrained without the forget set), with
-the results `UnlearningTrainer` needs
+- `hf_unlearn.experiment.reference_training.load_gold_model`: a gold model (retrained without the forget set), with the
+results `UnlearningTrainer` needs
   as `gold_results=` for GUM/CGUM and the gaps to gold: evaluated on your splits, or read from what the repo publishes.
 - [`verify_published_request`]: checks a checkpoint's published request digest against the forget-set identifiers
   and the local salt (see `hf_unlearn.hub.privacy`).

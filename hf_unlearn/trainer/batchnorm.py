@@ -55,3 +55,10 @@ def recalibrate_batch_norm(model: torch.nn.Module, batches, forward) -> int:
             layer.momentum = momentum
         model.train(was_training)
     return len(layers)
+
+
+def row_batches(rows, batch_size: int, collate):
+    """Collated batches of `batch_size` consecutive rows of `rows` (a featurized dataset), in order, the last one
+    shorter: a pass over every row, as the recalibration needs."""
+    for start in range(0, len(rows), batch_size):
+        yield collate([dict(rows[i]) for i in range(start, min(start + batch_size, len(rows)))])

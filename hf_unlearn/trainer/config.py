@@ -112,9 +112,8 @@ class UnlearningConfig(TrainingArguments):
             `"speaker"`) a speaker found in both the forget and the retain set is refused.
         divergence_guard (`str`, *optional*, defaults to `"auto"`):
             `"auto"` stops every method cleanly when the loss is not finite or the retain accuracy on a monitor
-            batch collapses, keeping the last good weights (`hf_unlearn.trainer.guard`; an ascent method without
-            retain rows
-            is refused, another one is then not guarded); `"always"` guards every method, `"off"` none.
+            batch collapses, keeping the last good weights (`hf_unlearn.trainer.guard`; an ascent method without retain
+            rows is refused, another one is then not guarded); `"always"` guards every method, `"off"` none.
         guard_interval (`int`, *optional*, defaults to 10):
             Optimizer steps between two monitor-batch checks (the loss is checked at every step).
         guard_retain_floor (`float`, *optional*, defaults to 0.5):
@@ -135,9 +134,8 @@ class UnlearningConfig(TrainingArguments):
         forget_bn_update (`bool`, *optional*, defaults to `False`):
             Let forward passes on forget data (forget rows, UNSIR's noise, mixed forget + retain batches) update the
             batch-norm running statistics. By default they normalise with the batch's statistics but leave the running
-            ones untouched (`hf_unlearn.trainer.batchnorm`): otherwise forget-set statistics are written into the
-            model even
-            at a zero learning rate. Teacher passes never update them.
+            ones untouched (`hf_unlearn.trainer.batchnorm`): otherwise forget-set statistics are written into the model
+            even at a zero learning rate. Teacher passes never update them.
         recalibrate_bn (`bool`, *optional*, defaults to `False`):
             After `train()`, re-estimate the batch-norm running statistics on the retain set (one pass in train mode,
             cumulative average, no gradients). Needs a retain set, also for methods that do not train on it.

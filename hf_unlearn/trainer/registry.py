@@ -1,12 +1,62 @@
-"""The method registry: every method registered by subclassing (`class XTrainer(UnlearningTrainer, method="x")`),
-the built-in ones included, with what each needs and the paper it comes from."""
+"""The method registry: defining `class XTrainer(UnlearningTrainer, method="x")` stores `XTrainer` under `"x"` and its
+aliases ([`register`]), `UnlearningTrainer(method="x", ...)` returns an `XTrainer` ([`dispatch`]), and
+[`list_methods`] says what each registered method needs and the paper it comes from.
+
+Importing `hf_unlearn.methods` registers the built-in methods (`hf_unlearn.BUILT_IN_METHODS`); it re-exports the
+listing functions below, so `from hf_unlearn.methods import list_methods` always lists them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hf_unlearn.papers import Paper
-from hf_unlearn.trainer.method_store import ALIASES, METHODS, registered_trainer_class
+
+METHODS: dict[str, type] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(key: str, trainer_class: type, aliases: tuple[str, ...] = ()) -> None:
+    """Stores `trainer_class` under `key` (lower-case) and its `aliases`; a key may be registered once."""
+    if key != key.lower():
+        raise ValueError(f"Method keys are lower-case, got {key!r}.")
+    for name in (key, *aliases):
+        owner = METHODS.get(name) or METHODS.get(ALIASES.get(name, ""))
+        if owner is not None and owner.__qualname__ != trainer_class.__qualname__:
+            raise ValueError(f"Method key {name!r} is already registered by {owner.__name__}.")
+    METHODS[key] = trainer_class
+    ALIASES.update({alias: key for alias in aliases})
+
+
+def registered_trainer_class(method: str) -> type:
+    """The trainer class registered under `method` (or an alias); the error lists the registered keys."""
+    key = ALIASES.get(method.lower(), method.lower()) if isinstance(method, str) else method
+    if key not in METHODS:
+        raise ValueError(
+            f"Unknown unlearning method {method!r}. Known methods: {', '.join(sorted(METHODS)) or 'none yet'} "
+            "(importing hf_unlearn.methods registers the built-in ones; `from hf_unlearn import UnlearningTrainer` "
+            "and hf_unlearn.list_methods() do it)."
+        )
+    return METHODS[key]
+
+
+def dispatch(cls: type, base: type, args: tuple, kwargs: dict, method: str | None) -> type:
+    """The class `cls(*args, method=method, **kwargs)` instantiates: for the dispatcher `base` (`UnlearningTrainer`)
+    the class registered under `method` (or `args.method`); a method's own class refuses another method's key."""
+    if method is None:  # `args` may come by keyword or, as with a plain Trainer, second positionally
+        config = kwargs["args"] if "args" in kwargs else args[1] if len(args) > 1 else None
+        method = getattr(config, "method", None)
+    if cls is base:
+        if method is None:
+            raise ValueError(
+                f"{cls.__name__} needs method=<key> (see hf_unlearn.list_methods()), or use a "
+                "method's trainer class directly, e.g. NegGradPlusTrainer."
+            )
+        return registered_trainer_class(method)
+    if method is not None and registered_trainer_class(method) is not cls:
+        raise ValueError(f"{cls.__name__} runs {cls.method_key!r}, not {method!r}: use UnlearningTrainer(method=...).")
+    if cls.method_key is None:
+        raise TypeError(f"Instantiate {base.__name__} with method=<key> or a registered subclass, not {cls.__name__}.")
+    return cls
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Saving an unlearning run: checkpoints that hold the method's state, and the final model with what goes with it.
-
-[`UnlearningSaveMixin`] is the saving half of [`~hf_unlearn.UnlearningTrainer`]:
+Plain functions of the trainer, called from its saving overrides (`hf_unlearn.trainer.trainer`):
 
 - Every checkpoint gets the method's state (`unlearning_state.safetensors` for its tensors, `unlearning_state.json` for
   the rest, with the method, the forget set's content digest and the hyperparameters the run depends on), then, last,
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from hf_unlearn.checks import check_checkpoint_folder, check_write_path
+from hf_unlearn.checks import check_checkpoint_folder
 from hf_unlearn.files import (
     MODEL_CARD_NAME,
     RECORDED_TRAINING_FIELDS,
@@ -39,7 +38,7 @@ from hf_unlearn.files import (
     UNLEARNING_STATE_NAME,
 )
 from hf_unlearn.hub.audit import unlearning_record
-from hf_unlearn.hub.card import card_options, prepare_folder_for_push, trainer_model_card
+from hf_unlearn.hub.card import prepare_folder_for_push, trainer_model_card
 from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
@@ -147,204 +146,133 @@ def last_complete_checkpoint(output_dir: str) -> str | None:
     return None
 
 
-class UnlearningSaveMixin:
-    """Saving methods of `UnlearningTrainer` (a `transformers.Trainer`), over `Trainer`'s own saving."""
+def write_checkpoint_state(trainer, folder: str) -> None:
+    """After `Trainer._save_checkpoint`: the method's state, what the checkpoint was written for, then, last, the
+    completeness marker (a checkpoint without it was interrupted while being written)."""
+    from safetensors.torch import save_file
 
-    # --------------------------------------------------------------------------------------------- write paths
-    def check_write_path(self, folder, what: str = "output folder") -> None:
-        """Refuses `folder` when it is the original model's folder or a folder inside it holding the original's
-        files (see [`~hf_unlearn.checks.check_write_path`])."""
-        check_write_path(folder, getattr(self, "original_folder", None), what)
+    encoded, tensors = encode_state(trainer.method_state())
+    save_file(tensors, os.path.join(folder, STATE_TENSORS_NAME))
+    written_for = {
+        "method": trainer.method_key,
+        "forget_digest": trainer.forget_digest,
+        "hyperparameters": run_hyperparameters(trainer),
+        "guard": trainer.guard.state() if trainer.guard is not None else None,
+        "state": encoded,
+    }
+    _write_json(os.path.join(folder, STATE_JSON_NAME), written_for)
+    _write_json(os.path.join(folder, CHECKPOINT_COMPLETE_NAME), {"global_step": trainer.state.global_step})
 
-    # ---------------------------------------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, model, trial):
-        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-        self.check_write_path(self._get_output_dir(trial=trial), "output_dir")
-        self.check_write_path(folder, "checkpoint folder")
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            encoded, tensors = encode_state(self.method_state())
-            from safetensors.torch import save_file
 
-            save_file(tensors, os.path.join(folder, STATE_TENSORS_NAME))
-            written_for = {
-                "method": self.method_key,
-                "forget_digest": getattr(self, "forget_digest", None),
-                "hyperparameters": run_hyperparameters(self),
-                "guard": self.guard.state() if getattr(self, "guard", None) is not None else None,
-                "state": encoded,
-            }
-            _write_json(os.path.join(folder, STATE_JSON_NAME), written_for)
-            # Last: a checkpoint without the marker was interrupted while being written.
-            _write_json(os.path.join(folder, CHECKPOINT_COMPLETE_NAME), {"global_step": self.state.global_step})
-
-    def _resolve_checkpoint(self, checkpoint):
-        if checkpoint is True:
-            found = last_complete_checkpoint(self.args.output_dir)
-            if found is None:
-                raise ValueError(
-                    f"resume_from_checkpoint=True found no complete checkpoint in {self.args.output_dir!r} (one "
-                    f"holds {CHECKPOINT_COMPLETE_NAME}): pass the checkpoint folder, or train from the start."
-                )
-            return found
-        return checkpoint
-
-    def train(self, resume_from_checkpoint=None, *args, **kwargs):
-        # `True` means the last *complete* checkpoint: resolved here, so that `Trainer` never picks a partial one.
-        self.check_write_path(self.args.output_dir, "output_dir")  # before any step, not at the first checkpoint
-        return super().train(self._resolve_checkpoint(resume_from_checkpoint), *args, **kwargs)
-
-    def _read_resume_state(self, checkpoint) -> dict | None:
-        """The method state saved in `checkpoint` (a folder, or `True` for the last complete one in `output_dir`),
-        after checking that the checkpoint is whole, readable and written for this run (method, forget set,
-        hyperparameters)."""
-        if checkpoint is None or checkpoint is False:
-            return None
-        checkpoint = os.fspath(self._resolve_checkpoint(checkpoint))
-        check_checkpoint_folder(checkpoint)
-        path = os.path.join(checkpoint, STATE_JSON_NAME)
-        if not os.path.isfile(path):
-            if os.path.isfile(os.path.join(checkpoint, UNLEARNING_STATE_NAME)):
-                raise ValueError(
-                    f"{checkpoint!r} holds its method state as a pickle ({UNLEARNING_STATE_NAME}, from an older "
-                    "hf-unlearn or another source); pickles can run code when read, so it is not read. Resume from "
-                    f"a checkpoint written by this version ({STATE_JSON_NAME} + {STATE_TENSORS_NAME})."
-                )
+def resolve_checkpoint(checkpoint, output_dir: str):
+    """`resume_from_checkpoint` as `Trainer` should see it: `True` means the last *complete* checkpoint of
+    `output_dir`, so that `Trainer` never picks a partial one."""
+    if checkpoint is True:
+        found = last_complete_checkpoint(output_dir)
+        if found is None:
             raise ValueError(
-                f"{checkpoint!r} has no {STATE_JSON_NAME}: it was not written by an UnlearningTrainer, so the "
-                "method's state (phase, masks, noise) cannot be resumed. Resume from a checkpoint of this run."
+                f"resume_from_checkpoint=True found no complete checkpoint in {output_dir!r} (one holds "
+                f"{CHECKPOINT_COMPLETE_NAME}): pass the checkpoint folder, or train from the start."
             )
-        if not is_complete_checkpoint(checkpoint):
+        return found
+    return checkpoint
+
+
+def read_resume_state(trainer, checkpoint) -> dict | None:
+    """The method state saved in `checkpoint` (a folder, or `True` for the last complete one in `output_dir`), after
+    checking that the checkpoint is whole, readable and written for this run (method, forget set, hyperparameters).
+    Hands the guard its saved state."""
+    if checkpoint is None or checkpoint is False:
+        return None
+    checkpoint = os.fspath(resolve_checkpoint(checkpoint, trainer.args.output_dir))
+    check_checkpoint_folder(checkpoint)
+    path = os.path.join(checkpoint, STATE_JSON_NAME)
+    if not os.path.isfile(path):
+        if os.path.isfile(os.path.join(checkpoint, UNLEARNING_STATE_NAME)):
             raise ValueError(
-                f"{checkpoint!r} was not completely written (no {CHECKPOINT_COMPLETE_NAME}; the run was probably "
-                "interrupted while saving it): resume from an earlier checkpoint."
+                f"{checkpoint!r} holds its method state as a pickle ({UNLEARNING_STATE_NAME}, from an older "
+                "hf-unlearn or another source); pickles can run code when read, so it is not read. Resume from "
+                f"a checkpoint written by this version ({STATE_JSON_NAME} + {STATE_TENSORS_NAME})."
             )
-        with open(path) as handle:
-            written_for = json.load(handle)
-        self._check_checkpoint_matches(checkpoint, written_for)
-        if getattr(self, "guard", None) is not None:
-            self.guard.resumed_state = written_for.get("guard")
-        return read_method_state(checkpoint)
+        raise ValueError(
+            f"{checkpoint!r} has no {STATE_JSON_NAME}: it was not written by an UnlearningTrainer, so the "
+            "method's state (phase, masks, noise) cannot be resumed. Resume from a checkpoint of this run."
+        )
+    if not is_complete_checkpoint(checkpoint):
+        raise ValueError(
+            f"{checkpoint!r} was not completely written (no {CHECKPOINT_COMPLETE_NAME}; the run was probably "
+            "interrupted while saving it): resume from an earlier checkpoint."
+        )
+    with open(path) as handle:
+        written_for = json.load(handle)
+    check_checkpoint_matches(trainer, checkpoint, written_for)
+    if trainer.guard is not None:
+        trainer.guard.resumed_state = written_for.get("guard")
+    return read_method_state(checkpoint)
 
-    def _check_checkpoint_matches(self, checkpoint: str, written_for: dict) -> None:
-        if written_for.get("method") != self.method_key:
-            raise ValueError(
-                f"{checkpoint!r} is a checkpoint of method {written_for.get('method')!r}, not {self.method_key!r}: "
-                "its state (masks, phase, noise) means nothing to this method. Resume it with "
-                f"method={written_for.get('method')!r}, or start {self.method_key!r} from the original model."
-            )
-        if written_for.get("forget_digest") != getattr(self, "forget_digest", None):
-            raise ValueError(
-                f"{checkpoint!r} was written for another forget set (content digest differs): resuming it would "
-                "mix two requests. Pass the forget set of that run, or start from the original model."
-            )
-        saved, now = written_for.get("hyperparameters") or {}, run_hyperparameters(self)
-        changed = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
-        if changed:
-            listed = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items())
-            raise ValueError(
-                f"{checkpoint!r} was trained with other hyperparameters ({listed}): the restored optimizer and "
-                "scheduler would keep the checkpoint's, while this run's would be recorded. Use the checkpoint's "
-                f"values to resume, or start from the original model ({', '.join(RESUMABLE_CHANGES)} may change)."
-            )
 
-    # --------------------------------------------------------------------------------------------- final saves
-    def unlearning_record(self) -> dict:
-        """What `unlearning_config.json` holds (see [`~hf_unlearn.hub.audit.unlearning_record`])."""
-        return unlearning_record(self)
+def check_checkpoint_matches(trainer, checkpoint: str, written_for: dict) -> None:
+    """Refuses a checkpoint of another method, another forget set or other hyperparameters, naming the difference."""
+    if written_for.get("method") != trainer.method_key:
+        raise ValueError(
+            f"{checkpoint!r} is a checkpoint of method {written_for.get('method')!r}, not {trainer.method_key!r}: "
+            "its state (masks, phase, noise) means nothing to this method. Resume it with "
+            f"method={written_for.get('method')!r}, or start {trainer.method_key!r} from the original model."
+        )
+    if written_for.get("forget_digest") != trainer.forget_digest:
+        raise ValueError(
+            f"{checkpoint!r} was written for another forget set (content digest differs): resuming it would "
+            "mix two requests. Pass the forget set of that run, or start from the original model."
+        )
+    saved, now = written_for.get("hyperparameters") or {}, run_hyperparameters(trainer)
+    changed = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
+    if changed:
+        listed = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in changed.items())
+        raise ValueError(
+            f"{checkpoint!r} was trained with other hyperparameters ({listed}): the restored optimizer and "
+            "scheduler would keep the checkpoint's, while this run's would be recorded. Use the checkpoint's "
+            f"values to resume, or start from the original model ({', '.join(RESUMABLE_CHANGES)} may change)."
+        )
 
-    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Saves the model as `Trainer.save_model` does, plus (for a final save, not a checkpoint) this run's line in
-        the audit log `unlearning_log.jsonl` (see `hf_unlearn.hub.audit`). Refuses the original model's folder."""
-        self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
-        super().save_model(output_dir, _internal_call)
-        # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
-        if (not _internal_call or getattr(self, "_pushing", False)) and self.args.should_save:
-            self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
 
-    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
-        super()._save(output_dir, state_dict)
-        if self.args.should_save:
-            output_dir = output_dir if output_dir is not None else self.args.output_dir
-            _write_json(os.path.join(output_dir, UNLEARNING_CONFIG_NAME), self.unlearning_record())
-            self._write_results(output_dir)
-            if getattr(self, "_pushing", False):  # no local path may reach the Hub
-                for change in prepare_folder_for_push(output_dir):
-                    logger.info("Before the push: %s.", change)
-            self.create_model_card(output_dir=output_dir)
-            receipt = self.forget_request.save_receipt(self.method_key)
-            if receipt:
-                logger.info("Salt of the forget-request digest kept locally in %s (never pushed).", receipt)
+def write_run_files(trainer, output_dir: str, pushing: bool) -> None:
+    """After `Trainer._save` of a final model: `unlearning_config.json`, `unlearning_results.json`, the model card
+    and the local receipt of the request digest's salt; before a push, local paths are stripped from the folder."""
+    _write_json(os.path.join(output_dir, UNLEARNING_CONFIG_NAME), unlearning_record(trainer))
+    write_results(trainer, output_dir)
+    if pushing:  # no local path may reach the Hub
+        for change in prepare_folder_for_push(output_dir):
+            logger.info("Before the push: %s.", change)
+    save_model_card(trainer, output_dir)
+    receipt = trainer.forget_request.save_receipt(trainer.method_key)
+    if receipt:
+        logger.info("Salt of the forget-request digest kept locally in %s (never pushed).", receipt)
 
-    def _write_results(self, output_dir: str) -> None:
-        """`unlearning_results.json`: the last `evaluate()` with the original's and the gold model's results."""
-        if self.last_eval_results is not None:
-            unlearned = {**self.last_eval_results, "unlearning_time": self.unlearning_time}
-            results = {"method": self.method_key, "unlearned": unlearned}
-            results.update(original=self.original_results, gold=self.gold_results)
-            _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 
-    def create_model_card(
-        self,
-        language=None,
-        license=None,
-        tags=None,
-        model_name=None,
-        finetuned_from=None,
-        tasks=None,
-        dataset_tags=None,
-        dataset=None,
-        dataset_args=None,
-        output_dir: str | None = None,
-        **options,
-    ) -> None:
-        """Writes the unlearning model card (`README.md`, see `hf_unlearn.hub.card`) to `output_dir` (default
-        `args.output_dir`). The stock `Trainer` arguments map to card options: `dataset` (the data's name),
-        `dataset_tags` (Hub dataset ids), `finetuned_from` (the base model's Hub id), `license`, `language`, `tags`;
-        `options` may also give `dataset_name`, `dataset_id`, `base_model`. Given options are kept in
-        `self.card_options` and used by every later save and push. `model_name`, `tasks`, `dataset_args` are ignored
-        (the card names the model after its repo and its task is audio classification)."""
-        given = card_options(language, license, tags, finetuned_from, dataset_tags, dataset, **options)
-        self.card_options.update(given)
-        if not self.is_world_process_zero():
-            return
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        self.check_write_path(output_dir, "model card folder")
-        os.makedirs(output_dir, exist_ok=True)
-        trainer_model_card(self).save(os.path.join(output_dir, MODEL_CARD_NAME))
+def write_results(trainer, output_dir: str) -> None:
+    """`unlearning_results.json`: the last `evaluate()` with the original's and the gold model's results."""
+    if trainer.last_eval_results is not None:
+        unlearned = {**trainer.last_eval_results, "unlearning_time": trainer.unlearning_time}
+        results = {"method": trainer.method_key, "unlearned": unlearned}
+        results.update(original=trainer.original_results, gold=trainer.gold_results)
+        _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 
-    def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, **kwargs):
-        """Saves to `args.output_dir` and uploads it to `args.hub_model_id`: the model (or its PEFT adapter), the
-        feature extractor, the model card, `unlearning_config.json` and `unlearning_results.json` (plus whatever else
-        is in the folder, except names starting with `_` and checkpoints). The Hub validates the card's metadata on
-        upload. The salt of the request digest is not in the folder (see `hf_unlearn.hub.privacy`). Other arguments are
-        those of `Trainer.push_to_hub` (`token`, `revision`, `private`) and of [`create_model_card`]."""
-        self.check_write_path(self.args.output_dir, "output_dir (saved before the push)")
-        commit_message = commit_message or f"Unlearning with hf-unlearn ({self.method_key})"
-        self._pushing = True  # the internal save writes the audit log and strips local paths (see save_model, _save)
-        try:
-            return super().push_to_hub(commit_message=commit_message, blocking=blocking, **kwargs)
-        finally:
-            self._pushing = False
 
-    def save_merged_model(self, output_dir: str) -> None:
-        """Saves the PEFT model with its adapter merged into the weights (see [`~hf_unlearn.peft_utils.save_merged`]):
-        a plain checkpoint for `from_pretrained` and `pipeline`. `save_model()` saves the adapter alone."""
-        self.check_write_path(output_dir, "merged-model folder")
-        save_merged(self, output_dir)
-        if self.args.should_save:  # a complete folder: results, card (library transformers) and audit log
-            self._write_results(output_dir)
-            trainer_model_card(self, merged=True).save(os.path.join(output_dir, MODEL_CARD_NAME))
-            self.audit_log.on_save(self, output_dir)
+def save_model_card(trainer, output_dir: str, merged: bool = False) -> None:
+    """The unlearning model card (`README.md`, see `hf_unlearn.hub.card`) in `output_dir`."""
+    trainer.check_write_path(output_dir, "model card folder")
+    os.makedirs(output_dir, exist_ok=True)
+    trainer_model_card(trainer, merged=merged).save(os.path.join(output_dir, MODEL_CARD_NAME))
 
-    def save_state(self) -> None:
-        self.check_write_path(self.args.output_dir, "output_dir")
-        super().save_state()
 
-    def save_metrics(self, split, metrics, combined: bool = True) -> None:
-        self.check_write_path(self.args.output_dir, "output_dir")
-        super().save_metrics(split, metrics, combined)
+def save_merged_model(trainer, output_dir: str) -> None:
+    """The PEFT model with its adapter merged (see [`~hf_unlearn.peft_utils.save_merged`]), as a complete folder:
+    results, card (library transformers) and the audit log."""
+    save_merged(trainer, output_dir)
+    if trainer.args.should_save:
+        write_results(trainer, output_dir)
+        save_model_card(trainer, output_dir, merged=True)
+        trainer.audit_log.on_save(trainer, output_dir)
 
 
 def _write_json(path: str, value) -> None:

@@ -59,6 +59,16 @@ def original_teacher(model: torch.nn.Module, teacher_model=None) -> torch.nn.Mod
     return teacher
 
 
+def frozen_teacher(trainer, teacher_model=None):
+    """The teacher of a teacher-based method, ready for the trainer's processes: under PEFT without `teacher_model`,
+    the trainer's own model (its adapter is disabled at each teacher pass); else [`original_teacher`], prepared by
+    the accelerator for evaluation."""
+    if trainer.teacher_is_disabled_adapter:
+        return trainer.model
+    teacher = original_teacher(trainer.model, teacher_model)
+    return trainer.accelerator.prepare_model(teacher, evaluation_mode=True)
+
+
 def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """The same architecture with freshly initialised weights (never the original's), frozen.
 

@@ -1,50 +1,47 @@
 """`UnlearningTrainer`: a `transformers.Trainer` that trains on forget/retain pairs, one subclass per method.
 
-Defining `class XTrainer(UnlearningTrainer, method="x")` registers the method; `UnlearningTrainer(method="x", ...)`
-(or a config with `method="x"`) then returns an `XTrainer`. Subclasses override `compute_loss`, which receives nested
-batches `{"forget": {...}, "retain": {...}}` during training only: evaluation batches are flat and go through
-`prediction_step` (`evaluating`), so an ascent loss is never negated at evaluation.
-
-The trainer hands data to the model and runs the method hooks; registration and dispatch, the loss API, evaluation
-and saving are its mixins' (`method_store`, `loss_api`, `evaluating`, `saving`). The rest lives next to what it is
-about: input checks (`checks`), the divergence guard (`guard`), the audit log (`audit`), the curriculum (`losses`),
-batch-norm statistics (`batchnorm`), the metrics (`evaluation`), teachers (`teachers`) and PEFT (`peft_utils`).
+The one file a method author reads: dispatch (`UnlearningTrainer(method="x")` returns the `XTrainer` registered by
+`class XTrainer(UnlearningTrainer, method="x")`), the method hooks, the loss API and the one `train()` override.
+`compute_loss` receives nested batches `{"forget": {...}, "retain": {...}}` in training only; evaluation batches are
+flat and go through `prediction_step`, so an ascent loss is never negated at evaluation. Saving and evaluation over
+splits are plain functions of the trainer (`saving`, `split_evaluation`) called from the overrides at the end.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import time
-from collections import defaultdict
+from contextlib import nullcontext
 
 import torch
 from transformers import Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_unlearn import checks
 from hf_unlearn.data.collator import UnlearningCollator
-from hf_unlearn.data.features import featurize, min_clip_samples
+from hf_unlearn.data.features import min_clip_samples
 from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.evaluation import load_results
-from hf_unlearn.hub.audit import AuditLog
+from hf_unlearn.hub.audit import AuditLog, unlearning_record
+from hf_unlearn.hub.card import card_options
 from hf_unlearn.hub.privacy import ForgetRequest
+from hf_unlearn.losses import superloss_curriculum
 from hf_unlearn.papers import Paper
-from hf_unlearn.peft_utils import is_peft_model, prepare_peft_model
+from hf_unlearn.peft_utils import adapter_disabled, is_peft_model, prepare_peft_model
 from hf_unlearn.tasks import get_task
-from hf_unlearn.trainer.batchnorm import recalibrate_batch_norm
+from hf_unlearn.trainer import registry, saving
+from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_norm, row_batches
 from hf_unlearn.trainer.config import UnlearningConfig, convert_config
 from hf_unlearn.trainer.guard import DivergenceGuard
-from hf_unlearn.trainer.loss_api import UnlearningLossMixin
+from hf_unlearn.trainer.inputs import LossTerms, RequestFeaturizer
 from hf_unlearn.trainer.masks import install_gradient_masks
-from hf_unlearn.trainer.method_store import RegisteredMethod
 from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
-from hf_unlearn.trainer.saving import UnlearningSaveMixin
-from hf_unlearn.trainer.split_evaluation import UnlearningEvaluationMixin
-from hf_unlearn.trainer.teachers import original_teacher
+from hf_unlearn.trainer.split_evaluation import evaluate_splits
+from hf_unlearn.trainer.teachers import frozen_teacher
 
 
-class UnlearningTrainer(
-    RegisteredMethod, UnlearningLossMixin, UnlearningSaveMixin, UnlearningEvaluationMixin, Trainer
-):
+class UnlearningTrainer(Trainer):
     """Base class of every unlearning method, and the dispatcher `UnlearningTrainer(method="key", ...)`.
 
     Args:
@@ -65,14 +62,14 @@ class UnlearningTrainer(
         original_results, gold_results (`dict` or path to a JSON file, *optional*): evaluation results of the original
             and the gold (retrained) model, for GUM/CGUM and the gaps to gold.
         method (`str`, *optional*): the method key, when instantiating `UnlearningTrainer` itself.
-        forget_request ([`ForgetSplits`], [`~hf_unlearn.hub.privacy.ForgetRequest`] or `dict`, *optional*): what was
-        asked
-            to be forgotten (kind, values, counts). Only its public record (kind, counts, shares, a salted digest of
-            the forget-set identifiers; class names for class requests) reaches `unlearning_config.json` and the model
-            card; the salt goes to a local receipt (see `hf_unlearn.hub.privacy`).
+        forget_request ([`ForgetSplits`], [`~hf_unlearn.hub.privacy.ForgetRequest`] or `dict`, *optional*): what
+            was asked to be forgotten (kind, values, counts). Only its public record (kind, counts, shares, a salted
+            digest of the forget-set identifiers; class names for class requests) reaches `unlearning_config.json`
+            and the model card; the salt goes to a local receipt (see `hf_unlearn.hub.privacy`).
     """
 
     config_class = UnlearningConfig
+    method_key: str | None = None  # the registry key; set by `method="x"` in the class statement
     paper: Paper | None = None  # the method's paper: the methods table and the model card's citation
     summary: str = ""  # one line on what the method does (the methods table)
     supported_tasks: tuple[str, ...] = ("audio-classification",)
@@ -90,6 +87,15 @@ class UnlearningTrainer(
     # a ValueError with `peft_note` as the reason.
     peft_support: str = "adapter"
     peft_note: str = ""
+
+    def __init_subclass__(cls, method: str | None = None, aliases: tuple[str, ...] = (), **kwargs):
+        super().__init_subclass__(**kwargs)
+        if method is not None:
+            registry.register(method, cls, tuple(aliases))
+            cls.method_key = method
+
+    def __new__(cls, *args, method: str | None = None, **kwargs):
+        return super().__new__(registry.dispatch(cls, UnlearningTrainer, args, kwargs, method))
 
     @classmethod
     def trains_on(cls, args) -> tuple[bool, bool]:
@@ -116,8 +122,6 @@ class UnlearningTrainer(
         forget_request=None,
         **kwargs,
     ):
-        if self.method_key is None:
-            raise TypeError("Instantiate UnlearningTrainer with method=<key> or a registered subclass.")
         if model is None:
             raise ValueError("UnlearningTrainer needs the original model: model=<PreTrainedModel>.")
         # Wrapped before anything is built from the model (teacher, optimizer): the adapter is what trains.
@@ -137,31 +141,21 @@ class UnlearningTrainer(
         self.forget_digest = checks.check_request(
             forget_dataset, retain_dataset, args.audio_column, main_input, self.method_key
         )
-        min_samples = min_clip_samples(processing_class, getattr(model, "config", None))
         self.task = get_task(args.task)
         self.num_labels = getattr(getattr(model, "config", None), "num_labels", None)
         self.model_class_names = checks.model_label_names(model)
-
-        def featurize_checked(dataset, name):  # model inputs + labels (features computed once), labels checked
-            checks.check_label_names(dataset, name, args.label_column, self.model_class_names)
-            dataset = checks.encode_label_names(dataset, name, args.label_column, self.model_class_names)
-            desc = f"Extracting features ({name})"
-            dataset = featurize(
-                dataset, processing_class, args.audio_column, args.label_column, desc, min_samples, name
-            )
-            checks.check_labels(dataset, name, self.num_labels)
-            return dataset.with_format("numpy")
-
-        self._featurize = featurize_checked
-        forget = self._prepare_side(forget_dataset, "forget") if self.uses_forget else None
-        retain = self._prepare_side(retain_dataset, "retain") if self.uses_retain else None
+        min_samples = min_clip_samples(processing_class, getattr(model, "config", None))
+        self._featurize = RequestFeaturizer(
+            processing_class, args, self.num_labels, self.model_class_names, min_samples, self.method_key
+        )
+        forget = self._featurize.side(forget_dataset, "forget") if self.uses_forget else None
+        retain = self._featurize.side(retain_dataset, "retain") if self.uses_retain else None
         # The batch-norm recalibration pass reads retain data, also for methods that do not train on it (NG).
         recalibration_needs_retain = args.recalibrate_bn and retain is None
-        self.retain_for_bn = self._prepare_side(retain_dataset, "retain") if recalibration_needs_retain else retain
+        self.retain_for_bn = self._featurize.side(retain_dataset, "retain") if recalibration_needs_retain else retain
         self.num_forget = len(forget) if forget is not None else len(forget_dataset or [])
         self.num_retain = len(retain) if retain is not None else len(retain_dataset or [])
-        # What may be published about the request (kind, counts, salted digest), never who or what:
-        # hf_unlearn.hub.privacy.
+        # What may be published about the request (kind, counts, salted digest), never who or what (`hub.privacy`).
         self.forget_request = ForgetRequest.coerce(forget_request)
         if self.forget_request.kind == "speaker":
             checks.check_speakers_disjoint(forget_dataset, retain_dataset, args.speaker_column)
@@ -170,7 +164,7 @@ class UnlearningTrainer(
             model=model,
             args=args,
             train_dataset=self.make_train_dataset(forget, retain, args),
-            eval_dataset=self._featurize_eval(eval_dataset) if eval_dataset is not None else None,
+            eval_dataset=self._featurize.evaluation(eval_dataset) if eval_dataset is not None else None,
             data_collator=data_collator
             or UnlearningCollator(processing_class.model_input_names, getattr(processing_class, "padding_value", 0.0)),
             processing_class=processing_class,
@@ -186,8 +180,7 @@ class UnlearningTrainer(
         self.card_options: dict = {}  # model-card options applied at every save (see `create_model_card`)
         self.unlearning_time = None
         self.last_eval_losses = None  # per-sample losses of the last evaluate(), per split (for MIA plots)
-        self._term_sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
-        self._term_counts: dict[str, int] = defaultdict(int)
+        self.loss_terms = LossTerms()  # `record_terms`, logged as `loss/<name>`
         # Running statistics of the curriculum (see `reduce`), per side: plain floats, so a checkpoint can hold them.
         self.curriculum_state: dict[str, dict[str, float]] = {}
         self.gradient_masks: dict[str, torch.Tensor] = {}
@@ -197,6 +190,7 @@ class UnlearningTrainer(
         self._resume_state = None
         self.stop_reason = None  # set when the divergence guard stops the run (hf_unlearn.trainer.guard)
         self.stopped_at_step = None
+        self._pushing = False
         self.guard = DivergenceGuard.from_trainer(
             self, forget, retain, forget_dataset, retain_dataset, self._featurize
         )
@@ -204,28 +198,7 @@ class UnlearningTrainer(
             self.add_callback(self.guard)
         # Under PEFT the frozen base with the adapter disabled is the original: no copy (see `teacher_logits`).
         self.teacher_is_disabled_adapter = self.requires_teacher and teacher_model is None and is_peft_model(model)
-        self.teacher = None
-        if self.teacher_is_disabled_adapter:
-            self.teacher = self.model
-        elif self.requires_teacher:
-            teacher = original_teacher(self.model, teacher_model)
-            self.teacher = self.accelerator.prepare_model(teacher, evaluation_mode=True)
-
-    # ------------------------------------------------------------------------------------------- data hand-off
-    def _prepare_side(self, dataset, name: str):
-        if dataset is None:
-            raise ValueError(f"Method {self.method_key!r} trains on the {name} set: pass {name}_dataset=<Dataset>.")
-        if len(dataset) == 0:
-            raise ValueError(f"The {name} set is empty: method {self.method_key!r} needs {name} samples.")
-        return self._featurize(dataset, name)
-
-    def _featurize_eval(self, eval_dataset):
-        if not isinstance(eval_dataset, dict):
-            return self._featurize(eval_dataset, "eval")
-        for name, dataset in eval_dataset.items():
-            if len(dataset) == 0:
-                raise ValueError(f"The evaluation split {name!r} is empty: drop it or give it samples.")
-        return {name: self._featurize(dataset, name) for name, dataset in eval_dataset.items()}
+        self.teacher = frozen_teacher(self, teacher_model) if self.requires_teacher else None
 
     # ------------------------------------------------------------------------------------------- method hooks
     def make_train_dataset(self, forget, retain, args):
@@ -242,9 +215,8 @@ class UnlearningTrainer(
         )
 
     def before_optimizer(self) -> None:
-        """Runs once per `train()`, with the model on its device, before the optimizer is created: the one place
-        where a method selects parameters (`requires_grad_`, CF-k), sets gradient masks ([`set_gradient_masks`],
-        SalUn) or learns something from the model before training (UNSIR's noise). Default: nothing."""
+        """Runs once per `train()`, model on its device, before the optimizer exists: where a method selects
+        parameters (CF-k), sets [`set_gradient_masks`] (SalUn) or learns from the model (UNSIR's noise)."""
 
     def set_gradient_masks(self, masks: dict[str, torch.Tensor]) -> None:
         """Multiplies the gradient of each named parameter (names of `self.model.named_parameters()`) by its mask
@@ -258,11 +230,9 @@ class UnlearningTrainer(
         )
 
     def _get_train_sampler(self, train_dataset=None):
-        # A stream with its own order (whole passes over one side, `PhasedUnlearningDataset`) brings its sampler.
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if hasattr(dataset, "make_sampler"):
-            return dataset.make_sampler(self.args)
-        return super()._get_train_sampler(train_dataset)
+        # A stream with its own order (whole passes over one side, `PhasedUnlearningDataset`) brings its sampler.
+        return dataset.make_sampler(self.args) if hasattr(dataset, "make_sampler") else super()._get_train_sampler(dataset)
 
     def on_step_begin(self) -> None:
         """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
@@ -307,27 +277,174 @@ class UnlearningTrainer(
         return loss
 
     # ---------------------------------------------------------------------------------------- the loss API
-    # (logits, per_sample_loss, teacher_logits, reweight, reduce, mean_loss, record_terms, log: `loss_api`)
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         raise NotImplementedError(f"{type(self).__name__} must implement compute_loss.")
 
-    # (prediction_step and evaluate() over a dict of splits: `evaluating`)
+    def logits(self, model, batch: dict, side: str) -> torch.Tensor:
+        """Logits of `model` on `batch`, rows of the `side` set: `"retain"`, or `"forget"` for anything else (forget
+        rows, UNSIR's noise, mixed forget + retain batches). A forget-side pass leaves batch-norm running statistics
+        untouched unless `args.forget_bn_update` ([`~hf_unlearn.trainer.batchnorm.frozen_batch_norm`]): the one
+        mechanism every method goes through, whatever the model."""
+        frozen = side != "retain" and not self.args.forget_bn_update
+        with frozen_batch_norm(model) if frozen else nullcontext():
+            return self.task.logits(model, batch)
+
+    def per_sample_loss(self, model, batch: dict, side: str, labels_key: str = "labels"):
+        """`(per-sample task loss against batch[labels_key], logits)` of `model` on `batch` of `side` (`logits`)."""
+        logits = self.logits(model, batch, side)
+        return self.task.per_sample_loss(logits, batch[labels_key]), logits
+
+    @torch.no_grad()
+    def teacher_logits(self, batch: dict) -> torch.Tensor:
+        """Logits of the frozen teacher on `batch`, without gradients and without touching batch-norm statistics (the
+        one place methods query the teacher)."""
+        if self.teacher_is_disabled_adapter:
+            # `self.model` at call time: under FSDP the Trainer replaces it with the wrapped model during training.
+            with adapter_disabled(self.model), frozen_batch_norm(self.model):
+                return self.task.logits(self.model, batch)
+        with frozen_batch_norm(self.teacher):
+            return self.task.logits(self.teacher, batch)
+
+    def reweight(self, per_sample: torch.Tensor, side: str, term: str | None = None) -> torch.Tensor:
+        """A per-sample loss of the `side` set as the curriculum weighs it: unchanged, or with
+        `args.curriculum="superloss"` (for the sides in `args.curriculum_sides`) the per-sample SuperLoss with a
+        running threshold ([`~hf_unlearn.losses.superloss_curriculum`]) whose statistics are kept, summed over
+        processes, in `self.curriculum_state[side]` (`"<side>_<term>"` for a named term, e.g. SCRUB's `retain_kl`, so
+        that terms of different scales keep their own threshold). The update happens once per call (micro-batch), so
+        gradient accumulation changes the threshold's path; every process must make the same calls."""
+        if self.args.curriculum is None or side not in self.args.curriculum_sides:
+            return per_sample
+        state = self.curriculum_state.setdefault(side if term is None else f"{side}_{term}", {})
+        global_sum = lambda tensor: self.accelerator.reduce(tensor, reduction="sum")  # noqa: E731
+        return superloss_curriculum(per_sample, state, self.args.superloss_lambda, global_sum)
+
+    def reduce(self, per_sample: torch.Tensor, side: str, term: str | None = None) -> torch.Tensor:
+        """`reweight(...)`, averaged over the batch: the scalar loss of one term of one side."""
+        return self.reweight(per_sample, side, term).mean()
+
+    def mean_loss(self, model, batch: dict, side: str, labels_key: str = "labels") -> torch.Tensor:
+        """`reduce(per_sample_loss(...))`: the usual batch loss of one side."""
+        return self.reduce(self.per_sample_loss(model, batch, side, labels_key)[0], side)
+
+    def side_loss(self, model, inputs: dict, side: str, labels_key: str = "labels") -> torch.Tensor:
+        """`mean_loss` of the `side` rows of a nested batch (`inputs[side]`), recorded as the term `side`."""
+        loss = self.mean_loss(model, inputs[side], side, labels_key)
+        self.record_terms(**{side: loss})
+        return loss
+
+    def record_terms(self, **terms: torch.Tensor) -> None:
+        """Stores loss terms to be logged as `loss/<name>` (averaged since the last log, over all processes)."""
+        self.loss_terms.record(terms)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # a training log: add the recorded terms' means over all processes since the last one
+            logs.update(self.loss_terms.pop_means(self.accelerator, self.args.device))
+        super().log(logs, start_time)
 
     # ----------------------------------------------------------------------------------- training and saving
-    def train(self, *args, **kwargs):
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):
         start = time.perf_counter()
+        self.check_write_path(self.args.output_dir, "output_dir")  # before any step, not at the first checkpoint
         self._optimizer_prepared = False
         self._last_step_begun = None
-        self._resume_state = self._read_resume_state(kwargs.get("resume_from_checkpoint", args[0] if args else None))
-        output = super().train(*args, **kwargs)
+        self._resume_state = saving.read_resume_state(self, resume_from_checkpoint)
+        # `True` means the last *complete* checkpoint: resolved here, so that `Trainer` never picks a partial one.
+        checkpoint = saving.resolve_checkpoint(resume_from_checkpoint, self.args.output_dir)
+        output = super().train(checkpoint, *args, **kwargs)
         if self.args.recalibrate_bn:  # every process passes over the whole retain set: the same statistics on each
-            size, rows = self.args.per_device_train_batch_size, self.retain_for_bn
-            batches = (
-                self.data_collator([dict(rows[i]) for i in range(j, min(j + size, len(rows)))])
-                for j in range(0, len(rows), size)
-            )
+            batches = row_batches(self.retain_for_bn, self.args.per_device_train_batch_size, self.data_collator)
             recalibrate_batch_norm(self.model, map(self._prepare_inputs, batches), self.task.logits)
         # Wall time of the unlearning run, the `t_unl` of GUM/CGUM and of the speed-up.
         self.unlearning_time = time.perf_counter() - start
         output.metrics["unlearning_time"] = self.unlearning_time
         return output
+
+    # ------------------------------------------------------------------------------------------------ evaluation
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs.get("labels")
+        with torch.no_grad():
+            logits = self.task.logits(model, inputs)
+            loss = self.task.per_sample_loss(logits, labels).mean().detach() if labels is not None else None
+        return (loss, None, None) if prediction_loss_only else (loss, logits.detach(), labels)
+
+    def evaluate(
+        self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval", original_results=None, gold_results=None
+    ) -> dict[str, float]:
+        """The unlearning metrics (`<prefix>_forget_accuracy`, ..., `<prefix>_mia`, `<prefix>_gum` ...) over a dict of
+        splits (`split_evaluation`); a single dataset gives the stock result. Results given here are kept."""
+        eval_dataset = self._featurize.evaluation(eval_dataset) if eval_dataset is not None else None
+        splits = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(splits, dict):
+            return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        self.original_results = load_results(original_results) or self.original_results
+        self.gold_results = load_results(gold_results) or self.gold_results
+        metrics = evaluate_splits(self, splits, ignore_keys, metric_key_prefix)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    # ------------------------------------------------------------ saving (no write reaches the original's folder)
+    def check_write_path(self, folder, what: str = "output folder") -> None:
+        checks.check_write_path(folder, getattr(self, "original_folder", None), what)
+
+    def unlearning_record(self) -> dict:
+        """What `unlearning_config.json` holds (see [`~hf_unlearn.hub.audit.unlearning_record`])."""
+        return unlearning_record(self)
+
+    def _save_checkpoint(self, model, trial):
+        self.check_write_path(self._get_output_dir(trial=trial), "output_dir")
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        self.check_write_path(folder, "checkpoint folder")
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            saving.write_checkpoint_state(self, folder)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """`Trainer.save_model`, plus (for a final save, not a checkpoint) this run's line in the audit log."""
+        self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
+        super().save_model(output_dir, _internal_call)
+        # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
+        if (not _internal_call or self._pushing) and self.args.should_save:
+            self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        self.check_write_path(output_dir, "save folder")
+        super()._save(output_dir, state_dict)
+        if self.args.should_save:
+            saving.write_run_files(self, output_dir, pushing=self._pushing)
+
+    def create_model_card(self, output_dir: str | None = None, **card_arguments) -> None:
+        """Writes the unlearning model card (`README.md`, `hf_unlearn.hub.card`) to `output_dir` (default
+        `args.output_dir`). The stock arguments (`dataset`, `dataset_tags`, `finetuned_from`, `license`, `language`,
+        `tags`) and `dataset_name`, `dataset_id`, `base_model` are kept for every later save and push (see
+        [`~hf_unlearn.hub.card.card_options`]); `model_name`, `tasks`, `dataset_args` are ignored."""
+        ignored = ("model_name", "tasks", "dataset_args")
+        self.card_options.update(card_options(**{k: v for k, v in card_arguments.items() if k not in ignored}))
+        if self.is_world_process_zero():
+            saving.save_model_card(self, output_dir if output_dir is not None else self.args.output_dir)
+
+    def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, **kwargs):
+        """Saves to `args.output_dir` and uploads it to `args.hub_model_id` (never names starting with `_`,
+        checkpoints or the salt of the request digest). Other arguments: those of `Trainer.push_to_hub`."""
+        self.check_write_path(self.args.output_dir, "output_dir (saved before the push)")
+        self._pushing = True  # the internal save writes the audit log and strips local paths (save_model, _save)
+        try:
+            message = commit_message or f"Unlearning with hf-unlearn ({self.method_key})"
+            return super().push_to_hub(commit_message=message, blocking=blocking, **kwargs)
+        finally:
+            self._pushing = False
+
+    def save_merged_model(self, output_dir: str) -> None:
+        """Saves the PEFT model with its adapter merged (`save_model()` saves the adapter alone)."""
+        self.check_write_path(output_dir, "merged-model folder")
+        saving.save_merged_model(self, output_dir)
+
+    def save_state(self) -> None:
+        self.check_write_path(self.args.output_dir, "output_dir")
+        super().save_state()
+
+    def save_metrics(self, split, metrics, combined: bool = True) -> None:
+        self.check_write_path(self.args.output_dir, "output_dir")
+        super().save_metrics(split, metrics, combined)

@@ -1,0 +1,88 @@
+"""What goes into and out of an [`UnlearningTrainer`]'s steps, as plain objects the trainer builds: the data it
+receives turned into model inputs once ([`RequestFeaturizer`]: labels checked against the model's label names, names
+encoded as ids, features extracted, clips shorter than the model's receptive field refused, labels range-checked),
+and the loss terms methods record for logging ([`LossTerms`])."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from hf_unlearn import checks
+from hf_unlearn.data.features import featurize
+
+
+class RequestFeaturizer:
+    """Featurizes datasets for one trainer.
+
+    Args:
+        processing_class (`FeatureExtractionMixin`): the model's feature extractor.
+        args ([`UnlearningConfig`]): gives `audio_column` and `label_column`.
+        num_labels (`int` or `None`), class_names (`list[str]` or `None`): the model's label count and names.
+        min_samples (`int`): the shortest clip the model accepts.
+        method_key (`str`): named in errors.
+    """
+
+    def __init__(self, processing_class, args, num_labels, class_names, min_samples: int, method_key: str):
+        self.processing_class, self.args, self.method_key = processing_class, args, method_key
+        self.num_labels, self.class_names, self.min_samples = num_labels, class_names, min_samples
+
+    def __call__(self, dataset, name: str):
+        """Model inputs + labels of `dataset` (split `name`), as NumPy-formatted rows."""
+        label_column = self.args.label_column
+        checks.check_label_names(dataset, name, label_column, self.class_names)
+        dataset = checks.encode_label_names(dataset, name, label_column, self.class_names)
+        dataset = featurize(
+            dataset,
+            self.processing_class,
+            self.args.audio_column,
+            label_column,
+            f"Extracting features ({name})",
+            self.min_samples,
+            name,
+        )
+        checks.check_labels(dataset, name, self.num_labels)
+        return dataset.with_format("numpy")
+
+    def side(self, dataset, name: str):
+        """A training side (`"forget"` or `"retain"`): refused when missing or empty, featurized otherwise."""
+        if dataset is None:
+            raise ValueError(f"Method {self.method_key!r} trains on the {name} set: pass {name}_dataset=<Dataset>.")
+        if len(dataset) == 0:
+            raise ValueError(f"The {name} set is empty: method {self.method_key!r} needs {name} samples.")
+        return self(dataset, name)
+
+    def evaluation(self, eval_dataset):
+        """One evaluation dataset, or a dict of named splits (none may be empty)."""
+        if not isinstance(eval_dataset, dict):
+            return self(eval_dataset, "eval")
+        for name, dataset in eval_dataset.items():
+            if len(dataset) == 0:
+                raise ValueError(f"The evaluation split {name!r} is empty: drop it or give it samples.")
+        return {name: self(dataset, name) for name, dataset in eval_dataset.items()}
+
+
+class LossTerms:
+    """Sums of the loss terms methods record (`UnlearningTrainer.record_terms`) since the last training log."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def record(self, terms: dict[str, torch.Tensor]) -> None:
+        for name, value in terms.items():
+            self.sums[name] = self.sums[name] + value.detach().double().cpu()
+            self.counts[name] += 1
+
+    def pop_means(self, accelerator, device) -> dict[str, float]:
+        """`{"loss/<name>": mean}` since the last call, each mean averaged over processes (a collective: every
+        process calls it at every training log); empties the sums."""
+        if not self.counts:
+            return {}
+        names = sorted(self.counts)
+        means = torch.stack([self.sums[n] / self.counts[n] for n in names]).to(device)
+        means = accelerator.reduce(means, reduction="mean")
+        self.sums.clear()
+        self.counts.clear()
+        return {f"loss/{n}": round(float(v), 6) for n, v in zip(names, means.tolist())}
