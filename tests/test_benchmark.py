@@ -12,7 +12,8 @@ import pytest
 from conftest import tone_clip
 
 from hf_unlearn import benchmark
-from hf_unlearn.benchmark import loop, summary, tuning
+from hf_unlearn.benchmark import group_summary as summary
+from hf_unlearn.benchmark import loop, tuning
 
 METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
