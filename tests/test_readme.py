@@ -86,8 +86,9 @@ def _resolve_dotted(name: str):
 
 def _call_keywords_fit(function, keywords: list[str]) -> list[str]:
     """The keywords that `function` (a class: its `__init__`) does not accept."""
-    signature = inspect.signature(function)
-    parameters = signature.parameters
+    # A class: its `__init__` (a `__new__` that dispatches, like UnlearningTrainer's, takes anything).
+    signature = inspect.signature(function.__init__ if inspect.isclass(function) else function)
+    parameters = {name: p for name, p in signature.parameters.items() if name != "self"}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         accepted = None
         if inspect.isclass(function):  # a `**kwargs` that goes to transformers.Trainer: check against that too
@@ -125,6 +126,22 @@ def test_readme_python_example_uses_names_that_exist():
                 attribute = node.attr
                 known = hasattr(owner, attribute) or attribute in getattr(owner, "__dataclass_fields__", {})
                 assert known, f"the README uses {node.value.id}.{attribute}, which {owner.__name__} does not have"
+
+
+def test_readme_python_example_runs(toy_dataset, tmp_path, monkeypatch):
+    """The README's Python example, as printed, on the toy tones (speaker `ann` for `jackson`) and the tiny CNN;
+    only `push_to_hub`, which needs a Hub repository, is left out (tests/test_hub.py covers it)."""
+    from conftest import build_tiny_model
+
+    block = _code_blocks(README.read_text(), "python")[0]
+    assert 'values=["jackson"]' in block and "trainer.push_to_hub()" in block
+    code = block.replace('values=["jackson"]', 'values=["ann"]').replace("trainer.push_to_hub()", "pass")
+    model, feature_extractor = build_tiny_model("cnn")
+    monkeypatch.chdir(tmp_path)
+    namespace = {"dataset": toy_dataset, "model": model, "feature_extractor": feature_extractor}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["trainer"].last_eval_results["forget_accuracy"] is not None
+    assert (tmp_path / "out" / "unlearning_config.json").is_file() and (tmp_path / "out" / "README.md").is_file()
 
 
 def _backticked(text: str) -> list[str]:
