@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .data import DATA_LAYOUTS
+from .data import DATA_LAYOUTS, layout_choices
 
 
 @dataclass
@@ -91,9 +91,9 @@ class DataArguments:
     data_layout: str = field(
         default="auto",
         metadata={
-            "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', FSDD-named "
-            "files are 'fsdd', word folders of *_nohash_*.wav are 'speech_commands', any other folder "
-            "'audiofolder'; a name that is not a local path is 'hub'."
+            "help": f"One of {layout_choices()}. 'auto', tried in this order: "
+            + "; ".join(f"{layout.description}: '{layout.name}'" for layout in DATA_LAYOUTS)
+            + "."
         },
     )
     strict_layout: bool = field(
