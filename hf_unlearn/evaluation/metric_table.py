@@ -94,35 +94,28 @@ class MetricSpec:
 
 
 def _split_metrics(split: str, label: str, name: str, direction: str, card: bool = False) -> tuple[MetricSpec, ...]:
-    """`<split>_accuracy` and `<split>_f1` (see `subset_metrics`)."""
-    return (
-        MetricSpec(
-            f"{split}_accuracy", split, direction, f"{label} Acc", f"{name} accuracy", card_type="accuracy" if card
-            else None, card_name=f"{name.capitalize()} accuracy" if card else None, logged=card, has_gap=True,
-        ),  # fmt: skip
-        MetricSpec(
-            f"{split}_f1", split, direction, f"{label} F1", f"{name} macro-F1", card_type="f1" if card else None,
-            card_name=f"{name.capitalize()} macro-F1" if card else None, logged=card, has_gap=True,
-        ),  # fmt: skip
+    """`<split>_accuracy` and `<split>_f1` (see `subset_metrics`); `card`: published in the card and the audit log."""
+    specs = []
+    for suffix, short, long in (("accuracy", "Acc", "accuracy"), ("f1", "F1", "macro-F1")):
+        published = {"card_type": suffix, "card_name": f"{name.capitalize()} {long}", "logged": True} if card else {}
+        specs.append(
+            MetricSpec(f"{split}_{suffix}", split, direction, f"{label} {short}", f"{name} {long}", has_gap=True,
+                       **published)
+        )  # fmt: skip
+    return tuple(specs)
+
+
+def _score_terms(score: str, label: str) -> tuple[MetricSpec, ...]:
+    """GUM or CGUM (published in the card and the audit log) and its utility, efficacy and time terms."""
+    main = MetricSpec(score, "forget", HIGHER, label, label, card_type=score, card_name=label, logged=True)
+    terms = (("U", "utility"), ("E", "efficacy"), ("T", "time"))
+    return main, *(
+        MetricSpec(f"{score}_{t}", "forget", HIGHER, f"{label} {t}", f"{label}'s {w} term") for t, w in terms
     )
 
 
-def _score_terms(score: str, label: str, card: bool) -> tuple[MetricSpec, ...]:
-    """GUM or CGUM and its utility, efficacy and time terms (see `gum`, `cgum`)."""
-    terms = [
-        MetricSpec(
-            f"{score}_{term}", "forget", HIGHER, f"{label} {term}", f"{label}'s {what} term",
-        )
-        for term, what in (("U", "utility"), ("E", "efficacy"), ("T", "time"))
-    ]
-    main = MetricSpec(
-        score, "forget", HIGHER, label, label, card_type=score if card else None, card_name=label if card else None,
-        logged=True,
-    )  # fmt: skip
-    return (main, *terms)
-
-
 # In the order `unlearning_metrics` writes them; the card, the audit log and the gaps follow this order.
+# fmt: off
 _BASE = (
     *_split_metrics("forget", "Forget", "forget", CLOSEST_TO_GOLD, card=True),
     *_split_metrics("retain", "Retain", "retain", HIGHER, card=True),
@@ -132,40 +125,41 @@ _BASE = (
     MetricSpec(
         "mia", "forget", CLOSEST_TO_GOLD, "MIA", "MIA", card_type="mia", card_name="MIA accuracy (forget vs test)",
         logged=True, has_gap=True,
-    ),  # fmt: skip
+    ),
     MetricSpec("mia_auc", "forget", CLOSEST_TO_GOLD, "MIA AUC", "MIA AUC", has_gap=True),
     MetricSpec("forgetting_score", "forget", CLOSEST_TO_GOLD, "Forgetting score", "forgetting score", has_gap=True),
     MetricSpec(
         "mia_heldout", "forget", CLOSEST_TO_GOLD, "MIA held-out", "held-out MIA", logged=True, has_gap=True,
         caption="MIA held-out (forget vs held-out recordings): closest to gold",
-    ),  # fmt: skip
+    ),
     MetricSpec("mia_heldout_auc", "forget", CLOSEST_TO_GOLD, "MIA held-out AUC", "held-out MIA AUC", has_gap=True),
     MetricSpec(
         "lira_auc", "forget", CLOSEST_TO_GOLD, "LiRA AUC", "LiRA AUC", has_gap=True,
         caption="LiRA AUC (per-example attack): closest to gold (about 0.5)",
-    ),  # fmt: skip
+    ),
     MetricSpec("lira_tpr_at_1fpr", "forget", CLOSEST_TO_GOLD, "LiRA TPR@1%", "LiRA TPR at 1 % FPR", has_gap=True),
     MetricSpec("lira_tpr_at_5fpr", "forget", CLOSEST_TO_GOLD, "LiRA TPR@5%", "LiRA TPR at 5 % FPR", has_gap=True),
     MetricSpec(
         "kl_to_gold", "forget", LOWER, "KL to gold", "KL to gold",
         caption="KL to gold (mean KL(gold || model) on forget, nats): lower is better",
-    ),  # fmt: skip
+    ),
     *(
         MetricSpec(f"kl_to_gold_{split}", split, LOWER, f"KL to gold ({split})", f"KL to gold on {split}")
         for split in ("retain", "test", "forget_test", "forget_validation")
     ),
-    *_score_terms("gum", "GUM", card=True),
-    *_score_terms("cgum", "CGUM", card=True),
+    *_score_terms("gum", "GUM"),
+    *_score_terms("cgum", "CGUM"),
     MetricSpec("gum_undefined_reason", None, NO_DIRECTION, "GUM undefined", "why GUM is undefined"),
     MetricSpec("speedup", None, HIGHER, "Speed-up", "speed-up", decimals=1, suffix="×"),
     MetricSpec("time_share_of_gold", None, LOWER, "Time / gold", "time share of gold's retraining", decimals=1),
     MetricSpec(
         "unlearning_time", None, LOWER, "Time (s)", "unlearning time", decimals=1, source=RUN,
         read_from=("time", "unlearning_time", "train_time", "train_runtime"),
-    ),  # fmt: skip
+    ),
     MetricSpec("gold_train_time", None, NO_DIRECTION, "Gold time (s)", "gold retraining time", 1, source=RUN),
     MetricSpec("train_time", None, NO_DIRECTION, "Training time (s)", "training time", 1, source=RUN),
 )
+# fmt: on
 
 
 def _gap(spec: MetricSpec) -> MetricSpec:
