@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .data import DATA_LAYOUTS, layout_choices
+from .defaults import ReferenceTrainingArguments
 
 
 @dataclass
-class ScriptArguments:
-    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models."""
+class ScriptArguments(ReferenceTrainingArguments):
+    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models
+    (their training options come from `ReferenceTrainingArguments`)."""
 
     config: str | None = field(
         default=None, metadata={"help": "YAML file of arguments (field: value); the command line overrides it."}
@@ -43,23 +45,6 @@ class ScriptArguments:
             "help": "After unlearning, run the relearning check (experiment.relearning) for this many steps on the "
             "unlearned and the gold model; 0: off."
         },
-    )
-    reference_epochs: float | None = field(
-        default=None, metadata={"help": "Maximum epochs of the reference models (default: per model type)."}
-    )
-    reference_learning_rate: float | None = field(
-        default=None, metadata={"help": "Learning rate of the reference models (default: per model type)."}
-    )
-    reference_batch_size: int | None = field(
-        default=None, metadata={"help": "Batch size of the reference models (default: per model type)."}
-    )
-    early_stopping_patience: int | None = field(
-        default=None,
-        metadata={"help": "Epochs without a better validation loss before reference training stops (0: off)."},
-    )
-    shadow_models: int = field(
-        default=0,
-        metadata={"help": "Shadow models (the gold recipe with other seeds, cached) for the LiRA attack; 0: no LiRA."},
     )
     method_settings: str | None = field(
         default=None,
