@@ -16,8 +16,8 @@ record = run_request("scrub", method_settings("scrub", "fsdd", splits.kind), spl
 write_results(record, "runs/scrub")
 ```
 
-- `defaults`: per-model-type reference training defaults and the one home of per-method unlearning settings
-  (`settings/<dataset>.json`).
+- `defaults`: per-model-type reference training defaults, the reference-training options every front end shares
+  (`ReferenceTrainingArguments`), and the one home of per-method unlearning settings (`settings/<dataset>.json`).
 - `references`: the original (one per data, seed and settings: it serves every request), gold (per request) and
   shadow models (gold recipe, other seeds), trained once and cached under one root with one key scheme.
 - `run`: one unlearning run from the original's folder (never written to), evaluated with the original, gold and
