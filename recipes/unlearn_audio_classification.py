@@ -205,21 +205,13 @@ def main(argv: list[str] | None = None) -> dict:
     # 3. The feature extractor: the given original's, a named one, or a new one fitted on the training rows.
     spec = None
     if model_args.model_name_or_path or model_args.model_type:
-        training = {
-            "num_train_epochs": script_args.reference_epochs,
-            "learning_rate": script_args.reference_learning_rate,
-            "per_device_train_batch_size": script_args.reference_batch_size,
-            "early_stopping_patience": script_args.early_stopping_patience,
-        }
         model_kwargs = {"revision": model_args.model_revision, "cache_dir": model_args.cache_dir}
         model_kwargs.update(token=model_args.token, freeze_feature_encoder=model_args.freeze_feature_encoder)
         model_kwargs["ignore_mismatched_sizes"] = model_args.ignore_mismatched_sizes
         spec = ReferenceSpec(
-            label_names, model_args.model_type, model_args.model_name_or_path, training, model_kwargs,
-            training_args.audio_column, training_args.label_column,
+            label_names, model_args.model_type, model_args.model_name_or_path, script_args.reference_training(),
+            model_kwargs, training_args.audio_column, training_args.label_column,
         )  # fmt: skip
-        if spec.training.get("early_stopping_patience") == 0:
-            spec.training["early_stopping_patience"] = None
     source = script_args.original_model_path or model_args.feature_extractor_name
     if source:
         extractor = transformers.AutoFeatureExtractor.from_pretrained(source)

@@ -213,3 +213,36 @@ def test_benchmark_options_and_old_spellings(capsys):
         3.0,
     )
     assert "--speakers is deprecated: use --forget_speakers" in capsys.readouterr().err
+
+
+def test_reference_training_options_are_declared_once_for_every_front_end(tmp_path):
+    """The recipe, the benchmark and the demo share `ReferenceTrainingArguments`: same options and help; only the
+    demo's epoch cap (a few minutes) and the old spellings differ."""
+    import dataclasses
+
+    from hf_unlearn.experiment.defaults import ReferenceTrainingArguments
+    from hf_unlearn.experiment.request_arguments import ScriptArguments
+
+    benchmark_arguments = load_benchmark_arguments()
+    shared = {spec.name: spec for spec in dataclasses.fields(ReferenceTrainingArguments)}
+    for front_end in (ScriptArguments, benchmark_arguments, DemoArguments):
+        assert issubclass(front_end, ReferenceTrainingArguments), front_end
+        fields = {spec.name: spec for spec in dataclasses.fields(front_end)}
+        for name, spec in shared.items():
+            assert fields[name].metadata["help"].split(" Default:")[0] == spec.metadata["help"].split(" Default:")[0]
+    unset = dict.fromkeys(("num_train_epochs", "learning_rate", "per_device_train_batch_size"), None)
+    unset["early_stopping_patience"] = None
+    assert ScriptArguments().reference_training() == benchmark_arguments().reference_training() == unset
+    assert DemoArguments().reference_training() == {**unset, "num_train_epochs": 40}
+    demo = parse("demo", "--reference_learning_rate", "0.01", "--early_stopping_patience", "0", "--shadow_models", "2")
+    assert (demo.reference_learning_rate, demo.early_stopping_patience, demo.shadow_models) == (0.01, 0, 2)
+    # In --help, the shared options come after the command's own, under their own heading.
+    help_text = run_cli("demo", "--help", cwd=tmp_path).stdout
+    assert help_text.index("--method") < help_text.index("Reference models (original, gold, shadows)")
+    assert help_text.index("Reference models (original, gold, shadows)") < help_text.index("  --reference_epochs")
+
+
+def load_benchmark_arguments():
+    from hf_unlearn.cli.main import load_benchmark
+
+    return load_benchmark().BenchmarkArguments

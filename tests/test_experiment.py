@@ -75,6 +75,46 @@ def test_defaults_per_model_type_and_settings_file():
         method_settings("scrub", "no_such_dataset")
 
 
+def test_reference_spec_reads_patience_zero_as_no_early_stopping():
+    from hf_unlearn.experiment import ReferenceSpec, reference_defaults
+
+    spec = ReferenceSpec(["a", "b"], model_type="mfcc_cnn", training={"early_stopping_patience": 0})
+    assert spec.training["early_stopping_patience"] is None
+    unset = ReferenceSpec(["a", "b"], model_type="mfcc_cnn", training={"early_stopping_patience": None})
+    assert unset.training == reference_defaults("mfcc_cnn")
+
+
+def test_run_record_metrics_are_metrics_from_outputs_with_plain_floats():
+    """`experiment.run` evaluates through `evaluation.metrics_from_outputs` (the trainer's path): the numbers are
+    those of `unlearning_metrics` on the outputs' predictions, losses and logits, KL to gold and LiRA included."""
+    from numbers import Real
+
+    from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+    from hf_unlearn.experiment.run import _metrics
+
+    rng = np.random.default_rng(0)
+    splits = ("forget", "retain", "test", "forget_test")
+    outputs = {split: (rng.normal(size=(12, 3)), rng.integers(0, 3, 12)) for split in splits}
+    gold_logits = {split: rng.normal(size=(12, 3)) for split in splits}
+    shadow_logits = {split: rng.normal(size=(2, 12, 3)) for split in splits}
+    references = {"original": {"mia": 0.9}, "gold": {"mia": 0.5, "test_f1": 0.4, "forget_accuracy": 0.3,
+                                                     "train_time": 10.0}}  # fmt: skip
+    options = dict(unlearning_time=1.0, num_classes=3, gold_logits=gold_logits, shadow_logits=shadow_logits)
+    metrics, losses = _metrics(outputs, **references, **options)
+    expected = unlearning_metrics(
+        {split: logits.argmax(-1) for split, (logits, _) in outputs.items()},
+        {split: labels for split, (_, labels) in outputs.items()},
+        {split: per_sample_cross_entropy(logits, labels) for split, (logits, labels) in outputs.items()},
+        split_logits={split: logits for split, (logits, _) in outputs.items()},
+        **references,
+        **options,
+    )
+    assert metrics == expected and list(metrics) == list(expected)
+    assert {"kl_to_gold", "lira_auc", "gum", "forget_accuracy_minus_gold"} <= set(metrics)
+    assert all(type(value) is float for value in metrics.values() if isinstance(value, Real))
+    assert set(losses) == set(splits)
+
+
 def test_fitted_extractor_shapes_the_model(pipeline_inputs):
     requests, spec, extractor = pipeline_inputs
     assert extractor.is_fitted and extractor.normalize == "dataset"

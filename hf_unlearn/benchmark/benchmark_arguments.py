@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hf_unlearn.experiment.defaults import ReferenceTrainingArguments, reference_option
+
 REQUEST_KINDS = ("speaker", "class", "sample", "speaker_id")
 
 
 @dataclass
-class BenchmarkArguments:
+class BenchmarkArguments(ReferenceTrainingArguments):
     """Arguments of the FSDD benchmark (`hf-unlearn benchmark` or `python -m hf_unlearn.cli benchmark`).
 
     Original, gold and every unlearning method over forget requests and seeds. Each method's learning rate and length
@@ -58,30 +60,8 @@ class BenchmarkArguments:
     train_takes: int | None = field(
         default=None, metadata={"help": "Use only this many training takes per digit and speaker (default: all 45)."}
     )
-    # Reference training: unset options keep the experiment package's defaults for the MFCC CNN (one home).
-    reference_epochs: float | None = field(
-        default=None,
-        metadata={
-            "help": "Epoch cap of original and gold training (default: the experiment package's for the CNN).",
-            "aliases": ["--reference_max_epochs"],
-        },
-    )
-    reference_learning_rate: float | None = field(
-        default=None, metadata={"help": "Learning rate of original and gold (default: the experiment package's)."}
-    )
-    reference_batch_size: int | None = field(
-        default=None, metadata={"help": "Batch size of original and gold training (default: the experiment's)."}
-    )
-    early_stopping_patience: int | None = field(
-        default=None,
-        metadata={
-            "help": "Epochs without a better validation loss before reference training stops (default: the "
-            "experiment package's)."
-        },
-    )
-    shadow_models: int = field(
-        default=0, metadata={"help": "Shadow models per (request, seed) for LiRA (0: no LiRA columns)."}
-    )
+    # Reference training (ReferenceTrainingArguments): unset options keep the experiment package's CNN defaults.
+    reference_epochs: float | None = reference_option("reference_epochs", aliases=("--reference_max_epochs",))
     shadows_from_seeds: bool = field(
         default=False,
         metadata={

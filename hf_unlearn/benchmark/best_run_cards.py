@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 
-from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS, target_marks
+from hf_unlearn.benchmark.group_summary import FORGET_GAP, MIA_GAPS, REFERENCE_MODELS, TEST_GAP, target_marks
 
 
 def _distance(figures: dict) -> float:
-    keys = ("forget_accuracy_minus_gold", "test_accuracy_minus_gold", "mia_heldout_minus_gold")
-    return sum(abs((figures.get(k) or {}).get("mean") or 0.0) for k in keys)
+    return sum(abs((figures.get(k) or {}).get("mean") or 0.0) for k in (FORGET_GAP, TEST_GAP, MIA_GAPS[0]))
 
 
 def best_method(rows: dict) -> str | None:
@@ -31,7 +30,7 @@ def write_best_cards(summary: dict, runs: list[dict], folder: str, stem: str = "
         candidates = [r for r in runs if r["group"] == group and r["method"] == method and r.get("card")]
         if not candidates:
             continue
-        run = min(candidates, key=lambda r: abs(r["record"].get("forget_accuracy_minus_gold") or 0.0))
+        run = min(candidates, key=lambda r: abs(r["record"].get(FORGET_GAP) or 0.0))
         slug = group.replace(" ", "_").replace("%", "pct")
         path = os.path.join(folder, f"{stem}_{slug}_{method}.md")
         with open(path, "w") as handle:

@@ -4,7 +4,7 @@ doing nothing scores) as a black cross, the legend outside."""
 
 from __future__ import annotations
 
-from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS
+from hf_unlearn.benchmark.group_summary import FORGET_GAP, REFERENCE_MODELS, TEST_GAP
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p", "d", "8")
 FORGET_TARGET, TEST_TARGET = 0.02, -0.01
@@ -39,14 +39,14 @@ def gaps_figure(summary: dict, path: str) -> str:
         axis.axhline(0, color="0.5", lw=0.6)
         xs, ys = [0.0], [0.0]
         original = summary[group].get("original", {})
-        ox, oy = original.get("forget_accuracy_minus_gold"), original.get("test_accuracy_minus_gold")
+        ox, oy = original.get(FORGET_GAP), original.get(TEST_GAP)
         if ox and oy and ox.get("mean") is not None and oy.get("mean") is not None:  # what doing nothing scores
             axis.plot(ox["mean"], oy["mean"], "x", color="black", ms=10, mew=2, label="original (no unlearning)")
             xs.append(ox["mean"])
             ys.append(oy["mean"])
         for index, method in enumerate(methods):
             figures = summary[group].get(method, {})
-            x, y = figures.get("forget_accuracy_minus_gold"), figures.get("test_accuracy_minus_gold")
+            x, y = figures.get(FORGET_GAP), figures.get(TEST_GAP)
             if not x or not y or x.get("mean") is None or y.get("mean") is None:
                 continue
             colour, marker = _style(index)

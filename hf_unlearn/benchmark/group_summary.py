@@ -7,8 +7,10 @@ import re
 
 import numpy as np
 
+from hf_unlearn.evaluation.metric_table import gap_key, metric_keys
+
 # Figures carried into the summary (mean, std, n); the rest of each run's record stays in `runs`.
-SUMMARY_KEYS = (
+SUMMARY_KEYS = metric_keys(
     "forget_accuracy",
     "test_accuracy",
     "forget_test_accuracy",
@@ -23,22 +25,26 @@ SUMMARY_KEYS = (
     "lira_tpr_at_5fpr",
     "gum",
     "cgum",
-    "forget_accuracy_minus_gold",
-    "test_accuracy_minus_gold",
-    "mia_heldout_minus_gold",
-    "mia_minus_gold",
+    gap_key("forget_accuracy"),
+    gap_key("test_accuracy"),
+    gap_key("mia_heldout"),
+    gap_key("mia"),
     "unlearning_time",
     "gold_train_time",
     "time_share_of_gold",
 )
+# The figures the targets and the gaps table read. Sample requests have no held-out recordings of the forgotten rows:
+# their MIA gap is the population attack's.
+FORGET_GAP, TEST_GAP = gap_key("forget_accuracy"), gap_key("test_accuracy")
+MIA_GAPS = (gap_key("mia_heldout"), gap_key("mia"))
+TIME_SHARE, KL_TO_GOLD = metric_keys("time_share_of_gold", "kl_to_gold")
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
 TARGETS = (
-    ("forget", ("forget_accuracy_minus_gold",), lambda v: abs(v) <= 0.02, "|forget acc - gold| <= 0.02"),
-    ("test", ("test_accuracy_minus_gold",), lambda v: v >= -0.01, "test acc - gold >= -0.01"),
-    # Sample requests have no held-out recordings of the forgotten rows; their MIA is the population attack's.
-    ("mia", ("mia_heldout_minus_gold", "mia_minus_gold"), lambda v: abs(v) <= 0.03, "|held-out MIA - gold| <= 0.03"),
-    ("time", ("time_share_of_gold",), lambda v: v <= 0.05, "time <= 5 % of gold's retraining"),
+    ("forget", (FORGET_GAP,), lambda v: abs(v) <= 0.02, "|forget acc - gold| <= 0.02"),
+    ("test", (TEST_GAP,), lambda v: v >= -0.01, "test acc - gold >= -0.01"),
+    ("mia", MIA_GAPS, lambda v: abs(v) <= 0.03, "|held-out MIA - gold| <= 0.03"),
+    ("time", (TIME_SHARE,), lambda v: v <= 0.05, "time <= 5 % of gold's retraining"),
 )
 REFERENCE_MODELS = ("original", "gold")
 README_START, README_END = "<!-- fsdd-results:start -->", "<!-- fsdd-results:end -->"
@@ -126,10 +132,10 @@ def do_nothing_lines(rows: dict) -> list[str]:
     if not original_meets_targets(rows):
         return []
     original = rows["original"]
-    mia = original.get("mia_heldout_minus_gold") or original.get("mia_minus_gold")
+    mia = original.get(MIA_GAPS[0]) or original.get(MIA_GAPS[1])
     return [
         "**The original model itself (no unlearning) is within the forget, test and MIA targets here** (forget acc "
-        f"− gold {_cell(original.get('forget_accuracy_minus_gold'), signed=True)}, MIA − gold "
+        f"− gold {_cell(original.get(FORGET_GAP), signed=True)}, MIA − gold "
         f"{_cell(mia, signed=True)}): on this group the targets cannot tell forgetting from doing nothing, so "
         "meeting them shows nothing."
     ]
@@ -159,14 +165,14 @@ def gaps_table(rows: dict) -> str:
             continue
         marks = target_marks(figures)
         targets = " ".join("–" if v is None else ("✓" if v else "✗") for v in marks.values())
-        mia = figures.get("mia_heldout_minus_gold") or figures.get("mia_minus_gold")
+        mia = figures.get(MIA_GAPS[0]) or figures.get(MIA_GAPS[1])
         n = max((c.get("n", 0) for c in figures.values()), default=0)
         name = "original (no unlearning)" if model == "original" else model
         lines.append(
-            f"| {name} | {n} | {_cell(figures.get('forget_accuracy_minus_gold'), signed=True)} | "
-            f"{_cell(figures.get('test_accuracy_minus_gold'), signed=True)} | {_cell(mia, signed=True)} | "
-            f"{_cell(figures.get('time_share_of_gold'), decimals=1, percent=True)} | "
-            f"{_cell(figures.get('kl_to_gold'))} | {targets} |"
+            f"| {name} | {n} | {_cell(figures.get(FORGET_GAP), signed=True)} | "
+            f"{_cell(figures.get(TEST_GAP), signed=True)} | {_cell(mia, signed=True)} | "
+            f"{_cell(figures.get(TIME_SHARE), decimals=1, percent=True)} | "
+            f"{_cell(figures.get(KL_TO_GOLD))} | {targets} |"
         )
     caption = (
         "Mean ± std over the group's runs; closest to 0 is better for the gaps; the original's row is what doing "

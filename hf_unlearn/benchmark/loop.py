@@ -82,8 +82,7 @@ def load_data(args: BenchmarkArguments, label: str = "digit"):
 
 def _context(args: BenchmarkArguments) -> None:
     """Empties the per-process cache when the data or reference settings change (several benchmarks, one process)."""
-    fields = ("dataset_name", "train_takes", "reference_epochs", "reference_learning_rate", "reference_batch_size")
-    context = [getattr(args, name) for name in (*fields, "early_stopping_patience")]
+    context = [args.dataset_name, args.train_takes, args.reference_training()]
     if _CACHE.get("context") != context:
         _CACHE.clear()
         _CACHE["context"] = context
@@ -96,13 +95,7 @@ def _prepared(args: BenchmarkArguments, label: str):
         from hf_unlearn.experiment import ReferenceSpec, reference_defaults
 
         data = load_data(args, label)
-        training = reference_defaults(
-            "mfcc_cnn",
-            num_train_epochs=args.reference_epochs,
-            learning_rate=args.reference_learning_rate,
-            per_device_train_batch_size=args.reference_batch_size,
-            early_stopping_patience=args.early_stopping_patience,
-        )
+        training = reference_defaults("mfcc_cnn", **args.reference_training())
         names = data["train"].features["label"].names
         _CACHE[label] = (data, ReferenceSpec(label_names=names, model_type="mfcc_cnn", training=training))
     return _CACHE[label]

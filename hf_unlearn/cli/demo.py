@@ -20,11 +20,16 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from hf_unlearn.experiment.defaults import ReferenceTrainingArguments, reference_option
+
 logger = logging.getLogger(__name__)
 
 
+DEMO_REFERENCE_EPOCHS = 40
+
+
 @dataclass
-class DemoArguments:
+class DemoArguments(ReferenceTrainingArguments):
     """Arguments of `hf-unlearn demo`: the whole unlearning workflow on built-in data (or a local FSDD folder).
 
     Give one forget request: `--forget_speakers`, `--forget_classes` or `--forget_fraction` (default: the speaker
@@ -62,12 +67,10 @@ class DemoArguments:
     )
     num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (at most 10)."})
     num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
-    reference_epochs: float = field(
-        default=40,
-        metadata={
-            "help": "Maximum epochs of the original and gold (reference) models (early stopping on validation).",
-            "aliases": ["--original_epochs"],
-        },
+    # The reference models' options (ReferenceTrainingArguments); fewer epochs than the CNN's default keep the demo
+    # to a few minutes (early stopping on validation usually ends it sooner anyway).
+    reference_epochs: float | None = reference_option(
+        "reference_epochs", DEMO_REFERENCE_EPOCHS, aliases=("--original_epochs",)
     )
     learning_rate: float | None = field(
         default=None, metadata={"help": "Unlearning learning rate (default: the settings file's, per method)."}
@@ -87,9 +90,6 @@ class DemoArguments:
         default=None, metadata={"help": "MFCC frames per clip (default: cover the 99th percentile clip length)."}
     )
     hop_length: int | None = field(default=None, metadata={"help": "Samples between MFCC frames."})
-    shadow_models: int = field(
-        default=0, metadata={"help": "Shadow models (gold recipe, other seeds) for the LiRA attack; 0: no LiRA."}
-    )
     seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
     num_threads: int | None = field(
         default=None,
@@ -204,7 +204,7 @@ def prepare_request(args: DemoArguments, data, sampling_rate: int):
     spec = ReferenceSpec(
         data["train"].features["label"].names,
         model_type="mfcc_cnn",
-        training={"num_train_epochs": args.reference_epochs},
+        training=args.reference_training(),
     )
     extractor = spec.new_extractor(sampling_rate, normalize=args.normalize, hop_length=args.hop_length)
     fit_extractor(extractor, original_training_rows(splits), num_frames=args.num_frames)

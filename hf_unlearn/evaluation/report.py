@@ -11,6 +11,8 @@ import math
 import os
 from numbers import Real
 
+from .metric_table import metric
+
 __all__ = [
     "MISSING",
     "ONE_CLASS_KINDS",
@@ -32,25 +34,22 @@ UNDEFINED = "n/a"
 #: Request kinds whose forget set holds one class: accuracy is their forget figure, macro-F1 is not shown.
 ONE_CLASS_KINDS = ("class", "speaker-class", "speaker_class")
 
+
+def _column(key: str) -> tuple:
+    """(header, keys tried in order, decimals, suffix) of the column of `key`, read from the metric table."""
+    spec = metric(key)
+    return spec.label, spec.read_from, spec.decimals, spec.suffix
+
+
 #: (header, metric keys tried in order, decimals, suffix) of each column after the model name.
-TABLE_COLUMNS = (
-    ("Test F1", ("test_f1",), 3, ""),
-    ("Test Acc", ("test_accuracy",), 3, ""),
-    ("Forget F1", ("forget_f1",), 3, ""),
-    ("Forget Acc", ("forget_accuracy",), 3, ""),
-    ("MIA", ("mia",), 3, ""),
-    ("GUM", ("gum",), 3, ""),
-    ("CGUM", ("cgum",), 3, ""),
-    ("Time (s)", ("time", "unlearning_time", "train_time", "train_runtime"), 1, ""),
-    ("Speed-up", ("speedup",), 1, "×"),
-)
+_TABLE_KEYS = ("test_f1", "test_accuracy", "forget_f1", "forget_accuracy", "mia", "gum", "cgum", "unlearning_time")
+_TABLE_KEYS += ("speedup",)
+TABLE_COLUMNS = tuple(_column(key) for key in _TABLE_KEYS)
 
 #: Columns shown only when some row has the key, inserted after "MIA": (header, keys, decimals, suffix, caption).
-OPTIONAL_COLUMNS = (
-    ("MIA held-out", ("mia_heldout",), 3, "", "MIA held-out (forget vs held-out recordings): closest to gold"),
-    ("LiRA AUC", ("lira_auc",), 3, "", "LiRA AUC (per-example attack): closest to gold (about 0.5)"),
-    ("KL to gold", ("kl_to_gold",), 3, "", "KL to gold (mean KL(gold || model) on forget, nats): lower is better"),
-)
+OPTIONAL_COLUMNS = tuple((*_column(key), metric(key).caption) for key in ("mia_heldout", "lira_auc", "kl_to_gold"))
+# The columns the optional ones follow, and the one left out when accuracy is the forget figure.
+_OPTIONAL_AFTER, _FORGET_F1 = metric("mia").read_from, metric("forget_f1").read_from
 
 #: The line under the table: the direction of every column, since "lower" is not the goal for forget metrics.
 TABLE_CAPTION = (
@@ -129,10 +128,10 @@ def _columns(rows: dict[str, dict], forget_metric: str) -> tuple[list[tuple], li
     """The columns to show and the captions of the optional ones that are shown."""
     columns, captions = [], []
     for column in TABLE_COLUMNS:
-        if forget_metric == "accuracy" and column[1] == ("forget_f1",):
+        if forget_metric == "accuracy" and column[1] == _FORGET_F1:
             continue
         columns.append(column)
-        if column[1] == ("mia",):
+        if column[1] == _OPTIONAL_AFTER:
             for *optional, caption in OPTIONAL_COLUMNS:
                 if any(key in metrics for metrics in rows.values() for key in optional[1]):
                     columns.append(tuple(optional))
@@ -292,7 +291,7 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
         edges = np.histogram_bin_edges(np.concatenate([forget, test]), bins=30)
         axis.hist(test, bins=edges, alpha=0.6, density=True, label=f"test, non-members (n={test.size})")
         axis.hist(forget, bins=edges, alpha=0.6, density=True, label=f"forget, members (n={forget.size})")
-        mia_value = _mean_std(rows.get(model, {}).get("mia"))
+        mia_value = _mean_std(rows.get(model, {}).get(metric("mia").key))
         suffix = "" if mia_value is None else f", MIA {mia_value[0]:.3f}"
         axis.set_title(
             f"{model}: per-sample loss the MIA sees{suffix}\n(overlap closest to gold is better)", fontsize="small"

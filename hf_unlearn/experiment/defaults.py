@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 
 SETTINGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "settings")
 
@@ -56,6 +57,55 @@ def reference_defaults(model_type: str | None, **overrides) -> dict:
     settings = dict(REFERENCE_DEFAULTS[model_family(model_type)])
     settings.update({key: value for key, value in overrides.items() if value is not None})
     return settings
+
+
+# The reference-training options' help, declared once for every front end (see `ReferenceTrainingArguments`).
+_REFERENCE_HELP = {
+    "reference_epochs": "Maximum epochs of the reference models (original, gold, shadows; early stopping on "
+    "validation).",
+    "reference_learning_rate": "Learning rate of the reference models.",
+    "reference_batch_size": "Batch size of the reference models.",
+    "early_stopping_patience": "Epochs without a better validation loss before reference training stops (0: off).",
+    "shadow_models": "Shadow models (the gold recipe with other seeds, cached) for the LiRA attack; 0: no LiRA.",
+}
+_PER_MODEL_TYPE = " Default: per model type."
+
+
+def reference_option(name: str, default=None, aliases: tuple[str, ...] = ()):
+    """The dataclass field of the reference-training option `name`, with the help declared in `_REFERENCE_HELP`.
+
+    `default=None` keeps the model type's default (`REFERENCE_DEFAULTS`, said in the help); a front end that needs
+    another default (the demo's 40 epochs) or keeps an old spelling (`aliases`, see `hf_unlearn.cli.dataclass_options`)
+    redeclares the field with it, e.g. `reference_epochs: float | None = reference_option("reference_epochs", 40)`.
+    """
+    text = _REFERENCE_HELP[name] + (_PER_MODEL_TYPE if default is None else "")
+    metadata = {"help": text, **({"aliases": list(aliases)} if aliases else {})}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class ReferenceTrainingArguments:
+    """Reference models (original, gold, shadows): how they are trained.
+
+    Declared once for every front end: the recipe's `ScriptArguments`, the benchmark's `BenchmarkArguments` and the
+    demo's `DemoArguments` derive from it. Unset options (`None`) keep the model type's defaults
+    (`REFERENCE_DEFAULTS`)."""
+
+    reference_epochs: float | None = reference_option("reference_epochs")
+    reference_learning_rate: float | None = reference_option("reference_learning_rate")
+    reference_batch_size: int | None = reference_option("reference_batch_size")
+    early_stopping_patience: int | None = reference_option("early_stopping_patience")
+    shadow_models: int = reference_option("shadow_models", 0)
+
+    def reference_training(self) -> dict:
+        """The options as `ReferenceSpec.training` overrides (`TrainingArguments` fields plus
+        `early_stopping_patience`); unset ones are `None`, which `reference_defaults` fills with the model type's."""
+        return {
+            "num_train_epochs": self.reference_epochs,
+            "learning_rate": self.reference_learning_rate,
+            "per_device_train_batch_size": self.reference_batch_size,
+            "early_stopping_patience": self.early_stopping_patience,
+        }
 
 
 def available_settings() -> list[str]:

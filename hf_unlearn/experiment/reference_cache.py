@@ -64,8 +64,9 @@ class ReferenceSpec:
         label_names (`list[str]`): class names in label-id order.
         model_type (`str`, *optional*): a model type trained from scratch, e.g. `"mfcc_cnn"`.
         model_name_or_path (`str`, *optional*): a pretrained checkpoint to fine-tune (takes precedence).
-        training (`dict`, *optional*): `TrainingArguments` fields plus `early_stopping_patience`; defaults to
-            `reference_defaults(model_type)` (an empty dict means the defaults).
+        training (`dict`, *optional*): `TrainingArguments` fields plus `early_stopping_patience` (0: no early
+            stopping); defaults to `reference_defaults(model_type)` (an empty dict, or `None` values, mean the
+            defaults).
         model_kwargs (`dict`, *optional*): `from_pretrained` options (`revision`, `cache_dir`, `token`,
             `ignore_mismatched_sizes`) and `freeze_feature_encoder`; `token` and `cache_dir` are not part of the key.
         audio_column, label_column (`str`): the data's columns.
@@ -84,6 +85,8 @@ class ReferenceSpec:
             raise ValueError("A reference model needs --model_name_or_path (pretrained) or --model_type (scratch).")
         self.label_names = [str(name) for name in self.label_names]
         self.training = reference_defaults(self.model_type if not self.model_name_or_path else None, **self.training)
+        if self.training.get("early_stopping_patience") == 0:  # `--early_stopping_patience 0`: off, keyed as off
+            self.training["early_stopping_patience"] = None
 
     def key_payload(self) -> dict:
         # Loading options matter for a checkpoint only, and freezing for models with a feature encoder: the CNN built

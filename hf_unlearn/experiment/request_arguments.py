@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .data import DATA_LAYOUTS
+from .data import DATA_LAYOUTS, layout_choices
+from .defaults import ReferenceTrainingArguments
 
 
 @dataclass
-class ScriptArguments:
-    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models."""
+class ScriptArguments(ReferenceTrainingArguments):
+    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models
+    (their training options come from `ReferenceTrainingArguments`)."""
 
     config: str | None = field(
         default=None, metadata={"help": "YAML file of arguments (field: value); the command line overrides it."}
@@ -44,23 +46,6 @@ class ScriptArguments:
             "unlearned and the gold model; 0: off."
         },
     )
-    reference_epochs: float | None = field(
-        default=None, metadata={"help": "Maximum epochs of the reference models (default: per model type)."}
-    )
-    reference_learning_rate: float | None = field(
-        default=None, metadata={"help": "Learning rate of the reference models (default: per model type)."}
-    )
-    reference_batch_size: int | None = field(
-        default=None, metadata={"help": "Batch size of the reference models (default: per model type)."}
-    )
-    early_stopping_patience: int | None = field(
-        default=None,
-        metadata={"help": "Epochs without a better validation loss before reference training stops (0: off)."},
-    )
-    shadow_models: int = field(
-        default=0,
-        metadata={"help": "Shadow models (the gold recipe with other seeds, cached) for the LiRA attack; 0: no LiRA."},
-    )
     method_settings: str | None = field(
         default=None,
         metadata={
@@ -91,9 +76,9 @@ class DataArguments:
     data_layout: str = field(
         default="auto",
         metadata={
-            "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', FSDD-named "
-            "files are 'fsdd', word folders of *_nohash_*.wav are 'speech_commands', any other folder "
-            "'audiofolder'; a name that is not a local path is 'hub'."
+            "help": f"One of {layout_choices()}. 'auto', tried in this order: "
+            + "; ".join(f"{layout.description}: '{layout.name}'" for layout in DATA_LAYOUTS)
+            + "."
         },
     )
     strict_layout: bool = field(

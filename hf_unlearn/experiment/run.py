@@ -18,22 +18,22 @@ from numbers import Real
 import numpy as np
 
 from hf_unlearn.data.features import featurize
-from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+from hf_unlearn.evaluation import metrics_from_outputs
+from hf_unlearn.evaluation.metric_table import gap_key, metric, metric_keys
 
 from .reference_cache import ReferenceModel, check_reference_agreement, predict_splits
 
 logger = logging.getLogger(__name__)
 
-RECORD_GAPS = ("forget_accuracy", "test_accuracy", "mia_heldout")
+# The gaps to gold copied to the top of the record (the benchmark's summary and targets read them there).
+RECORD_GAPS = metric_keys("forget_accuracy", "test_accuracy", "mia_heldout")
+TIME_SHARE = metric("time_share_of_gold").key
 
 
 def _metrics(outputs: dict, **kwargs) -> tuple[dict, dict]:
-    """`unlearning_metrics` from `{split: (logits, labels)}`; returns (metrics with plain floats, losses)."""
-    logits = {name: np.asarray(value[0]) for name, value in outputs.items()}
-    labels = {name: np.asarray(value[1]) for name, value in outputs.items()}
-    losses = {name: per_sample_cross_entropy(logits[name], labels[name]) for name in outputs}
-    predictions = {name: value.argmax(-1) for name, value in logits.items()}
-    metrics = unlearning_metrics(predictions, labels, losses, split_logits=logits, **kwargs)
+    """`metrics_from_outputs` (the trainer's evaluation) with plain floats for the JSON record; returns (metrics,
+    losses)."""
+    metrics, losses = metrics_from_outputs(outputs, **kwargs)
     return {key: float(v) if isinstance(v, Real) else v for key, v in metrics.items()}, losses
 
 
@@ -180,8 +180,8 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         "gold": gold,
         "unlearning_time": trainer.unlearning_time,
         "gold_train_time": gold.get("train_time") if gold else None,
-        "time_share_of_gold": unlearned.get("time_share_of_gold"),
-        **{f"{key}_minus_gold": unlearned.get(f"{key}_minus_gold") for key in RECORD_GAPS},
+        TIME_SHARE: unlearned.get(TIME_SHARE),
+        **{gap_key(key): unlearned.get(gap_key(key)) for key in RECORD_GAPS},
         "stop_reason": trainer.stop_reason,
         "agreement_warning": evaluation["agreement_warning"],
         "losses": {

@@ -16,24 +16,14 @@ import json
 import os
 import uuid
 
+from hf_unlearn.evaluation.metric_table import logged_metrics
 from hf_unlearn.files import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.card import is_hub_id
 from hf_unlearn.peft_utils import peft_record
 from hf_unlearn.version import __version__
 
-# Metrics copied into the log (the rest stay in unlearning_results.json).
-LOGGED_METRICS = (
-    "forget_accuracy",
-    "forget_f1",
-    "retain_accuracy",
-    "retain_f1",
-    "test_accuracy",
-    "test_f1",
-    "mia",
-    "mia_heldout",
-    "gum",
-    "cgum",
-)
+# Metrics copied into the log (the rest stay in unlearning_results.json): those the metric table marks `logged`.
+LOGGED_METRICS = logged_metrics()
 
 
 def read_log(folder: str | None) -> list[dict]:

@@ -24,6 +24,7 @@ import re
 import sys
 
 from hf_unlearn.evaluation import results_table
+from hf_unlearn.evaluation.metric_table import card_metrics
 from hf_unlearn.files import RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.outcome import outcome_sentence
 from hf_unlearn.papers import UNSLU_BENCH, Paper
@@ -31,20 +32,10 @@ from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
 from hf_unlearn.version import __version__
 
 TEMPLATE_PATH = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
-# Metrics published in the card's model-index: (key in the results, split, metric type, readable name).
-CARD_METRICS = (
-    ("forget_accuracy", "forget", "accuracy", "Forget accuracy"),
-    ("forget_f1", "forget", "f1", "Forget macro-F1"),
-    ("retain_accuracy", "retain", "accuracy", "Retain accuracy"),
-    ("retain_f1", "retain", "f1", "Retain macro-F1"),
-    ("test_accuracy", "test", "accuracy", "Test accuracy"),
-    ("test_f1", "test", "f1", "Test macro-F1"),
-    ("mia", "forget", "mia", "MIA accuracy (forget vs test)"),
-    ("gum", "forget", "gum", "GUM"),
-    ("cgum", "forget", "cgum", "CGUM"),
-)
+# Metrics published in the card's model-index: (key in the results, split, metric type, readable name), from the
+# metric table.
+CARD_METRICS = tuple((spec.key, spec.split, spec.card_type, spec.card_name) for spec in card_metrics())
 CARD_DECIMALS = 4
-# The opening sentence: (results key, name); a gap to gold above the tolerance reads as "still recognised".
 # Fields never worth a line in the card (plumbing, or recorded elsewhere).
 _SKIPPED_FIELDS = {"method", "audio_column", "label_column"}
 

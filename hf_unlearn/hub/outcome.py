@@ -4,7 +4,10 @@ original model already scored like gold (then the figures cannot show forgetting
 
 from __future__ import annotations
 
-_OUTCOME_FIGURES = (("forget_accuracy", "forget accuracy"), ("mia_heldout", "held-out MIA"))
+from hf_unlearn.evaluation.metric_table import metric
+
+# (results key, name in the sentence) of the figures the verdict reads.
+_OUTCOME_FIGURES = tuple((metric(key).key, metric(key).name) for key in ("forget_accuracy", "mia_heldout"))
 RECOGNITION_TOLERANCE = 0.05
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from hf_unlearn.tasks import task_names
+
 
 def accelerator_present(use_cpu: bool | None = False) -> bool:
     """Whether training runs on a CUDA device (where pinned host memory speeds up copies)."""
@@ -48,9 +50,6 @@ def launch_use_cpu(use_cpu: bool | None) -> bool | None:
         if state.num_processes > 1 and state.device.type == "cpu":
             return True
     return None
-
-
-TASKS = ("audio-classification",)
 
 
 def unslu_preset(learning_rate: float, **extra) -> dict:
@@ -139,7 +138,7 @@ class UnlearningConfig(TrainingArguments):
     method: str | None = field(
         default=None, metadata={"help": "Unlearning method key (see hf_unlearn.list_methods())."}
     )
-    task: str = field(default="audio-classification", metadata={"help": f"Task, one of {TASKS}."})
+    task: str = field(default="audio-classification", metadata={"help": f"Task, one of {task_names()}."})
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget-set loss term."})
     retain_weight: float = field(default=1.0, metadata={"help": "Weight of the retain-set loss term."})
     epoch_over: str | None = field(
@@ -193,8 +192,8 @@ class UnlearningConfig(TrainingArguments):
         super().__post_init__()
         if self.dataloader_pin_memory and not accelerator_present(self.use_cpu):
             self.dataloader_pin_memory = False  # nothing to pin for: torch warns at every data loader otherwise
-        if self.task not in TASKS:
-            raise ValueError(f"Unknown task {self.task!r}: choose one of {TASKS}.")
+        if self.task not in task_names():
+            raise ValueError(f"Unknown task {self.task!r}: choose one of {task_names()}.")
         if self.epoch_over is not None and self.epoch_over not in EPOCH_OVER_CHOICES:
             raise ValueError(f"epoch_over={self.epoch_over!r} is not valid: choose one of {EPOCH_OVER_CHOICES}.")
         if self.curriculum is not None and self.curriculum not in CURRICULA:
