@@ -30,7 +30,7 @@ from hf_unlearn.papers import UNSLU_BENCH, Paper
 from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
 from hf_unlearn.version import __version__
 
-TEMPLATE_PATH = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
+TEMPLATE_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates", "model_card.md")
 # Metrics published in the card's model-index: (key in the results, split, metric type, readable name).
 CARD_METRICS = (
     ("forget_accuracy", "forget", "accuracy", "Forget accuracy"),
