@@ -235,6 +235,13 @@ def _load(path):
     return load_checkpoint(str(path))
 
 
+def _forget_with_samples_of_dtype(dtype):
+    """Two clips whose samples are stored as `dtype` (neither float nor a PCM integer type soundfile reads)."""
+
+    clips = [(_clip(seed=seed) * 1000).astype(dtype) + 1 for seed in (1, 2)]
+    return _audio_rows(clips)
+
+
 # (id, make(splits, tmp_path), error type, words the message must contain)
 BAD_INPUTS = [
     ("unknown_method", lambda s, tmp: trainer(tmp, s, method="nope"), ValueError, ["Known methods:", "neggrad_plus"]),
@@ -394,6 +401,19 @@ BAD_INPUTS = [
         ),
         ValueError,
         ["Row 0 of the forget set", "junk.wav", "could not be decoded"],
+    ),
+    # ---- audio sample types: integer PCM is scaled as soundfile reads it, other types are refused
+    (
+        "audio_samples_of_type_uint16",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_samples_of_dtype("uint16")),
+        ValueError,
+        ["Row 0 of the forget set", "uint16", "int8, int16, int32, uint8", "float32 in [-1, 1]"],
+    ),
+    (
+        "audio_samples_of_type_int64",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_samples_of_dtype("int64")),
+        ValueError,
+        ["Row 0 of the forget set", "int64", "float32 in [-1, 1]"],
     ),
     # ---- labels
     (
@@ -624,3 +644,34 @@ def test_several_cpu_processes_without_use_cpu_fail_on_every_rank(tmp_path):
     # Counted in the text, not per line: the two ranks' lines may still arrive interleaved.
     assert stdout.count("REFUSED:") == 2, stdout + stderr
     assert stdout.count("Pass use_cpu=True") == 2, stdout
+
+
+# Integer PCM as written by soundfile: (RAW subtype, NumPy type of the stored samples).
+PCM_LAYOUTS = [("PCM_S8", "<i1"), ("PCM_U8", "<u1"), ("PCM_16", "<i2"), ("PCM_32", "<i4")]
+
+
+@pytest.mark.parametrize("subtype, dtype", PCM_LAYOUTS, ids=[layout[0] for layout in PCM_LAYOUTS])
+def test_integer_pcm_arrays_are_scaled_as_soundfile_reads_them(subtype, dtype, splits, tmp_path):
+    """An `{"array": <integer PCM>, ...}` clip gives the samples soundfile reads from the same file (int16 / 32768,
+    uint8 (x - 128) / 128, ...), and so the features of that float clip: not the unscaled integers."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    from hf_unlearn.data.audio_utils import load_audio_array
+
+    raw = {"format": "RAW", "subtype": subtype, "samplerate": 16000, "channels": 1, "endian": "LITTLE"}
+    clips = [_clip(seed=seed) * 4 for seed in (1, 2)]  # up to about +/-1: the whole integer range is used
+    stored, read = [], []
+    for clip in clips:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.clip(clip, -1, 0.99), **{k: v for k, v in raw.items() if k != "channels"})
+        stored.append(np.frombuffer(buffer.getvalue(), dtype=dtype).astype(dtype[1:]))
+        read.append(soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32", **raw)[0])
+    samples, _ = load_audio_array({"array": stored[0], "sampling_rate": 16000})
+    assert np.abs(samples - read[0]).max() < 1e-7
+    as_integers = trainer(tmp_path, splits, forget=_audio_rows(stored)).train_dataset.forget
+    as_floats = trainer(tmp_path, splits, forget=_audio_rows(read)).train_dataset.forget
+    for row in range(2):
+        assert np.abs(as_integers[row]["input_features"] - as_floats[row]["input_features"]).max() < 1e-4
