@@ -335,3 +335,33 @@ def _tensor_ranges(file: str, header_size: int):
         raw.seek(8)
         header = json.loads(raw.read(header_size))
     return [tuple(entry["data_offsets"]) for key, entry in header.items() if key != "__metadata__"]
+
+
+# ------------------------------------------------------------------------------------------- the model's weights
+def nonfinite_parameters(model) -> list[tuple[str, int, int]]:
+    """`(name, non-finite count, size)` of each floating-point parameter or buffer of `model` holding NaN or
+    infinite values."""
+    import torch
+
+    found = []
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in tensors:
+        if tensor.is_floating_point() and tensor.numel():
+            bad = int((~torch.isfinite(tensor.detach())).sum())
+            if bad:
+                found.append((name, bad, tensor.numel()))
+    return found
+
+
+def check_finite_weights(model, what: str = "original model") -> None:
+    """Refuses a model with NaN or infinite weights (a broken checkpoint or an earlier run that diverged), naming the
+    parameters: unlearning it would train on NaN losses and save NaN weights."""
+    found = nonfinite_parameters(model)
+    if found:
+        listed = ", ".join(f"{name!r} ({bad} of {size})" for name, bad, size in found[:5])
+        name, bad, _ = found[0]
+        raise ValueError(
+            f"The {what}'s parameter {name!r} has {bad} NaN or infinite value(s) ({len(found)} tensor(s) in all: "
+            f"{listed}{', ...' if len(found) > 5 else ''}): the checkpoint is broken, and unlearning it would only "
+            "save NaN weights. Load a healthy checkpoint (download or retrain it again) before unlearning."
+        )

@@ -242,6 +242,41 @@ def _forget_with_samples_of_dtype(dtype):
     return _audio_rows(clips)
 
 
+def _model_with_a_nan_weight():
+    import torch
+
+    model, _ = build_tiny_model("cnn")
+    with torch.no_grad():
+        model.classifier.weight[1, 2] = float("nan")
+    return model
+
+
+def _nan_logits_in_training(model):
+    """A model whose training forward passes give NaN logits (weights stay finite): the loss is NaN at step 1."""
+
+    def poison(module, inputs, output):
+        return output * float("nan") if module.training else output
+
+    model.classifier.register_forward_hook(poison)
+    return model
+
+
+def _stopped_run(splits, tmp_path, **config):
+    """A trained tiny run that the guard stopped at step 1 (non-finite loss)."""
+    model, extractor = build_tiny_model("cnn")
+    run = trainer(
+        tmp_path, splits, model=_nan_logits_in_training(model), processing_class=extractor,
+        config=args(tmp_path, **config),
+    )  # fmt: skip
+    run.train()
+    assert run.stop_reason is not None
+    return run
+
+
+def _save_a_stopped_run(splits, tmp_path):
+    _stopped_run(splits, tmp_path).save_model()
+
+
 # (id, make(splits, tmp_path), error type, words the message must contain)
 BAD_INPUTS = [
     ("unknown_method", lambda s, tmp: trainer(tmp, s, method="nope"), ValueError, ["Known methods:", "neggrad_plus"]),
@@ -401,6 +436,19 @@ BAD_INPUTS = [
         ),
         ValueError,
         ["Row 0 of the forget set", "junk.wav", "could not be decoded"],
+    ),
+    # ---- broken models and failed runs are not unlearned or saved as successes
+    (
+        "original_with_a_nan_weight",
+        lambda s, tmp: trainer(tmp, s, model=_model_with_a_nan_weight()),
+        ValueError,
+        ["original model's parameter 'classifier.weight'", "1 NaN or infinite value(s)", "healthy checkpoint"],
+    ),
+    (
+        "save_of_a_run_stopped_by_a_non_finite_loss",
+        _save_a_stopped_run,
+        ValueError,
+        ["stopped before it finished", "training loss became nan", "save_stopped_runs=True", "not saved"],
     ),
     # ---- audio sample types: integer PCM is scaled as soundfile reads it, other types are refused
     (
@@ -675,3 +723,19 @@ def test_integer_pcm_arrays_are_scaled_as_soundfile_reads_them(subtype, dtype, s
     as_floats = trainer(tmp_path, splits, forget=_audio_rows(read)).train_dataset.forget
     for row in range(2):
         assert np.abs(as_integers[row]["input_features"] - as_floats[row]["input_features"]).max() < 1e-4
+
+
+def test_a_stopped_run_saved_on_request_says_so_everywhere(splits, tmp_path):
+    """With save_stopped_runs=True the stopped run is saved, and its card, unlearning_results.json and audit log say
+    that it stopped and why: nothing on disk reads as a successful unlearning."""
+    import json
+
+    run = _stopped_run(splits, tmp_path, save_stopped_runs=True)
+    run.save_model()
+    out = tmp_path / "out"
+    card = (out / "README.md").read_text()
+    assert "stopped before it finished" in card and "training loss became nan" in card
+    results = json.loads((out / "unlearning_results.json").read_text())
+    assert results["stopped"]["reason"] == run.stop_reason and results["stopped"]["failed"] is True
+    entry = json.loads((out / "unlearning_log.jsonl").read_text().splitlines()[-1])
+    assert entry["stop_reason"] == run.stop_reason and entry["stopped_as_failure"] is True

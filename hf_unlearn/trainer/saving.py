@@ -40,6 +40,7 @@ from hf_unlearn.files import (
 )
 from hf_unlearn.hub.audit import unlearning_record
 from hf_unlearn.hub.card import card_options, prepare_folder_for_push, trainer_model_card
+from hf_unlearn.hub.stopped_runs import check_save_of_stopped_run, stopped_run
 from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ NOT_HYPERPARAMETERS = (
     "guard_monitor_size",
     "guard_retain_floor",
     "stop_at_gold",
+    "save_stopped_runs",
 )
 OPTIMIZER_FIELDS = ("adam_beta1", "adam_beta2", "adam_epsilon", "warmup_ratio", "lr_scheduler_kwargs", "optim_args")
 
@@ -257,6 +259,8 @@ class UnlearningSaveMixin:
         """Saves the model as `Trainer.save_model` does, plus (for a final save, not a checkpoint) this run's line in
         the audit log `unlearning_log.jsonl` (see `hf_unlearn.hub.audit`). Refuses the original model's folder."""
         self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
+        if not _internal_call or getattr(self, "_pushing", False):  # a run that stopped as a failure: refused
+            check_save_of_stopped_run(self, output_dir if output_dir is not None else self.args.output_dir)
         super().save_model(output_dir, _internal_call)
         # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
         if (not _internal_call or getattr(self, "_pushing", False)) and self.args.should_save:
@@ -279,9 +283,10 @@ class UnlearningSaveMixin:
 
     def _write_results(self, output_dir: str) -> None:
         """`unlearning_results.json`: the last `evaluate()` with the original's and the gold model's results."""
-        if self.last_eval_results is not None:
-            unlearned = {**self.last_eval_results, "unlearning_time": self.unlearning_time}
-            results = {"method": self.method_key, "unlearned": unlearned}
+        stopped = stopped_run(self)  # a stopped run saved on request says so (hf_unlearn.hub.stopped_runs)
+        if self.last_eval_results is not None or stopped is not None:
+            unlearned = {**(self.last_eval_results or {}), "unlearning_time": self.unlearning_time}
+            results = {"method": self.method_key, "unlearned": unlearned, "stopped": stopped}
             results.update(original=self.original_results, gold=self.gold_results)
             _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 
@@ -332,6 +337,7 @@ class UnlearningSaveMixin:
         """Saves the PEFT model with its adapter merged into the weights (see [`~hf_unlearn.peft_utils.save_merged`]):
         a plain checkpoint for `from_pretrained` and `pipeline`. `save_model()` saves the adapter alone."""
         self.check_write_path(output_dir, "merged-model folder")
+        check_save_of_stopped_run(self, output_dir)
         save_merged(self, output_dir)
         if self.args.should_save:  # a complete folder: results, card (library transformers) and audit log
             self._write_results(output_dir)

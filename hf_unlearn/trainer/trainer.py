@@ -122,6 +122,7 @@ class UnlearningTrainer(
             raise ValueError("UnlearningTrainer needs the original model: model=<PreTrainedModel>.")
         # Wrapped before anything is built from the model (teacher, optimizer): the adapter is what trains.
         model = prepare_peft_model(model, peft_config, type(self))
+        checks.check_finite_weights(model)  # a broken original is refused, not unlearned into NaN weights
         args = convert_config(args, self.config_class, self.method_key)
         quiet_replica(args)  # several processes: hf-unlearn's logs and datasets' progress bars from the main one only
         set_ddp_defaults(args, model)  # no DDP search for unused parameters where the model has none
