@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from hf_unlearn.files import INCOMPLETE_SAVE_NAME
+
 
 def source_folder(model) -> str | None:
     """The local folder `model` was loaded from, if any."""
@@ -112,11 +114,12 @@ def check_labels(dataset, name: str, num_labels: int | None) -> None:
     if num_labels is None:
         return
     labels = np.asarray(dataset["labels"])
-    bad = labels[(labels < 0) | (labels >= num_labels)]
-    if bad.size:
+    outside = (labels < 0) | (labels >= num_labels)
+    if outside.any():
+        rows = np.flatnonzero(outside).tolist()
         raise ValueError(
-            f"The {name} set has labels {sorted(set(bad.tolist()))[:10]} outside the model's "
-            f"num_labels={num_labels} (ids 0..{num_labels - 1}): fix the label mapping or load the "
+            f"The {name} set has labels {sorted(set(labels[outside].tolist()))[:10]} (rows {_preview(rows)}) outside "
+            f"the model's num_labels={num_labels} (ids 0..{num_labels - 1}): fix the label mapping or load the "
             "model with the right num_labels / id2label."
         )
 
@@ -310,6 +313,12 @@ def check_checkpoint_folder(path, what: str = "checkpoint") -> None:
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ValueError(f"The {what} folder {path!r} does not exist: check the path (or the Hub repo id).")
+    if os.path.isfile(os.path.join(path, INCOMPLETE_SAVE_NAME)):  # left by a save that failed midway
+        raise ValueError(
+            f"The {what} folder {path!r} is incomplete: the run that wrote it failed while it was being saved (it "
+            f"holds {INCOMPLETE_SAVE_NAME}), so its files may be partly written. Run the unlearning and save it "
+            "again, or load another checkpoint."
+        )
     from safetensors import safe_open
 
     for name in sorted(os.listdir(path)):
@@ -364,4 +373,40 @@ def check_finite_weights(model, what: str = "original model") -> None:
             f"The {what}'s parameter {name!r} has {bad} NaN or infinite value(s) ({len(found)} tensor(s) in all: "
             f"{listed}{', ...' if len(found) > 5 else ''}): the checkpoint is broken, and unlearning it would only "
             "save NaN weights. Load a healthy checkpoint (download or retrain it again) before unlearning."
+        )
+
+
+# ------------------------------------------------------------------------------------------- other models' files
+def model_signature(config) -> dict:
+    """What must agree between a model and a checkpoint loaded into it: `model_type`, `num_labels` and the label
+    names in id order (plain strings)."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label.get(i, id2label.get(str(i), ""))) for i in range(len(id2label))]
+    return {"model_type": getattr(config, "model_type", None), "num_labels": getattr(config, "num_labels", None),
+            "labels": names}  # fmt: skip
+
+
+def check_same_model(checkpoint, config, what: str = "checkpoint", model: str = "model", fix: str = "") -> None:
+    """Refuses `checkpoint` (a local folder with a `config.json`) when its model differs from `config`'s in
+    architecture or label set, naming both sides' `model_type`, `num_labels` and label names. Folders without a
+    `config.json` (a PEFT adapter's) are left to their loaders."""
+    path = os.path.join(os.fspath(checkpoint), "config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as handle:
+        saved = json.load(handle)
+    from types import SimpleNamespace
+
+    theirs = model_signature(SimpleNamespace(**{**saved, "num_labels": len(saved.get("id2label") or {})}))
+    ours = model_signature(config)
+    differ = [key for key in ("model_type", "num_labels", "labels") if theirs[key] != ours[key]]
+    if differ:
+        listed = "; ".join(
+            f"{key}: {what} {_preview(theirs[key]) if key == 'labels' else repr(theirs[key])}, {model} "
+            f"{_preview(ours[key]) if key == 'labels' else repr(ours[key])}"
+            for key in differ
+        )
+        raise ValueError(
+            f"The {what} {os.fspath(checkpoint)!r} holds another model than the {model} ({listed}). "
+            + (fix or f"Use a {what} of this model, or load the model it was written for.")
         )

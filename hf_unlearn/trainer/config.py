@@ -128,6 +128,11 @@ class UnlearningConfig(TrainingArguments):
             Save a run that stopped before it finished (a non-finite loss or weights, a retain collapse; see
             `hf_unlearn.hub.stopped_runs`) anyway, marked as stopped in its card, `unlearning_results.json` and audit
             log. By default `save_model()` refuses such a run, saying why it stopped.
+        remove_forgotten_labels (`bool`, *optional*):
+            Remove the forgotten classes of a class request from the saved model: their rows of the classification
+            head and their `id2label`/`label2id` entries. By default (`None`) on when the classes are people (speaker
+            identification: the forgotten classes are values of the speaker column, `hf_unlearn.hub.speaker_labels`),
+            so that no saved file names the forgotten person; the card says so and how to read the figures.
         curriculum (`str`, *optional*):
             Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every per-sample
             loss term of every method (cross-entropies, KL terms, NPO):
@@ -182,6 +187,13 @@ class UnlearningConfig(TrainingArguments):
         metadata={
             "help": "Save a run that stopped before it finished (non-finite loss or weights, retain collapse) anyway; "
             "its card, results and audit log say it stopped and why. By default such a save is refused."
+        },
+    )
+    remove_forgotten_labels: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Remove the forgotten classes' labels and output units from the saved model (default: on when the "
+            "classes are people, speaker identification; see hf_unlearn.hub.speaker_labels)."
         },
     )
     curriculum: str | None = field(

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from hf_unlearn.checks import check_checkpoint_folder, check_write_path
+from hf_unlearn.checks import check_checkpoint_folder, check_same_model, check_write_path
 from hf_unlearn.files import (
     MODEL_CARD_NAME,
     RECORDED_TRAINING_FIELDS,
@@ -40,7 +40,9 @@ from hf_unlearn.files import (
 )
 from hf_unlearn.hub.audit import unlearning_record
 from hf_unlearn.hub.card import card_options, prepare_folder_for_push, trainer_model_card
+from hf_unlearn.hub.speaker_labels import forgotten_labels_removed
 from hf_unlearn.hub.stopped_runs import check_save_of_stopped_run, stopped_run
+from hf_unlearn.hub.write_targets import incomplete_until_saved
 from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ NOT_HYPERPARAMETERS = (
     "guard_retain_floor",
     "stop_at_gold",
     "save_stopped_runs",
+    "remove_forgotten_labels",
 )
 OPTIMIZER_FIELDS = ("adam_beta1", "adam_beta2", "adam_epsilon", "warmup_ratio", "lr_scheduler_kwargs", "optim_args")
 
@@ -204,6 +207,7 @@ class UnlearningSaveMixin:
             return None
         checkpoint = os.fspath(self._resolve_checkpoint(checkpoint))
         check_checkpoint_folder(checkpoint)
+        check_same_model(checkpoint, self.accelerator.unwrap_model(self.model).config, "checkpoint", "model to resume")
         path = os.path.join(checkpoint, STATE_JSON_NAME)
         if not os.path.isfile(path):
             if os.path.isfile(os.path.join(checkpoint, UNLEARNING_STATE_NAME)):
@@ -261,10 +265,14 @@ class UnlearningSaveMixin:
         self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
         if not _internal_call or getattr(self, "_pushing", False):  # a run that stopped as a failure: refused
             check_save_of_stopped_run(self, output_dir if output_dir is not None else self.args.output_dir)
-        super().save_model(output_dir, _internal_call)
-        # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
-        if (not _internal_call or getattr(self, "_pushing", False)) and self.args.should_save:
-            self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
+        # A save that fails midway leaves the folder marked incomplete: loading it is refused (hub.write_targets).
+        final = not _internal_call or getattr(self, "_pushing", False)  # speaker ID: no forgotten name is saved
+        with incomplete_until_saved(output_dir or self.args.output_dir, self.args.should_save):
+            with forgotten_labels_removed(self, final):
+                super().save_model(output_dir, _internal_call)
+            # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
+            if (not _internal_call or getattr(self, "_pushing", False)) and self.args.should_save:
+                self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")

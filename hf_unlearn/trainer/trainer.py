@@ -27,6 +27,8 @@ from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.evaluation import load_results
 from hf_unlearn.hub.audit import AuditLog
 from hf_unlearn.hub.privacy import ForgetRequest
+from hf_unlearn.hub.speaker_labels import mark_people_classes
+from hf_unlearn.hub.write_targets import check_trainer_write_targets
 from hf_unlearn.papers import Paper
 from hf_unlearn.peft_utils import is_peft_model, prepare_peft_model
 from hf_unlearn.tasks import get_task
@@ -130,6 +132,7 @@ class UnlearningTrainer(
             raise ValueError(f"Method {self.method_key!r} supports tasks {self.supported_tasks}, not {args.task!r}.")
         checks.check_launch(args)
         self.original_folder = checks.check_output_dir(model, args.output_dir)  # never written to (`saving`)
+        check_trainer_write_targets(model, args)  # writable, with room for the saves: before any work
         self.uses_forget, self.uses_retain = self.trains_on(args)
         self.audit_log = AuditLog(checks.source_folder(model))  # the requests this model already served
         processing_class = processing_class or checks.load_feature_extractor(model)
@@ -167,6 +170,7 @@ class UnlearningTrainer(
         if self.forget_request.kind == "speaker":
             checks.check_speakers_disjoint(forget_dataset, retain_dataset, args.speaker_column)
         self.forget_request.attach(forget_dataset, args.audio_column, processing_class.model_input_names)
+        mark_people_classes(self.forget_request, forget_dataset, args.speaker_column, model.config.id2label)
         super().__init__(
             model=model,
             args=args,
