@@ -293,6 +293,28 @@ def check_request(
     return hashlib.sha256("".join(sorted(forget)).encode()).hexdigest()
 
 
+def set_digest(dataset, audio_column: str = "audio", input_name: str | None = None, name: str = "given") -> str | None:
+    """An order-free digest of a set's content ([`content_digests`], cached), or `None` for no set: checkpoints
+    record the retain set's, so that a resume on changed data is refused."""
+    if dataset is None or len(dataset) == 0:
+        return None
+    return hashlib.sha256(
+        "".join(sorted(content_digests(dataset, audio_column, input_name, name))).encode()
+    ).hexdigest()
+
+
+def check_same_data(checkpoint: str, written_for: dict, side: str, digest: str | None) -> None:
+    """Refuses to resume `checkpoint` when the `side` set it was written for (its `<side>_digest`) differs from this
+    run's (rows added, removed or changed): the resumed run would mix two data sets."""
+    saved = written_for.get(f"{side}_digest")
+    if saved is not None and digest is not None and saved != digest:
+        raise ValueError(
+            f"{checkpoint!r} was written for another {side} set (its content digest differs: rows were added, "
+            f"removed or changed since): resuming it would train on two different {side} sets. Pass the {side} set "
+            "of that run, or start from the original model."
+        )
+
+
 def check_launch(args) -> None:
     """Several processes on a machine without CUDA train together only with `use_cpu=True` (gloo); without it every
     process would train alone on all the data. Raised on every rank, at the start."""

@@ -398,6 +398,29 @@ def _resume_from_another_model(splits, tmp_path, kind="cnn", num_labels=3):
     )
 
 
+def _lock_held_by(tmp_path, pid):
+    """The run lock of `tmp_path / "out"` as another process `pid` on this host would have written it."""
+    import json
+    import socket
+
+    (tmp_path / "out").mkdir(exist_ok=True)
+    holder = {"pid": pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}
+    (tmp_path / "out" / "_hf_unlearn_run.lock").write_text(json.dumps(holder))
+
+
+def _second_run_in_the_same_output_dir(splits, tmp_path):
+    _lock_held_by(tmp_path, 1)  # pid 1 is alive on every Unix host
+    trainer(tmp_path, splits)
+
+
+def _resume_on_a_changed_retain_set(splits, tmp_path):
+    """A run checkpointed at step 1, resumed after a retain row was dropped."""
+    config = args(tmp_path, save_strategy="steps", save_steps=1)
+    trainer(tmp_path, splits, config=config).train()
+    changed = splits.retain.select(range(1, len(splits.retain)))
+    trainer(tmp_path, splits, retain=changed, config=config).train(resume_from_checkpoint=True)
+
+
 # (id, make(splits, tmp_path), error type, words the message must contain)
 BAD_INPUTS = [
     ("unknown_method", lambda s, tmp: trainer(tmp, s, method="nope"), ValueError, ["Known methods:", "neggrad_plus"]),
@@ -531,6 +554,12 @@ BAD_INPUTS = [
         ValueError,
         ["original model at", "w2v'", "model_type: the original model 'wav2vec2', this run 'mfcc_cnn'"],
     ),
+    (
+        "resume_on_a_changed_retain_set",
+        _resume_on_a_changed_retain_set,
+        ValueError,
+        ["checkpoint-1'", "written for another retain set", "Pass the retain set of that run"],
+    ),
     # ---- audio, named by row and file
     (
         "nan_samples",
@@ -631,6 +660,12 @@ BAD_INPUTS = [
         lambda s, tmp: _benchmark_writing_to(tmp, _a_file_where_a_folder_is_expected(tmp)),
         ValueError,
         ["--output_dir", "results.txt' is a file, not a folder"],
+    ),
+    (
+        "output_dir_in_use_by_another_run",
+        _second_run_in_the_same_output_dir,
+        ValueError,
+        ["Another run is writing to the output folder", "(pid 1 on", "Choose another output_dir"],
     ),
     (
         "load_a_folder_whose_save_failed",
@@ -1012,3 +1047,15 @@ def test_a_speaker_id_request_never_names_the_forgotten_speaker(remove, tmp_path
     with torch.no_grad():
         full, pruned = run.model(input_features=features).logits, saved.eval()(input_features=features).logits
     assert torch.allclose(full[:, 1:], pruned, atol=1e-5)
+
+
+def test_a_lock_left_by_a_run_that_is_gone_is_taken_over(splits, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _lock_held_by(tmp_path, int(gone.stdout))
+    trainer(tmp_path, splits)
+    assert json.loads((tmp_path / "out" / "_hf_unlearn_run.lock").read_text())["pid"] == os.getpid()

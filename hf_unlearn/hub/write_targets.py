@@ -144,5 +144,75 @@ def incomplete_until_saved(folder, enabled: bool = True):
 
 def check_trainer_write_targets(model, args) -> None:
     """The check `UnlearningTrainer` runs at construction: its `output_dir` (final save and checkpoints) is
-    writable and has room for [`estimated_save_bytes`]."""
+    writable, has room for [`estimated_save_bytes`] and is not being written by another run ([`lock_output_dir`])."""
     check_write_targets({"output_dir": (args.output_dir, estimated_save_bytes(model, args))})
+    if getattr(args, "process_index", 0) == 0:  # one lock per run, taken by its main process
+        lock_output_dir(args.output_dir)
+
+
+# ------------------------------------------------------------------------------------- one run per output folder
+LOCK_NAME = "_hf_unlearn_run.lock"  # "_": never pushed to the Hub (push_to_hub skips "_*")
+_HELD: dict[str, str] = {}  # folder -> lock path, for the locks this process holds
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def lock_output_dir(folder) -> str | None:
+    """Takes the run lock of `folder` (`_hf_unlearn_run.lock`: this process's id, host and start time), so that
+    two runs (processes) never write the same output folder at once; a second run is refused, naming the first.
+    A lock left by a process that is gone (same host) is taken over, with a warning. Re-entrant within a process
+    (several trainers of one script or notebook may share a folder, one after the other); released when the process
+    exits. Returns the lock's path."""
+    import atexit
+    import datetime
+    import json
+    import socket
+
+    folder = os.path.abspath(os.fspath(folder))
+    if folder in _HELD:
+        return _HELD[folder]
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, LOCK_NAME)
+    me = {"pid": os.getpid(), "host": socket.gethostname(),
+          "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    for _ in range(2):
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as existing:
+                    holder = json.load(existing)
+            except (OSError, ValueError):
+                holder = {}
+            pid, host = holder.get("pid"), holder.get("host")
+            if isinstance(pid, int) and host == me["host"] and not _alive(pid):
+                logger.warning("Taking over %s: the run that held it (pid %s) is gone.", path, pid)
+                os.remove(path)
+                continue
+            raise ValueError(
+                f"Another run is writing to the output folder {folder!r} (pid {pid} on {host!r}, started "
+                f"{holder.get('started')}; lock file {LOCK_NAME}): two runs in one folder overwrite each other's "
+                "checkpoints and model. Choose another output_dir, or wait for that run to end (remove the lock file "
+                "if it is gone)."
+            ) from None
+        with os.fdopen(handle, "w") as out:
+            json.dump(me, out)
+        _HELD[folder] = path
+        atexit.register(_release, folder)
+        return path
+    return None
+
+
+def _release(folder: str) -> None:
+    path = _HELD.pop(folder, None)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.remove(path)

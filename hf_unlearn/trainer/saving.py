@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from hf_unlearn.checks import check_checkpoint_folder, check_same_model, check_write_path
+from hf_unlearn.checks import check_checkpoint_folder, check_same_data, check_same_model, check_write_path
 from hf_unlearn.files import (
     MODEL_CARD_NAME,
     RECORDED_TRAINING_FIELDS,
@@ -175,6 +175,7 @@ class UnlearningSaveMixin:
             written_for = {
                 "method": self.method_key,
                 "forget_digest": getattr(self, "forget_digest", None),
+                "retain_digest": getattr(self, "retain_digest", None),  # a resume on changed data is refused
                 "hyperparameters": run_hyperparameters(self),
                 "guard": self.guard.state() if getattr(self, "guard", None) is not None else None,
                 "state": encoded,
@@ -244,6 +245,7 @@ class UnlearningSaveMixin:
                 f"{checkpoint!r} was written for another forget set (content digest differs): resuming it would "
                 "mix two requests. Pass the forget set of that run, or start from the original model."
             )
+        check_same_data(checkpoint, written_for, "retain", getattr(self, "retain_digest", None))
         saved, now = written_for.get("hyperparameters") or {}, run_hyperparameters(self)
         changed = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
         if changed:

@@ -141,6 +141,7 @@ class UnlearningTrainer(
         self.forget_digest = checks.check_request(
             forget_dataset, retain_dataset, args.audio_column, main_input, self.method_key
         )
+        self.retain_digest = checks.set_digest(retain_dataset, args.audio_column, main_input, "retain")  # resume
         min_samples = min_clip_samples(processing_class, getattr(model, "config", None))
         self.task = get_task(args.task)
         self.num_labels = getattr(getattr(model, "config", None), "num_labels", None)
