@@ -87,7 +87,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
                 output_dir: str = "unlearned", *, audio_column: str = "audio", label_column: str = "label",
                 use_cpu: bool | None = None, disable_tqdm: bool | None = None, trainer_kwargs: dict | None = None,
                 card_options: dict | None = None, save: bool = True, evaluation: dict | None = None,
-                return_trainer: bool = False):  # fmt: skip
+                return_trainer: bool = False, skip_failed_save: bool = False):  # fmt: skip
     """Unlearns `splits`' forget set from a copy of the original with `method` and evaluates everything.
 
     Args:
@@ -103,6 +103,8 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         save (`bool`): save the unlearned model, its extractor, config and card to `output_dir`.
         evaluation (`dict`, *optional*): a ready `evaluate_references` result (the benchmark reuses one per request).
         return_trainer (`bool`): return `(record, trainer)` instead of the record alone.
+        skip_failed_save (`bool`): a run that stopped as a failure (`hf_unlearn.hub.stopped_runs`) is not saved, with
+            a warning, instead of refused with an error (the benchmark: its record still holds `stop_reason`).
 
     Returns:
         `dict`: `{"method", "settings", "seed", "request", "unlearned", "original", "gold", "unlearning_time",
@@ -166,6 +168,13 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
     # The card written at save time reads the trainer's last evaluation: give it the full set (KL, LiRA included).
     trainer.last_eval_results, trainer.last_eval_losses = dict(unlearned), unlearned_losses
     trainer.log({f"eval_{key}": value for key, value in unlearned.items() if isinstance(value, float)})
+    if save and skip_failed_save and not trainer.args.save_stopped_runs:
+        from hf_unlearn.hub.stopped_runs import stopped_run
+
+        stopped = stopped_run(trainer)
+        if stopped and stopped["failed"]:
+            logger.warning("Not saved (the run stopped as a failure): %s", stopped["reason"])
+            save = False
     if save:
         trainer.save_model(output_dir if not isinstance(settings, UnlearningConfig) else None)
 

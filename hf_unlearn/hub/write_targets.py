@@ -193,8 +193,9 @@ def lock_output_dir(folder) -> str | None:
             except (OSError, ValueError):
                 holder = {}
             pid, host = holder.get("pid"), holder.get("host")
-            if isinstance(pid, int) and host == me["host"] and not _alive(pid):
-                logger.warning("Taking over %s: the run that held it (pid %s) is gone.", path, pid)
+            if isinstance(pid, int) and host == me["host"] and (pid == me["pid"] or not _alive(pid)):
+                if pid != me["pid"]:  # this process's own lock (a folder copied with it) is simply taken
+                    logger.warning("Taking over %s: the run that held it (pid %s) is gone.", path, pid)
                 os.remove(path)
                 continue
             raise ValueError(
