@@ -1059,3 +1059,16 @@ def test_a_lock_left_by_a_run_that_is_gone_is_taken_over(splits, tmp_path):
     _lock_held_by(tmp_path, int(gone.stdout))
     trainer(tmp_path, splits)
     assert json.loads((tmp_path / "out" / "_hf_unlearn_run.lock").read_text())["pid"] == os.getpid()
+
+
+def test_accuracy_after_label_removal_is_that_of_the_smaller_head():
+    """The figure recorded for a saved model without the forgotten classes: the top class among the others; rows of a
+    removed class are wrong."""
+    import numpy as np
+
+    from hf_unlearn.hub.speaker_labels import accuracy_without_labels
+
+    logits = np.array([[3.0, 2.0, 0.0], [0.0, 5.0, 1.0], [4.0, 0.0, 1.0], [1.0, 0.0, 2.0], [5.0, 1.0, 0.0]])
+    labels = np.array([1, 1, 2, 2, 0])
+    assert accuracy_without_labels(logits, labels, []) == 0.6  # rows 1, 3, 4
+    assert accuracy_without_labels(logits, labels, [0]) == 0.8  # rows 0 and 2 now right; row 4 (class 0) lost

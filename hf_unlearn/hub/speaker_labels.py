@@ -60,6 +60,25 @@ def removes_forgotten_labels(trainer) -> bool:
     return bool(option) and request.kind == "class" and bool(request.values)
 
 
+def forgotten_ids(trainer) -> list[int]:
+    """The label ids of the forgotten classes (in the model's full `id2label`)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+    forgotten = set(_class_names(trainer.forget_request.values, id2label))
+    return [i for i, name in id2label.items() if name in forgotten]
+
+
+def accuracy_without_labels(logits, labels, removed_ids) -> float:
+    """The accuracy of the model with the classes `removed_ids` taken out of its head (what the saved model of a
+    run with `remove_forgotten_labels` predicts), from the full head's `logits`: the top class among the others.
+    Rows of a removed class count as wrong (the saved model cannot predict it)."""
+    import numpy as np
+
+    logits = np.array(logits, dtype=np.float64)
+    logits[:, list(removed_ids)] = -np.inf
+    return float((logits.argmax(-1) == np.asarray(labels)).mean()) if len(logits) else float("nan")
+
+
 def _head(model):
     head = getattr(model, "classifier", None)
     num_labels = getattr(model.config, "num_labels", None)
