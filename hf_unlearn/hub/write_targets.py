@@ -98,7 +98,8 @@ def estimated_save_bytes(model, args=None) -> int:
     optimizer's state; plus a margin for the small files. A lower bound when checkpoints are unlimited."""
     weights = model_bytes(model)
     checkpoints = 0
-    if args is not None and str(getattr(args, "save_strategy", "no")) not in ("no", "SaveStrategy.NO"):
+    strategy = getattr(args, "save_strategy", "no") if args is not None else "no"
+    if getattr(strategy, "value", strategy) != "no":
         checkpoints = max(1, int(getattr(args, "save_total_limit", None) or 1))
     per_checkpoint = weights + OPTIMIZER_COPIES * model_bytes(model, trainable_only=True)
     return weights + checkpoints * per_checkpoint + SAVE_MARGIN_BYTES
