@@ -165,13 +165,25 @@ def main(argv: list[str] | None = None) -> dict:
         run_request,
         write_results,
     )
-    from hf_unlearn.experiment.prepare import cache_features, check_splits, features_cache_root, request_splits
-    from hf_unlearn.experiment.reference_cache import original_training_rows
+    from hf_unlearn.experiment.prepare import (
+        cache_features,
+        check_experiment_write_targets,
+        check_splits,
+        features_cache_root,
+        request_splits,
+    )
+    from hf_unlearn.experiment.reference_cache import original_training_rows, run_model_type
     from hf_unlearn.experiment.results import redacted_arguments
 
     script_args, data_args, model_args, training_args = parse_arguments(argv)
     check_launch(training_args)  # several processes on CPU without --use_cpu: every rank stops here
     check_write_path(training_args.output_dir, script_args.original_model_path, "--output_dir")
+    check_experiment_write_targets(  # every folder the run writes, before any data is read or model trained
+        training_args.output_dir, script_args.reference_dir, script_args.features_cache_dir,
+        script_args.original_model_path or model_args.model_name_or_path,
+        reference_copies=1 + int(script_args.train_gold) + script_args.shadow_models,
+        checkpoints=0 if training_args.save_strategy == "no" else max(1, training_args.save_total_limit or 1),
+    )  # fmt: skip
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", stream=sys.stdout)
     log_level = training_args.get_process_log_level()
     for log in (logger, logging.getLogger("hf_unlearn")):
@@ -233,8 +245,11 @@ def main(argv: list[str] | None = None) -> dict:
         cache_features(splits, extractor, features_dir, training_args.audio_column, training_args.label_column)
 
     # 4. Reference models: original, gold and shadows, trained once and cached (or given).
+    architecture = run_model_type(
+        model_args.model_type, model_args.model_name_or_path, script_args.original_model_path
+    )  # a given original or gold of another architecture or label set is refused, naming both
     given = {
-        kind: existing_reference(path, kind, label_names)
+        kind: existing_reference(path, kind, label_names, architecture)
         for kind, path in (("original", script_args.original_model_path), ("gold", script_args.gold_model_path))
         if path
     }
@@ -262,7 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
         "num_processes": training_args.world_size,
         "arguments": {
             "script": asdict(script_args),
-            "data": redacted_arguments(asdict(data_args)),
+            "data": redacted_arguments(asdict(data_args), trainer.forget_request.classes_are_people),
             "model": redacted_arguments(asdict(model_args)),
             "training": trainer.unlearning_record()["training"],
         },

@@ -277,3 +277,24 @@ def test_borrowed_shadows_are_read_with_their_own_extractor(pipeline_inputs, tmp
     evaluation = evaluate_references({**references, "shadows": borrowed}, splits.eval_splits(), extractor)
     assert loaded == [s.path for s in borrowed]  # the original and gold use the request's extractor
     assert evaluation["shadow_logits"]["forget"].shape[0] == 2
+
+
+def test_run_request_never_saves_a_failed_run_as_a_success(pipeline_inputs, tmp_path, monkeypatch):
+    """A run that stopped as a failure (here: `stopped_run` answers so, as after a non-finite loss) is refused at save
+    by default (the recipe), and with `skip_failed_save=True` (the benchmark) is not saved, its record saying why."""
+    import hf_unlearn.hub.stopped_runs as stopped_runs
+    from hf_unlearn.experiment import reference_models, run_request
+
+    requests, spec, extractor = pipeline_inputs
+    references = reference_models(requests[0], spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    failure = {"reason": "Unlearning stopped: the training loss became nan at step 1.", "at_step": 0, "failed": True}
+    monkeypatch.setattr(stopped_runs, "stopped_run", lambda trainer: failure)
+    settings = {"max_steps": 1}
+    with pytest.raises(ValueError, match="save_stopped_runs=True"):
+        run_request("finetune", settings, requests[0], extractor, references, output_dir=str(tmp_path / "a"))
+    assert not (tmp_path / "a" / "model.safetensors").exists()
+    run_request(
+        "finetune", settings, requests[0], extractor, references, output_dir=str(tmp_path / "b"),
+        skip_failed_save=True,
+    )  # fmt: skip
+    assert not (tmp_path / "b" / "model.safetensors").exists()

@@ -152,6 +152,16 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     if args.quick:
         args = apply_quick(args)
     output_dir = args.output_dir or ("benchmark_quick" if args.quick else "benchmark_results")
+    from hf_unlearn.hub.write_targets import check_write_targets
+
+    check_write_targets(  # every folder the benchmark writes, before any model is trained
+        {
+            "--output_dir": output_dir,
+            "--cache_dir": args.cache_dir,
+            "--model_cards_dir": args.model_cards_dir,
+            "--readme": os.path.dirname(os.path.abspath(args.readme)) if args.readme else None,
+        }
+    )
     os.makedirs(output_dir, exist_ok=True)
     command = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
     started = time.perf_counter()

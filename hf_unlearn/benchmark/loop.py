@@ -280,6 +280,7 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
                 disable_tqdm=True,
                 save=save,
                 evaluation=evaluation,
+                skip_failed_save=True,  # a best run that failed gets no card (its record says why it stopped)
             )
         card_path = os.path.join(output_dir, "README.md")
         card = open(card_path).read() if save and os.path.exists(card_path) else None

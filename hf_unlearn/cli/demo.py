@@ -227,6 +227,11 @@ def run_demo(args: DemoArguments) -> dict:
     from hf_unlearn.methods import get_trainer_class
 
     method = get_trainer_class(args.method).method_key  # fails early on an unknown method
+    from hf_unlearn.hub.write_targets import check_write_targets
+
+    check_write_targets(  # every folder the demo writes, before any data is synthesised or model trained
+        {"--output_dir": args.output_dir, "--cache_dir": _cache_dir(args)}
+    )
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     bars_were_enabled = datasets.is_progress_bar_enabled()

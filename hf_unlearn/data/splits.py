@@ -103,7 +103,7 @@ def _label_ids(dataset, label_column: str, values: Sequence) -> list:
     class names (strings, no `ClassLabel`) is matched by name."""
     feature = dataset.features[label_column]
     names = list(getattr(feature, "names", None) or [])
-    present = sorted(set(dataset[label_column]))
+    present = sorted({label.item() if isinstance(label, np.generic) else label for label in dataset[label_column]})
     if not names and present and all(isinstance(label, str) for label in present):
         unknown = [value for value in values if str(value) not in present]
         if unknown:
@@ -259,7 +259,10 @@ def make_forget_split(
     if len(train) == 0:
         raise ValueError("The training data is empty.")
 
-    values = list(values or [])
+    # Plain Python values (not np.str_ / np.int64), so that messages print them as the user wrote them.
+    values = [
+        value.item() if isinstance(value, np.generic) else value for value in (values if values is not None else [])
+    ]
     if by == "sample":
         if indices is not None:
             forget_idx = sorted(set(int(i) for i in indices))
@@ -304,8 +307,8 @@ def make_forget_split(
             values = _speaker_protocol(speakers, forget_speaker_share, min_speaker_utterances, rng)
         if not values:
             raise ValueError("by='speaker' needs values=[speaker names] or forget_speaker_share=<share>.")
-        known = sorted(set(speakers))
-        missing = [v for v in values if str(v) not in known]
+        known = sorted({str(speaker) for speaker in speakers})
+        missing = [str(v) for v in values if str(v) not in known]
         if missing:
             raise ValueError(f"Speaker(s) {missing} do not exist in column {speaker_column!r}; known: {known}.")
         values = [str(v) for v in values]

@@ -84,3 +84,39 @@ def cache_features(splits, extractor, cache_dir: str, audio_column: str = "audio
         for name, dataset in sets.items()
         if dataset is not None and len(dataset)
     }
+
+
+def local_weights_bytes(path) -> int | None:
+    """Bytes of the weight files of a local checkpoint folder (`None` for a Hub id or a folder without them): what
+    each saved copy of that model takes."""
+    if not path or not os.path.isdir(path):
+        return None
+    sizes = [
+        os.path.getsize(os.path.join(path, name))
+        for name in os.listdir(path)
+        if name.endswith((".safetensors", ".bin"))
+    ]
+    return sum(sizes) or None
+
+
+def check_experiment_write_targets(output_dir, reference_dir=None, features_cache_dir=None, model_path=None,
+                                   reference_copies: int = 2, checkpoints: int = 0) -> None:  # fmt: skip
+    """Before any data is read or model trained: every folder an experiment writes (`--output_dir`, the reference
+    cache `--reference_dir`, the feature cache `--features_cache_dir`) can be written
+    (`hf_unlearn.hub.write_targets`). When the model is a local folder (`model_path`), its weights' size gives the
+    room needed, refused when missing: one copy (plus three per checkpoint) in the output folder, `reference_copies`
+    (original, gold, shadows) in the reference cache."""
+    from hf_unlearn.hub.write_targets import SAVE_MARGIN_BYTES, check_write_targets
+
+    from .reference_cache import cache_root
+
+    weights = local_weights_bytes(model_path)
+    output_room = weights * (1 + 3 * checkpoints) + SAVE_MARGIN_BYTES if weights else None
+    reference_room = weights * reference_copies + SAVE_MARGIN_BYTES if weights else None
+    check_write_targets(
+        {
+            "--output_dir": (output_dir, output_room),
+            "--reference_dir": (cache_root(reference_dir), reference_room),
+            "--features_cache_dir": features_cache_root(features_cache_dir, reference_dir),
+        }
+    )

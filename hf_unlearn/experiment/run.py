@@ -83,11 +83,26 @@ def evaluate_references(references: dict, eval_splits: dict, extractor, audio_co
     }
 
 
+def _after_label_removal(trainer, outputs: dict) -> dict:
+    """`<split>_accuracy_after_label_removal` when the saved model loses the forgotten classes
+    (`remove_forgotten_labels`, `hf_unlearn.hub.speaker_labels`): the accuracy of the saved, smaller head, next to
+    the full head's figures (the saved model cannot predict a forgotten class: forget accuracy 0 by construction)."""
+    from hf_unlearn.hub.speaker_labels import accuracy_without_labels, forgotten_ids, removes_forgotten_labels
+
+    if not removes_forgotten_labels(trainer):
+        return {}
+    removed = forgotten_ids(trainer)
+    return {
+        f"{name}_accuracy_after_label_removal": accuracy_without_labels(logits, labels, removed)
+        for name, (logits, labels) in outputs.items()
+    }
+
+
 def run_request(method: str, settings, splits, extractor, references: dict, seed: int = 0,
                 output_dir: str = "unlearned", *, audio_column: str = "audio", label_column: str = "label",
                 use_cpu: bool | None = None, disable_tqdm: bool | None = None, trainer_kwargs: dict | None = None,
                 card_options: dict | None = None, save: bool = True, evaluation: dict | None = None,
-                return_trainer: bool = False):  # fmt: skip
+                return_trainer: bool = False, skip_failed_save: bool = False):  # fmt: skip
     """Unlearns `splits`' forget set from a copy of the original with `method` and evaluates everything.
 
     Args:
@@ -103,6 +118,8 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         save (`bool`): save the unlearned model, its extractor, config and card to `output_dir`.
         evaluation (`dict`, *optional*): a ready `evaluate_references` result (the benchmark reuses one per request).
         return_trainer (`bool`): return `(record, trainer)` instead of the record alone.
+        skip_failed_save (`bool`): a run that stopped as a failure (`hf_unlearn.hub.stopped_runs`) is not saved, with
+            a warning, instead of refused with an error (the benchmark: its record still holds `stop_reason`).
 
     Returns:
         `dict`: `{"method", "settings", "seed", "request", "unlearned", "original", "gold", "unlearning_time",
@@ -163,9 +180,17 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         shadow_logits=evaluation["shadow_logits"],
     )  # fmt: skip
     unlearned["unlearning_time"] = trainer.unlearning_time
+    unlearned.update(_after_label_removal(trainer, outputs))  # speaker ID: what the saved model predicts
     # The card written at save time reads the trainer's last evaluation: give it the full set (KL, LiRA included).
     trainer.last_eval_results, trainer.last_eval_losses = dict(unlearned), unlearned_losses
     trainer.log({f"eval_{key}": value for key, value in unlearned.items() if isinstance(value, float)})
+    if save and skip_failed_save and not trainer.args.save_stopped_runs:
+        from hf_unlearn.hub.stopped_runs import stopped_run
+
+        stopped = stopped_run(trainer)
+        if stopped and stopped["failed"]:
+            logger.warning("Not saved (the run stopped as a failure): %s", stopped["reason"])
+            save = False
     if save:
         trainer.save_model(output_dir if not isinstance(settings, UnlearningConfig) else None)
 

@@ -19,6 +19,7 @@ import uuid
 from hf_unlearn.evaluation.metric_table import logged_metrics
 from hf_unlearn.files import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.card import is_hub_id
+from hf_unlearn.hub.stopped_runs import stopped_run
 from hf_unlearn.peft_utils import peft_record
 from hf_unlearn.version import __version__
 
@@ -96,6 +97,7 @@ def unlearning_record(trainer) -> dict:
 def make_entry(trainer, run_id: str) -> dict:
     """This run's log line (see the module docstring)."""
     record = unlearning_record(trainer)
+    stopped = stopped_run(trainer)
     return {
         "run_id": run_id,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -104,7 +106,8 @@ def make_entry(trainer, run_id: str) -> dict:
         "metrics_before": _metrics(trainer.original_results),
         "metrics_after": _metrics(trainer.last_eval_results),
         "unlearning_time": trainer.unlearning_time,
-        "stop_reason": trainer.stop_reason,
+        "stop_reason": stopped["reason"] if stopped else None,
+        "stopped_as_failure": bool(stopped and stopped["failed"]),
         "versions": _versions(),
     }
 

@@ -27,6 +27,7 @@ from hf_unlearn.evaluation import results_table
 from hf_unlearn.evaluation.metric_table import card_metrics
 from hf_unlearn.files import RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.outcome import outcome_sentence
+from hf_unlearn.hub.stopped_runs import stopped_run
 from hf_unlearn.papers import UNSLU_BENCH, Paper
 from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
 from hf_unlearn.version import __version__
@@ -212,6 +213,7 @@ def build_model_card(
     needs_hf_unlearn: bool = False,
     config_class: str = "UnlearningConfig",
     unlearning_time: float | None = None,
+    stopped: dict | None = None,
 ):
     """Renders the model card of an unlearned checkpoint.
 
@@ -240,6 +242,8 @@ def build_model_card(
             it).
         config_class (`str`, *optional*): name of the method's config class, whose defaults the card refers to.
         unlearning_time (`float`, *optional*): seconds of the unlearning run, for the results table.
+        stopped (`dict`, *optional*): a run that stopped before it finished
+            ([`~hf_unlearn.hub.stopped_runs.stopped_run`]): the card opens by saying so, and why.
 
     Returns:
         `huggingface_hub.ModelCard`
@@ -280,7 +284,15 @@ def build_model_card(
         base_text = f"[{hub_base}](https://huggingface.co/{hub_base})"
     else:
         base_text = "a local audio-classification checkpoint" if base_model else "an audio-classification model"
-    summary = (
+    warning = ""
+    if stopped and stopped.get("failed"):  # saved on request (save_stopped_runs=True): never read as a success
+        warning = (
+            f"**This unlearning run stopped before it finished and is not a successful unlearning.** "
+            f"{stopped['reason']}\n\n"
+        )
+    elif stopped:
+        warning = f"{stopped['reason']}\n\n"
+    summary = warning + (
         f"{outcome_sentence(results, gold_results, kind, original_results)} This "
         f"{'PEFT adapter' if is_adapter else 'model'} is "
         f"{base_text} after approximate **machine unlearning** with **{method_key}** (no retraining from scratch), on "
@@ -361,6 +373,7 @@ def trainer_model_card(trainer, model_id: str | None = None, merged: bool = Fals
         needs_hf_unlearn=type(architecture).__module__.startswith("hf_unlearn"),
         config_class=type(trainer.args).__name__,
         unlearning_time=trainer.unlearning_time,
+        stopped=stopped_run(trainer),
         **options,
     )
 

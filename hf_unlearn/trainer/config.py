@@ -117,6 +117,15 @@ class UnlearningConfig(TrainingArguments):
         stop_at_gold (`bool`, *optional*, defaults to `False`):
             Stop when forget accuracy on the monitor batch reaches the gold model's (given as `gold_results`), since
             unlearning past gold is over-unlearning.
+        save_stopped_runs (`bool`, *optional*, defaults to `False`):
+            Save a run that stopped before it finished (a non-finite loss or weights, a retain collapse; see
+            `hf_unlearn.hub.stopped_runs`) anyway, marked as stopped in its card, `unlearning_results.json` and audit
+            log. By default `save_model()` refuses such a run, saying why it stopped.
+        remove_forgotten_labels (`bool`, *optional*):
+            Remove the forgotten classes of a class request from the saved model: their rows of the classification
+            head and their `id2label`/`label2id` entries. By default (`None`) on when the classes are people (speaker
+            identification: the forgotten classes are values of the speaker column, `hf_unlearn.hub.speaker_labels`),
+            so that no saved file names the forgotten person; the card says so and how to read the figures.
         curriculum (`str`, *optional*):
             Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every per-sample
             loss term of every method (cross-entropies, KL terms, NPO):
@@ -164,6 +173,20 @@ class UnlearningConfig(TrainingArguments):
     guard_monitor_size: int = field(default=64, metadata={"help": "Rows in the retain/forget monitor batches."})
     stop_at_gold: bool = field(
         default=False, metadata={"help": "Stop when forget accuracy reaches the gold model's (needs gold_results)."}
+    )
+    save_stopped_runs: bool = field(
+        default=False,
+        metadata={
+            "help": "Save a run that stopped before it finished (non-finite loss or weights, retain collapse) anyway; "
+            "its card, results and audit log say it stopped and why. By default such a save is refused."
+        },
+    )
+    remove_forgotten_labels: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Remove the forgotten classes' labels and output units from the saved model (default: on when the "
+            "classes are people, speaker identification; see hf_unlearn.hub.speaker_labels)."
+        },
     )
     curriculum: str | None = field(
         default=None, metadata={"help": f"Per-sample loss curriculum, one of {CURRICULA}, or None (plain mean)."}

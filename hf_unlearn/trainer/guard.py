@@ -51,6 +51,9 @@ class DivergenceGuard(TrainerCallback):
         self.nonfinite_loss = None
         self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.trainer.saving`)
         self.at_epoch_ends = bool(getattr(trainer, "repairs_each_epoch", False))
+        # Whether the next stop is a failure (a non-finite loss, a retain collapse) or a success (gold reached):
+        # a failed run is not saved as an unlearned model unless asked (`hf_unlearn.hub.stopped_runs`).
+        self.stop_is_failure = True
 
     @classmethod
     def from_trainer(
@@ -176,6 +179,7 @@ class DivergenceGuard(TrainerCallback):
                 )
                 # Reaching gold is success: keep these weights rather than the previous check's.
                 self._take_snapshot(state.global_step)
+                self.stop_is_failure = False
         if reason is None:
             self._take_snapshot(state.global_step)
         return reason
@@ -184,6 +188,7 @@ class DivergenceGuard(TrainerCallback):
         self._restore_snapshot()
         self.trainer.stop_reason = f"Unlearning stopped: {reason} Kept the weights of step {self.snapshot_step}."
         self.trainer.stopped_at_step = self.snapshot_step
+        self.trainer.stop_is_failure = self.stop_is_failure
         logger.warning(self.trainer.stop_reason)
         control.should_training_stop = True
 
