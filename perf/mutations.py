@@ -1,0 +1,156 @@
+"""Mutation check of the code that decides results (a script, not a test; see docs/mutation_testing.md).
+
+Each entry of `MUTANTS` is one deliberate bug in a decision-making module: an exact snippet of the source, its
+replacement, and the tests that should catch it. For each entry the script copies the repository to a temporary
+folder once, applies the one change there, runs the entry's tests against the copy (`PYTHONPATH=<copy>`), and records
+the mutant as *killed* (a test failed or errored) or *survived* (every test passed); the copy's file is restored before
+the next entry. The working tree is never modified.
+
+A mutant that survives points at a missing test, or is equivalent (behaves like the original on every input): the
+doc says which. `tests/test_mutation_table.py` (default suite) checks that every snippet still occurs exactly once in
+its source, so the table cannot silently rot when the code changes.
+
+Usage (from the repository root):
+
+    python perf/mutations.py                      # every mutant, then the share killed per module
+    python perf/mutations.py --only tuning.py     # the mutants of modules whose path contains "tuning.py"
+    python perf/mutations.py --list               # the table, nothing run
+    python perf/mutations.py --json mutants.json  # also write every outcome as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict
+
+from mutation_table import MUTANTS, ROOT, Mutant, check_table
+
+TIMEOUT_S = 600  # a mutant whose tests hang (e.g. a loop that never stops) counts as killed, noted "timeout"
+
+
+def copy_repository(destination: str) -> None:
+    """The files git knows (tracked and untracked-but-not-ignored), copied to `destination`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    for relative in filter(None, listed.split("\0")):
+        source = os.path.join(ROOT, relative)
+        if not os.path.isfile(source):  # deleted in the work tree but still tracked
+            continue
+        target = os.path.join(destination, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def run_tests(mutant: Mutant, copy: str, python: str) -> tuple:
+    """Runs the entry's tests in `copy` (the default suite's selection: no slow or GPU tests), stopping at the first
+    failure; returns (pytest's exit code or "timeout", the failed test ids)."""
+    command = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=no", "-rfE", *mutant.tests]
+    command += ["-k", mutant.k] if mutant.k else []
+    environment = {**os.environ, "PYTHONPATH": copy, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        done = subprocess.run(command, cwd=copy, env=environment, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return "timeout", []
+    output = done.stdout + done.stderr
+    failed = [line.split(" ")[1] for line in output.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    return done.returncode, failed
+
+
+def run_mutant(mutant: Mutant, copy: str, python: str) -> dict:
+    """Applies `mutant` in `copy`, runs its tests, restores the file; returns the outcome."""
+    path = os.path.join(copy, mutant.module)
+    with open(path, encoding="utf-8") as handle:
+        source = handle.read()
+    if source.count(mutant.original) != 1:
+        return {"status": "stale", "seconds": 0.0, "failed": []}
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(source.replace(mutant.original, mutant.replacement))
+    started = time.perf_counter()
+    try:
+        code, failed = run_tests(mutant, copy, python)
+    finally:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(source)
+    seconds = time.perf_counter() - started
+    if code == 0:
+        status = "survived"
+    elif code in (1, 2, "timeout"):  # 1: a test failed; 2: collection or import broke (the mutant broke the module)
+        status = "killed"
+    else:  # 5: no test selected, 3/4: pytest itself failed: the entry is wrong, not the code
+        status = f"error (pytest exit {code})"
+    return {"status": status, "seconds": round(seconds, 1), "failed": failed, "exit": code}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="run the mutants of modules whose path contains this text (e.g. tuning.py)")
+    parser.add_argument("--list", action="store_true", help="print the table and exit")
+    parser.add_argument("--json", help="write every outcome to this JSON file")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter that runs pytest")
+    args = parser.parse_args(argv)
+
+    mutants = [m for m in MUTANTS if not args.only or args.only in m.module]
+    if args.list:
+        for index, mutant in enumerate(mutants):
+            k = f" -k {mutant.k!r}" if mutant.k else ""
+            print(f"{index:3d} {mutant.module}: {mutant.what}\n      tests: {' '.join(mutant.tests)}{k}")
+        return 0
+    problems = check_table()
+    if problems:
+        print("The mutation table is stale:\n  " + "\n  ".join(problems))
+        return 2
+
+    started = time.perf_counter()
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="hf_unlearn_mutants_") as copy:
+        copy_repository(copy)
+        # Each selection of tests must pass on the unchanged code first, or its mutants would count as killed by a
+        # test that fails anyway.
+        baseline = {}
+        for mutant in mutants:
+            selection = (mutant.tests, mutant.k)
+            if selection not in baseline:
+                baseline[selection] = run_tests(mutant, copy, args.python)
+                if baseline[selection][0] != 0:
+                    print(f"Baseline fails for {' '.join(mutant.tests)} -k {mutant.k!r}: {baseline[selection]}")
+        for index, mutant in enumerate(mutants):
+            if baseline[(mutant.tests, mutant.k)][0] != 0:
+                outcome = {**asdict(mutant), "status": "baseline fails", "seconds": 0.0, "failed": []}
+            else:
+                outcome = {**asdict(mutant), **run_mutant(mutant, copy, args.python)}
+            outcomes.append(outcome)
+            failed = f" ({', '.join(outcome['failed'][:2])})" if outcome["failed"] else ""
+            print(f"[{index + 1}/{len(mutants)}] {outcome['status']:8s} {outcome['seconds']:6.1f}s "
+                  f"{mutant.module}: {mutant.what}{failed}", flush=True)  # fmt: skip
+
+    per_module = defaultdict(lambda: [0, 0])
+    for outcome in outcomes:
+        per_module[outcome["module"]][0] += outcome["status"] == "killed"
+        per_module[outcome["module"]][1] += 1
+    print("\n| Module | Killed | Mutants | Share killed |\n|---|---|---|---|")
+    for module, (killed, total) in per_module.items():
+        print(f"| {module} | {killed} | {total} | {killed / total:.0%} |")
+    killed = sum(k for k, _ in per_module.values())
+    wall = time.perf_counter() - started
+    print(f"\n{killed} of {len(outcomes)} mutants killed in {wall / 60:.1f} min.")
+    survivors = [o for o in outcomes if o["status"] != "killed"]
+    for outcome in survivors:
+        print(f"  {outcome['status']}: {outcome['module']}: {outcome['what']}")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"wall_time_s": wall, "outcomes": outcomes}, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
