@@ -33,7 +33,7 @@ EVALUATION = "tests/test_evaluation.py"
 LIRA = "tests/test_lira.py"
 LOSSES = "tests/test_losses.py"
 SPLITS = "tests/test_splits.py"
-METHODS = (CAUGHT, "tests/test_method_losses.py", "tests/test_behaviour.py")
+METHODS = (CAUGHT, "tests/test_method_losses.py")
 
 MUTANTS: tuple[Mutant, ...] = (
     # ------------------------------------------------------------------------------------- evaluation/mia.py
@@ -239,9 +239,9 @@ MUTANTS: tuple[Mutant, ...] = (
        "Bad Teaching targets swapped", [LOSSES, "tests/test_bad_teaching.py"], "bad_teaching or kl"),
     _m("losses.py", "return -per_sample_loss.float() + l2_weight * squares",
        "return per_sample_loss.float() + l2_weight * squares",
-       "UNSIR noise minimises the loss", ["tests/test_unsir.py"], "noise or objective"),
+       "UNSIR noise minimises the loss", ["tests/test_unsir.py"], "noise_objective or learnt_noise"),
     _m("losses.py", "squares = squares / valid.sum(dim=dims).clamp_min(1.0)", "squares = squares / noise[0].numel()",
-       "padding counted in the mean penalty", ["tests/test_unsir.py"], "noise or objective or penalty"),
+       "padding counted in the mean penalty", ["tests/test_unsir.py"], "noise_objective or learnt_noise"),
     # ------------------------------------------------------------------------------------ methods/*.py losses
     _m("methods/l1_sparse.py", "self.args.retain_weight * retain + self.current_gamma() * l1",
        "self.args.retain_weight * retain + 0 * self.current_gamma() * l1", "L1 term multiplied by 0", METHODS,
