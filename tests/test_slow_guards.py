@@ -1,8 +1,8 @@
-"""Cheap default-suite guards for paths whose full tests are marked slow (docs/testing.md, "Slow tests and their
-guards"): the methods through the experiment pipeline (the demo's settings, `run_request` and `write_results`; the
-full test, tests/test_demo.py::test_demo_runs_every_method, also synthesises keywords and trains references for every
-method), and LoRA on wav2vec2 for the adapter methods the default suite did not run there (the full column of
-tests/test_peft.py runs all nine)."""
+"""Cheap default-suite guards for paths whose full tests are marked slow (docs/mutation_testing.md, "Slow tests and
+their guards"): the methods through the experiment pipeline (the demo's settings, `run_request` and `write_results`;
+the full test, tests/test_demo.py::test_demo_runs_every_method, also synthesises keywords and trains references for
+every method), LoRA on wav2vec2 for the adapter methods the default suite did not run there (the full column of
+tests/test_peft.py runs all nine), and the shipped two-process accelerate config."""
 
 from __future__ import annotations
 
@@ -101,3 +101,18 @@ def test_two_lora_steps_on_wav2vec2(method, toy_splits, tmp_path):
     assert any("lora_" in n and not torch.equal(before[n], after[n].detach()) for n in before), "no LoRA factor moved"
     base = base_state(trainer.model)
     assert set(base) == set(original) and all(torch.equal(value, base[key]) for key, value in original.items())
+
+
+def test_shipped_two_process_accelerate_config_launches_two_ranks():
+    """The config of the slow `accelerate launch` recipe test, read by accelerate's own loader: two processes on one
+    machine through the multi-GPU launcher (torchrun underneath; the only CPU launch that starts two ranks here), the
+    script itself kept on the CPU by `--use_cpu true`. The launch is covered by the two-process torchrun tests."""
+    import os
+
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+
+    path = os.path.join(os.path.dirname(__file__), "..", "recipes", "accelerate_configs", "cpu_two_processes.yaml")
+    config = load_config_from_file(path)
+    assert config.num_processes == 2 and config.num_machines == 1
+    assert config.distributed_type == DistributedType.MULTI_GPU and config.mixed_precision == "no"
