@@ -179,3 +179,61 @@ def test_write_results_rows_are_each_models_own_figures(tmp_path):
     assert "Forget F1" not in written["table"] and "0.200" in written["table"]
     published = redacted_arguments({"forget_speakers": ["george", "jackson"], "hub_token": "hf_x", "seed": 3})
     assert published == {"forget_speakers": "<2 speaker(s)>", "hub_token": "<redacted>", "seed": 3}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GUM / CGUM, subsets and the flat metrics: cases the reference values (alpha = beta = 1, gold below the original)
+# leave open
+
+
+def test_gum_weights_alpha_and_beta_by_hand():
+    from hf_unlearn.evaluation import EPS, gum
+
+    result = gum(0.75, 0.8, 0.6, 0.5, 0.8, 10, 1000, alpha=2.0, beta=0.5)
+    u, e, t = result.U, result.E, result.T
+    assert (u, e, t) == pytest.approx((0.95, 1 - (0.1 / 0.3) ** 2, 1 - math.log(11) / math.log(1001)))
+    # (alpha + beta + 1) U E T / (alpha E T + beta U T + U E + eps)
+    assert result.value == pytest.approx(3.5 * u * e * t / (2.0 * e * t + 0.5 * u * t + u * e + EPS))
+
+
+def test_cgum_saturates_on_the_far_side_of_gold():
+    from hf_unlearn.evaluation import cgum
+
+    # Original below gold (0.4 < 0.6): a model moved past the original towards gold (0.5) is half-way, E = 0.5.
+    result = cgum(0.8, 0.8, 0.5, 0.6, 0.4, 10, 100, num_classes=4)
+    assert result.E == pytest.approx(0.5, abs=1e-4)
+    # One that moved away from gold (0.3) saturates at the original's value: E = 0.
+    assert cgum(0.8, 0.8, 0.3, 0.6, 0.4, 10, 100, num_classes=4).E == pytest.approx(0.0, abs=1e-4)
+
+
+def test_subset_metrics_refuse_an_empty_split():
+    from hf_unlearn.evaluation import subset_metrics
+
+    with pytest.raises(ValueError, match="empty split"):
+        subset_metrics([], [])
+
+
+def test_unlearning_metrics_forgetting_score_is_the_distance_from_chance():
+    from hf_unlearn.evaluation import unlearning_metrics
+
+    losses = _losses(np.random.default_rng(0))
+    predictions = {name: np.zeros(len(v), dtype=int) for name, v in losses.items()}
+    results = unlearning_metrics(predictions, predictions, losses)
+    assert results["mia"] == pytest.approx(1.0) and results["forgetting_score"] == pytest.approx(0.5)
+    # Forget losses far ABOVE the test losses: the attacker is again right every time (mia 1), distance 0.5.
+    flipped = {"forget": losses["test"], "test": losses["forget"]}
+    results = unlearning_metrics({k: predictions[k] for k in flipped}, predictions, flipped)
+    assert results["forgetting_score"] == pytest.approx(abs(0.5 - results["mia"]))
+    assert results["mia_auc"] == pytest.approx(0.0)  # members now have the higher losses
+
+
+def test_lira_scores_pool_the_variance_below_64_shadows():
+    from hf_unlearn.evaluation import lira_scores
+
+    rng = np.random.default_rng(2)
+    target = rng.normal(0, 1, 5)
+    few = rng.normal(0, rng.uniform(0.1, 3.0, 5), (4, 5))  # 4 shadows, very different spreads per example
+    np.testing.assert_allclose(lira_scores(target, few), lira_scores(target, few, global_variance=True))
+    assert not np.allclose(lira_scores(target, few), lira_scores(target, few, global_variance=False))
+    many = rng.normal(0, rng.uniform(0.1, 3.0, 5), (64, 5))
+    np.testing.assert_allclose(lira_scores(target, many), lira_scores(target, many, global_variance=False))
