@@ -106,7 +106,11 @@ def test_run_request_records_the_unlearned_models_gaps(toy_dataset, original_dir
     assert record["unlearned"]["mia_heldout"] is not None
     expected_mia = record["unlearned"]["mia_heldout"] - record["gold"]["mia_heldout"]
     assert record["mia_heldout_minus_gold"] == pytest.approx(expected_mia)
-    assert record["time_share_of_gold"] == pytest.approx(record["unlearning_time"] / 30.0)
+    # Times: the unlearning run's, against gold's training time (30 s here; the original's is 40 s).
+    assert record["unlearning_time"] == record["unlearned"]["unlearning_time"] == trainer.unlearning_time > 0
+    assert record["gold_train_time"] == 30.0 and record["original"]["train_time"] == 40.0
+    assert record["time_share_of_gold"] == pytest.approx(trainer.unlearning_time / 30.0)
+    assert record["unlearned"]["speedup"] == pytest.approx(30.0 / trainer.unlearning_time)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
