@@ -14,6 +14,7 @@ Usage (from the repository root):
 
     python perf/mutations.py                      # every mutant, then the share killed per module
     python perf/mutations.py --only tuning.py     # the mutants of modules whose path contains "tuning.py"
+    python perf/mutations.py --only gum.py kl.py  # several modules
     python perf/mutations.py --list               # the table, nothing run
     python perf/mutations.py --json mutants.json  # also write every outcome as JSON
 """
@@ -115,13 +116,15 @@ def run_mutant(mutant: Mutant, copy: str, python: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", help="run the mutants of modules whose path contains this text (e.g. tuning.py)")
+    parser.add_argument(
+        "--only", nargs="+", help="run the mutants of modules whose path contains one of these texts (e.g. tuning.py)"
+    )
     parser.add_argument("--list", action="store_true", help="print the table and exit")
     parser.add_argument("--json", help="write every outcome to this JSON file")
     parser.add_argument("--python", default=sys.executable, help="the interpreter that runs pytest")
     args = parser.parse_args(argv)
 
-    mutants = [m for m in MUTANTS if not args.only or args.only in m.module]
+    mutants = [m for m in MUTANTS if not args.only or any(text in m.module for text in args.only)]
     if args.list:
         for index, mutant in enumerate(mutants):
             k = f" -k {mutant.k!r}" if mutant.k else ""
