@@ -204,6 +204,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
+        README_END,
         TARGETS,
         aggregate,
         markdown_report,
@@ -213,6 +214,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         update_readme,
     )
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
+    from hf_unlearn.benchmark.untuned import untuned_figures, untuned_lines
 
     summary = aggregate(runs)
     result = {
@@ -228,6 +230,8 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "targets_met": methods_meeting_targets(summary),
         # Groups where doing nothing already meets the forget, test and MIA targets (they show nothing there).
         "original_within_targets": original_within_targets(summary),
+        # Which requests tuning read, and the figures over the others (hf_unlearn.benchmark.untuned).
+        **untuned_figures(runs, tuning),
         "runs": [{k: v for k, v in run.items() if k != "card"} for run in runs],
         "errors": errors,
         **(extra or {}),
@@ -239,11 +243,13 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         result["figure"] = gaps_figure(summary, stem + ".png")
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=1, default=float)
-    report = markdown_report(result)
+    report = "\n".join([markdown_report(result), *untuned_lines(result, heading="##")])
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:
-        update_readme(args.readme, readme_block(result, os.path.relpath(stem + ".json")))
+        block = readme_block(result, os.path.relpath(stem + ".json"))
+        untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
+        update_readme(args.readme, block.replace(README_END, untuned + README_END) if untuned else block)
     log(report)
     log(f"Wrote {stem}.json, {stem}.md and {stem}.png in {wall / 60:.1f} min.")
     return result
