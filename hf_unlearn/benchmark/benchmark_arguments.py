@@ -113,6 +113,13 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     )
     name: str = field(default="fsdd", metadata={"help": "Stem of the output files."})
     quick: bool = field(default=False, metadata={"help": "Tiny smoke run (one seed, one request per kind, 3 steps)."})
+    report_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Train nothing: re-aggregate the runs stored in <output_dir>/<name>.json (cards from runs/) and "
+            "rewrite <name>.json/.md/.png, the best-run cards and the --readme block."
+        },
+    )
 
 
 def apply_quick(args: BenchmarkArguments) -> BenchmarkArguments:
