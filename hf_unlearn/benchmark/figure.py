@@ -91,7 +91,7 @@ def gaps_figure(
         notes = []
         if ((resolution or {}).get(group) or {}).get("forget") is not None:
             notes.append(f"resolves ±{resolution[group]['forget']:.3f}")
-        if spread:
+        if spread is not None:
             notes.append(f"gold floor {spread:.3f}")
         axis.set_title(f"{group} (forget gap: {', '.join(notes)})" if notes else group, fontsize=10)
         axis.set_xlabel("forget accuracy − gold (0 is best)")

@@ -363,7 +363,8 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         meeting = result["targets_met"].get(group) or []
         missing = [m for m in rows if m not in REFERENCE_MODELS and m not in meeting]
         lines.append(
-            f"**{group}**: all four targets met by {', '.join(meeting) or 'no method'}; "
+            f"**{group}**: all four targets met{' (judged on the mean)' if 'intervals' in result else ''} by "
+            f"{', '.join(meeting) or 'no method'}; "
             f"not met by {', '.join(missing) or 'none'}."
         )
         for line in do_nothing_lines(rows) + evidence_lines(result, group):
