@@ -178,3 +178,31 @@ def test_report_only_rewrites_the_summary_from_stored_runs(tmp_path):
     assert text.startswith("# card tight") and text.index("## Uncertainty") < text.index("## Limitations")
     assert "forget_accuracy_minus_gold: +0.005 [" in text and "target |forget acc - gold| <= 0.02: met" in text
     assert (tmp_path / "fsdd.png").stat().st_size > 0
+
+
+def test_heldout_auc_uses_every_row_with_a_bootstrap_interval():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from hf_unlearn.evaluation import unlearning_metrics
+    from hf_unlearn.evaluation.intervals import bootstrap_auc
+
+    rng = np.random.default_rng(0)
+    members, non_members = rng.normal(0.3, 1, 200).round(1), rng.normal(0, 1, 30).round(1)  # ties included
+    auc, low, high = bootstrap_auc(members, non_members, seed=42)  # the evaluation seeds it with mia_seed (42)
+    labels = np.r_[np.ones(200), np.zeros(30)]
+    assert auc == pytest.approx(roc_auc_score(labels, np.r_[members, non_members]))
+    assert low < auc < high and high - low > 0.1  # 30 non-members: a wide interval
+    assert bootstrap_auc(np.ones(20) * 2, np.zeros(20))[1:] == (1.0, 1.0)
+
+    losses = {"forget": -members, "forget_test": -non_members, "test": rng.normal(0, 1, 50)}
+    gold = {"mia_heldout_auc_all": 0.5, "mia_heldout_auc_all_low": 0.4, "mia_heldout_auc_all_high": 0.6}
+    preds = {name: np.zeros(len(v), int) for name, v in losses.items()}
+    results = unlearning_metrics(preds, preds, losses, gold=gold)
+    assert results["mia_heldout_auc_all"] == pytest.approx(auc)  # every row, not the 30 + 30 subsample
+    assert results["mia_heldout_auc_all"] != pytest.approx(results["mia_heldout_auc"], abs=1e-6)
+    assert (results["mia_heldout_auc_all_low"], results["mia_heldout_auc_all_high"]) == pytest.approx((low, high))
+    assert results["mia_heldout_auc_all_minus_gold"] == pytest.approx(auc - 0.5)
+    assert "mia_heldout_auc_all_low_minus_gold" not in results
+    gaps = run_gap_intervals(results, gold, {"num_forget": 200, "num_forget_test": 30})
+    assert gaps["mia_heldout_auc_all_minus_gold"] == pytest.approx([low - 0.5, high - 0.5])

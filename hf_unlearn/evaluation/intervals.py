@@ -9,7 +9,10 @@ computed from each figure and the number of rows it was measured on:
 - an attack accuracy (`mia`, `mia_heldout`): the Wilson interval with `n = 2 * n_per_class` (the attack scores as
   many members as non-members, `n_per_class` the smaller split's size);
 - an attack AUC (`mia_auc`, `mia_heldout_auc`): the Hanley-McNeil (1982) normal interval with `n_per_class` members
-  and as many non-members.
+  and as many non-members;
+- the held-out AUC on every row (`mia_heldout_auc_all`): the percentile bootstrap the evaluation computed from the
+  per-example losses (`bootstrap_auc`: members and non-members drawn with replacement, each side separately), stored
+  as `mia_heldout_auc_all_low` / `_high`.
 
 A gap's interval is the model's interval shifted by the gold model's value: the gold figure is taken as the fixed
 target, so the interval covers the sampling of the split's rows for the model, not the gold model's own seed-to-seed
@@ -29,6 +32,7 @@ __all__ = [
     "INTERVAL_LEVEL",
     "RUN_INTERVAL_KEYS",
     "auc_interval",
+    "bootstrap_auc",
     "format_interval",
     "run_gap_intervals",
     "run_interval_lines",
@@ -49,7 +53,10 @@ RUN_INTERVAL_KEYS = {
     "mia": ("attack", ("num_forget", "num_test")),
     "mia_heldout_auc": ("auc", ("num_forget", "num_forget_test")),
     "mia_auc": ("auc", ("num_forget", "num_test")),
+    "mia_heldout_auc_all": ("bootstrap", ("num_forget", "num_forget_test")),
 }
+#: Draws of `bootstrap_auc`.
+AUC_BOOTSTRAP_SAMPLES = 1000
 
 
 def _z(level: float) -> float:
@@ -88,8 +95,48 @@ def auc_interval(auc: float, n_positive: int, n_negative: int, level: float = IN
     return max(0.0, auc - half), min(1.0, auc + half)
 
 
-def _figure_interval(key: str, value: float, sizes: dict, level: float) -> tuple[float, float] | None:
+def bootstrap_auc(
+    member_scores,
+    non_member_scores,
+    level: float = INTERVAL_LEVEL,
+    samples: int = AUC_BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """The ROC AUC of membership scores (members: label 1) on every row, and its percentile bootstrap interval.
+
+    Members and non-members are drawn with replacement, each side keeping its size (the sides are sampled
+    separately: a forget set and its held-out recordings are two samples). The AUC is the Mann-Whitney statistic
+    (ties count one half), so no side is subsampled to the other's size.
+
+    Returns:
+        `tuple[float, float, float]`: `(auc, low, high)`.
+    """
+    import numpy as np
+    from scipy.stats import rankdata
+
+    members = np.asarray(member_scores, dtype=float).reshape(-1)
+    non_members = np.asarray(non_member_scores, dtype=float).reshape(-1)
+    if members.size < 1 or non_members.size < 1:
+        raise ValueError(f"An AUC needs members and non-members, got {members.size} and {non_members.size}.")
+
+    def auc(m, n):  # rows of m and n are paired draws
+        ranks = rankdata(np.concatenate([m, n], axis=-1), axis=-1)[..., : m.shape[-1]]
+        return (ranks.sum(-1) - m.shape[-1] * (m.shape[-1] + 1) / 2) / (m.shape[-1] * n.shape[-1])
+
+    rng = np.random.default_rng(seed)
+    drawn = auc(
+        members[rng.integers(members.size, size=(samples, members.size))],
+        non_members[rng.integers(non_members.size, size=(samples, non_members.size))],
+    )
+    tail = (1 - level) / 2
+    return float(auc(members, non_members)), float(np.quantile(drawn, tail)), float(np.quantile(drawn, 1 - tail))
+
+
+def _figure_interval(key: str, value: float, sizes: dict, level: float, results: dict | None = None):
     kind, count_keys = RUN_INTERVAL_KEYS[key]
+    if kind == "bootstrap":  # computed by the evaluation from the per-example losses
+        low, high = (results or {}).get(f"{key}_low"), (results or {}).get(f"{key}_high")
+        return (float(low), float(high)) if isinstance(low, (int, float)) and isinstance(high, (int, float)) else None
     counts = [int(sizes[k]) for k in count_keys if isinstance(sizes.get(k), (int, float)) and sizes[k] >= 1]
     if len(counts) < len(count_keys):
         return None
@@ -109,7 +156,7 @@ def run_gap_intervals(results: dict, gold: dict | None, sizes: dict, level: floa
         value, target = results.get(key), (gold or {}).get(key)
         if not isinstance(value, (int, float)) or not isinstance(target, (int, float)):
             continue
-        interval = _figure_interval(key, float(value), sizes, level)
+        interval = _figure_interval(key, float(value), sizes, level, results)
         if interval is not None:
             intervals[key + "_minus_gold"] = [interval[0] - float(target), interval[1] - float(target)]
     return intervals
@@ -130,7 +177,8 @@ def run_interval_lines(results: dict, gold: dict | None, sizes: dict, level: flo
         return []
     lines = [
         f"Gaps to the gold model with their {level * 100:.0f} % intervals (Wilson for accuracies, Hanley-McNeil for "
-        "AUCs; the rows taken as independent, the gold figure as fixed):",
+        "AUCs, a bootstrap over the rows for the held-out AUC on every row; the rows taken as independent, the gold "
+        "figure as fixed):",
         "",
     ]
     for gap, interval in intervals.items():
