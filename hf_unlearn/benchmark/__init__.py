@@ -246,6 +246,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         readme_block,
         update_readme,
     )
+    from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
 
     summary = aggregate(runs)
@@ -268,6 +269,9 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "errors": errors,
         **(extra or {}),
     }
+    relearning = relearning_summary(runs)
+    if relearning:  # runs made with --relearn_steps
+        result["relearning"] = relearning
     stem = os.path.join(output_dir, args.name)
     if args.model_cards_dir and runs:
         result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name, result)
@@ -277,7 +281,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         )
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=1, default=float)
-    report = markdown_report(result)
+    report = markdown_report(result) + (("\n" + relearning_markdown(relearning)) if relearning else "")
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:

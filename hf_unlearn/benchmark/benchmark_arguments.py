@@ -72,6 +72,13 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     unlearning_max_steps: int | None = field(
         default=None, metadata={"help": "Cap every method run at this many optimizer steps (--quick: 3)."}
     )
+    relearn_steps: int = field(
+        default=0,
+        metadata={
+            "help": "After each run, the relearning check for this many steps on the unlearned and the gold model "
+            "(steps to recover the forget accuracy, hf_unlearn.benchmark.relearn); 0: off."
+        },
+    )
     tune: bool = field(
         default=True,
         metadata={
