@@ -206,3 +206,21 @@ def test_heldout_auc_uses_every_row_with_a_bootstrap_interval():
     assert "mia_heldout_auc_all_low_minus_gold" not in results
     gaps = run_gap_intervals(results, gold, {"num_forget": 200, "num_forget_test": 30})
     assert gaps["mia_heldout_auc_all_minus_gold"] == pytest.approx([low - 0.5, high - 0.5])
+
+
+def test_attack_separation_says_where_lira_tells_the_original_from_gold():
+    runs = []
+    for request, original_auc in (("speaker a", 0.65), ("speaker b", 0.52)):
+        for seed in range(3):
+            stored = run("m", request, seed, 0.0)
+            counts = {"num_forget": 400, "num_forget_test": 50}
+            stored["record"]["original"].update(lira_auc=original_auc)
+            stored["record"]["gold"].update(lira_auc=0.5, **counts)
+            runs += [stored, {**stored, "method": "other"}]  # the references count once per (request, seed)
+    separation = ev.attack_separation(runs)["speaker"]
+    assert separation["speaker a"]["seeds"] == 3 and separation["speaker a"]["difference"] == pytest.approx(0.15)
+    assert separation["speaker a"]["resolved"] and not separation["speaker b"]["resolved"]
+    low, high = separation["speaker b"]["interval"]
+    assert low < 0 < 0.02 < high
+    text = ev.separation_markdown(ev.attack_separation(runs))
+    assert "| speaker | speaker a | 3 | 0.650 | 0.500 | +0.150 [" in text and text.count("| yes |") == 1

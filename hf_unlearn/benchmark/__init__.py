@@ -235,7 +235,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
     import hf_unlearn
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
-    from hf_unlearn.benchmark.evidence import evidence, run_intervals
+    from hf_unlearn.benchmark.evidence import evidence, run_intervals, separation_markdown
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
         TARGETS,
@@ -281,7 +281,8 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         )
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=1, default=float)
-    report = markdown_report(result) + (("\n" + relearning_markdown(relearning)) if relearning else "")
+    sections = [separation_markdown(result["attack_separation"]), relearning_markdown(relearning)]
+    report = markdown_report(result) + "".join("\n" + section for section in sections if section)
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:

@@ -14,6 +14,9 @@
   test), *not met* when the interval lies wholly outside, and *cannot resolve* otherwise: the data do not decide.
 - **Resolution** (`resolution`): per group and target, the median half-width of the methods' 90 % intervals, the
   smallest gap the data can tell from 0; a margin below it tests noise.
+- **Attack separation** (`attack_separation`): per request, the original's LiRA AUC minus gold's with its interval:
+  where the attack cannot tell the original (which trained on the forget rows) from gold, a method's LiRA figure
+  says nothing about forgetting.
 - **Gold floor** (`gold_floor`): per group and figure, the mean |gold_seed_i - gold_seed_j| over pairs of seeds of
   the same request, averaged over requests: how far retraining itself lands from retraining. No method can be
   reliably closer to gold than that.
@@ -29,7 +32,7 @@ import math
 import numpy as np
 
 from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS, SUMMARY_KEYS, TARGET_WINDOWS, TARGETS, run_rows
-from hf_unlearn.evaluation.intervals import INTERVAL_LEVEL, run_gap_intervals
+from hf_unlearn.evaluation.intervals import INTERVAL_LEVEL, auc_variance, normal_quantile, run_gap_intervals
 from hf_unlearn.evaluation.metric_table import metric_keys
 
 BOOTSTRAP_SAMPLES = 4000
@@ -199,7 +202,8 @@ def run_intervals(run: dict, level: float = INTERVAL_LEVEL) -> dict:
 
 def evidence(runs: list[dict], level: float = INTERVAL_LEVEL) -> dict:
     """The benchmark JSON's new keys: `interval_level`, `interval_methods`, `intervals` (per group, model and
-    figure), `equivalence` (per group, model and target), `targets_met_equivalence`, `resolution`, `gold_floor`."""
+    figure), `equivalence` (per group, model and target), `targets_met_equivalence`, `resolution`, `gold_floor`,
+    `attack_separation` (whether LiRA tells the original from gold, per request)."""
     intervals = group_intervals(runs, level)
     marks = decisions(intervals)
     return {
@@ -210,4 +214,72 @@ def evidence(runs: list[dict], level: float = INTERVAL_LEVEL) -> dict:
         "targets_met_equivalence": methods_meeting_by_equivalence(marks),
         "resolution": resolution(intervals),
         "gold_floor": gold_floor(runs),
+        "attack_separation": attack_separation(runs),
     }
+
+
+# ------------------------------------------------------------------------------- membership attack: original vs gold
+
+
+def attack_separation(runs: list[dict], key: str = "lira_auc", level: float = INTERVAL_LEVEL) -> dict:
+    """Per group and request: does the attack tell the original from gold? `{group: {request: {"original", "gold",
+    "difference", "interval", "resolved", "seeds"}}}`, means over the request's seeds.
+
+    The interval of the difference (original - gold, averaged over seeds) treats each seed's two AUCs as independent
+    Hanley-McNeil estimates on the forget rows and the held-out rows (`num_forget_test`, else `num_test`); they are
+    measured on the same rows, so the interval is conservative. `resolved`: its lower end is above 0, i.e. the
+    attack sees that the original trained on the forget rows where gold did not.
+    """
+    per_request: dict = {}
+    seen = set()
+    for run in runs:
+        record = run["record"]
+        if (run["group"], run["request"], run["seed"]) in seen:
+            continue
+        original, gold = record.get("original") or {}, record.get("gold") or {}
+        n_forget = gold.get("num_forget")
+        n_heldout = gold.get("num_forget_test") or gold.get("num_test")
+        if not all(isinstance(v, (int, float)) for v in (original.get(key), gold.get(key), n_forget, n_heldout)):
+            continue
+        seen.add((run["group"], run["request"], run["seed"]))
+        variances = [auc_variance(m[key], n_forget, n_heldout) for m in (original, gold)]
+        seeds = per_request.setdefault(run["group"], {}).setdefault(run["request"], [])
+        seeds.append((original[key], gold[key], sum(variances)))
+    out: dict = {}
+    for group, requests in per_request.items():
+        for request, seeds in requests.items():
+            originals, golds, variances = (np.array(column, dtype=float) for column in zip(*seeds))
+            difference = float(np.mean(originals - golds))
+            half = normal_quantile(level) * math.sqrt(float(np.sum(variances))) / len(seeds)
+            out.setdefault(group, {})[request] = {
+                "original": float(np.mean(originals)),
+                "gold": float(np.mean(golds)),
+                "difference": difference,
+                "interval": [difference - half, difference + half],
+                "resolved": difference - half > 0,
+                "seeds": len(seeds),
+            }
+    return out
+
+
+def separation_markdown(separation: dict, key: str = "lira_auc") -> str:
+    """The report's section on whether the membership attack tells the original from gold, per request."""
+    if not separation:
+        return ""
+    lines = [
+        "## Can the membership attack tell the original from gold?\n",
+        f"`{key}` of the original and of the gold model on each request (mean over seeds), and their difference with "
+        "its 90 % interval (Hanley-McNeil per seed, the two models taken as independent: conservative). Resolved: the "
+        "whole interval above 0. Where it is not, the attack cannot see that the original trained on the forget rows, "
+        "so a method's figure of it says nothing about forgetting.\n",
+        "| Group | Request | Seeds | Original | Gold | Original − gold [90 % interval] | Resolved |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group, requests in separation.items():
+        for request, row in requests.items():
+            low, high = row["interval"]
+            lines.append(
+                f"| {group} | {request} | {row['seeds']} | {row['original']:.3f} | {row['gold']:.3f} | "
+                f"{row['difference']:+.3f} [{low:+.3f}, {high:+.3f}] | {'yes' if row['resolved'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -32,8 +32,10 @@ __all__ = [
     "INTERVAL_LEVEL",
     "RUN_INTERVAL_KEYS",
     "auc_interval",
+    "auc_variance",
     "bootstrap_auc",
     "format_interval",
+    "normal_quantile",
     "run_gap_intervals",
     "run_interval_lines",
     "wilson_interval",
@@ -59,7 +61,8 @@ RUN_INTERVAL_KEYS = {
 AUC_BOOTSTRAP_SAMPLES = 1000
 
 
-def _z(level: float) -> float:
+def normal_quantile(level: float) -> float:
+    """The standard normal quantile of a two-sided interval of coverage `level` (1.645 for 90 %)."""
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
@@ -76,10 +79,17 @@ def wilson_interval(proportion: float, n: int, level: float = INTERVAL_LEVEL) ->
     """
     if n < 1:
         raise ValueError(f"A proportion's interval needs at least one row, got n={n}.")
-    z = _z(level)
+    z = normal_quantile(level)
     centre = (proportion + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(max(proportion * (1 - proportion), 0.0) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_variance(auc: float, n_positive: int, n_negative: int) -> float:
+    """The Hanley-McNeil variance of an ROC AUC from `n_positive` members and `n_negative` non-members."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = auc * (1 - auc) + (n_positive - 1) * (q1 - auc * auc) + (n_negative - 1) * (q2 - auc * auc)
+    return max(variance, 0.0) / (n_positive * n_negative)
 
 
 def auc_interval(auc: float, n_positive: int, n_negative: int, level: float = INTERVAL_LEVEL) -> tuple[float, float]:
@@ -87,11 +97,8 @@ def auc_interval(auc: float, n_positive: int, n_negative: int, level: float = IN
     clipped to `[0, 1]` (Hanley & McNeil, "The meaning and use of the area under a ROC curve", 1982)."""
     if min(n_positive, n_negative) < 1:
         raise ValueError(f"An AUC's interval needs members and non-members, got {n_positive} and {n_negative}.")
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    variance = (auc * (1 - auc) + (n_positive - 1) * (q1 - auc * auc) + (n_negative - 1) * (q2 - auc * auc)) / (
-        n_positive * n_negative
-    )
-    half = _z(level) * math.sqrt(max(variance, 0.0))
+    variance = auc_variance(auc, n_positive, n_negative)
+    half = normal_quantile(level) * math.sqrt(max(variance, 0.0))
     return max(0.0, auc - half), min(1.0, auc + half)
 
 
