@@ -39,7 +39,7 @@ def evidence_section(run: dict, result: dict) -> str:
 
     record, group, method = run["record"], run["group"], run["method"]
     lines = [EVIDENCE_HEADING, ""]
-    if run_intervals(run) and "Hanley-McNeil" not in run.get("card", ""):
+    if run_intervals(run) and "Gaps to the gold model with their" not in run.get("card", ""):
         gold = record.get("gold") or {}
         sizes = {**(record.get("request") or {}), **{k: v for k, v in gold.items() if k.startswith("num_")}}
         lines += ["**This run.** " + line if i == 0 else line for i, line in enumerate(

@@ -57,6 +57,13 @@ RUN_INTERVAL_KEYS = {
     "mia_auc": ("auc", ("num_forget", "num_test")),
     "mia_heldout_auc_all": ("bootstrap", ("num_forget", "num_forget_test")),
 }
+#: How each kind of interval is named in the card's lines.
+METHOD_NAMES = (
+    ("proportion", "Wilson for accuracies"),
+    ("attack", "Wilson for attack accuracies"),
+    ("auc", "Hanley-McNeil for AUCs"),
+    ("bootstrap", "a bootstrap over the rows for the held-out AUC on every row"),
+)
 #: Draws of `bootstrap_auc`.
 AUC_BOOTSTRAP_SAMPLES = 1000
 
@@ -182,10 +189,11 @@ def run_interval_lines(results: dict, gold: dict | None, sizes: dict, level: flo
     intervals = run_gap_intervals(results, gold, sizes, level)
     if not intervals:
         return []
+    kinds = {RUN_INTERVAL_KEYS[gap[: -len("_minus_gold")]][0] for gap in intervals}
+    methods = [text for kind, text in METHOD_NAMES if kind in kinds]
     lines = [
-        f"Gaps to the gold model with their {level * 100:.0f} % intervals (Wilson for accuracies, Hanley-McNeil for "
-        "AUCs, a bootstrap over the rows for the held-out AUC on every row; the rows taken as independent, the gold "
-        "figure as fixed):",
+        f"Gaps to the gold model with their {level * 100:.0f} % intervals ({', '.join(methods)}; the rows taken as "
+        "independent, the gold figure as fixed):",
         "",
     ]
     for gap, interval in intervals.items():
