@@ -14,7 +14,8 @@
    (`best_run_cards`) and, with `--readme docs/benchmarks.md`, that page's results block
    (`group_summary.readme_block`).
 
-`--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`).
+`--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`). `--report_only` trains nothing: it
+re-aggregates the runs of an existing `<name>.json` (`report_only`), e.g. after the summary gained a figure.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs
     from hf_unlearn.experiment import method_settings
 
+    if args.report_only:
+        return report_only(args, argv, log)
     methods = _check(args)
     if not args.num_workers:
         init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
@@ -198,10 +201,51 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     return finish(args, runs, errors, tuning, command, output_dir, time.perf_counter() - started, log, extra)
 
 
+def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
+    """Rewrites the summary of `<output_dir>/<name>.json` from its stored runs without training anything: the runs,
+    errors, tuning, command, date and arguments are kept; each run's card is read back from `<output_dir>/runs/`
+    (for the best-run cards); the report's own command and date are recorded under `report`."""
+    import glob
+
+    output_dir = args.output_dir or "benchmark_results"
+    path = os.path.join(output_dir, f"{args.name}.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--report_only re-aggregates {path}, which does not exist: run the benchmark first.")
+    with open(path) as handle:
+        previous = json.load(handle)
+    cards = {}
+    for stored in glob.glob(os.path.join(output_dir, "runs", "*.json")):
+        with open(stored) as handle:
+            run = json.load(handle)
+        if run.get("card"):
+            cards[_identity(run)] = run["card"]
+    runs = [
+        {**run, **({"card": cards[_identity(run)]} if _identity(run) in cards else {})} for run in previous["runs"]
+    ]
+    report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
+    kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", "settings_file") if key in previous}
+    kept["report"] = {"command": report, "date": datetime.date.today().isoformat(), "hf_unlearn": _version()}
+    tuning = (previous.get("tuning") or {}).get("kinds", {})
+    log(f"Re-aggregating {len(runs)} stored run(s) of {path} ({sum(_identity(r) in cards for r in runs)} with cards)")
+    errors, wall = previous.get("errors", []), previous.get("wall_time", 0.0)
+    return finish(args, runs, errors, tuning, previous["command"], output_dir, wall, log, kept)
+
+
+def _identity(run: dict) -> tuple:
+    return run["group"], run["request"], run["seed"], run["method"], json.dumps(run.get("settings"), sort_keys=True)
+
+
+def _version() -> str:
+    import hf_unlearn
+
+    return hf_unlearn.__version__
+
+
 def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
     import hf_unlearn
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
+    from hf_unlearn.benchmark.evidence import evidence, run_intervals, separation_markdown
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
         README_END,
@@ -213,6 +257,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         readme_block,
         update_readme,
     )
+    from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
     from hf_unlearn.benchmark.untuned import untuned_figures, untuned_lines
 
@@ -232,18 +277,27 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "original_within_targets": original_within_targets(summary),
         # Which requests tuning read, and the figures over the others (hf_unlearn.benchmark.untuned).
         **untuned_figures(runs, tuning),
-        "runs": [{k: v for k, v in run.items() if k != "card"} for run in runs],
+        # Intervals per group and model, decisions by equivalence, resolution and gold floor (`evidence`).
+        **evidence(runs),
+        "runs": [{**{k: v for k, v in run.items() if k != "card"}, "intervals": run_intervals(run)} for run in runs],
         "errors": errors,
         **(extra or {}),
     }
+    relearning = relearning_summary(runs)
+    if relearning:  # runs made with --relearn_steps
+        result["relearning"] = relearning
     stem = os.path.join(output_dir, args.name)
     if args.model_cards_dir and runs:
-        result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name)
+        result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name, result)
     if summary:
-        result["figure"] = gaps_figure(summary, stem + ".png")
+        result["figure"] = gaps_figure(
+            summary, stem + ".png", result["intervals"], result["gold_floor"], result["resolution"]
+        )
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=1, default=float)
     report = "\n".join([markdown_report(result), *untuned_lines(result, heading="##")])
+    sections = [separation_markdown(result["attack_separation"]), relearning_markdown(relearning)]
+    report += "".join("\n" + section for section in sections if section)
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:
@@ -251,5 +305,5 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
         update_readme(args.readme, block.replace(README_END, untuned + README_END) if untuned else block)
     log(report)
-    log(f"Wrote {stem}.json, {stem}.md and {stem}.png in {wall / 60:.1f} min.")
+    log(f"Wrote {stem}.json, {stem}.md and {stem}.png ({wall / 60:.1f} min of runs).")
     return result

@@ -72,6 +72,13 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     unlearning_max_steps: int | None = field(
         default=None, metadata={"help": "Cap every method run at this many optimizer steps (--quick: 3)."}
     )
+    relearn_steps: int = field(
+        default=0,
+        metadata={
+            "help": "After each run, the relearning check for this many steps on the unlearned and the gold model "
+            "(steps to recover the forget accuracy, hf_unlearn.benchmark.relearn); 0: off."
+        },
+    )
     tune: bool = field(
         default=True,
         metadata={
@@ -113,6 +120,13 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     )
     name: str = field(default="fsdd", metadata={"help": "Stem of the output files."})
     quick: bool = field(default=False, metadata={"help": "Tiny smoke run (one seed, one request per kind, 3 steps)."})
+    report_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Train nothing: re-aggregate the runs stored in <output_dir>/<name>.json (cards from runs/) and "
+            "rewrite <name>.json/.md/.png, the best-run cards and the --readme block."
+        },
+    )
 
 
 def apply_quick(args: BenchmarkArguments) -> BenchmarkArguments:

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from hf_unlearn.evaluation.intervals import format_interval
 from hf_unlearn.evaluation.metric_table import gap_key, metric_keys
 
 # Figures carried into the summary (mean, std, n); the rest of each run's record stays in `runs`.
@@ -46,6 +47,9 @@ TARGETS = (
     ("mia", MIA_GAPS, lambda v: abs(v) <= 0.03, "|held-out MIA - gold| <= 0.03"),
     ("time", (TIME_SHARE,), lambda v: v <= 0.05, "time <= 5 % of gold's retraining"),
 )
+# The window of each target for the decisions by equivalence (`hf_unlearn.benchmark.evidence`): same names as
+# TARGETS, an open side is infinite (`tests/test_evidence.py` checks the two agree).
+TARGET_WINDOWS = {"forget": (-0.02, 0.02), "test": (-0.01, math.inf), "mia": (-0.03, 0.03), "time": (-math.inf, 0.05)}
 REFERENCE_MODELS = ("original", "gold")
 README_START, README_END = "<!-- fsdd-results:start -->", "<!-- fsdd-results:end -->"
 
@@ -153,8 +157,13 @@ def _cell(cell: dict | None, decimals: int = 3, signed: bool = False, percent: b
     return text + (" %" if percent else "")
 
 
-def gaps_table(rows: dict) -> str:
-    """Markdown table of one group: gaps to gold, time share, KL to gold and which targets the means meet."""
+def gaps_table(rows: dict, evidence: dict | None = None) -> str:
+    """Markdown table of one group: gaps to gold, time share, KL to gold and which targets the means meet. With
+    `evidence` (`{"intervals": {model: {figure: [low, high]}}, "equivalence": {model: {target: state}}}`, one group
+    of `evidence.evidence`), each cell shows the mean with its 90 % interval instead of the std, and a second targets
+    column gives the decision by equivalence."""
+    if evidence is not None:
+        return _interval_gaps_table(rows, evidence)
     header = (
         "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
         "| Targets |"
@@ -183,17 +192,141 @@ def gaps_table(rows: dict) -> str:
     return "\n".join(lines) + "\n\n" + caption + ".\n"
 
 
+# ---------------------------------------------------------------------------------- intervals and equivalence
+# The decisions of `hf_unlearn.benchmark.evidence` as table symbols.
+DECISION_MARKS = {"met": "✓", "not met": "✗", "cannot resolve": "?", None: "–"}
+
+
+def _interval_cell(cell: dict | None, interval, decimals: int = 3, percent: bool = False, signed: bool = True) -> str:
+    """`mean [low, high]` (percent: both scaled by 100)."""
+    if not cell or cell.get("mean") is None:
+        return "–"
+    scale = 100 if percent else 1
+    text = _cell({"mean": cell["mean"]}, decimals, signed, percent)
+    if not interval:
+        return text
+    low, high = (v * scale for v in interval)
+    bounds = f"[{low:.{decimals}f}, {high:.{decimals}f}]" if percent or not signed else format_interval(interval)
+    return text.replace(" %", "") + f" {bounds}" + (" %" if percent else "")
+
+
+def _interval_gaps_table(rows: dict, evidence: dict) -> str:
+    intervals, decisions = evidence.get("intervals") or {}, evidence.get("equivalence") or {}
+    header = (
+        "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
+        "| Targets (mean) | Targets (90 % interval) |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    for model, figures in rows.items():
+        if model == "gold":
+            continue
+        own = intervals.get(model) or {}
+        by_mean = " ".join("–" if v is None else ("✓" if v else "✗") for v in target_marks(figures).values())
+        marks = decisions.get(model) or {}
+        by_interval = " ".join(DECISION_MARKS[marks.get(name)] for name, *_ in TARGETS)
+        mia_key = next((k for k in MIA_GAPS if (figures.get(k) or {}).get("mean") is not None), MIA_GAPS[0])
+        n = max((c.get("n", 0) for c in figures.values()), default=0)
+        name = "original (no unlearning)" if model == "original" else model
+        lines.append(
+            f"| {name} | {n} | {_interval_cell(figures.get(FORGET_GAP), own.get(FORGET_GAP))} | "
+            f"{_interval_cell(figures.get(TEST_GAP), own.get(TEST_GAP))} | "
+            f"{_interval_cell(figures.get(mia_key), own.get(mia_key))} | "
+            f"{_interval_cell(figures.get(TIME_SHARE), own.get(TIME_SHARE), 1, percent=True, signed=False)} | "
+            f"{_interval_cell(figures.get(KL_TO_GOLD), own.get(KL_TO_GOLD), signed=False)} | {by_mean} | "
+            f"{by_interval} |"
+        )
+    caption = (
+        "Mean [90 % interval] over the group's runs, the interval a bootstrap over requests, then seeds within each "
+        "drawn request (`hf_unlearn.benchmark.evidence`); closest to 0 is better for the gaps; the original's row is "
+        "what doing nothing scores (sample requests have no held-out recordings of the forgotten rows: their MIA "
+        "column is the population MIA against test). Targets, in order: "
+        + "; ".join(text for *_, text in TARGETS)
+        + ". Targets (mean): the mean inside the window (the earlier convention, for comparison). Targets (90 % "
+        "interval): ✓ the whole interval inside the window (two one-sided tests at 5 %), ✗ wholly outside it, "
+        "? cannot resolve (the interval straddles an edge of the window)"
+    )
+    return "\n".join(lines) + "\n\n" + caption + ".\n"
+
+
+def _two_sided(name: str) -> bool:
+    return all(math.isfinite(edge) for edge in TARGET_WINDOWS[name])
+
+
+def _margin(name: str) -> float:
+    return min(abs(edge) for edge in TARGET_WINDOWS[name] if math.isfinite(edge))
+
+
+def group_evidence(result: dict, group: str) -> dict | None:
+    """One group's slice of the result's interval keys (`None` for a result written before they existed)."""
+    if "intervals" not in result:
+        return None
+    return {
+        key: (result.get(key) or {}).get(group) or {}
+        for key in ("intervals", "equivalence", "resolution", "gold_floor", "targets_met_equivalence")
+    }
+
+
+def evidence_lines(result: dict, group: str) -> list[str]:
+    """The group's decision by equivalence, its gold floor and the smallest gap its data resolve (Markdown)."""
+    evidence = group_evidence(result, group)
+    if evidence is None:
+        return []
+    met = evidence["targets_met_equivalence"] or []
+    lines = [
+        "All four targets met by equivalence (each target's whole 90 % interval inside its window): "
+        f"{', '.join(met) or 'none'}."
+    ]
+    floor = evidence["gold_floor"]
+    if floor:
+        names = {"forget_accuracy": "forget acc", "test_accuracy": "test acc", "mia_heldout": "held-out MIA",
+                 "mia": "MIA"}  # fmt: skip
+        lines.append(
+            "Gold floor (mean |gold seed i − gold seed j| over the requests; no method is reliably closer to gold): "
+            + ", ".join(f"{names[k]} {v:.3f}" for k, v in floor.items())
+            + "."
+        )
+    resolved = {name: width for name, width in evidence["resolution"].items() if width is not None}
+    if resolved:
+        text = ", ".join(
+            f"{name} {width * 100:.1f} %" if name == "time" else f"{name} {width:.3f}"
+            for name, width in resolved.items()
+        )
+        # A two-sided window narrower than the interval cannot hold it: that target cannot be met on these data.
+        coarse = [name for name, width in resolved.items() if _two_sided(name) and width > _margin(name)]
+        lines.append(
+            f"Smallest gap the data resolve (median half-width of the methods' 90 % intervals): {text}."
+            + (
+                f" Wider than the margin of {', '.join(coarse)}: a typical interval cannot fit in that window here."
+                if coarse
+                else ""
+            )
+        )
+    return lines
+
+
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
     parts = [f"# FSDD benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
+    parts += [line + "\n" for line in report_lines(result)]
     if result.get("errors"):
         parts.append(f"**{len(result['errors'])} run(s) failed**: see `errors` in the JSON.\n")
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or ["none"]
         parts.append(f"## {group}\n\nMethods meeting all four targets: {', '.join(meeting)}.\n")
         parts += [line + "\n" for line in do_nothing_lines(rows)]
-        parts.append(gaps_table(rows))
+        parts += [line + "\n" for line in evidence_lines(result, group)]
+        parts.append(gaps_table(rows, group_evidence(result, group)))
     return "\n".join(parts)
+
+
+def report_lines(result: dict) -> list[str]:
+    """The line saying that the summary was re-aggregated from the stored runs (`--report_only`), if it was."""
+    report = result.get("report")
+    if not report:
+        return []
+    return [
+        f"Summary re-aggregated from the stored runs, nothing retrained: `{report['command']}` ({report['date']})."
+    ]
 
 
 def protocol_lines(result: dict) -> list[str]:
@@ -223,18 +356,20 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         f"<!-- generated from {json_path} by hf_unlearn.benchmark.group_summary.readme_block; do not edit by hand -->",
         f"Command: `{result['command']}` ({result['date']}, seeds {result['arguments']['seeds']}).",
         "",
+        *[line for line in report_lines(result) for line in (line, "")],
         *protocol_lines(result),
     ]
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or []
         missing = [m for m in rows if m not in REFERENCE_MODELS and m not in meeting]
         lines.append(
-            f"**{group}**: all four targets met by {', '.join(meeting) or 'no method'}; "
+            f"**{group}**: all four targets met{' (judged on the mean)' if 'intervals' in result else ''} by "
+            f"{', '.join(meeting) or 'no method'}; "
             f"not met by {', '.join(missing) or 'none'}."
         )
-        for line in do_nothing_lines(rows):
+        for line in do_nothing_lines(rows) + evidence_lines(result, group):
             lines += ["", line]
-        lines += ["", gaps_table(rows)]
+        lines += ["", gaps_table(rows, group_evidence(result, group))]
     return "\n".join(lines).rstrip() + "\n" + README_END
 
 

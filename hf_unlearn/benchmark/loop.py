@@ -265,6 +265,7 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     key = ("evaluation", *paths, *sorted((name, len(data)) for name, data in eval_splits.items()))
     evaluation = _evaluation(key, references, eval_splits, extractor)
     save = not tuning and bool(args.model_cards_dir)
+    relearn = not tuning and args.relearn_steps > 0
     with tempfile.TemporaryDirectory() as scratch:
         output_dir = os.path.join(scratch, f"mfcc-cnn-fsdd-{slug(job['group'])}-{job['method']}")  # the card's name
         with contextlib.redirect_stdout(io.StringIO()):
@@ -281,7 +282,10 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
                 save=save,
                 evaluation=evaluation,
                 skip_failed_save=True,  # a best run that failed gets no card (its record says why it stopped)
+                return_trainer=relearn,
             )
+            if relearn:
+                record = _with_relearning(*record, args, job, splits, references, extractor)
         card_path = os.path.join(output_dir, "README.md")
         card = open(card_path).read() if save and os.path.exists(card_path) else None
     record.pop("losses", None)  # per-sample losses of every split: large, and not summarised
@@ -293,6 +297,18 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     elif card:
         out["card"] = card
     return out
+
+
+def _with_relearning(record, trainer, args, job, splits, references, extractor) -> dict:
+    """`record` with `record["relearning"]` (`hf_unlearn.benchmark.relearn.relearning_record`)."""
+    from hf_unlearn.benchmark.relearn import relearning_record
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    record["relearning"] = relearning_record(
+        model, references.get("gold"), extractor, splits.forget, args.relearn_steps, job["seed"],
+        record["original"]["forget_accuracy"],
+    )  # fmt: skip
+    return record
 
 
 def init_worker(num_threads: int | None) -> None:

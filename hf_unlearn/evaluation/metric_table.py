@@ -134,6 +134,15 @@ _BASE = (
     ),
     MetricSpec("mia_heldout_auc", "forget", CLOSEST_TO_GOLD, "MIA held-out AUC", "held-out MIA AUC", has_gap=True),
     MetricSpec(
+        "mia_heldout_auc_all", "forget", CLOSEST_TO_GOLD, "Held-out AUC (all rows)", "held-out MIA AUC on every row",
+        has_gap=True,
+    ),
+    *(
+        MetricSpec(f"mia_heldout_auc_all_{end}", "forget", NO_DIRECTION, f"Held-out AUC {end}",
+                   f"{'lower' if end == 'low' else 'upper'} end of the held-out AUC's 90 % interval")
+        for end in ("low", "high")
+    ),
+    MetricSpec(
         "lira_auc", "forget", CLOSEST_TO_GOLD, "LiRA AUC", "LiRA AUC", has_gap=True,
         caption="LiRA AUC (per-example attack): closest to gold (about 0.5)",
     ),

@@ -24,6 +24,7 @@ import re
 import sys
 
 from hf_unlearn.evaluation import results_table
+from hf_unlearn.evaluation.intervals import run_interval_lines
 from hf_unlearn.evaluation.metric_table import card_metrics
 from hf_unlearn.files import RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.outcome import outcome_sentence
@@ -310,12 +311,24 @@ def build_model_card(
         request=request,
         hyperparameters={k: _plain(v) for k, v in (hyperparameters or {}).items()},
         config_class=config_class,
-        results_table=table if table is not None else (results_table(rows, request_kind=kind) if rows else ""),
+        results_table=_with_intervals(
+            table if table is not None else (results_table(rows, request_kind=kind) if rows else ""),
+            results,
+            gold_results,
+            request,
+        ),
         has_gold=bool(gold_results) or (table is not None and "| gold |" in table),
         quick_start=quick_start(model_id, is_adapter, needs_hf_unlearn),
         dataset_name=dataset_name,
         versions=_versions(is_adapter),
     )
+
+
+def _with_intervals(table: str, results: dict, gold_results: dict | None, request: dict) -> str:
+    """The results table followed by each gap to gold with its interval on this run's rows (none without gold)."""
+    sizes = {**(request or {}), **{k: v for k, v in (gold_results or {}).items() if k.startswith("num_")}}
+    lines = run_interval_lines(results, gold_results, sizes) if table and gold_results else []
+    return table + ("\n\n" + "\n".join(lines) if lines else "")
 
 
 def is_peft_model(model) -> bool:
