@@ -248,7 +248,6 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     from hf_unlearn.benchmark.evidence import evidence, run_intervals, separation_markdown
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
-        README_END,
         TARGETS,
         aggregate,
         markdown_report,
@@ -301,9 +300,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:
-        block = readme_block(result, os.path.relpath(stem + ".json"))
-        untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
-        update_readme(args.readme, block.replace(README_END, untuned + README_END) if untuned else block)
+        update_readme(args.readme, readme_block(result, os.path.relpath(stem + ".json")))
     log(report)
     log(f"Wrote {stem}.json, {stem}.md and {stem}.png ({wall / 60:.1f} min of runs).")
     return result

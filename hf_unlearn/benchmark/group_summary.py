@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from hf_unlearn.benchmark.untuned import untuned_lines
 from hf_unlearn.evaluation.intervals import format_interval
 from hf_unlearn.evaluation.metric_table import gap_key, metric_keys
 
@@ -370,7 +371,8 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         for line in do_nothing_lines(rows) + evidence_lines(result, group):
             lines += ["", line]
         lines += ["", gaps_table(rows, group_evidence(result, group))]
-    return "\n".join(lines).rstrip() + "\n" + README_END
+    untuned = "\n".join(untuned_lines(result, heading="####", tables=False))  # the requests tuning did not read
+    return "\n".join(lines).rstrip() + "\n" + ("\n" + untuned + "\n" if untuned else "") + README_END
 
 
 def update_readme(path: str, block: str) -> bool:
