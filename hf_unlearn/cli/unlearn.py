@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         "num_processes": training_args.world_size,
         "arguments": {
             "script": asdict(script_args),
-            "data": redacted_arguments(asdict(data_args)),
+            "data": redacted_arguments(asdict(data_args), classes_are_speakers=splits.labels_are_speakers),
             "model": redacted_arguments(asdict(model_args)),
             "training": trainer.unlearning_record()["training"],
         },

@@ -254,11 +254,11 @@ def _direction(split: str) -> str:
 def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None, *, path: str | os.PathLike) -> str:
     """Saves a PNG: accuracy per split and model (left) and, when `losses` is given, the loss histograms (right).
 
-    Left: grouped bars, one group per split (forget, retain, test, then any other `<split>_accuracy`), one bar per
-    model, with the std as an error bar for `(mean, std)` values. Right, one panel per model in `losses`: histograms
-    of the per-sample cross-entropy on the forget set (members) and the test set (non-members), which is all the
-    membership-inference attack sees; the more they overlap, the closer the MIA is to 0.5. Compare each model's
-    panel with the gold model's, not with perfect overlap.
+    Left: grouped bars, one group per split (forget, forget_test, retain, test, then any other `<split>_accuracy`), one
+    bar per model with its value written on it, and the std as an error bar for `(mean, std)` values. Right, one panel
+    per model in `losses`: histograms of the per-sample cross-entropy on the forget set (members) and the test set
+    (non-members), which is all the membership-inference attack sees; the more they overlap, the closer the MIA is to
+    0.5. Compare each model's panel with the gold model's, not with perfect overlap.
 
     Matplotlib is imported here, not at module import, and the figure is drawn on a `Figure` with the Agg canvas
     rather than through `pyplot`, so the caller's backend and open figures are left alone.
@@ -274,6 +274,13 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
     Returns:
         `str`: `path`.
     """
+    path = os.fspath(path)
+    draw_results_figure(rows, losses).savefig(path, format="png", dpi=120)
+    return path
+
+
+def draw_results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None):
+    """The `matplotlib.figure.Figure` that [`results_figure`] saves (Agg canvas, no `pyplot`)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -329,7 +336,4 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
         axis.set_xlabel("cross-entropy (nats)")
         axis.set_ylabel("density")
         axis.legend(fontsize="x-small")
-
-    path = os.fspath(path)
-    figure.savefig(path, format="png", dpi=120)
-    return path
+    return figure

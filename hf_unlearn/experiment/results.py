@@ -56,11 +56,13 @@ def write_results(records, output_dir: str, extra: dict | None = None, figure: b
     return written
 
 
-def redacted_arguments(values: dict) -> dict:
-    """Arguments safe to publish: forgotten speakers are counted, never named; tokens are hidden."""
+def redacted_arguments(values: dict, classes_are_speakers: bool = False) -> dict:
+    """Arguments safe to publish: forgotten speakers are counted, never named (with `classes_are_speakers`, speaker
+    identification, the forgotten classes too); tokens are hidden."""
     values = dict(values)
-    if values.get("forget_speakers"):
-        values["forget_speakers"] = f"<{len(values['forget_speakers'])} speaker(s)>"
+    for name in ("forget_speakers", "forget_classes") if classes_are_speakers else ("forget_speakers",):
+        if values.get(name):
+            values[name] = f"<{len(values[name])} speaker(s)>"
     for secret in ("token", "hub_token"):
         if values.get(secret):
             values[secret] = "<redacted>"
