@@ -38,7 +38,7 @@ class DemoArguments:
     method: str = field(default="neggrad_plus", metadata={"help": "Unlearning method (see `hf-unlearn methods`)."})
     forget_speakers: list[str] | None = field(
         default=None,
-        metadata={"help": "Speakers to forget, e.g. en-us+f1 (gold still recognises a voice's words: see above)."},
+        metadata={"help": "Speakers to forget, e.g. en-us+f1 (gold still recognises a voice's words: see below)."},
     )
     forget_classes: list[str] | None = field(
         default=None,

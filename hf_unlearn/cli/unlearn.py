@@ -104,7 +104,8 @@ def parse_arguments(argv: list[str] | None = None, extra_classes: tuple = (), pr
     classes = (*ARGUMENT_CLASSES, *extra_classes, config_class)
     command = prog.split()[-1]
     example = f"example: {EXAMPLES.get(command, EXAMPLES['unlearn'])}\n"
-    example += f"(several processes: accelerate launch -m hf_unlearn.cli {command} ...)"
+    if command == "unlearn":
+        example += "(several processes: accelerate launch -m hf_unlearn.cli unlearn ...)"
     parser = HfArgumentParser(
         classes,
         prog=prog,
