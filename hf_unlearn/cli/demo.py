@@ -289,7 +289,7 @@ def _run_demo(args: DemoArguments, method: str) -> dict:
     results = write_results(record, args.output_dir, extra=extra)
     print()
     print(results.pop("table"))
-    print(lesson(record, splits.request_kind))
+    print(lesson(record, splits.request_kind, speaker_case(args)))
     if warning:
         print(f"\nWarning: {warning}")
     if args.push_to_hub:
@@ -303,12 +303,18 @@ def _run_demo(args: DemoArguments, method: str) -> dict:
     return results
 
 
-SPEAKER_FLAG = "--forget_speakers en-us+f1"
+def speaker_case(args: DemoArguments) -> str | None:
+    """The demo command of the speaker case on the same data (`None` for speaker labels: there a speaker is a
+    class)."""
+    if args.label_column == "speaker":
+        return None
+    data = f" --dataset_name {args.dataset_name}" if args.dataset_name else ""
+    return f"hf-unlearn demo{data} --forget_speakers {'george' if args.dataset_name else 'en-us+f1'}"
 
 
-def lesson(record: dict, kind: str) -> str:
+def lesson(record: dict, kind: str, speaker_command: str | None = None) -> str:
     """What the printed table shows, in words: the forget accuracy of the original, gold and unlearned models, the
-    card's verdict (`outcome_sentence`), and the other request kind to try next."""
+    card's verdict (`outcome_sentence`), and (`speaker_command`) the speaker case to try next."""
     from hf_unlearn.hub.outcome import outcome_sentence
 
     method, original, gold = record["method"], record["original"], record.get("gold") or {}
@@ -321,11 +327,12 @@ def lesson(record: dict, kind: str) -> str:
             "The gold model never heard the forgotten class, so it cannot recognise it: forgetting shows as the drop "
             "from the original's forget accuracy to gold's (and on forget_test, the class's held-out recordings)."
         )
-        lines.append(
-            f"Next, the speaker case: `hf-unlearn demo {SPEAKER_FLAG}`. A keyword model retrained without one voice "
-            "still recognises the words that voice says, so there the forget accuracy of gold stays high, and "
-            "unlearning should leave it there: the difference from the original shows in the loss panels and MIA."
-        )
+        if speaker_command:
+            lines.append(
+                f"Next, the speaker case: `{speaker_command}`. A model of words retrained without one voice still "
+                "recognises the words that voice says, so there the forget accuracy of gold stays high, and "
+                "unlearning should leave it there: the difference from the original shows in the loss panels and MIA."
+            )
     elif kind == "speaker":
         lines.append(
             "The gold model, retrained without this voice, still recognises its words: a speaker is not a class of "
