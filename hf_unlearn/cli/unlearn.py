@@ -315,7 +315,12 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "versions": {"hf_unlearn": hf_unlearn.__version__, "transformers": transformers.__version__},
     }
-    warning = weak_reference_warning(record["original"], splits.retain_eval, training_args.label_column)
+    hint = (
+        f"The features are not the default (--normalize {model_args.normalize}): compare with --normalize dataset."
+        if model_args.normalize not in (None, "dataset")
+        else ""
+    )
+    warning = weak_reference_warning(record["original"], splits.retain_eval, training_args.label_column, hint)
     if warning:
         extra["reference_warning"] = warning
     if script_args.relearn_steps and trainer.is_world_process_zero():
