@@ -303,3 +303,23 @@ def test_wheel_holds_the_commands_and_package_data(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("usage: hf-unlearn unlearn") and "--forget_classes" in result.stdout
+
+
+def test_demo_reads_the_table_out_against_gold():
+    from hf_unlearn.cli.demo import lesson
+
+    def record(unlearned):
+        rows = {"forget_accuracy": unlearned, "forget_test_accuracy": unlearned}
+        return {
+            "method": "m",
+            "original": {"forget_accuracy": 1.0},
+            "gold": {"forget_accuracy": 0.0},
+            "unlearned": rows,
+        }
+
+    text = lesson(record(0.02), "class", "hf-unlearn demo --forget_speakers en-us+f1")
+    assert "forget accuracy: original 1.000 -> m 0.020 (gold 0.000: like gold" in text
+    assert "forget_test accuracy" not in text  # the original has no forget_test figure here: no line
+    assert "hf-unlearn demo --forget_speakers en-us+f1" in text
+    assert "still recognised" in lesson(record(0.5), "class")
+    assert "compare with gold, not with zero" in lesson(record(0.5), "speaker")

@@ -38,7 +38,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
         assert f"| {model} |" in printed, model
     assert "| Forget Acc | Forget-test Acc |" in printed  # held-out recordings of the class too
     # The table is read out, and the speaker case is one flag away.
-    assert "Forget accuracy: original " in printed and "hf-unlearn demo --forget_speakers en-us+f1" in printed
+    assert "forget accuracy: original " in printed and "hf-unlearn demo --forget_speakers en-us+f1" in printed
 
     results = json.loads((out / "results.json").read_text())
     assert results["request"]["kind"] == "class" and "yes" not in json.dumps(results["arguments"])

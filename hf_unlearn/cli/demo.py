@@ -313,15 +313,28 @@ def speaker_case(args: DemoArguments) -> str | None:
 
 
 def lesson(record: dict, kind: str, speaker_command: str | None = None) -> str:
-    """What the printed table shows, in words: the forget accuracy of the original, gold and unlearned models, the
-    card's verdict (`outcome_sentence`), and (`speaker_command`) the speaker case to try next."""
-    from hf_unlearn.hub.outcome import outcome_sentence
+    """What the printed table shows, in words: the forget and forget-test accuracy of the original, gold and unlearned
+    models, whether the unlearned model's are like gold's (within the card's `RECOGNITION_TOLERANCE`), and
+    (`speaker_command`) the speaker case to try next."""
+    from hf_unlearn.hub.outcome import RECOGNITION_TOLERANCE
 
     method, original, gold = record["method"], record["original"], record.get("gold") or {}
     unlearned = record["unlearned"]
-    figures = f"original {original['forget_accuracy']:.3f}, gold {gold.get('forget_accuracy', float('nan')):.3f}"
-    lines = [f"\nForget accuracy: {figures}, {method} {unlearned['forget_accuracy']:.3f}."]
-    lines.append(outcome_sentence(unlearned, gold, kind, original))
+    lines = [""]
+    for split in ("forget", "forget_test"):
+        key = f"{split}_accuracy"
+        if unlearned.get(key) is None or original.get(key) is None:
+            continue
+        line = f"{split} accuracy: original {original[key]:.3f} -> {method} {unlearned[key]:.3f}"
+        if gold.get(key) is not None:
+            gap = unlearned[key] - gold[key]
+            verdict = (
+                "like gold"
+                if abs(gap) <= RECOGNITION_TOLERANCE
+                else ("above gold: still recognised" if gap > 0 else "below gold")
+            )
+            line += f" (gold {gold[key]:.3f}: {verdict}, tolerance {RECOGNITION_TOLERANCE:g})"
+        lines.append(line + ".")
     if kind in ("class", "speaker_id"):
         lines.append(
             "The gold model never heard the forgotten class, so it cannot recognise it: forgetting shows as the drop "
