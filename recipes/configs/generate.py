@@ -128,7 +128,8 @@ def method_arguments(info, lr_source: str) -> tuple[dict, str]:
     if lr_source == "settings":
         from hf_unlearn.experiment import method_settings
 
-        kinds = {kind: method_settings(info.key, "fsdd", kind) for kind in ("class", "speaker", "sample", "speaker_id")}
+        kinds = ("class", "speaker", "sample", "speaker_id")
+        kinds = {kind: method_settings(info.key, "fsdd", kind) for kind in kinds}
         listed = "; ".join(
             f"{kind}: " + ", ".join(f"{k}={v}" for k, v in values.items() if not k.startswith("per_device"))
             for kind, values in kinds.items()
