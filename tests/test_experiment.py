@@ -298,3 +298,20 @@ def test_run_request_never_saves_a_failed_run_as_a_success(pipeline_inputs, tmp_
         skip_failed_save=True,
     )  # fmt: skip
     assert not (tmp_path / "b" / "model.safetensors").exists()
+
+
+def test_weak_original_is_flagged_against_chance():
+    """The bar is chance-adjusted accuracy on retain-validation: 0.84 on 6 balanced classes passes (0.81), 0.61 is
+    flagged (0.53), and a constant guess of a majority label scores chance, not its raw accuracy."""
+    from datasets import Dataset
+
+    from hf_unlearn.experiment.reference_quality import chance_accuracy, weak_reference_warning
+
+    balanced = Dataset.from_dict({"label": [i % 6 for i in range(60)]})
+    assert weak_reference_warning({"retain_accuracy": 0.84, "num_classes": 6}, balanced) is None
+    warning = weak_reference_warning({"retain_accuracy": 0.61, "num_classes": 6}, balanced, hint="Try X.")
+    assert "0.610" in warning and "0.53" in warning and warning.endswith("Try X.")
+    skewed = Dataset.from_dict({"y": [0] * 9 + [1]})
+    assert chance_accuracy(skewed["y"], num_classes=2) == 0.9
+    assert weak_reference_warning({"retain_accuracy": 0.9, "num_classes": 2}, skewed, "y") is not None
+    assert weak_reference_warning({"num_classes": 2}, skewed, "y") is None  # nothing measured, nothing said

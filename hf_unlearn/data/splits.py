@@ -47,6 +47,8 @@ class ForgetSplits:
         forget_validation (`datasets.Dataset`, *optional*): the held-out validation rows of what is forgotten (set by
             [`make_request_splits`]; `None` when there are none). Not part of `eval_splits()` (reporting): tuners
             read the validation splits themselves.
+        labels_are_speakers (`bool`): the label column names each row's speaker (speaker identification), so a class
+            or speaker request forgets a label that is a person: `request_kind` is then `"speaker_id"`.
     """
 
     forget: Any
@@ -62,6 +64,14 @@ class ForgetSplits:
     group_column: str | None = None
     validation: Any = field(default=None, repr=False)
     forget_validation: Any = field(default=None, repr=False)
+    labels_are_speakers: bool = False
+
+    @property
+    def request_kind(self) -> str:
+        """The kind of request for settings and reports: `kind`, except `"speaker_id"` for a class or speaker request
+        on speaker labels (speaker identification). `method_settings(method, dataset, splits.request_kind)` reads
+        the settings tuned for it; `kind` stays the split's mechanics (`"class"` or `"speaker"`)."""
+        return "speaker_id" if self.labels_are_speakers and self.kind in ("class", "speaker") else self.kind
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
@@ -76,7 +86,7 @@ class ForgetSplits:
         ([`make_request_splits`]) also the validation and forget-validation counts."""
         n_train = len(self.forget) + len(self.retain) + len(self.retain_eval)
         counts = {
-            "kind": self.kind,
+            "kind": self.request_kind,
             "num_forget": len(self.forget),
             "num_retain": len(self.retain),
             "num_retain_eval": len(self.retain_eval),
@@ -88,6 +98,19 @@ class ForgetSplits:
             counts["num_validation"] = len(self.validation)
             counts["num_forget_validation"] = len(self.forget_validation) if self.forget_validation is not None else 0
         return counts
+
+
+def labels_are_speakers(dataset, label_column: str, speaker_column: str | None) -> bool:
+    """Whether `label_column` names each row's speaker: it is `speaker_column`, or every row's label (its class name)
+    is the row's `speaker_column` value (e.g. `load_fsdd(label="speaker")`). Reads the two columns, not the audio."""
+    if not speaker_column or speaker_column not in dataset.column_names or label_column not in dataset.column_names:
+        return False
+    if label_column == speaker_column:
+        return True
+    names = list(getattr(dataset.features[label_column], "names", None) or [])
+    labels = dataset[label_column]
+    texts = [names[label] for label in labels] if names else [str(label) for label in labels]
+    return texts == [str(speaker) for speaker in dataset[speaker_column]]
 
 
 def _require_column(dataset, column: str | None, role: str, argument: str) -> None:
@@ -361,6 +384,7 @@ def make_forget_split(
         retain_indices=retain_idx,
         retain_eval_indices=retain_eval_idx,
         group_column=group_column,
+        labels_are_speakers=by != "sample" and labels_are_speakers(train, label_column, speaker_column),
     )
     if grouped:
         sides = {"forget": train_groups[forget_idx], "retain": train_groups[retain_idx]}

@@ -1,6 +1,6 @@
 """One unlearning request end to end: reference models (one cache), unlearning, evaluation and results.
 
-The demo (`hf-unlearn demo`), the recipe (`recipes/unlearn_audio_classification.py`) and the benchmark
+The demo (`hf-unlearn demo`), the command `hf-unlearn unlearn` (and `hf-unlearn tune`) and the benchmark
 (`hf_unlearn.benchmark`) all run requests through this package:
 
 ```python
@@ -11,7 +11,7 @@ from hf_unlearn.experiment import (
 spec = ReferenceSpec(label_names=names, model_type="mfcc_cnn", training=reference_defaults("mfcc_cnn"))
 extractor = fit_extractor(spec.new_extractor(sampling_rate=8000), training_rows)   # training rows only
 references = reference_models(splits, spec, extractor, seed=0, shadow_models=4)  # original, gold, shadows (cached)
-record = run_request("scrub", method_settings("scrub", "fsdd", splits.kind), splits, extractor, references,
+record = run_request("scrub", method_settings("scrub", "fsdd", splits.request_kind), splits, extractor, references,
                      seed=0, output_dir="runs/scrub")
 write_results(record, "runs/scrub")
 ```
@@ -23,6 +23,7 @@ write_results(record, "runs/scrub")
 - `run`: one unlearning run from the original's folder (never written to), evaluated with the original, gold and
   shadow models on every split.
 - `results`: JSON, Markdown, figure for one run or a list of runs.
+- `reference_quality`: the warning for a weak original (chance-adjusted retain-validation accuracy below a bar).
 - `arguments`, `data`: the command-line arguments and data loading shared by the recipe and the benchmark.
 """
 

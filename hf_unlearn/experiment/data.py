@@ -31,12 +31,15 @@ def data_label_column(layout: str, label_column: str) -> str:
 
 
 def request_kind(data_args) -> str | None:
-    """`"class"`, `"speaker"`, `"sample"` or `"speaker_id"` (a class request on speaker labels: forgetting a speaker in
-    a speaker-identification model) from the forget options given (None when none is)."""
+    """`"class"`, `"speaker"`, `"sample"` or `"speaker_id"` (a class or speaker request on speaker labels: forgetting a
+    speaker in a speaker-identification model, `--label_column speaker` or the label column being `--speaker_column`)
+    from the forget options given (None when none is). `ForgetSplits.request_kind` infers the same from the data."""
+    label_column = getattr(data_args, "label_column", None)
+    on_speakers = label_column is not None and label_column in ("speaker", getattr(data_args, "speaker_column", None))
     if getattr(data_args, "forget_classes", None):
-        return "speaker_id" if getattr(data_args, "label_column", None) == "speaker" else "class"
+        return "speaker_id" if on_speakers else "class"
     if getattr(data_args, "forget_speakers", None) or getattr(data_args, "forget_speaker_share", None) is not None:
-        return "speaker"
+        return "speaker_id" if on_speakers else "speaker"
     return "sample" if getattr(data_args, "forget_fraction", None) is not None else None
 
 

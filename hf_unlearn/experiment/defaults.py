@@ -114,8 +114,11 @@ def available_settings() -> list[str]:
 
 
 def load_settings(dataset: str) -> dict:
-    """The whole settings file of `dataset` (`settings/<dataset>.json`)."""
-    path = os.path.join(SETTINGS_DIR, f"{dataset}.json")
+    """The whole settings file of `dataset` (`settings/<dataset>.json`), or the JSON file `dataset` names (a path
+    ending in `.json`, e.g. one written by `hf-unlearn tune`)."""
+    path = dataset if dataset.endswith(".json") else os.path.join(SETTINGS_DIR, f"{dataset}.json")
+    if dataset.endswith(".json") and not os.path.exists(path):
+        raise ValueError(f"No settings file {dataset!r}: write one with `hf-unlearn tune`, or name a shipped one.")
     if not os.path.exists(path):
         raise ValueError(
             f"No unlearning settings for dataset {dataset!r}; known: {available_settings()}. Pass the learning rate "
@@ -133,7 +136,8 @@ def method_settings(method: str, dataset: str = "fsdd", request_kind: str | None
 
     Args:
         method (`str`): a registered method key (aliases are resolved).
-        dataset (`str`, *optional*, defaults to `"fsdd"`): the settings file, e.g. `"fsdd"` or `"keywords"`.
+        dataset (`str`, *optional*, defaults to `"fsdd"`): the settings file, e.g. `"fsdd"` or `"keywords"`, or the
+            path of a JSON settings file (`hf-unlearn tune` writes one).
         request_kind (`str`, *optional*): `"class"`, `"speaker"`, `"sample"` or `"speaker_id"`.
 
     Returns:

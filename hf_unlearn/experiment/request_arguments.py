@@ -49,8 +49,9 @@ class ScriptArguments(ReferenceTrainingArguments):
     method_settings: str | None = field(
         default=None,
         metadata={
-            "help": "Settings file (hf_unlearn/experiment/settings/<name>.json) whose per-method, per-request-kind "
-            "values become the defaults of the method's options (default: fsdd with --model_type mfcc_cnn)."
+            "help": "Settings file whose per-method, per-request-kind values become the defaults of the method's "
+            "options: a shipped name (hf_unlearn/experiment/settings/<name>.json) or a .json path written by "
+            "`hf-unlearn tune` (default: fsdd with --model_type mfcc_cnn)."
         },
     )
     features_cache_dir: str | None = field(
