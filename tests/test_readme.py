@@ -331,12 +331,15 @@ def test_every_logged_metric_key_is_documented():
 def test_benchmark_block_is_the_generated_one():
     """docs/benchmarks.md holds the block `hf-unlearn benchmark --readme docs/benchmarks.md` writes, unchanged; the
     README's glance table says what that run's JSON says."""
-    from hf_unlearn.benchmark.group_summary import README_END, README_START, readme_block
+    from hf_unlearn.benchmark.group_summary import README_END, README_START
+    from hf_unlearn.benchmark.untuned import results_block
 
     result = json.loads((ROOT / "recipes" / "results" / "fsdd.json").read_text())
     text = (DOCS / "benchmarks.md").read_text()
     found = re.search(re.escape(README_START) + ".*?" + re.escape(README_END), text, re.DOTALL)
-    assert found and found.group(0) == readme_block(result), "docs/benchmarks.md's results block was edited by hand"
+    assert found and found.group(0) == results_block(result, "recipes/results/fsdd.json"), (
+        "docs/benchmarks.md's results block was edited by hand"
+    )
     glance = _section(README.read_text(), "## Results at a glance")
     rows = {g: (m, e) for g, m, e in re.findall(r"^\| (\w+) \| ([\w, ]+) \| ([\w, ]+) \|$", glance, re.M)}
     expected = {

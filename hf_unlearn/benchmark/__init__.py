@@ -253,12 +253,11 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         markdown_report,
         methods_meeting_targets,
         original_within_targets,
-        readme_block,
         update_readme,
     )
     from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
-    from hf_unlearn.benchmark.untuned import untuned_figures, untuned_lines
+    from hf_unlearn.benchmark.untuned import results_block, untuned_figures, untuned_lines
 
     summary = aggregate(runs)
     result = {
@@ -300,7 +299,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:
-        update_readme(args.readme, readme_block(result, os.path.relpath(stem + ".json")))
+        update_readme(args.readme, results_block(result, os.path.relpath(stem + ".json")))
     log(report)
     log(f"Wrote {stem}.json, {stem}.md and {stem}.png ({wall / 60:.1f} min of runs).")
     return result

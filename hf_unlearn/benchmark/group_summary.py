@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 
-from hf_unlearn.benchmark.untuned import untuned_lines
 from hf_unlearn.evaluation.intervals import format_interval
 from hf_unlearn.evaluation.metric_table import gap_key, metric_keys
 
@@ -371,8 +370,7 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         for line in do_nothing_lines(rows) + evidence_lines(result, group):
             lines += ["", line]
         lines += ["", gaps_table(rows, group_evidence(result, group))]
-    untuned = "\n".join(untuned_lines(result, heading="####", tables=False))  # the requests tuning did not read
-    return "\n".join(lines).rstrip() + "\n" + ("\n" + untuned + "\n" if untuned else "") + README_END
+    return "\n".join(lines).rstrip() + "\n" + README_END
 
 
 def update_readme(path: str, block: str) -> bool:

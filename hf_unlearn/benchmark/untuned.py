@@ -57,3 +57,13 @@ def untuned_lines(result: dict, heading: str = "###", tables: bool = True) -> li
         if tables:
             lines.append(gaps_table(rows))
     return lines
+
+
+def results_block(result: dict, json_path: str) -> str:
+    """The generated results block (`group_summary.readme_block`) with, before its end marker, the figures over
+    the requests tuning did not read: what `hf-unlearn benchmark --readme` writes."""
+    from hf_unlearn.benchmark.group_summary import README_END, readme_block
+
+    block = readme_block(result, json_path)
+    untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
+    return block.replace(README_END, "\n" + untuned + "\n" + README_END) if untuned else block

@@ -206,10 +206,11 @@ class ForgetRequest:
     @classmethod
     def from_splits(cls, splits, **kwargs) -> "ForgetRequest":
         """The request behind a [`~hf_unlearn.ForgetSplits`]: its kind, values and counts (`splits.summary()`). On
-        speaker labels (`splits.request_kind == "speaker_id"`) a forgotten class is a person: the request is kept as a
-        speaker request, whose values are never published."""
-        kind = "speaker" if getattr(splits, "request_kind", None) == "speaker_id" else splits.kind
-        return cls(kind=kind, values=list(splits.values), counts=dict(splits.summary()), **kwargs)
+        speaker labels (`splits.request_kind == "speaker_id"`) a forgotten class is a person (`classes_are_people`):
+        counted and never named, and its label left out of the saved model (`hf_unlearn.hub.speaker_labels`)."""
+        if getattr(splits, "request_kind", None) == "speaker_id":
+            kwargs.setdefault("classes_are_people", True)
+        return cls(kind=splits.kind, values=list(splits.values), counts=dict(splits.summary()), **kwargs)
 
     @classmethod
     def coerce(cls, request) -> "ForgetRequest":
