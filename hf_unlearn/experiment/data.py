@@ -27,13 +27,19 @@ def request_kind(data_args) -> str | None:
     return "sample" if getattr(data_args, "forget_fraction", None) is not None else None
 
 
+AUDIOFOLDER_METADATA = ("metadata.csv", "metadata.jsonl")
+
+
 def detect_layout(path: str) -> str:
-    """The layout of a local folder: `disk`, `fsdd`, `speech_commands` or `audiofolder` (see `--data_layout`)."""
+    """The layout of a local folder: `disk`, `audiofolder` (a folder with an audiofolder `metadata.csv` or
+    `metadata.jsonl`, whatever its file names), `fsdd`, `speech_commands`, else `audiofolder`."""
     from hf_unlearn.data.fsdd import FSDD_FILENAME_PATTERN
     from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN
 
     if any(os.path.exists(os.path.join(path, name)) for name in ("dataset_dict.json", "state.json")):
         return "disk"
+    if any(os.path.isfile(os.path.join(path, name)) for name in AUDIOFOLDER_METADATA):
+        return "audiofolder"  # the folder describes itself: its labels and speakers are in the metadata
     recordings = os.path.join(path, "recordings")
     flat = recordings if os.path.isdir(recordings) else path
     if any(FSDD_FILENAME_PATTERN.match(name) for name in os.listdir(flat)):
@@ -42,6 +48,29 @@ def detect_layout(path: str) -> str:
         if entry.is_dir() and any(SPEECH_COMMANDS_FILENAME_PATTERN.match(name) for name in os.listdir(entry.path)):
             return "speech_commands"
     return "audiofolder"
+
+
+def check_training_partition(path: str) -> None:
+    """Refuses a Speech Commands folder without split lists whose speakers all fall in the official validation or
+    test partition under Speech Commands' speaker-hash rule (e.g. a copy of the official test set): read that way it
+    has no training data, and the error says so before anything is loaded, naming `--data_layout audiofolder` (labels
+    from the word folders, splits drawn from the folder itself)."""
+    from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN, speaker_split
+
+    if any(os.path.isfile(os.path.join(path, name)) for name in ("validation_list.txt", "testing_list.txt")):
+        return  # split lists decide, and `load_speech_commands` reports lists that cover every file
+    speakers = set()
+    for entry in os.scandir(path):
+        if entry.is_dir() and not entry.name.startswith(("_", ".")):
+            matches = (SPEECH_COMMANDS_FILENAME_PATTERN.match(name) for name in os.listdir(entry.path))
+            speakers.update(match["speaker"] for match in matches if match)
+    if speakers and all(speaker_split(speaker) != "train" for speaker in speakers):
+        raise ValueError(
+            f"Every one of the {len(speakers)} speakers of {path!r} falls in Speech Commands' official validation or "
+            "test partition (speaker-hash rule), e.g. a copy of the official test set: read as 'speech_commands' it "
+            "has no training data. Pass --data_layout audiofolder to read it as a plain folder of word folders "
+            "(splits are then drawn from the folder itself)."
+        )
 
 
 def load_audio_dataset(data_args, model_args, label_column: str = "label"):
@@ -63,6 +92,8 @@ def load_audio_dataset(data_args, model_args, label_column: str = "label"):
         layout = detect_layout(name) if os.path.isdir(name) else "hub"
     if layout != "hub" and not os.path.isdir(name):
         raise ValueError(f"--dataset_name {name!r} is not a local folder, but --data_layout is {layout!r}.")
+    if layout == "speech_commands":
+        check_training_partition(name)
     logger.info("Loading %s as %r", name, layout)
     if layout == "hub":
         loaded = datasets.load_dataset(

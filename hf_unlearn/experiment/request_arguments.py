@@ -91,9 +91,9 @@ class DataArguments:
     data_layout: str = field(
         default="auto",
         metadata={
-            "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', FSDD-named "
-            "files are 'fsdd', word folders of *_nohash_*.wav are 'speech_commands', any other folder "
-            "'audiofolder'; a name that is not a local path is 'hub'."
+            "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', one with an "
+            "audiofolder metadata.csv 'audiofolder', FSDD-named files are 'fsdd', word folders of *_nohash_*.wav "
+            "are 'speech_commands', any other folder 'audiofolder'; a name that is not a local path is 'hub'."
         },
     )
     strict_layout: bool = field(
