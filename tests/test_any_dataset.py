@@ -93,3 +93,90 @@ def test_official_test_partition_folder_says_so_and_names_the_plain_folder_optio
     mixed = write_keyword_folder(tmp_path / "mixed", held_out + speakers_by_partition("train", 1))
     data, layout = load_audio_dataset(data_arguments(mixed), model_args)
     assert layout == "speech_commands" and len(data["train"]) == len(WORDS) * 2
+
+
+# ------------------------------------------------------------------------------------------- grouped, stratified
+def windowed_rows(speakers=6, labels=4, recordings=3, windows=5):
+    """Rows of windows cut from recordings (no audio: the draws read ids only): every speaker says every label in
+    `recordings` recordings of `windows` windows each."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    rows = {"label": [], "speaker": [], "recording": []}
+    for s in range(speakers):
+        for label in range(labels):
+            for r in range(recordings):
+                for _ in range(windows):
+                    rows["label"].append(label)
+                    rows["speaker"].append(f"spk{s}")
+                    rows["recording"].append(f"spk{s}-l{label}-r{r}")
+    features = Features(
+        {"label": ClassLabel(names=[f"w{i}" for i in range(labels)]), "speaker": Value("string"),
+         "recording": Value("string")}
+    )  # fmt: skip
+    return Dataset.from_dict(rows, features=features)
+
+
+def _recordings(data, rows) -> set:
+    return set(np.asarray(data["recording"])[list(rows)].tolist()) if len(rows) else set()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stratified_request_splits_keep_recordings_whole_and_cover_labels_and_speakers(seed):
+    from hf_unlearn.data import make_request_splits
+
+    data = windowed_rows()
+    splits = make_request_splits(
+        data, {"by": "class", "values": ["w1"]}, seed, validation_size=0.15, group_column="recording",
+        test_size=0.2, stratify=True, group_identical_audio=False,
+    )  # fmt: skip
+    sides = {"train": set(splits.forget["recording"]) | set(splits.retain["recording"])}
+    sides["validation"] = set(splits.validation["recording"])
+    sides["test"] = set(splits.test["recording"]) | set(splits.forget_test["recording"])
+    assert not sides["train"] & sides["validation"] and not sides["train"] & sides["test"]
+    assert not sides["validation"] & sides["test"]
+    for held in (splits.validation, splits.test):
+        assert set(held["label"]) | ({1} if held is splits.test else set()) == {0, 1, 2, 3}
+    # Stratified: every label gets its share of the test recordings up to one recording (5 windows), and the
+    # speakers theirs up to two (the draw nests speakers within labels).
+    test_speakers = list(splits.test["speaker"]) + list(splits.forget_test["speaker"])
+    counts = [test_speakers.count(f"spk{s}") for s in range(6)]
+    assert max(counts) - min(counts) <= 10, counts
+    labels = list(splits.test["label"]) + list(splits.forget_test["label"])
+    per_label = [labels.count(label) for label in range(4)]
+    assert max(per_label) - min(per_label) <= 5, per_label
+
+
+def test_unstratified_row_draw_leaks_windows_into_validation():
+    """The check above can fail: the default row-by-row validation draw splits recordings."""
+    from hf_unlearn.data import make_request_splits
+
+    data = windowed_rows()
+    splits = make_request_splits(
+        data, {"by": "class", "values": ["w1"]}, 0, validation_size=0.15, group_column="recording", test_size=0.2,
+        group_identical_audio=False,
+    )  # fmt: skip
+    trained = set(splits.forget["recording"]) | set(splits.retain["recording"])
+    assert trained & set(splits.validation["recording"])
+
+
+def test_grouped_test_holdout_is_stratified_and_warns_on_a_missing_label(caplog):
+    import logging
+
+    from hf_unlearn.data import make_forget_split
+
+    data = windowed_rows(speakers=9, labels=3, recordings=2, windows=4)
+    splits = make_forget_split(
+        data, by="speaker", values=["spk0"], test_size=0.25, retain_eval_size=0.2, group_column="recording", seed=0,
+        group_identical_audio=False,
+    )  # fmt: skip
+    held = list(splits.test["speaker"]) + list(splits.forget_test["speaker"] if splits.forget_test else [])
+    assert {held.count(f"spk{s}") for s in range(9)} <= {4, 8}  # one or two recordings of every speaker
+    assert set(splits.retain_eval["label"]) == {0, 1, 2}  # retain-eval covers every label
+    # A label with a single recording cannot be on both sides: the split that misses it says so.
+    rare = windowed_rows(speakers=1, labels=3, recordings=4, windows=2)
+    rare = rare.select([i for i, (label, rec) in enumerate(zip(rare["label"], rare["recording"]))
+                        if label != 2 or rec.endswith("r0")])  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="hf_unlearn.data.groups"):
+        make_forget_split(rare, by="sample", fraction=0.1, test_size=0.25, retain_eval_size=0.1, seed=0,
+                          group_column="recording", group_identical_audio=False)  # fmt: skip
+    assert "holds no row of 1 label(s)" in caplog.text and "w2" in caplog.text
