@@ -57,6 +57,9 @@ class ForgetSplits:
         forget_validation (`datasets.Dataset`, *optional*): the held-out validation rows of what is forgotten (set by
             [`make_request_splits`]; `None` when there are none). Not part of `eval_splits()` (reporting): tuners
             read the validation splits themselves.
+        unseen_validation (`datasets.Dataset`, *optional*): validation rows of speakers held out from all training
+            (the benchmark's design for data with speakers): data of the same kind that no model ever heard, what a
+            gold-free target of a speaker request measures. Part of `validation` (and of `retain_eval`).
     """
 
     forget: Any
@@ -72,6 +75,7 @@ class ForgetSplits:
     group_column: str | None = None
     validation: Any = field(default=None, repr=False)
     forget_validation: Any = field(default=None, repr=False)
+    unseen_validation: Any = field(default=None, repr=False)
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
