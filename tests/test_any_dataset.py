@@ -180,3 +180,102 @@ def test_grouped_test_holdout_is_stratified_and_warns_on_a_missing_label(caplog)
         make_forget_split(rare, by="sample", fraction=0.1, test_size=0.25, retain_eval_size=0.1, seed=0,
                           group_column="recording", group_identical_audio=False)  # fmt: skip
     assert "holds no row of 1 label(s)" in caplog.text and "w2" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------ the generic benchmark
+class Tripwire:
+    """Stands in for test / forget_test while a tuning trial runs: any use of it fails."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        raise AssertionError(f"a tuning trial read {self._name} ({attribute})")
+
+    def __len__(self):
+        raise AssertionError(f"a tuning trial read {self._name} (len)")
+
+    def __iter__(self):
+        raise AssertionError(f"a tuning trial read {self._name} (iter)")
+
+
+@pytest.fixture(scope="module")
+def many_speakers(tmp_path_factory):
+    """An audiofolder of 3 words x 12 speakers (the first with 5 takes a word, the others 2) with a metadata.csv
+    naming the speaker: 8 kHz, a quarter of a second each."""
+    folder = tmp_path_factory.mktemp("keywords")
+    lines = ["file_name,label,speaker"]
+    for s in range(12):
+        for w, word in enumerate(WORDS):
+            for take in range(5 if s == 0 else 2):
+                name = f"{word}/spk{s:02d}_{take}.wav"
+                write_wav(os.path.join(folder, name), keyword_clip(w, s, take))
+                lines.append(f"{name},{word},spk{s:02d}")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    return str(folder)
+
+
+def test_generic_benchmark_on_a_many_speaker_folder_never_reads_test_while_tuning(many_speakers, tmp_path,
+                                                                                  monkeypatch):  # fmt: skip
+    import json
+
+    from hf_unlearn.benchmark import loop
+    from hf_unlearn.cli.main import main
+
+    real_splits, real_run_job = loop.request_splits, loop.run_job
+    current, seen = {}, []
+
+    def guarded_run_job(job):
+        current["mode"] = job["mode"]
+        return real_run_job(job)
+
+    def guarded_splits(data, request, seed, validation_size=0.1, args=None):
+        splits = real_splits(data, request, seed, validation_size, args)
+        seen.append((current.get("mode"), request["kind"], splits))
+        if current.get("mode") == "trial":  # from the moment they exist, nothing of a trial may read them
+            splits.test, splits.forget_test = Tripwire("test"), Tripwire("forget_test")
+        return splits
+
+    monkeypatch.setattr(loop, "_CACHE", {})
+    monkeypatch.setattr(loop, "request_splits", guarded_splits)
+    monkeypatch.setattr(loop, "run_job", guarded_run_job)
+    out = tmp_path / "out"
+    argv = ["--dataset_name", many_speakers, "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache")]
+    argv += ["--methods", "finetune", "scrub", "--kinds", "speaker", "class", "--top_speakers", "1"]
+    argv += ["--forget_classes", "go", "--seeds", "0", "1", "--tune_learning_rates", "1e-4", "1e-2"]
+    argv += ["--tune_epochs", "1", "--unlearning_max_steps", "2", "--reference_epochs", "2", "--num_workers", "0"]
+    argv += ["--validation_size", "0.2", "--test_size", "0.2", "--no_write_settings", "--tune", "true"]
+    assert main(["benchmark", *argv]) == 0
+
+    modes = {mode for mode, _, _ in seen}
+    assert {"references", "trial", "run"} <= modes
+    result = json.loads((out / "keywords0.json").read_text())
+    assert not result["errors"], result["errors"]
+    assert result["command"].startswith("hf-unlearn benchmark --dataset_name path/to/keywords0 ")
+    assert result["arguments"]["dataset_name"] == "path/to/keywords0"
+    tuned = result["tuning"]["kinds"]
+    assert set(tuned) == {"speaker", "class"} and all(len(tuned[k]["grid"]) == 2 for k in tuned)
+    for kind in tuned.values():  # a trial that touched a tripwire is recorded as failed: none may be
+        for entry in kind["methods"].values():
+            assert "choice" in entry and not [t["error"] for t in entry["trials"] if t["error"]]
+    assert len(result["runs"]) == 2 * 2 * 2  # requests x seeds x methods
+    assert {run["request"] for run in result["runs"]} == {"speaker spk00", "class go"}
+    # The split design, once per seed: held-out speakers never trained on, the requested speaker never held out.
+    assert set(result["splits"]) == {"0", "1"}
+    for seed, design in result["splits"].items():
+        assert "spk00" not in design["test_speakers"] + design["unseen_speakers"]
+        assert len(design["test_speakers"]) == 2 and len(design["unseen_speakers"]) == 1
+    for mode, kind, splits in seen:
+        if mode != "run":
+            continue
+        trained = set(splits.forget["speaker"]) | set(splits.retain["speaker"])
+        held = set(splits.test["speaker"])
+        assert held - trained, "test holds speakers no model trained on"
+        assert set(splits.unseen_validation["speaker"]).isdisjoint(trained)
+        assert splits.forget_test is not None and len(splits.forget_test)  # the request's own held-out recordings
+        if kind == "speaker":
+            assert set(splits.forget_test["speaker"]) == {"spk00"} and set(splits.forget_validation["speaker"]) == {
+                "spk00"
+            }
+    rows = result["summary"]["class"]
+    assert list(rows)[:2] == ["original", "gold"] and rows["gold"]["forget_accuracy"]["n"] == 2

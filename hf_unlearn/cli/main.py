@@ -19,7 +19,7 @@ from hf_unlearn.version import __version__
 COMMANDS = {
     "demo": "Run the unlearning workflow end to end on built-in data (original, gold, unlearned; a few minutes).",
     "methods": "List the unlearning methods (key, trainer, what each needs, paper).",
-    "benchmark": "Run the FSDD benchmark: original, gold and every method over forget requests and seeds.",
+    "benchmark": "Run the benchmark (FSDD or any audio data): original, gold and every method over requests, seeds.",
 }
 
 
