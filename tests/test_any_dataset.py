@@ -279,3 +279,31 @@ def test_generic_benchmark_on_a_many_speaker_folder_never_reads_test_while_tunin
             }
     rows = result["summary"]["class"]
     assert list(rows)[:2] == ["original", "gold"] and rows["gold"]["forget_accuracy"]["n"] == 2
+
+
+def test_recipe_group_column_draws_whole_recordings():
+    from hf_unlearn.experiment.prepare import request_splits
+
+    data = windowed_rows()
+    data_args = SimpleNamespace(group_column="recording", validation_size=0.15, test_size=0.2)
+    splits = request_splits(data, {"by": "sample", "fraction": 0.05}, "audiofolder", 0, data_args, "label", "speaker")
+    trained = set(splits.forget["recording"]) | set(splits.retain["recording"])
+    assert trained.isdisjoint(splits.validation["recording"]) and trained.isdisjoint(splits.test["recording"])
+    assert set(splits.validation["label"]) == set(splits.test["label"]) == {0, 1, 2, 3}
+
+
+def test_tuned_settings_of_a_new_dataset_start_from_the_hand_written_defaults(tmp_path):
+    import json
+
+    from hf_unlearn.benchmark import write_settings
+    from hf_unlearn.experiment import method_settings
+
+    choice = {"settings": {"learning_rate": 3e-3, "num_train_epochs": 1.0, "per_device_train_batch_size": 32}}
+    tuning = {"class": {"methods": {"scrub": {"choice": choice}, "npo": {"error": "every trial failed"}}}}
+    path = write_settings(tuning, "hf-unlearn benchmark ...", str(tmp_path / "keywords_new.json"), name="keywords_new")
+    written = json.loads(open(path).read())
+    assert written["methods"]["scrub"]["class"] == {"learning_rate": 3e-3, "num_train_epochs": 1.0}
+    assert "class" not in written["methods"].get("npo", {})
+    fsdd_default = method_settings("scrub", "fsdd")  # the hand-written default entry is carried over
+    assert {**written.get("common", {}), **written["methods"]["scrub"]["default"]}.items() <= fsdd_default.items()
+    assert "hf-unlearn benchmark" in written["source"]
