@@ -33,10 +33,10 @@ def request_splits(dataset, request: dict, layout: str, seed: int, data_args, la
 
     FSDD folders group rows by file (copies of a recording stay on one side). With `--group_column`, validation and
     test (when drawn) are whole recordings, stratified by label and speaker (`make_request_splits(stratify=True)`).
-    A Speech Commands folder without split lists arrives held out by speaker ([`load_speech_commands`]'s speaker hash): its `validation` split is used as
-    the request's validation, and its test split as test (a missing one is drawn by speaker, except for class
-    requests, whose classes mix within a speaker), so that neither shares a speaker with the training rows (a
-    row-wise draw would put every speaker on both sides).
+    A Speech Commands folder without split lists arrives held out by speaker ([`load_speech_commands`]'s speaker
+    hash): its `validation` split is used as the request's validation, and its test split as test (a missing one is
+    drawn by speaker, except for class requests, whose classes mix within a speaker), so that neither shares a
+    speaker with the training rows (a row-wise draw would put every speaker on both sides).
     """
     from hf_unlearn.data import make_request_splits
     from hf_unlearn.data.request_splits import _forgotten_rows
