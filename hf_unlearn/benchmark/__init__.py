@@ -44,7 +44,7 @@ def _check(args: BenchmarkArguments) -> list[str]:
             "Pass --dataset_name <a folder or Hub dataset name>, e.g. path/to/free-spoken-digit-dataset (the "
             "Free Spoken Digit Dataset), or an audiofolder with a speaker column."
         )
-    unknown_kinds = [k for k in args.kinds if k not in REQUEST_KINDS]
+    unknown_kinds = [k for k in args.kinds or [] if k not in REQUEST_KINDS]
     if unknown_kinds:
         raise ValueError(f"Unknown forget kind(s) {unknown_kinds}: choose from {', '.join(REQUEST_KINDS)}.")
     known = [info.key for info in list_methods()]
@@ -194,6 +194,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
 
     methods = _check(args)
     args = resolve_defaults(args)
+    if "speaker_id" in args.kinds and settings_name(args) != DATASET:
+        raise ValueError("The speaker_id group runs on FSDD only; on other data pass --label_column <speaker column>.")
     if not args.num_workers:
         init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
     if args.quick:

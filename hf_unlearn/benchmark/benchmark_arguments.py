@@ -213,8 +213,6 @@ def resolve_defaults(args: BenchmarkArguments) -> BenchmarkArguments:
         args.kinds.append("sample")
     if "speaker" in args.kinds and not args.forget_speakers and args.top_speakers is None:
         args.top_speakers = 6
-    if "speaker_id" in args.kinds:
-        raise ValueError("The speaker_id group runs on FSDD only; on other data pass --label_column <speaker column>.")
     if "class" in args.kinds and not args.forget_classes:
         raise ValueError("The class group needs the classes to forget: pass --forget_classes A B.")
     return args
