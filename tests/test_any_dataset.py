@@ -307,3 +307,29 @@ def test_tuned_settings_of_a_new_dataset_start_from_the_hand_written_defaults(tm
     fsdd_default = method_settings("scrub", "fsdd")  # the hand-written default entry is carried over
     assert {**written.get("common", {}), **written["methods"]["scrub"]["default"]}.items() <= fsdd_default.items()
     assert "hf-unlearn benchmark" in written["source"]
+
+
+def test_generic_loading_of_a_saved_dataset_with_other_column_names(many_speakers, tmp_path):
+    import datasets
+
+    from hf_unlearn.benchmark.any_data import load_any, split_design, top_speakers
+    from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments, resolve_defaults
+
+    folder = datasets.load_dataset("audiofolder", data_dir=many_speakers)["train"]
+    folder = folder.rename_columns({"label": "word", "speaker": "who"}).rename_column("audio", "clip")
+    folder.save_to_disk(str(tmp_path / "saved"))
+    args = BenchmarkArguments(dataset_name=str(tmp_path / "saved"), label_column="word", speaker_column="who",
+                              audio_column="clip", forget_classes=["go"])  # fmt: skip
+    args = resolve_defaults(args)
+    assert args.kinds == ["speaker", "class", "sample"] and args.top_speakers == 6 and args.name == "saved"
+    data = load_any(args)
+    train = data["train"]
+    assert {"audio", "label", "speaker"} <= set(train.column_names) and list(data) == ["train"]
+    assert train.features["label"].names == sorted(WORDS)
+    assert train.features["audio"].sampling_rate == 16000  # the folder does not say: the default rate
+    assert top_speakers(train, 1) == ["spk00"]  # 15 clips, the others 6
+    design = split_design(train, 0, args, ["spk00"])
+    rows = [set(design[k]) for k in ("train_rows", "test_rows", "unseen_rows")]
+    assert not (rows[0] & rows[1] or rows[0] & rows[2] or rows[1] & rows[2])
+    assert set(range(len(train))) == rows[0] | rows[1] | rows[2]
+    assert design == split_design(train, 0, args, ["spk00"])  # drawn once per seed: the same rows every time
