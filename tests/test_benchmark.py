@@ -237,7 +237,7 @@ def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
 
     monkeypatch.setattr(loop, "_CACHE", {})  # nothing borrowed here outlives the test
     monkeypatch.setattr(loop, "_prepared", lambda args, label: (None, None))
-    monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size: None)
+    monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size, args=None: None)
     monkeypatch.setattr(loop, "_references", fake_references)
     args = benchmark.BenchmarkArguments(dataset_name="d", seeds=[0, 1, 2], shadows_from_seeds=True)
     speaker, sample = loop.build_requests(

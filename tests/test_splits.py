@@ -195,7 +195,7 @@ def _shared_groups(splits) -> set:
 
 GROUPED_REQUESTS = [
     {"by": "sample", "fraction": 0.1},
-    {"by": "sample", "indices": [0, 7, 40]},
+    {"by": "sample", "indices": [0, 7, 30]},
     {"by": "class", "values": ["tone2"]},
     {"by": "speaker", "values": ["bob"]},
 ]

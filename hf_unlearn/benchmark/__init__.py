@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick
+from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick, resolve_defaults
 from hf_unlearn.benchmark.tuning import tuning_grid
 
 __all__ = ["BenchmarkArguments", "run_benchmark"]
@@ -43,10 +43,10 @@ def _check(args: BenchmarkArguments) -> list[str]:
 
     if not args.dataset_name:
         raise ValueError(
-            "Pass --dataset_name <folder of the Free Spoken Digit Dataset> (formerly --fsdd), e.g. "
-            "path/to/free-spoken-digit-dataset."
+            "Pass --dataset_name <a folder or Hub dataset name>, e.g. path/to/free-spoken-digit-dataset (the "
+            "Free Spoken Digit Dataset), or an audiofolder with a speaker column."
         )
-    unknown_kinds = [k for k in args.kinds if k not in REQUEST_KINDS]
+    unknown_kinds = [k for k in args.kinds or [] if k not in REQUEST_KINDS]
     if unknown_kinds:
         raise ValueError(f"Unknown forget kind(s) {unknown_kinds}: choose from {', '.join(REQUEST_KINDS)}.")
     known = [info.key for info in list_methods()]
@@ -72,6 +72,31 @@ def _jobs(folder: str, entries: list[tuple]) -> list[dict]:
     return jobs
 
 
+def settings_name(args) -> str:
+    """The dataset's settings file (`settings/<name>.json`): `fsdd` for FSDD whatever `--name`, else `--name`."""
+    from hf_unlearn.benchmark.any_data import is_fsdd
+
+    return DATASET if is_fsdd(args) else args.name
+
+
+def settings_source(args) -> str:
+    """The settings file the runs start from: the dataset's own (`settings/<name>.json`) when present, else FSDD's
+    (its batch sizes and method options; the tuner replaces learning rate and length)."""
+    from hf_unlearn.experiment import available_settings
+
+    return settings_name(args) if settings_name(args) in available_settings() else DATASET
+
+
+def should_tune(args) -> bool:
+    """`--tune` when given; else tune unless the dataset has its own settings file (FSDD's published benchmark
+    always tunes, and rewrites fsdd.json)."""
+    from hf_unlearn.experiment import available_settings
+
+    if args.tune is not None:
+        return args.tune
+    return settings_name(args) == DATASET or settings_name(args) not in available_settings()
+
+
 def tune(args, requests, methods, output_dir, log=print) -> dict:
     """Runs the tuning trials and chooses a setting per request kind and method; returns the tuning record
     `{kind: {"requests", "seed", "grid", "methods": {method: {"choice", "gold_free_choice", "trials"}}}}`."""
@@ -86,7 +111,7 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
         chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
         log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
-        base = {m: method_settings(m, DATASET, kind) for m in methods}
+        base = {m: method_settings(m, settings_source(args), kind) for m in methods}
         entries = [(r, m, seed, {**base[m], **s}, "trial") for m in methods for s in grid for r in chosen]
         trials = run_jobs(_jobs(os.path.join(output_dir, "tuning"), entries), args, log)
         per_kind = {"requests": [r["name"] for r in chosen], "seed": seed, "grid": grid, "methods": {}}
@@ -107,14 +132,24 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     return record
 
 
-def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
+def write_settings(tuning: dict, command: str, path: str | None = None, name: str = DATASET) -> str:
     """Writes the tuned settings into the one home of per-method settings (`<kind>` entries of each method in
-    `hf_unlearn/experiment/settings/fsdd.json`); returns the path."""
+    `hf_unlearn/experiment/settings/<name>.json`; a new file starts from FSDD's hand-written `common`, `fallback` and
+    `default` entries); returns the path."""
     from hf_unlearn.experiment import SETTINGS_DIR
 
-    path = path or os.path.join(SETTINGS_DIR, f"{DATASET}.json")
-    with open(path, encoding="utf-8") as handle:
-        settings = json.load(handle)
+    path = path or os.path.join(SETTINGS_DIR, f"{name}.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            settings = json.load(handle)
+    else:
+        with open(os.path.join(SETTINGS_DIR, f"{DATASET}.json"), encoding="utf-8") as handle:
+            template = json.load(handle)
+        settings = {key: template[key] for key in ("common", "fallback") if key in template}
+        settings["methods"] = {
+            method: {"default": entry["default"]} for method, entry in template.get("methods", {}).items()
+            if "default" in entry
+        }  # fmt: skip
     for kind, per_kind in tuning.items():
         for method, entry in per_kind["methods"].items():
             if "choice" in entry:
@@ -134,6 +169,17 @@ def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
 PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir": "path/to/cache"}
 
 
+def public_placeholders(args) -> dict:
+    """The placeholders of `args`' local folders: FSDD's, or `path/to/<folder name>` for another local folder (a Hub
+    name is public and kept)."""
+    if settings_name(args) == DATASET:
+        return dict(PLACEHOLDERS)
+    placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
+    if args.dataset_name and os.path.isdir(args.dataset_name):
+        placeholders["dataset_name"] = "path/to/" + os.path.basename(os.path.normpath(args.dataset_name))
+    return placeholders
+
+
 def public_arguments(argv: list[str], args, placeholders: dict | None = None) -> list[str]:
     """`argv` with the values of the local-folder options (`placeholders`, default `PLACEHOLDERS`: option name ->
     placeholder) replaced by placeholders."""
@@ -144,12 +190,16 @@ def public_arguments(argv: list[str], args, placeholders: dict | None = None) ->
 
 def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
     """Runs the benchmark (see the module docstring) and writes its outputs; returns the result dict."""
-    from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs
+    from hf_unlearn.benchmark.any_data import design_summary, top_speakers
+    from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs, seed_design
     from hf_unlearn.experiment import method_settings
 
     if args.report_only:
         return report_only(args, argv, log)
     methods = _check(args)
+    args = resolve_defaults(args)
+    if "speaker_id" in args.kinds and settings_name(args) != DATASET:
+        raise ValueError("The speaker_id group runs on FSDD only; on other data pass --label_column <speaker column>.")
     if not args.num_workers:
         init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
     if args.quick:
@@ -166,15 +216,22 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
         }
     )
     os.makedirs(output_dir, exist_ok=True)
-    command = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
+    placeholders = public_placeholders(args)
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join([COMMAND, *map(shlex.quote, public_arguments(argv, args, placeholders))])
     started = time.perf_counter()
-    speakers = sorted(set(load_data(args)["train"]["speaker"]))
+    data = load_data(args)
+    if "speaker" in args.kinds and "speaker" not in data["train"].column_names:
+        raise ValueError(f"The speaker group needs a speaker column; {args.speaker_column!r} is not in the data.")
+    speakers = sorted(set(data["train"]["speaker"])) if "speaker" in data["train"].column_names else []
     if args.forget_speakers:
         missing = sorted(set(args.forget_speakers) - set(speakers))
         if missing:
             raise ValueError(f"Speaker(s) {missing} are not in {args.dataset_name}; speakers: {speakers}.")
-    requests = build_requests(args, speakers)
-    log(f"FSDD benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
+    requests = build_requests(args, top_speakers(data["train"], args.top_speakers) if args.top_speakers else speakers)
+    designs = {seed: seed_design(args, data, seed) for seed in args.seeds} if settings_name(args) != DATASET else {}
+    extra = {"splits": {str(s): design_summary(d) for s, d in designs.items() if d}} if designs else {}
+    log(f"{args.name} benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
 
     # References first, one job per (request, seed); the first request of each label kind and seed goes alone, so
     # that two workers never train the same shared original model at once.
@@ -184,20 +241,24 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     for phase in (list(first.values()), rest):
         run_jobs(_jobs(os.path.join(output_dir, "references"), phase), args, log)
 
-    tuning = tune(args, requests, methods, output_dir, log) if args.tune else {}
-    extra = {}
-    if args.tune and args.write_settings:
-        extra["settings_file"] = os.path.relpath(write_settings(tuning, command))
+    tuned = should_tune(args)
+    tuning = tune(args, requests, methods, output_dir, log) if tuned else {}
+    if tuned and args.write_settings:
+        extra["settings_file"] = os.path.relpath(write_settings(tuning, command, name=settings_name(args)))
+    else:
+        extra["settings_from"] = f"{settings_source(args)}.json"
     chosen = {}
     for request in requests:
         for method in methods:
             entry = tuning.get(request["kind"], {}).get("methods", {}).get(method, {})
             shipped = entry["choice"]["settings"] if "choice" in entry else None
-            chosen[(request["kind"], method)] = shipped or method_settings(method, DATASET, request["kind"])
+            source = settings_source(args)
+            chosen[(request["kind"], method)] = shipped or method_settings(method, source, request["kind"])
     entries = [(r, m, s, chosen[(r["kind"], m)], "run") for r in requests for s in args.seeds for m in methods]
     stored = run_jobs(_jobs(os.path.join(output_dir, "runs"), entries), args, log)
     runs = [run for run in stored if "record" in run and not run.get("error")]
     errors = [{k: run.get(k) for k in ("request", "seed", "method", "error")} for run in stored if run.get("error")]
+    extra["placeholders"] = placeholders
     return finish(args, runs, errors, tuning, command, output_dir, time.perf_counter() - started, log, extra)
 
 
@@ -260,13 +321,16 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     from hf_unlearn.benchmark.untuned import results_block, untuned_figures, untuned_lines
 
     summary = aggregate(runs)
+    extra = dict(extra or {})
+    placeholders = extra.pop("placeholders", PLACEHOLDERS)
+    title = "FSDD" if settings_name(args) == DATASET else args.name
     result = {
-        "benchmark": "FSDD speaker / class / sample / speaker-id unlearning",
+        "benchmark": f"{title} {' / '.join(args.kinds or []).replace('_', '-')} unlearning",
         "command": command,
         "date": datetime.date.today().isoformat(),
         "wall_time": wall,
         "hf_unlearn": hf_unlearn.__version__,
-        "arguments": {**asdict(args), **{k: PLACEHOLDERS[k] for k in PLACEHOLDERS if getattr(args, k, None)}},
+        "arguments": {**asdict(args), **{k: placeholders[k] for k in placeholders if getattr(args, k, None)}},
         "targets": [text for *_, text in TARGETS],
         "tuning": {"criterion": criterion, "kinds": tuning},
         "summary": summary,

@@ -12,7 +12,8 @@ REQUEST_KINDS = ("speaker", "class", "sample", "speaker_id")
 
 @dataclass
 class BenchmarkArguments(ReferenceTrainingArguments):
-    """Arguments of the FSDD benchmark (`hf-unlearn benchmark` or `python -m hf_unlearn.cli benchmark`).
+    """Arguments of the benchmark (`hf-unlearn benchmark` or `python -m hf_unlearn.cli benchmark`) on FSDD or any
+    audio-classification data the recipe reads (`hf_unlearn.benchmark.any_data`).
 
     Original, gold and every unlearning method over forget requests and seeds. Each method's learning rate and length
     are tuned per request kind on validation data only, then applied to every request and seed.
@@ -20,8 +21,60 @@ class BenchmarkArguments(ReferenceTrainingArguments):
 
     dataset_name: str | None = field(
         default=None,
-        metadata={"help": "Local FSDD folder (holding recordings/); read in place.", "aliases": ["--fsdd"]},
+        metadata={
+            "help": "The data: a local FSDD folder (holding recordings/), audiofolder (metadata.csv with a speaker "
+            "column), Speech Commands or save_to_disk folder, or a Hub dataset name; read in place.",
+            "aliases": ["--fsdd"],
+        },
     )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of a Hub dataset."})
+    data_layout: str = field(
+        default="auto", metadata={"help": "As the recipe's --data_layout (auto: detected from the folder)."}
+    )
+    label_column: str = field(default="label", metadata={"help": "The label column (not FSDD)."})
+    speaker_column: str | None = field(
+        default="speaker",
+        metadata={"help": "The speaker column (not FSDD): speaker requests, speakers held out from training."},
+    )
+    audio_column: str = field(default="audio", metadata={"help": "The audio column (not FSDD)."})
+    group_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column naming each row's recording (not FSDD; e.g. windows of one recording): every split keeps "
+            "a recording whole, validation and test stratified by label and speaker."
+        },
+    )
+    sampling_rate: int | None = field(
+        default=None, metadata={"help": "Resample the audio to this rate (not FSDD; default: the data's, or 16 kHz)."}
+    )
+    model_type: str | None = field(
+        default="mfcc_cnn", metadata={"help": "Model trained from scratch (as in the recipe), e.g. mfcc_cnn."}
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A pretrained checkpoint to fine-tune instead (takes precedence)."}
+    )
+    test_speaker_share: float = field(
+        default=0.2,
+        metadata={"help": "Data with speakers and no test split: share of speakers held out from training as test."},
+    )
+    unseen_speaker_share: float = field(
+        default=0.1,
+        metadata={
+            "help": "Data with speakers and no test split: share of speakers held out as unseen-speaker validation."
+        },
+    )
+    test_size: float = field(
+        default=0.1,
+        metadata={
+            "help": "Data without a test split: share of the (training speakers') recordings held out as test (a "
+            "speaker request's forget-test)."
+        },
+    )
+    top_speakers: int | None = field(
+        default=None,
+        metadata={"help": "Speaker group: forget each of the N speakers with the most clips (default on data other "
+                  "than FSDD: 6)."},
+    )  # fmt: skip
     output_dir: str | None = field(
         default=None,
         metadata={"help": "Where runs/, tuning/, <name>.json/.md/.png go (default: ./benchmark_results)."},
@@ -31,9 +84,12 @@ class BenchmarkArguments(ReferenceTrainingArguments):
         metadata={"help": "Reference-model cache (default: the experiment package's, $HF_UNLEARN_CACHE)."},
     )
     methods: list[str] | None = field(default=None, metadata={"help": "Methods to run (default: every method)."})
-    kinds: list[str] = field(
-        default_factory=lambda: ["speaker", "class", "sample", "speaker_id"],
-        metadata={"help": f"Request kinds (groups) to run, of {', '.join(REQUEST_KINDS)}."},
+    kinds: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": f"Request kinds (groups) to run, of {', '.join(REQUEST_KINDS)} (default: all on FSDD; speaker "
+            "(with a speaker column), class (with --forget_classes) and sample elsewhere)."
+        },
     )
     forget_speakers: list[str] | None = field(
         default=None,
@@ -42,8 +98,8 @@ class BenchmarkArguments(ReferenceTrainingArguments):
             "aliases": ["--speakers"],
         },
     )
-    forget_classes: list[str] = field(
-        default_factory=lambda: ["0", "5"], metadata={"help": "Digits to forget, one a run."}
+    forget_classes: list[str] | None = field(
+        default=None, metadata={"help": "Classes to forget, one a run (FSDD default: digits 0 and 5)."}
     )
     forget_fraction: list[float] = field(
         default_factory=lambda: [0.01, 0.05, 0.1],
@@ -79,10 +135,11 @@ class BenchmarkArguments(ReferenceTrainingArguments):
             "(steps to recover the forget accuracy, hf_unlearn.benchmark.relearn); 0: off."
         },
     )
-    tune: bool = field(
-        default=True,
+    tune: bool | None = field(
+        default=None,
         metadata={
-            "help": "Tune learning rate and length per method and kind on validation data (off: shipped settings)."
+            "help": "Tune learning rate and length per method and kind on validation data (off: the settings file). "
+            "Default: tune when the dataset has no settings file (settings/<name>.json); FSDD always tunes."
         },
     )
     tune_learning_rates: list[float] = field(
@@ -118,7 +175,12 @@ class BenchmarkArguments(ReferenceTrainingArguments):
             "help": "torch threads per process (1: a small CNN gains nothing from more; times stay comparable)."
         },
     )
-    name: str = field(default="fsdd", metadata={"help": "Stem of the output files."})
+    name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Stem of the output files and of the settings file (default: fsdd, else the folder's name)."
+        },
+    )
     quick: bool = field(default=False, metadata={"help": "Tiny smoke run (one seed, one request per kind, 3 steps)."})
     report_only: bool = field(
         default=False,
@@ -129,13 +191,35 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     )
 
 
+def resolve_defaults(args: BenchmarkArguments) -> BenchmarkArguments:
+    """Fills the defaults that depend on the data: FSDD keeps its published ones (every kind, digits 0 and 5, name
+    `fsdd`); other data gets the speaker (when it has speakers), class (when classes are named) and sample groups,
+    the 6 speakers with the most clips, and its folder's name."""
+    from hf_unlearn.benchmark.any_data import dataset_slug, is_fsdd
+
+    fsdd = is_fsdd(args)
+    args.name = args.name or dataset_slug(args)
+    if fsdd:
+        args.forget_classes = args.forget_classes if args.forget_classes is not None else ["0", "5"]
+        args.kinds = args.kinds or ["speaker", "class", "sample", "speaker_id"]
+        return args
+    if args.kinds is None:
+        args.kinds = [k for k, wanted in (("speaker", args.speaker_column), ("class", args.forget_classes)) if wanted]
+        args.kinds.append("sample")
+    if "speaker" in args.kinds and not args.forget_speakers and args.top_speakers is None:
+        args.top_speakers = 6
+    if "class" in args.kinds and not args.forget_classes:
+        raise ValueError("The class group needs the classes to forget: pass --forget_classes A B.")
+    return args
+
+
 def apply_quick(args: BenchmarkArguments) -> BenchmarkArguments:
     """Shrinks the run to a smoke test: one seed, one speaker, one digit, one fraction, 6 training takes per digit and
     speaker, references capped at 10 epochs, every method at 3 steps, a two-point grid on one request per kind, and
     nothing written into the package's settings."""
     args.seeds = args.seeds[:1]
     args.forget_speakers = args.forget_speakers[:1] if args.forget_speakers else None
-    args.forget_classes = args.forget_classes[:1]
+    args.forget_classes = (args.forget_classes or [])[:1]
     args.forget_fraction = args.forget_fraction[-1:]
     args.speaker_id_requests = 1
     args.train_takes = args.train_takes or 6

@@ -25,7 +25,7 @@ COMMANDS = {
     "tune": "Tune one method's learning rate and length on your data (validation only); write a settings file.",
     "demo": "Watch unlearning work end to end on built-in keyword data (original, gold, unlearned; a few minutes).",
     "methods": "List the unlearning methods (key, trainer, what each needs, paper).",
-    "benchmark": "Run the FSDD benchmark: original, gold and every method over forget requests and seeds.",
+    "benchmark": "Run the benchmark (FSDD or any audio data): original, gold and every method over requests, seeds.",
 }
 # Command -> one example, the epilog of its `--help`.
 EXAMPLES = {

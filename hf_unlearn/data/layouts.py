@@ -53,10 +53,19 @@ def _is_saved_dataset(path: str) -> bool:
     )
 
 
+#: An audiofolder's own description of its files (labels, speakers): a folder holding one is read as audiofolder,
+#: whatever its file names say.
+AUDIOFOLDER_METADATA = ("metadata.csv", "metadata.jsonl")
+
+
+def _describes_itself(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, name)) for name in AUDIOFOLDER_METADATA)
+
+
 def _is_fsdd(path: str) -> bool:
     from hf_unlearn.data.fsdd import FSDD_FILENAME_PATTERN
 
-    if not os.path.isdir(path):
+    if not os.path.isdir(path) or _describes_itself(path):
         return False
     recordings = os.path.join(path, "recordings")
     flat = recordings if os.path.isdir(recordings) else path
@@ -66,7 +75,7 @@ def _is_fsdd(path: str) -> bool:
 def _is_speech_commands(path: str) -> bool:
     from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN
 
-    if not os.path.isdir(path):
+    if not os.path.isdir(path) or _describes_itself(path):
         return False
     return any(
         entry.is_dir() and any(SPEECH_COMMANDS_FILENAME_PATTERN.match(name) for name in os.listdir(entry.path))
@@ -100,9 +109,33 @@ def _load_fsdd(name, data_args, model_args, label_column):
     return load_fsdd(name, label="speaker" if label_column == "speaker" else "digit")
 
 
+def check_training_partition(path: str) -> None:
+    """Refuses a Speech Commands folder without split lists whose speakers all fall in the official validation or
+    test partition under Speech Commands' speaker-hash rule (e.g. a copy of the official test set): read that way it
+    has no training data, and the error says so before anything is loaded, naming `--data_layout audiofolder` (labels
+    from the word folders, splits drawn from the folder itself)."""
+    from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN, speaker_split
+
+    if not _speech_commands_without_split_lists(path):
+        return  # split lists decide, and `load_speech_commands` reports lists that cover every file
+    speakers = set()
+    for entry in os.scandir(path):
+        if entry.is_dir() and not entry.name.startswith(("_", ".")):
+            matches = (SPEECH_COMMANDS_FILENAME_PATTERN.match(name) for name in os.listdir(entry.path))
+            speakers.update(match["speaker"] for match in matches if match)
+    if speakers and all(speaker_split(speaker) != "train" for speaker in speakers):
+        raise ValueError(
+            f"Every one of the {len(speakers)} speakers of {path!r} falls in Speech Commands' official validation or "
+            "test partition (speaker-hash rule), e.g. a copy of the official test set: read as 'speech_commands' it "
+            "has no training data. Pass --data_layout audiofolder to read it as a plain folder of word folders "
+            "(splits are then drawn from the folder itself)."
+        )
+
+
 def _load_speech_commands(name, data_args, model_args, label_column):
     from hf_unlearn.data.speech_commands import load_speech_commands
 
+    check_training_partition(name)
     return load_speech_commands(name, strict_layout=getattr(data_args, "strict_layout", False))
 
 
@@ -125,7 +158,7 @@ DATA_LAYOUTS: tuple[DataLayout, ...] = (
         _load_speech_commands,
         keeps_validation=_speech_commands_without_split_lists,
     ),
-    DataLayout("audiofolder", "any other folder", os.path.isdir, _load_audiofolder),
+    DataLayout("audiofolder", "a folder with metadata.csv, or any other folder", os.path.isdir, _load_audiofolder),
 )
 
 

@@ -24,7 +24,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_unlearn.data.groups import assign_groups, audio_digests, draw_groups
+from hf_unlearn.data.groups import (
+    assign_groups,
+    audio_digests,
+    draw_groups,
+    draw_stratified_groups,
+    stratum_keys,
+    warn_missing_labels,
+)
+from hf_unlearn.data.groups import (
+    label_names as _names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +59,9 @@ class ForgetSplits:
             read the validation splits themselves.
         labels_are_speakers (`bool`): the label column names each row's speaker (speaker identification), so a class
             or speaker request forgets a label that is a person: `request_kind` is then `"speaker_id"`.
+        unseen_validation (`datasets.Dataset`, *optional*): validation rows of speakers held out from all training
+            (the benchmark's design for data with speakers): data of the same kind that no model ever heard, what a
+            gold-free target of a speaker request measures. Part of `validation` (and of `retain_eval`).
     """
 
     forget: Any
@@ -72,6 +85,8 @@ class ForgetSplits:
         on speaker labels (speaker identification). `method_settings(method, dataset, splits.request_kind)` reads
         the settings tuned for it; `kind` stays the split's mechanics (`"class"` or `"speaker"`)."""
         return "speaker_id" if self.labels_are_speakers and self.kind in ("class", "speaker") else self.kind
+
+    unseen_validation: Any = field(default=None, repr=False)
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
@@ -229,9 +244,11 @@ def make_forget_split(
         group_column (`str`, *optional*):
             The column naming each row's recording, utterance or source file (e.g. `"recording"` from
             [`window_clips`], `"file"` for FSDD). The test holdout (when the data has no test split), a sample
-            request's forget set and retain_eval are then drawn as whole groups, so no group is on two sides; a given
-            test split that shares a group with the training data, or a class/speaker request that would split a
-            group, raises. Sizes are met to within one group. By default rows are drawn one by one.
+            request's forget set and retain_eval are then drawn as whole groups, so no group is on two sides; the
+            test holdout and retain_eval are stratified by label (and by speaker within a label, where
+            `speaker_column` exists), and a warning names any label they miss. A given test split that shares a group
+            with the training data, or a class/speaker request that would split a group, raises. Sizes are met to
+            within one group. By default rows are drawn one by one.
         audio_column (`str`, *optional*, defaults to `"audio"`): the audio column, read for `group_identical_audio`.
         group_identical_audio (`bool`, *optional*, defaults to `True`):
             With `group_column`, rows whose audio is byte-identical join one group (one read of every file; set to
@@ -261,10 +278,13 @@ def make_forget_split(
         n_test = max(1, int(round(test_size * len(train))))
         if grouped:
             (all_groups,) = assign_groups([train], group_column, **group_options)
-            held = draw_groups(all_groups, np.arange(len(train)), n_test, rng)
+            strata = stratum_keys(train, [label_column, speaker_column])
+            held = draw_stratified_groups(all_groups, np.arange(len(train)), n_test, strata, rng)
             rest = np.setdiff1d(np.arange(len(train)), held)
             train_groups, test_groups = all_groups[rest], all_groups[held]
             test, train = train.select(held), train.select(rest)
+            if label_column in train.column_names:
+                warn_missing_labels(train[label_column], test[label_column], "test", _names(train, label_column))
         else:
             order = rng.permutation(len(train))
             test, train = train.select(sorted(order[:n_test])), train.select(sorted(order[n_test:]))
@@ -364,7 +384,11 @@ def make_forget_split(
                 f"and rows to keep, e.g. {example}: by={by!r} would split them. Group by a column that does not mix "
                 "classes or speakers within a group."
             )
-        retain_eval_idx = draw_groups(train_groups, kept, n_eval, rng)
+        strata = stratum_keys(train, [label_column, speaker_column])
+        retain_eval_idx = draw_stratified_groups(train_groups, kept, n_eval, strata, rng)
+        if n_eval:
+            labels = np.asarray(train[label_column])
+            warn_missing_labels(labels[kept], labels[retain_eval_idx], "retain_eval", _names(train, label_column))
         retain_idx = np.setdiff1d(kept, retain_eval_idx).tolist()
         if not retain_idx:
             raise ValueError("Holding out whole groups as retain_eval leaves no retain rows: lower retain_eval_size.")

@@ -31,17 +31,20 @@ def check_splits(splits, audio_column: str = "audio", method: str | None = None)
 def request_splits(dataset, request: dict, layout: str, seed: int, data_args, label_column: str, speaker_column: str):
     """The recipe's `ForgetSplits` (`make_request_splits`, validation drawn before the request).
 
-    FSDD folders group rows by file (copies of a recording stay on one side). A Speech Commands folder without split
-    lists arrives held out by speaker ([`load_speech_commands`]'s speaker hash): its `validation` split is used as
-    the request's validation, and its test split as test (a missing one is drawn by speaker, except for class
-    requests, whose classes mix within a speaker), so that neither shares a speaker with the training rows (a
-    row-wise draw would put every speaker on both sides).
+    FSDD folders group rows by file (copies of a recording stay on one side). With `--group_column`, validation and
+    test (when drawn) are whole recordings, stratified by label and speaker (`make_request_splits(stratify=True)`).
+    A Speech Commands folder without split lists arrives held out by speaker ([`load_speech_commands`]'s speaker
+    hash): its `validation` split is used as the request's validation, and its test split as test (a missing one is
+    drawn by speaker, except for class requests, whose classes mix within a speaker), so that neither shares a
+    speaker with the training rows (a row-wise draw would put every speaker on both sides).
     """
     from hf_unlearn.data import make_request_splits
     from hf_unlearn.data.request_splits import _forgotten_rows
 
     heldout = dataset.get("validation") if layout == "speech_commands" else None
-    group_column = "file" if layout == "fsdd" else None
+    group_column = getattr(data_args, "group_column", None)
+    stratify = group_column is not None  # recordings of several rows: drawn whole, stratified (FSDD: one file a row)
+    group_column = group_column or ("file" if layout == "fsdd" else None)
     if heldout is not None and "test" not in dataset and request["by"] != "class":
         group_column = speaker_column  # no speaker hashed to test: the test share is drawn by speaker
     elif heldout is not None and "test" not in dataset:  # class requests cannot group by speaker (mixed classes)
@@ -50,7 +53,7 @@ def request_splits(dataset, request: dict, layout: str, seed: int, data_args, la
     validation_size = 1e-12 if heldout is not None else data_args.validation_size
     splits = make_request_splits(
         dataset, request, seed, validation_size, group_column=group_column, label_column=label_column,
-        speaker_column=speaker_column, test_size=data_args.test_size,
+        speaker_column=speaker_column, test_size=data_args.test_size, stratify=stratify,
     )  # fmt: skip
     if heldout is not None:
         forgotten = _forgotten_rows(heldout, splits, label_column, speaker_column)

@@ -111,6 +111,14 @@ class DataArguments:
             "forget-validation; early stopping). The benchmark's value, so both draw the same rows."
         },
     )
+    group_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column naming each row's recording (e.g. 'recording' of windows cut from long recordings): "
+            "validation and test are then drawn as whole recordings, stratified by label (and by speaker where a "
+            "speaker column exists), so no window of a recording is on two sides of a split."
+        },
+    )
     forget_speakers: list[str] | None = field(default=None, metadata={"help": "Speakers to forget."})
     forget_classes: list[str] | None = field(default=None, metadata={"help": "Classes to forget (names or ids)."})
     forget_fraction: float | None = field(
