@@ -83,6 +83,23 @@ def evaluate_references(references: dict, eval_splits: dict, extractor, audio_co
     }
 
 
+def stopping_splits(splits) -> dict:
+    """The rows the stopping rule (`hf_unlearn.trainer.stopping`) reads for a request, by default: retain-validation
+    (utility), forget-validation when the request has it, and as `unseen` rows (the gold-free target) the request's
+    held-out speakers when its splits carry them (`unseen_speakers`), else retain-validation for class and sample
+    requests (held-out recordings the original never trained on). Speaker requests without held-out speakers get no
+    `unseen` rows: a seen speaker's held-out recordings are not unseen data for a speaker request."""
+    out = {"retain_validation": splits.retain_eval}
+    if getattr(splits, "forget_validation", None) is not None and len(splits.forget_validation):
+        out["forget_validation"] = splits.forget_validation
+    unseen = getattr(splits, "unseen_speakers", None)
+    if unseen is None and getattr(splits, "kind", None) in ("class", "sample"):
+        unseen = splits.retain_eval
+    if unseen is not None:
+        out["unseen"] = unseen
+    return out
+
+
 def run_request(method: str, settings, splits, extractor, references: dict, seed: int = 0,
                 output_dir: str = "unlearned", *, audio_column: str = "audio", label_column: str = "label",
                 use_cpu: bool | None = None, disable_tqdm: bool | None = None, trainer_kwargs: dict | None = None,
@@ -107,7 +124,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
     Returns:
         `dict`: `{"method", "settings", "seed", "request", "unlearned", "original", "gold", "unlearning_time",
         "gold_train_time", "time_share_of_gold", "forget_accuracy_minus_gold", "test_accuracy_minus_gold",
-        "mia_heldout_minus_gold", "stop_reason", "agreement_warning", "losses"}`; `losses` (per-sample losses per
+        "mia_heldout_minus_gold", "stop_reason", "stopping", "agreement_warning", "losses"}`; `losses` (per-sample losses per
         model and split, lists) feed the figure and are left out of `results.json` by `write_results`.
     """
     from hf_unlearn.methods import get_trainer_class
@@ -135,6 +152,9 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
             label_column=label_column, **extra, **settings,
         )  # fmt: skip
         recorded = dict(settings)
+    trainer_kwargs = dict(trainer_kwargs or {})
+    if config.stop_target is not None and "stopping_splits" not in trainer_kwargs:
+        trainer_kwargs["stopping_splits"] = stopping_splits(splits)
     trainer = UnlearningTrainer(
         method=trainer_class.method_key,
         model=original.load(),
@@ -146,7 +166,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         original_results=results["original"],
         gold_results=results.get("gold"),
         forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.hub.privacy)
-        **(trainer_kwargs or {}),
+        **trainer_kwargs,
     )
     if card_options:
         trainer.create_model_card(**card_options)
@@ -183,6 +203,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         "time_share_of_gold": unlearned.get("time_share_of_gold"),
         **{f"{key}_minus_gold": unlearned.get(f"{key}_minus_gold") for key in RECORD_GAPS},
         "stop_reason": trainer.stop_reason,
+        "stopping": trainer.stopping.record() if trainer.stopping is not None else None,
         "agreement_warning": evaluation["agreement_warning"],
         "losses": {
             kind: {split: np.asarray(values).tolist() for split, values in split_losses.items()}

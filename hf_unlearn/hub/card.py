@@ -221,6 +221,7 @@ def build_model_card(
     needs_hf_unlearn: bool = False,
     config_class: str = "UnlearningConfig",
     unlearning_time: float | None = None,
+    stopping: dict | None = None,
 ):
     """Renders the model card of an unlearned checkpoint.
 
@@ -249,6 +250,8 @@ def build_model_card(
             it).
         config_class (`str`, *optional*): name of the method's config class, whose defaults the card refers to.
         unlearning_time (`float`, *optional*): seconds of the unlearning run, for the results table.
+        stopping (`dict`, *optional*): the stopping rule's record (mode, target, its source, the step kept; see
+            `hf_unlearn.trainer.stopping`), when the run's length came from it.
 
     Returns:
         `huggingface_hub.ModelCard`
@@ -312,6 +315,7 @@ def build_model_card(
         quick_start=quick_start(model_id, is_adapter, needs_hf_unlearn),
         dataset_name=dataset_name,
         versions=_versions(is_adapter),
+        stopping=stopping if stopping and stopping.get("stopped_at_step") is not None else None,
     )
 
 
@@ -370,6 +374,7 @@ def trainer_model_card(trainer, model_id: str | None = None, merged: bool = Fals
         needs_hf_unlearn=type(architecture).__module__.startswith("hf_unlearn"),
         config_class=type(trainer.args).__name__,
         unlearning_time=trainer.unlearning_time,
+        stopping=record.get("stopping"),
         **options,
     )
 

@@ -339,6 +339,11 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
             self.set_gradient_masks({})
             self._active_round = None
 
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only steps of the repair stage may end a run of the stopping rule (`step` counts the steps taken, so the
+        step just taken is `step - 1`): a reset or perturbed model is not an end."""
+        return self.phase_at(step - 1)[0] == "repair"
+
     def method_state(self) -> dict:
         """The base state plus the record of perturbed layers; the stage and round themselves follow from
         `global_step` and need no saving."""

@@ -115,6 +115,11 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     def make_train_dataset(self, forget, retain, args):
         return PhasedUnlearningDataset(forget, retain, ("forget", "retain"), self.passes_at, seed=args.pairing_seed)
 
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only the end of a min pass (an epoch's end) may end a run of the stopping rule: within an epoch the max
+        pass swings forget accuracy far below where the min pass leaves it."""
+        return epoch_end
+
     def _kl(self, model, batch, side):
         student = self.logits(model, batch, side)
         per_sample = per_sample_kl_with_temperature(student, self.teacher_logits(batch), self.args.temperature)

@@ -165,6 +165,10 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
         """True in the first `impair_epochs` epochs. Reads only the trainer state: a resumed run resumes the phase."""
         return (self.state.epoch or 0.0) < self.args.impair_epochs
 
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only steps of the repair phase may end a run of the stopping rule (an impaired model is not an end)."""
+        return (self.state.epoch or 0.0) > self.args.impair_epochs or self.args.impair_epochs == 0
+
     def before_optimizer(self) -> None:
         if self.noise is None and self.args.impair_epochs > 0:
             self.noise, self.noise_lengths = self.optimise_noise(*self.initial_noise())
