@@ -78,9 +78,11 @@ def expected_stop(checks, accuracy, confidence=None):
     """(arrival step, closest step up to it) for a target, by the rule's definition, from a recorded trajectory."""
     arrival = next(c["step"] for c in checks if c["forget_accuracy"] <= accuracy)
     candidates = [c for c in checks if c["step"] <= arrival]
-    distance = lambda c: abs(c["forget_accuracy"] - accuracy) + (  # noqa: E731
-        abs(c["forget_confidence"] - confidence) if confidence is not None else 0.0
-    )
+
+    def distance(check):
+        gap = abs(check["forget_accuracy"] - accuracy)
+        return gap + (abs(check["forget_confidence"] - confidence) if confidence is not None else 0.0)
+
     return arrival, min(candidates, key=distance)["step"]
 
 
@@ -224,3 +226,32 @@ def test_the_stop_is_recorded_in_the_results_audit_log_and_card(splits, trained,
     assert config["stopping"]["target_forget_accuracy"] == 0.5
     card = (tmp_path / "README.md").read_text()
     assert "stopping rule" in card and f"weights of step {trainer.stopped_at_step}" in card
+
+
+def test_fold_out_models_never_see_their_fold_and_give_a_request_its_target(toy_dataset, tmp_path):
+    """Two folds of the toy speakers: each fold-out model trains without its fold's rows (cached like every reference
+    model), and a request of one speaker gets the target of the model whose fold holds that speaker."""
+    from conftest import SAMPLING_RATE
+
+    from hf_unlearn.experiment import ReferenceSpec, fit_extractor
+    from hf_unlearn.experiment.fold_out import fold_for, fold_out_models, fold_out_target, make_folds
+
+    training = {"num_train_epochs": 2, "learning_rate": 3e-3, "per_device_train_batch_size": 8}
+    spec = ReferenceSpec(toy_dataset.features["label"].names, model_type="mfcc_cnn", training=training)
+    extractor = fit_extractor(spec.new_extractor(sampling_rate=SAMPLING_RATE), toy_dataset)
+    speakers = sorted(set(toy_dataset["speaker"]))
+    folds = make_folds(speakers, 2, seed=0)
+    assert sorted(s for fold in folds for s in fold) == speakers and all(folds)
+    models = fold_out_models(toy_dataset, None, spec, extractor, num_folds=2, seed=0, cache_dir=tmp_path, use_cpu=True)
+    for entry in models:  # trained on exactly the rows outside the fold
+        outside = sum(1 for s in toy_dataset["speaker"] if s not in entry["fold"])
+        assert entry["model"].info["num_train_rows"] == outside < len(toy_dataset)
+    speaker = folds[1][0]
+    assert fold_for(models, [speaker]) is models[1]["model"]
+    with pytest.raises(ValueError, match="No fold holds"):
+        fold_for(models, [folds[0][0], folds[1][0]])
+    rows = toy_dataset.filter(lambda s: s == speaker, input_columns="speaker")
+    target = fold_out_target(models, [speaker], rows, extractor, use_cpu=True)
+    assert target["stop_target"] == "reference" and 0.0 <= target["stop_target_accuracy"] <= 1.0
+    again = fold_out_models(toy_dataset, None, spec, extractor, num_folds=2, seed=0, cache_dir=tmp_path, use_cpu=True)
+    assert all(entry["model"].cached for entry in again)  # trained once, reused for every later request

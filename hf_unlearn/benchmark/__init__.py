@@ -27,12 +27,12 @@ import time
 from dataclasses import asdict
 
 from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick
-from hf_unlearn.benchmark.tuning import tuning_grid
+from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
 
 __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
-TUNED_FIELDS = ("learning_rate", "num_train_epochs")
+TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval")
 COMMAND = "hf-unlearn benchmark"
 
 
@@ -77,10 +77,10 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     from hf_unlearn.benchmark.tuning import choose_setting
     from hf_unlearn.experiment import method_settings
 
-    grid = tuning_grid(args.tune_learning_rates, args.tune_epochs)
     seed = args.seeds[0]
     record = {}
     for kind in dict.fromkeys(r["kind"] for r in requests):
+        grid = kind_grid(args, kind)
         chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
         log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
@@ -105,6 +105,17 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     return record
 
 
+def kind_grid(args, kind: str) -> list[dict]:
+    """The tuning grid of a request kind: learning rates x stopping targets (capped at `--stop_max_epochs`) with the
+    stopping rule, else learning rates x `--tune_epochs`."""
+    if not args.stopping:
+        return tuning_grid(args.tune_learning_rates, args.tune_epochs)
+    targets = target_modes(kind, args.tune_targets)
+    if not targets:
+        raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
+    return tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
+
+
 def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
     """Writes the tuned settings into the one home of per-method settings (`<kind>` entries of each method in
     `hf_unlearn/experiment/settings/fsdd.json`); returns the path."""
@@ -116,7 +127,8 @@ def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
     for kind, per_kind in tuning.items():
         for method, entry in per_kind["methods"].items():
             if "choice" in entry:
-                tuned = {key: entry["choice"]["settings"][key] for key in TUNED_FIELDS}
+                chosen = entry["choice"]["settings"]
+                tuned = {key: chosen[key] for key in TUNED_FIELDS if key in chosen}
                 settings.setdefault("methods", {}).setdefault(method, {})[kind] = tuned
     settings["source"] = (
         f"Per-kind entries tuned on validation data only by `{command}` on {datetime.date.today().isoformat()} "
@@ -195,15 +207,18 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     from hf_unlearn.benchmark.group_summary import (
         TARGETS,
         aggregate,
+        gold_floor,
         markdown_report,
         methods_meeting_targets,
         original_within_targets,
         readme_block,
+        stopping_acceptance,
         update_readme,
     )
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
 
     summary = aggregate(runs)
+    floors = gold_floor(runs)
     result = {
         "benchmark": "FSDD speaker / class / sample / speaker-id unlearning",
         "command": command,
@@ -215,6 +230,9 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "tuning": {"criterion": criterion, "kinds": tuning},
         "summary": summary,
         "targets_met": methods_meeting_targets(summary),
+        # Two gold seeds' distance per group, and the methods within it + 0.02 (the stopping rule's acceptance).
+        "gold_floor": floors,
+        "stopping_acceptance": stopping_acceptance(summary, floors),
         # Groups where doing nothing already meets the forget, test and MIA targets (they show nothing there).
         "original_within_targets": original_within_targets(summary),
         "runs": [{k: v for k, v in run.items() if k != "card"} for run in runs],

@@ -24,12 +24,14 @@ SUMMARY_KEYS = (
     "gum",
     "cgum",
     "forget_accuracy_minus_gold",
+    "abs_forget_accuracy_minus_gold",
     "test_accuracy_minus_gold",
     "mia_heldout_minus_gold",
     "mia_minus_gold",
     "unlearning_time",
     "gold_train_time",
     "time_share_of_gold",
+    "stopped_at_step",
 )
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
@@ -50,6 +52,10 @@ def run_rows(run: dict) -> dict:
     record = run["record"]
     row = {k: v for k, v in record.get("unlearned", {}).items() if _number(v)}
     row.update({k: v for k, v in record.items() if _number(v) and k != "seed"})
+    if _number(row.get("forget_accuracy_minus_gold")):
+        row["abs_forget_accuracy_minus_gold"] = abs(row["forget_accuracy_minus_gold"])
+    if _number((record.get("stopping") or {}).get("stopped_at_step")):
+        row["stopped_at_step"] = record["stopping"]["stopped_at_step"]
     rows = {name: {k: v for k, v in record.get(name, {}).items() if _number(v)} for name in REFERENCE_MODELS}
     rows[run["method"]] = row
     return rows
@@ -88,6 +94,48 @@ def aggregate(runs: list[dict]) -> dict:
         ordered = [m for m in REFERENCE_MODELS if m in models] + [m for m in models if m not in REFERENCE_MODELS]
         summary[group] = {m: {k: mean_std(v) for k, v in models[m].items()} for m in ordered}
     return summary
+
+
+def gold_floor(runs: list[dict]) -> dict:
+    """`{group: floor}`: the mean over a group's requests of the mean |forget accuracy of gold (seed i) - gold (seed
+    j)| over pairs of seeds, how far apart two retrained models of one request land; nothing can be closer to gold
+    than that. `None` for a group with fewer than two seeds of a request."""
+    golds: dict = {}
+    for run in runs:
+        value = (run["record"].get("gold") or {}).get("forget_accuracy")
+        if _number(value):
+            golds.setdefault(run["group"], {}).setdefault(run["request"], {})[run["seed"]] = value
+    floors = {}
+    for group, requests in golds.items():
+        per_request = []
+        for seeds in requests.values():
+            values = list(seeds.values())
+            pairs = [abs(a - b) for i, a in enumerate(values) for b in values[i + 1 :]]
+            if pairs:
+                per_request.append(float(np.mean(pairs)))
+        floors[group] = float(np.mean(per_request)) if per_request else None
+    return floors
+
+
+def stopping_acceptance(summary: dict, floors: dict, margin: float = 0.02, time_share: float = 0.10) -> dict:
+    """`{group: [methods]}` within reach of gold as the stopping rule aims: mean |forget acc - gold| <= floor +
+    `margin`, |mean forget gap| <= 0.03, mean test acc - gold >= -0.01, mean time <= `time_share` of gold's."""
+    out = {}
+    for group, rows in summary.items():
+        floor = floors.get(group)
+        mean = lambda figures, key: (figures.get(key) or {}).get("mean")  # noqa: E731
+        out[group] = [
+            method
+            for method, figures in rows.items()
+            if method not in REFERENCE_MODELS
+            and floor is not None
+            and None not in [mean(figures, k) for k in ("abs_forget_accuracy_minus_gold", "test_accuracy_minus_gold")]
+            and mean(figures, "abs_forget_accuracy_minus_gold") <= floor + margin
+            and abs(mean(figures, "forget_accuracy_minus_gold")) <= 0.03
+            and mean(figures, "test_accuracy_minus_gold") >= -0.01
+            and (mean(figures, "time_share_of_gold") or 0.0) <= time_share
+        ]
+    return out
 
 
 def target_marks(figures: dict) -> dict:
@@ -177,6 +225,27 @@ def gaps_table(rows: dict) -> str:
     return "\n".join(lines) + "\n\n" + caption + ".\n"
 
 
+def floor_lines(result: dict, group: str) -> list[str]:
+    """The group's floor (two gold seeds' mean forget-accuracy distance), the mean |forget acc - gold| and stop step
+    of each method, and the methods within reach of gold by the stopping rule's acceptance."""
+    floor = (result.get("gold_floor") or {}).get(group)
+    if floor is None:
+        return []
+    rows = result["summary"][group]
+    cells = [
+        f"{m} {_cell(f.get('abs_forget_accuracy_minus_gold'))}"
+        + (f" (step {f['stopped_at_step']['mean']:.0f})" if (f.get("stopped_at_step") or {}).get("mean") else "")
+        for m, f in rows.items()
+        if m not in REFERENCE_MODELS
+    ]
+    within = (result.get("stopping_acceptance") or {}).get(group) or ["none"]
+    return [
+        f"Floor (mean |forget acc of gold seed i - gold seed j|): {floor:.3f}. Mean |forget acc − gold| (mean "
+        f"stop step): {'; '.join(cells)}. Within floor + 0.02 with |mean gap| <= 0.03, test − gold >= -0.01 and "
+        f"time <= 10 % of gold's: {', '.join(within)}."
+    ]
+
+
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
     parts = [f"# FSDD benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
@@ -185,6 +254,7 @@ def markdown_report(result: dict) -> str:
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or ["none"]
         parts.append(f"## {group}\n\nMethods meeting all four targets: {', '.join(meeting)}.\n")
+        parts += [line + "\n" for line in floor_lines(result, group)]
         parts += [line + "\n" for line in do_nothing_lines(rows)]
         parts.append(gaps_table(rows))
     return "\n".join(parts)
