@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: $(STAMP) system-deps
 
 # torch first (the CPU build), then everything else under constraints.txt, which pins torch==2.13.0 so nothing
-# upgrades it to a CUDA build. torchaudio is never installed (see README, "Installing").
+# upgrades it to a CUDA build. torchaudio is never installed (see README.md, "Install").
 $(STAMP): setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0

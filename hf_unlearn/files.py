@@ -1,7 +1,10 @@
-"""File names of what an unlearning run writes next to its model, and the training fields it records."""
+"""File names of what an unlearning run writes next to its model (and of one it refuses to read), and the training
+fields it records."""
 
 UNLEARNING_CONFIG_NAME = "unlearning_config.json"  # the method, its hyperparameters, the request's public record
-UNLEARNING_STATE_NAME = "unlearning_state.pt"  # the method's state in each checkpoint (`method_state`)
+# The method state of older versions, a pickle: a checkpoint holding it is refused, never unpickled. The state is now
+# `unlearning_state.safetensors` + `unlearning_state.json` (`hf_unlearn.trainer.saving`).
+UNLEARNING_STATE_NAME = "unlearning_state.pt"
 UNLEARNING_RESULTS_NAME = "unlearning_results.json"  # last evaluate() of the model, the original and the gold model
 AUDIT_LOG_NAME = "unlearning_log.jsonl"  # one line per request the model served (`hf_unlearn.hub.audit`)
 MODEL_CARD_NAME = "README.md"

@@ -189,7 +189,7 @@ def run_in_subprocess(model_name, method, mode, options) -> dict:
 
 
 def markdown_table(results: list[dict]) -> str:
-    """The README table: one row per model x method, full and LoRA side by side."""
+    """The table of docs/benchmarks.md: one row per model x method, full and LoRA side by side."""
     by_key = {(r["model"], r["method"], r["mode"]): r for r in results}
     cuda = any(r["cuda_peak_mib"] is not None for r in results)
     memory = "CUDA peak (MiB)" if cuda else "peak RSS (MiB)"

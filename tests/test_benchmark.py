@@ -12,7 +12,8 @@ import pytest
 from conftest import tone_clip
 
 from hf_unlearn import benchmark
-from hf_unlearn.benchmark import loop, summary, tuning
+from hf_unlearn.benchmark import group_summary as summary
+from hf_unlearn.benchmark import loop, tuning
 
 METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
@@ -40,6 +41,14 @@ class Poisoned:
 
     def __len__(self):
         raise AssertionError("a tuning trial read a reporting-only split (len)")
+
+
+
+def run_benchmark_command(argv):
+    """`hf-unlearn benchmark <argv>`, in this process."""
+    from hf_unlearn.cli.main import main
+
+    return main(["benchmark", *argv])
 
 
 def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsdd, tmp_path, monkeypatch):
@@ -82,7 +91,7 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     argv += ["--train_takes", "7"]
     argv += ["--num_workers", "0", "--no_write_settings", "--readme", str(tmp_path / "README.md")]
     (tmp_path / "README.md").write_text("# x\n")
-    assert benchmark.main(argv) == 0
+    assert run_benchmark_command(argv) == 0
 
     trials = [c for c in calls if c[0] == "trial"]
     runs = [c for c in calls if c[0] == "run"]
@@ -121,12 +130,12 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
 
     # A rerun recomputes nothing; after deleting one run file, exactly that run is redone.
     calls.clear()
-    assert benchmark.main(argv) == 0
+    assert run_benchmark_command(argv) == 0
     assert calls == []
     again = json.loads((out / "fsdd.json").read_text())
     assert again["runs"] == result["runs"] and again["summary"] == result["summary"]
     os.remove(out / "runs" / sorted(os.listdir(out / "runs"))[0])
-    assert benchmark.main(argv) == 0
+    assert run_benchmark_command(argv) == 0
     assert [c[0] for c in calls] == ["run"]
 
 
@@ -208,11 +217,11 @@ def test_tuned_settings_go_to_the_one_settings_file(tmp_path):
 
 def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
     with pytest.raises(ValueError, match="--dataset_name"):
-        benchmark.main(["--quick"])
+        run_benchmark_command(["--quick"])
     with pytest.raises(ValueError, match="Unknown method"):
-        benchmark.main(["--fsdd", synthetic_fsdd, "--methods", "forget_all", "--cache_dir", str(tmp_path)])
+        run_benchmark_command(["--fsdd", synthetic_fsdd, "--methods", "forget_all", "--cache_dir", str(tmp_path)])
     with pytest.raises(ValueError, match="Unknown forget kind"):
-        benchmark.main(["--fsdd", synthetic_fsdd, "--kinds", "voice"])
+        run_benchmark_command(["--fsdd", synthetic_fsdd, "--kinds", "voice"])
     args = benchmark.BenchmarkArguments(dataset_name="d", kinds=["speaker_id"], speaker_id_requests=2)
     requests = loop.build_requests(args, ["ann", "bob", "cid"])
     assert [(r["label"], r["split"]) for r in requests] == [

@@ -103,7 +103,7 @@ def test_no_flag_has_its_own_help(tmp_path):
 
 def test_methods_help_documents_markdown(tmp_path):
     result = run_cli("methods", "--help", cwd=tmp_path)
-    assert result.returncode == 0 and "--markdown" in result.stdout and "README" in result.stdout
+    assert result.returncode == 0 and "--markdown" in result.stdout and "docs/methods.md" in result.stdout
 
 
 def test_methods_lists_the_registry(capsys):

@@ -11,9 +11,10 @@
    and skipped on a rerun (resume);
 4. `<name>.json` (command, arguments, tuning grid and trials, criterion, choice, per-run rows, mean / std / n per
    group and model, methods meeting the targets), `<name>.md`, `<name>.png` (`figure`), best-run model cards
-   (`cards`) and, with `--readme`, the README's results block (`summary.readme_block`).
+   (`best_run_cards`) and, with `--readme docs/benchmarks.md`, that page's results block
+   (`group_summary.readme_block`).
 
-`--quick` runs a smoke version in minutes (see `args.apply_quick`).
+`--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`).
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ class BenchmarkArguments:
         default=None, metadata={"help": "Write each group's best-run model card here, e.g. model_cards."}
     )
     readme: str | None = field(
-        default=None, metadata={"help": "README whose results block (between fsdd-results markers) is regenerated."}
+        default=None,
+        metadata={"help": "Markdown file (docs/benchmarks.md) whose block between fsdd-results markers is rewritten."},
     )
     num_workers: int = field(default=2, metadata={"help": "Worker processes (spawned; 0: run in this process)."})
     num_threads: int | None = field(

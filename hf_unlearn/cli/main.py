@@ -28,7 +28,7 @@ def _add_methods(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--markdown",
         action="store_true",
-        help="Print the table in Markdown, as the README's methods table (paste it there when a method changes).",
+        help="Print the table in Markdown, as in docs/methods.md (paste it there when a method changes).",
     )
 
 

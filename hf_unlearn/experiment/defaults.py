@@ -1,23 +1,13 @@
 """Defaults: how reference models are trained per model type, and the one home of per-method unlearning settings.
 
-Reference training (`reference_defaults`): a CNN trained from scratch and a pretrained transformer fine-tuned need
-different optimisers. The MFCC CNN trained with a constant-ish lr of 3e-3 lost most of its dense ReLU units (they
-stop firing for every input and never receive a gradient again), so the original model was weaker than it could be
-and weight-saliency methods selected every weight that could still move. Its default is AdamW at 1e-3 with a linear
-warm-up over the first 10 % of steps, cosine decay and weight decay 1e-2, which keeps the units alive (the share of
-dead units is measured and recorded with every reference model, `dead_units_share`). Measured on FSDD digits (seed 0,
-dataset-normalised MFCCs, early stopping on validation): the original stopped after 59 epochs (best 49) at test
-accuracy 0.996 with no dead convolutional channel and 23 of 128 dense units dead (the earlier lr 3e-3 recipe had
-left 6 of 128 dense units active on a 12-class keyword task); the gold model of digit 0 ended within 0.4 points of
-it on retain-validation. Speaker identification (`load_fsdd(label="speaker")`, same defaults, no flags): test
-accuracy 1.000, 20 of 224 ReLU units dead.
-Pretrained transformers use the usual fine-tuning values (3e-5, a few epochs, linear decay with warm-up).
+Reference training (`reference_defaults`): the MFCC CNN, trained from scratch, gets AdamW at 1e-3 with warm-up,
+cosine decay and weight decay (a higher constant rate left most dense ReLU units dead); pretrained transformers get
+the usual fine-tuning values. The measurements behind these choices: docs/benchmarks.md, "Reference models".
 
 Unlearning settings (`method_settings`): package data `settings/<dataset>.json`, one file per dataset, holding per
-method a `default` entry and optional per-request-kind entries (`class`, `speaker`, `sample`). The benchmark's
-validation-only tuner writes `fsdd.json`, and `hf_unlearn.cli.demo_settings` (the same criterion, on the demo's
-eSpeak keywords) writes `keywords.json`; `default` and `fallback` entries are hand-written, and each file's
-`"source"` field says which command wrote the rest. `recipes/configs/<dataset>/*.yaml` are generated from them.
+method a `default` entry and optional per-request-kind entries. The benchmark's validation-only tuner writes
+`fsdd.json` and `hf_unlearn.cli.demo_settings` writes `keywords.json`; each file's `"source"` field says which
+command wrote it. `recipes/configs/<dataset>/*.yaml` are generated from them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Batch-norm running statistics during unlearning.
 
 The Trainer runs the model in train mode, so every forward pass moves the running means and variances of its
-batch-norm layers, whatever the loss does with the output. A pass over forget rows therefore writes forget-set
-statistics into the model even at a zero learning rate: on FSDD, gradient ascent and NG+ at lr 1e-12 (weights
-effectively frozen) dropped validation accuracy from 0.955 to 0.942, the same as at lr 1e-4, while fine-tuning on
-retain data only stayed at 0.955. So forget-side passes (forget rows, UNSIR's noise, mixed forget + retain batches)
-and teacher passes run under [`frozen_batch_norm`], and [`recalibrate_batch_norm`] can re-estimate the statistics on
-retain data after unlearning.
+batch-norm layers, whatever the loss does with the output: a pass over forget rows writes forget-set statistics into
+the model even at a zero learning rate (measured on FSDD: docs/methods.md, "Batch-norm statistics"). So forget-side
+passes (forget rows, UNSIR's noise, mixed forget + retain batches) and teacher passes run under
+[`frozen_batch_norm`], and [`recalibrate_batch_norm`] can re-estimate the statistics on retain data after unlearning.
 """
 
 from __future__ import annotations

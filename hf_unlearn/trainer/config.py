@@ -9,15 +9,10 @@ Defaults changed from `transformers.TrainingArguments`, and why:
 - `save_strategy="no"`: an unlearning run is usually minutes long; the final model is saved by the caller. Set
   `save_strategy="steps"` to checkpoint (each checkpoint carries `unlearning_config.json`).
 
-Kept from `TrainingArguments` though most references differ: `lr_scheduler_type="linear"` (decay to 0 over the run).
-The authors' code of most methods keeps the rate flat over runs this short (SCRUB: flat for 3 epochs, then steps of
-0.1; FT, GA, l1-sparse, RandLabel, SalUn: steps at epochs 91 and 136; Bad Teaching and UNSIR: Adam without a scheduler;
-UnSLU-BENCH, the reference of NG+ and BT-L: constant, which the `unslu` presets restore); each method's docstring lists
-the deviation. The shipped FSDD settings were tuned under the linear schedule. A validation-only probe of a constant
-default on FSDD speaker requests (SCRUB and BT-L, the benchmark's grid, tuning speakers george and jackson) moved
-neither closer to the gold model's forget-validation accuracy: SCRUB's best gaps went from -0.03 / -0.05 to +0.13 /
-+0.16 (its min-only epoch at the full rate taught the speaker back), BT-L's from -0.08 / +0.05 to -0.24 / -0.16 or
-+0.18 / +0.11. Pass `lr_scheduler_type="constant"` for the references' schedule.
+Kept from `TrainingArguments` though most references differ: `lr_scheduler_type="linear"` (decay to 0 over the run),
+where the authors' code of most methods keeps the rate flat over runs this short; pass
+`lr_scheduler_type="constant"` for theirs. Why the default stays (a validation-only probe on FSDD) and each method's
+schedule: docs/methods.md, "The learning-rate schedule".
 """
 
 from __future__ import annotations

@@ -127,7 +127,7 @@ def list_methods() -> list[MethodInfo]:
 
 
 def methods_markdown() -> str:
-    """The README's methods table, generated from the registry (`hf-unlearn methods --markdown`)."""
+    """The methods table of docs/methods.md, generated from the registry (`hf-unlearn methods --markdown`)."""
     yes_no = {True: "yes", False: "no"}
     lines = [
         "| key | method | paper | teacher | retain | forget | UnSLU preset lr | PEFT |",

@@ -277,7 +277,8 @@ def save_model_card(trainer, output_dir: str, merged: bool = False) -> None:
 
 def save_merged_model(trainer, output_dir: str) -> None:
     """The PEFT model with its adapter merged (see [`~hf_unlearn.peft_utils.save_merged`]), as a complete folder:
-    results, card (library transformers) and the audit log."""
+    results, card (library transformers) and the audit log. Refuses the original model's folder."""
+    trainer.check_write_path(output_dir, "merged-model folder")
     save_merged(trainer, output_dir)
     if trainer.args.should_save:
         write_results(trainer, output_dir)

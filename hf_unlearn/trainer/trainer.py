@@ -100,8 +100,7 @@ class UnlearningTrainer(Trainer):
 
     @classmethod
     def trains_on(cls, args) -> tuple[bool, bool]:
-        """`(uses_forget, uses_retain)` under the config `args`: the class defaults, unless the config changes them
-        (NPO with `use_retain=False` trains on no retain data)."""
+        """`(uses_forget, uses_retain)` under `args`: the class defaults unless the config changes them (NPO)."""
         return cls.uses_forget, cls.uses_retain
 
     def __init__(
@@ -228,7 +227,9 @@ class UnlearningTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         # A stream with its own order (whole passes over one side, `PhasedUnlearningDataset`) brings its sampler.
-        return dataset.make_sampler(self.args) if hasattr(dataset, "make_sampler") else super()._get_train_sampler(dataset)
+        if hasattr(dataset, "make_sampler"):
+            return dataset.make_sampler(self.args)
+        return super()._get_train_sampler(train_dataset)
 
     def on_step_begin(self) -> None:
         """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
@@ -438,7 +439,6 @@ class UnlearningTrainer(Trainer):
 
     def save_merged_model(self, output_dir: str) -> None:
         """Saves the PEFT model with its adapter merged (`save_model()` saves the adapter alone)."""
-        self.check_write_path(output_dir, "merged-model folder")
         saving.save_merged_model(self, output_dir)
 
     def save_state(self) -> None:
