@@ -36,6 +36,13 @@ phase's rate flat); impair batches hold as many noise rows as retain rows, with 
 mean over a shuffled mix. The model is in eval mode while the noise is learnt (batch-norm statistics and dropout
 untouched), and the impair steps' noise passes leave batch-norm running statistics as they are (see
 `forget_bn_update`).
+
+The `unslu` preset takes UnSLU-BENCH's learning rate and length only: its procedure is not UnSLU-BENCH's UNSIR,
+which learns a fresh noise per batch (5 Adam steps against the forget logits), trains it with retain labels, runs
+|forget| / batch impair steps, and repairs with SGD. Here the procedure above (the UNSIR authors') runs with those
+two settings.
+
+Stopping rule: only steps of the repair phase may end a run (`stopping_point`).
 """
 
 import logging
