@@ -148,6 +148,28 @@ def peft_config(model_args, trainer_class):
     )
 
 
+def set_fold_out_target(script_args, training_args, splits, spec, extractor) -> None:
+    """Sets the `reference` stopping target from fold-out models (`hf_unlearn.experiment.fold_out`): speakers (or,
+    for other requests, recordings) of the original's training rows dealt into `--fold_out_folds` folds."""
+    from hf_unlearn.experiment.fold_out import fold_out_models, fold_out_target
+    from hf_unlearn.experiment.reference_cache import original_training_rows
+
+    if training_args.stop_target_accuracy is not None or spec is None:
+        return
+    if splits.kind != "speaker":
+        raise ValueError("--fold_out_folds draws folds of speakers: use it with a speaker request.")
+    validation = getattr(splits, "validation", None)
+    models = fold_out_models(
+        original_training_rows(splits), validation if validation is not None else splits.retain_eval, spec,
+        extractor, training_args.speaker_column, script_args.fold_out_folds, training_args.seed,
+        script_args.reference_dir, use_cpu=training_args.use_cpu, disable_tqdm=training_args.disable_tqdm,
+    )  # fmt: skip
+    target = fold_out_target(models, splits.values, splits.forget, extractor, training_args.audio_column,
+                             training_args.label_column, training_args.use_cpu)  # fmt: skip
+    for name, value in target.items():
+        setattr(training_args, name, value)
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Runs the recipe; returns what `results.json` holds (`rows`, `runs`, `request`, ...), on every process."""
     import datasets
@@ -251,6 +273,10 @@ def main(argv: list[str] | None = None) -> dict:
         cache_dir=script_args.reference_dir, train_gold=script_args.train_gold, use_cpu=training_args.use_cpu,
         overwrite=script_args.overwrite_reference_models, disable_tqdm=training_args.disable_tqdm, **given,
     )  # fmt: skip
+
+    # 4b. The stopping rule's reference target from fold-out models, trained once for every request inside a fold.
+    if script_args.fold_out_folds and training_args.stop_target == "reference":
+        set_fold_out_target(script_args, training_args, splits, spec, extractor)
 
     # 5. Unlearn a copy of the original, evaluate the three models on every split, save.
     base_is_hub = bool(model_args.model_name_or_path) and not os.path.isdir(model_args.model_name_or_path)

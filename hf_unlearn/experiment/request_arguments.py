@@ -61,6 +61,14 @@ class ScriptArguments:
         default=0,
         metadata={"help": "Shadow models (the gold recipe with other seeds, cached) for the LiRA attack; 0: no LiRA."},
     )
+    fold_out_folds: int = field(
+        default=0,
+        metadata={
+            "help": "With --stop_target reference and no --stop_target_accuracy: train this many fold-out reference "
+            "models (speakers dealt into folds, each model without its fold; cached) and take the target from the "
+            "one whose fold holds the request (docs/stopping.md). 0: the gold model's forget-validation figures."
+        },
+    )
     method_settings: str | None = field(
         default=None,
         metadata={
