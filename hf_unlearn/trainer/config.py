@@ -132,8 +132,10 @@ class UnlearningConfig(TrainingArguments):
         stop_interval (`float`, *optional*, defaults to 0.1):
             Checks every this many optimizer steps (below 1: this fraction of an epoch), at the steps the method admits
             as ends, and at every epoch end.
-        stop_retain_tolerance (`float`, *optional*, defaults to 0.01):
-            A check keeps utility when its retain-validation accuracy is at least the original's minus this.
+        stop_retain_tolerance (`float`, *optional*):
+            A check keeps utility when its retain-validation accuracy is at least the original's minus this; by
+            default two binomial standard errors of the original's accuracy on those rows (at least one row's worth),
+            the benchmark tuner's tolerance: a smaller loss cannot be told from the rows' noise.
         stop_monitor_size (`int`, *optional*, defaults to 512):
             Rows (seeded) of each set the stopping rule measures.
         curriculum (`str`, *optional*):
@@ -199,8 +201,9 @@ class UnlearningConfig(TrainingArguments):
     stop_interval: float = field(
         default=0.1, metadata={"help": "Optimizer steps between stopping checks (below 1: a fraction of an epoch)."}
     )
-    stop_retain_tolerance: float = field(
-        default=0.01, metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this."}
+    stop_retain_tolerance: float | None = field(
+        default=None,
+        metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this (default: 2 SE)."},
     )
     stop_monitor_size: int = field(default=512, metadata={"help": "Rows of each set the stopping rule measures."})
     curriculum: str | None = field(
@@ -254,7 +257,8 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(f"guard_retain_floor must be in [0, 1], got {self.guard_retain_floor}.")
         if self.stop_target is not None and self.stop_target not in STOP_TARGETS:
             raise ValueError(f"stop_target={self.stop_target!r} is not valid: choose one of {STOP_TARGETS} or None.")
-        if not self.stop_interval > 0 or self.stop_monitor_size < 1 or not self.stop_retain_tolerance >= 0:
+        tolerance = 0.0 if self.stop_retain_tolerance is None else self.stop_retain_tolerance
+        if not self.stop_interval > 0 or self.stop_monitor_size < 1 or not tolerance >= 0:
             raise ValueError("stop_interval must be > 0, stop_monitor_size >= 1 and stop_retain_tolerance >= 0.")
         if self.remove_unused_columns:
             raise ValueError(

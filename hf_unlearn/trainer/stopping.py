@@ -10,7 +10,8 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
 - the **forget figures**: accuracy, and the mean probability the model gives the true label (its confidence), over
   the forget rows (at most `stop_monitor_size` of them, seeded) pooled with the forget-validation rows when given;
 - the **utility**: accuracy on retain-validation rows (the retain monitor rows when none are given), kept when it is
-  at least the original's minus `stop_retain_tolerance`.
+  at least the original's minus `stop_retain_tolerance` (default: two binomial standard errors of the original's
+  accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's, and ends on the check closest
 to the target (`|accuracy - target| + |confidence - target confidence|`, the second term when a target confidence is
@@ -65,6 +66,8 @@ class StoppingRule(TrainerCallback):
         self.mode = args.stop_target
         self.forget_batches = [batch for rows in forget_rows for batch in self._batches(rows)]
         self.utility_batches = self._batches(utility_rows)
+        self.utility_rows = max(len(utility_rows), 1)
+        self.tolerance = None
         self.unseen_batches = self._batches(unseen_rows) if unseen_rows is not None else None
         self.forgotten_classes = forgotten_classes  # class requests in "unseen" mode: the classes to count
         self.target_accuracy = args.stop_target_accuracy
@@ -165,6 +168,15 @@ class StoppingRule(TrainerCallback):
         count = max(float(totals[2]), 1.0)
         return float(totals[0]) / count, float(totals[1]) / count
 
+    def _tolerance(self) -> float:
+        """`args.stop_retain_tolerance`, or two binomial standard errors of the original's utility on the utility rows
+        (at least one row's worth)."""
+        if self.trainer.args.stop_retain_tolerance is not None:
+            return float(self.trainer.args.stop_retain_tolerance)
+        rows = self.utility_rows
+        p = self.original_utility
+        return max(2.0 * math.sqrt(max(p * (1 - p), 0.0) / rows), 1.0 / rows)
+
     def _distance(self, accuracy: float, confidence: float) -> float:
         distance = abs(accuracy - self.target_accuracy)
         if self.target_confidence is not None:
@@ -176,7 +188,7 @@ class StoppingRule(TrainerCallback):
         the target is reached."""
         accuracy, confidence = self._figures(self.forget_batches)
         utility = self._figures(self.utility_batches)[0]
-        kept = utility >= self.original_utility - self.trainer.args.stop_retain_tolerance
+        kept = utility >= self.original_utility - self.tolerance
         distance = self._distance(accuracy, confidence)
         self.checks.append(
             {
@@ -201,6 +213,7 @@ class StoppingRule(TrainerCallback):
         best = None if self.best is None else {"distance": self.best[0], "step": self.best[1], "weights": self.best[2]}
         return {
             "original_utility": self.original_utility,
+            "tolerance": self.tolerance,
             "target_accuracy": self.target_accuracy,
             "target_confidence": self.target_confidence,
             "checks": list(self.checks),
@@ -213,7 +226,7 @@ class StoppingRule(TrainerCallback):
         self.interval = max(1, round(interval))
         resumed, self.resumed_state = self.resumed_state, None
         if resumed:
-            self.original_utility = resumed["original_utility"]
+            self.original_utility, self.tolerance = resumed["original_utility"], resumed["tolerance"]
             self.target_accuracy, self.target_confidence = resumed["target_accuracy"], resumed["target_confidence"]
             self.checks = list(resumed["checks"])
             best = resumed["best"]
@@ -222,6 +235,7 @@ class StoppingRule(TrainerCallback):
                                    None)  # fmt: skip
             return
         self.original_utility = self._figures(self.utility_batches)[0]
+        self.tolerance = self._tolerance()
         if self.mode == "unseen":
             self.target_accuracy, self.target_confidence = self._figures(self.unseen_batches, self.forgotten_classes)
             self.source = self.source or "the original's figures on unseen rows"
@@ -260,7 +274,7 @@ class StoppingRule(TrainerCallback):
             "stopped_at_step": None if self.best is None else self.best[1],
             "target_reached_at_step": self.reached_at,
             "interval_steps": self.interval,
-            "retain_tolerance": self.trainer.args.stop_retain_tolerance,
+            "retain_tolerance": self.tolerance,
             "original_utility": self.original_utility,
             "checks": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in c.items()} for c in self.checks],
         }
