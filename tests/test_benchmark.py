@@ -43,7 +43,6 @@ class Poisoned:
         raise AssertionError("a tuning trial read a reporting-only split (len)")
 
 
-
 def run_benchmark_command(argv):
     """`hf-unlearn benchmark <argv>`, in this process."""
     from hf_unlearn.cli.main import main

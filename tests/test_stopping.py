@@ -74,16 +74,22 @@ def trajectory(splits, trained, tmp_path_factory):
     return trainer.stopping.checks
 
 
-def expected_stop(checks, accuracy, confidence=None):
-    """(arrival step, closest step up to it) for a target, by the rule's definition, from a recorded trajectory."""
+def expected_stop(checks, accuracy, confidence=None, forget_rows=None):
+    """(arrival step, closest step up to it) for a target, by the rule's definition (accuracy first, confidence among
+    checks within one binomial standard error of it), from a recorded trajectory."""
     arrival = next(c["step"] for c in checks if c["forget_accuracy"] <= accuracy)
-    candidates = [c for c in checks if c["step"] <= arrival]
-
-    def distance(check):
-        gap = abs(check["forget_accuracy"] - accuracy)
-        return gap + (abs(check["forget_confidence"] - confidence) if confidence is not None else 0.0)
-
-    return arrival, min(candidates, key=distance)["step"]
+    noise = 0.0
+    if confidence is not None:
+        p, n = min(max(accuracy, 0.0), 1.0), forget_rows
+        noise = max((p * (1 - p) / n) ** 0.5, 1.0 / n)
+    best = None
+    for check in (c for c in checks if c["step"] <= arrival):
+        gaps = (abs(check["forget_accuracy"] - accuracy), 0.0)
+        if confidence is not None:
+            gaps = (gaps[0], abs(check["forget_confidence"] - confidence))
+        if best is None or gaps[0] < best[0][0] - noise or (gaps[0] <= best[0][0] + noise and gaps[1] < best[0][1]):
+            best = (gaps, check["step"])
+    return arrival, best[1]
 
 
 def between_two_checks(checks):
@@ -122,7 +128,7 @@ def test_stops_at_the_step_where_the_target_is_reached(splits, trained, trajecto
 
 def test_ends_on_the_closest_check_with_its_weights_bitwise(splits, trained, trajectory, tmp_path):
     accuracy, confidence = between_two_checks(trajectory)
-    arrival, closest = expected_stop(trajectory, accuracy, confidence)
+    arrival, closest = expected_stop(trajectory, accuracy, confidence, len(splits.forget))
     assert closest < arrival, "the test needs a closest check before the arrival"
     trainer = make(splits, trained, tmp_path, stop_target_accuracy=accuracy, stop_target_confidence=confidence)
     seen = spy_on_checks(trainer)
@@ -191,7 +197,7 @@ def test_unseen_target_of_a_class_request_counts_the_class_among_other_rows(spli
 
 def test_resumed_run_stops_at_the_same_step_with_the_same_weights(splits, trained, trajectory, tmp_path):
     accuracy, confidence = level_then_falling(trajectory)
-    arrival, closest = expected_stop(trajectory, accuracy, confidence)
+    arrival, closest = expected_stop(trajectory, accuracy, confidence, len(splits.forget))
     assert arrival - closest >= 2, "the test needs a checkpoint between the closest check and the arrival"
     fields = dict(stop_target_accuracy=accuracy, stop_target_confidence=confidence)
     # A checkpoint after the closest check and before the arrival: the resumed run must bring that check's weights.

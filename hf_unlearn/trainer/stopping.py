@@ -14,9 +14,13 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
   accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's, and ends on the check closest
-to the target (`|accuracy - target| + |confidence - target confidence|`, the second term when a target confidence is
-known) among the checks that kept utility, the original (step 0) included: that check's weights (trainable
-parameters and buffers) are put back bitwise. The run's own length (`num_train_epochs` / `max_steps`) caps it.
+to the target among the checks that kept utility, the original (step 0) included: the closest forget accuracy, and
+among checks whose accuracies are within the measurement's noise of each other (one binomial standard error of the
+target over the measured rows) the closest confidence, when a target confidence is known. Accuracy comes first:
+methods that flatten their outputs (Bad Teaching's incompetent teacher) lose confidence long before accuracy, and a
+sum of the two gaps would pick an early check that matches the confidence but not the recognition. That check's
+weights (trainable parameters and buffers) are put back bitwise. The run's own length (`num_train_epochs` /
+`max_steps`) caps it.
 
 Why confidence beside accuracy: a mean loss is unbounded, so a few rows driven to a huge loss (gradient ascent does
 that) can bring the mean to a retrained model's while the other rows stay recognised; the mean true-label
@@ -75,7 +79,8 @@ class StoppingRule(TrainerCallback):
         self.source = args.stop_target_source
         self.original_utility = None
         self.checks: list[dict] = []
-        self.best = None  # (distance, step, weights)
+        self.best = None  # ((accuracy gap, confidence gap), step, weights)
+        self.forget_rows = sum(len(rows) for rows in forget_rows)
         self.reached_at = None
         self.interval = None
         self.resumed_state = None  # `state()` of a checkpoint, handed over by `hf_unlearn.trainer.saving`
@@ -177,11 +182,23 @@ class StoppingRule(TrainerCallback):
         p = self.original_utility
         return max(2.0 * math.sqrt(max(p * (1 - p), 0.0) / rows), 1.0 / rows)
 
-    def _distance(self, accuracy: float, confidence: float) -> float:
-        distance = abs(accuracy - self.target_accuracy)
-        if self.target_confidence is not None:
-            distance += abs(confidence - self.target_confidence)
-        return distance
+    def _gaps(self, accuracy: float, confidence: float) -> tuple[float, float]:
+        """(|accuracy - target|, |confidence - target confidence|), the second 0 without a target confidence."""
+        confidence_gap = abs(confidence - self.target_confidence) if self.target_confidence is not None else 0.0
+        return abs(accuracy - self.target_accuracy), confidence_gap
+
+    def _closer(self, gaps: tuple[float, float]) -> bool:
+        """Whether a check with `gaps` is closer to the target than the kept one: its accuracy closer by more than the
+        measurement's noise (one binomial standard error of the target accuracy over the measured rows, at least one
+        row), or as close within that noise and its confidence closer."""
+        if self.best is None:
+            return True
+        (accuracy_gap, confidence_gap), (best_accuracy, best_confidence) = gaps, self.best[0]
+        p, n = min(max(self.target_accuracy, 0.0), 1.0), max(self.forget_rows, 1)
+        noise = max(math.sqrt(p * (1 - p) / n), 1.0 / n) if self.target_confidence is not None else 0.0
+        if accuracy_gap < best_accuracy - noise:
+            return True
+        return accuracy_gap <= best_accuracy + noise and confidence_gap < best_confidence
 
     def _check(self, step: int) -> bool:
         """Measures at `step`, keeps the weights when this is the closest check that kept utility; returns whether
@@ -189,7 +206,7 @@ class StoppingRule(TrainerCallback):
         accuracy, confidence = self._figures(self.forget_batches)
         utility = self._figures(self.utility_batches)[0]
         kept = utility >= self.original_utility - self.tolerance
-        distance = self._distance(accuracy, confidence)
+        gaps = self._gaps(accuracy, confidence)
         self.checks.append(
             {
                 "step": step,
@@ -197,11 +214,12 @@ class StoppingRule(TrainerCallback):
                 "forget_confidence": confidence,
                 "utility": utility,
                 "utility_kept": kept,
-                "distance": distance,
+                "accuracy_gap": gaps[0],
+                "confidence_gap": gaps[1],
             }  # fmt: skip
         )
-        if kept and (self.best is None or distance < self.best[0]):
-            self.best = (distance, step, snapshot_weights(self.trainer.model))
+        if kept and self._closer(gaps):
+            self.best = (gaps, step, snapshot_weights(self.trainer.model))
         reached = accuracy <= self.target_accuracy
         if reached and self.reached_at is None:
             self.reached_at = step
@@ -210,7 +228,9 @@ class StoppingRule(TrainerCallback):
     # ------------------------------------------------------------------------------------------- callbacks
     def state(self) -> dict:
         """What a checkpoint keeps: the original's and the target's figures, the checks, the best check's weights."""
-        best = None if self.best is None else {"distance": self.best[0], "step": self.best[1], "weights": self.best[2]}
+        best = None
+        if self.best is not None:
+            best = {"gaps": list(self.best[0]), "step": self.best[1], "weights": self.best[2]}
         return {
             "original_utility": self.original_utility,
             "tolerance": self.tolerance,
@@ -230,7 +250,7 @@ class StoppingRule(TrainerCallback):
             self.target_accuracy, self.target_confidence = resumed["target_accuracy"], resumed["target_confidence"]
             self.checks = list(resumed["checks"])
             best = resumed["best"]
-            self.best = None if best is None else (best["distance"], best["step"], best["weights"])
+            self.best = None if best is None else (tuple(best["gaps"]), best["step"], best["weights"])
             self.reached_at = next((c["step"] for c in self.checks if c["forget_accuracy"] <= self.target_accuracy),
                                    None)  # fmt: skip
             return
