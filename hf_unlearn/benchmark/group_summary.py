@@ -268,9 +268,15 @@ def protocol_lines(result: dict) -> list[str]:
         return ["Settings: the shipped per-method settings (no tuning in this run)."]
     trials = sum(len(e.get("trials", [])) for k in kinds.values() for e in k["methods"].values())
     requests = "; ".join(f"{kind}: {', '.join(k['requests'])}" for kind, k in kinds.items())
+    length = f"length (epochs {args['tune_epochs']})"
+    if args.get("stopping"):
+        length = (
+            f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
+            f"{args.get('stop_max_epochs')} epochs)"
+        )
     return [
-        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and length (epochs "
-        f"{args['tune_epochs']}) are tuned jointly per request kind on validation data only, on {requests} "
+        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
+        f"are tuned jointly per request kind on validation data only, on {requests} "
         f"(seed {args['seeds'][0]}; {trials} trials in all), and the choice is applied to every request and seed. "
         "Criterion: the smallest |forget-validation accuracy - gold's| (sample requests: |forget accuracy - "
         "retain-validation accuracy|) plus twice the retain-validation accuracy lost beyond "
