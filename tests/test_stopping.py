@@ -71,6 +71,7 @@ def trajectory(splits, trained, tmp_path_factory):
     trainer = make(splits, trained, tmp_path_factory.mktemp("trajectory"), stop_target_accuracy=-1.0)
     trainer.train()
     assert trainer.state.global_step == STEPS
+    assert [c["step"] for c in trainer.stopping.checks] == list(range(STEPS + 1))  # the last step is checked too
     return trainer.stopping.checks
 
 

@@ -263,7 +263,12 @@ class StoppingRule(TrainerCallback):
 
     def _maybe_check(self, state, control, epoch_end: bool) -> None:
         step = state.global_step
-        if control.should_training_stop or any(c["step"] == step for c in self.checks):
+        # Not `control.should_training_stop`: the Trainer sets it at the run's last step, which must be checked too.
+        if (
+            self.reached_at is not None
+            or self.trainer.stop_reason is not None
+            or any(c["step"] == step for c in self.checks)
+        ):
             return
         due = epoch_end or step % self.interval == 0 or step == state.max_steps
         if due and self.trainer.stopping_point(step, epoch_end) and self._check(step):
