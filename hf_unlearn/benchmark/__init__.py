@@ -33,7 +33,7 @@ from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
 __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
-TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval")
+TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval", "stop_retain_tolerance")
 COMMAND = "hf-unlearn benchmark"
 
 
@@ -114,7 +114,10 @@ def kind_grid(args, kind: str) -> list[dict]:
     targets = target_modes(kind, args.tune_targets)
     if not targets:
         raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
-    return tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
+    grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
+    if args.stop_retain_tolerance is not None:
+        grid = [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
+    return grid
 
 
 def write_settings(tuning: dict, command: str, path: str | None = None) -> str:

@@ -122,6 +122,13 @@ class BenchmarkArguments:
     stop_interval: float = field(
         default=0.1, metadata={"help": "Stopping-rule checks every this many steps (below 1: share of an epoch)."}
     )
+    stop_retain_tolerance: float | None = field(
+        default=None,
+        metadata={
+            "help": "Utility tolerance of the stopping rule (retain-validation accuracy below the original's); "
+            "default: two binomial standard errors of the original's."
+        },
+    )
     tune_requests: int = field(
         default=2, metadata={"help": "Requests per kind the tuning runs on (seed: the first of --seeds)."}
     )
