@@ -209,6 +209,25 @@ def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe
     assert len(log) == 2 and [json.loads(line)["method"] for line in log] == ["neggrad_plus", "scrub"]
 
 
+def test_recipe_stops_at_a_fold_out_reference_target(recipe, tmp_path):
+    """`--stop_target reference --fold_out_folds 2`: two fold-out models (speakers dealt into folds, cached beside the
+    other references) give the speaker request its target; the stop is recorded in results.json and on the card."""
+    data = write_fsdd(tmp_path / "fsdd")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)
+    out, refs = tmp_path / "out", tmp_path / "refs"
+    argv = ["--method", "finetune", "--dataset_name", data, "--model_name_or_path", checkpoint]
+    argv += ["--forget_speakers", "bob", "--output_dir", str(out), "--reference_dir", str(refs), *COMMON]
+    results = recipe.main([*argv, "--stop_target", "reference", "--fold_out_folds", "2", "--stop_interval", "1"])
+    stopping = results["runs"][0]["stopping"]
+    assert stopping["mode"] == "reference" and "fold-out" in stopping["source"]
+    assert 0.0 <= stopping["target_forget_accuracy"] <= 1.0 and stopping["stopped_at_step"] is not None
+    assert "stopping rule" in (out / "README.md").read_text()
+    # Three speakers in two folds: one fold holds one speaker, and its fold-out model is that speaker's gold model
+    # (the same rows, seed and recipe: the same cache entry); the other is trained for the folds alone.
+    kinds = [json.loads(p.read_text()).get("kind") for p in refs.glob("*/reference_training.json")]
+    assert kinds.count("fold_out") == 1 and len(kinds) == 3, kinds
+
+
 def test_recipe_on_speech_commands_layout_with_unslu_protocol(recipe, tmp_path):
     data = write_speech_commands(tmp_path / "sc")
     checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=4)

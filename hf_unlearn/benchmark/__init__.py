@@ -29,12 +29,12 @@ import time
 from dataclasses import asdict
 
 from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick, resolve_defaults
-from hf_unlearn.benchmark.tuning import tuning_grid
+from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
 
 __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
-TUNED_FIELDS = ("learning_rate", "num_train_epochs")
+TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval", "stop_retain_tolerance")
 COMMAND = "hf-unlearn benchmark"
 
 
@@ -104,10 +104,10 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     from hf_unlearn.benchmark.tuning import choose_setting
     from hf_unlearn.experiment import method_settings
 
-    grid = tuning_grid(args.tune_learning_rates, args.tune_epochs)
     seed = args.seeds[0]
     record = {}
     for kind in dict.fromkeys(r["kind"] for r in requests):
+        grid = kind_grid(args, kind)
         chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
         log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
@@ -132,6 +132,20 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     return record
 
 
+def kind_grid(args, kind: str) -> list[dict]:
+    """The tuning grid of a request kind: learning rates x stopping targets (capped at `--stop_max_epochs`) with the
+    stopping rule, else learning rates x `--tune_epochs`."""
+    if not args.stopping:
+        return tuning_grid(args.tune_learning_rates, args.tune_epochs)
+    targets = target_modes(kind, args.tune_targets)
+    if not targets:
+        raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
+    grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
+    if args.stop_retain_tolerance is not None:
+        grid = [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
+    return grid
+
+
 def write_settings(tuning: dict, command: str, path: str | None = None, name: str = DATASET) -> str:
     """Writes the tuned settings into the one home of per-method settings (`<kind>` entries of each method in
     `hf_unlearn/experiment/settings/<name>.json`; a new file starts from FSDD's hand-written `common`, `fallback` and
@@ -153,7 +167,8 @@ def write_settings(tuning: dict, command: str, path: str | None = None, name: st
     for kind, per_kind in tuning.items():
         for method, entry in per_kind["methods"].items():
             if "choice" in entry:
-                tuned = {key: entry["choice"]["settings"][key] for key in TUNED_FIELDS}
+                chosen = entry["choice"]["settings"]
+                tuned = {key: chosen[key] for key in TUNED_FIELDS if key in chosen}
                 settings.setdefault("methods", {}).setdefault(method, {})[kind] = tuned
     settings["source"] = (
         f"Per-kind entries tuned on validation data only by `{command}` on {datetime.date.today().isoformat()} "
@@ -306,7 +321,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
     import hf_unlearn
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
-    from hf_unlearn.benchmark.evidence import evidence, run_intervals, separation_markdown
+    from hf_unlearn.benchmark.evidence import evidence, gold_floor, run_intervals, separation_markdown
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
         TARGETS,
@@ -314,6 +329,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         markdown_report,
         methods_meeting_targets,
         original_within_targets,
+        stopping_acceptance,
         update_readme,
     )
     from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
@@ -324,6 +340,8 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     extra = dict(extra or {})
     placeholders = extra.pop("placeholders", PLACEHOLDERS)
     title = "FSDD" if settings_name(args) == DATASET else args.name
+    # Two gold seeds' forget-accuracy distance per group (`evidence.gold_floor`), what the stopping rule aims within.
+    floors = {group: figures.get("forget_accuracy") for group, figures in gold_floor(runs).items()}
     result = {
         "benchmark": f"{title} {' / '.join(args.kinds or []).replace('_', '-')} unlearning",
         "command": command,
@@ -335,6 +353,9 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "tuning": {"criterion": criterion, "kinds": tuning},
         "summary": summary,
         "targets_met": methods_meeting_targets(summary),
+        # Two gold seeds' distance per group, and the methods within it + 0.02 (the stopping rule's acceptance).
+        "stopping_floor": floors,
+        "stopping_acceptance": stopping_acceptance(summary, floors),
         # Groups where doing nothing already meets the forget, test and MIA targets (they show nothing there).
         "original_within_targets": original_within_targets(summary),
         # Which requests tuning read, and the figures over the others (hf_unlearn.benchmark.untuned).

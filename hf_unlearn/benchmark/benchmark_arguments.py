@@ -148,6 +148,32 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     tune_epochs: list[float] = field(
         default_factory=lambda: [1.0, 2.0], metadata={"help": "Length grid of the tuning (num_train_epochs)."}
     )
+    stopping: bool = field(
+        default=False,
+        metadata={
+            "help": "Length from the stopping rule (hf_unlearn.trainer.stopping), capped at --stop_max_epochs; the "
+            "tuner picks the learning rate and the target mode. Off by default (the --tune_epochs grid): on FSDD "
+            "speaker requests it does not reach gold yet (docs/stopping.md)."
+        },
+    )
+    tune_targets: list[str] = field(
+        default_factory=lambda: ["reference", "unseen"],
+        metadata={
+            "help": "Stopping targets the tuner tries ('reference': gold's figures on forget-validation rows; "
+            "'unseen': the original's on held-out rows; a kind without such rows skips it)."
+        },
+    )
+    stop_max_epochs: float = field(default=2.0, metadata={"help": "Cap of a run under the stopping rule (epochs)."})
+    stop_interval: float = field(
+        default=0.1, metadata={"help": "Stopping-rule checks every this many steps (below 1: share of an epoch)."}
+    )
+    stop_retain_tolerance: float | None = field(
+        default=None,
+        metadata={
+            "help": "Utility tolerance of the stopping rule (retain-validation accuracy below the original's); "
+            "default: two binomial standard errors of the original's."
+        },
+    )
     tune_requests: int = field(
         default=2, metadata={"help": "Requests per kind the tuning runs on (seed: the first of --seeds)."}
     )

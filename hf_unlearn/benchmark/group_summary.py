@@ -39,6 +39,9 @@ SUMMARY_KEYS = metric_keys(
 FORGET_GAP, TEST_GAP = gap_key("forget_accuracy"), gap_key("test_accuracy")
 MIA_GAPS = (gap_key("mia_heldout"), gap_key("mia"))
 TIME_SHARE, KL_TO_GOLD = metric_keys("time_share_of_gold", "kl_to_gold")
+# Figures the benchmark derives from a run's record (not evaluation outputs): the unsigned forget gap and the step
+# the stopping rule kept.
+DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step")
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
 TARGETS = (
@@ -60,6 +63,10 @@ def run_rows(run: dict) -> dict:
     record = run["record"]
     row = {k: v for k, v in record.get("unlearned", {}).items() if _number(v)}
     row.update({k: v for k, v in record.items() if _number(v) and k != "seed"})
+    if _number(row.get("forget_accuracy_minus_gold")):
+        row["abs_forget_accuracy_minus_gold"] = abs(row["forget_accuracy_minus_gold"])
+    if _number((record.get("stopping") or {}).get("stopped_at_step")):
+        row["stopped_at_step"] = record["stopping"]["stopped_at_step"]
     rows = {name: {k: v for k, v in record.get(name, {}).items() if _number(v)} for name in REFERENCE_MODELS}
     rows[run["method"]] = row
     return rows
@@ -90,7 +97,7 @@ def aggregate(runs: list[dict]) -> dict:
                     continue
                 seen.add((run["group"], run["request"], run["seed"], model))
             bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
-            for key in SUMMARY_KEYS:
+            for key in (*SUMMARY_KEYS, *DERIVED_KEYS):
                 if row.get(key) is not None:
                     bucket.setdefault(key, []).append(row[key])
     summary = {}
@@ -98,6 +105,27 @@ def aggregate(runs: list[dict]) -> dict:
         ordered = [m for m in REFERENCE_MODELS if m in models] + [m for m in models if m not in REFERENCE_MODELS]
         summary[group] = {m: {k: mean_std(v) for k, v in models[m].items()} for m in ordered}
     return summary
+
+
+def stopping_acceptance(summary: dict, floors: dict, margin: float = 0.02, time_share: float = 0.10) -> dict:
+    """`{group: [methods]}` within reach of gold as the stopping rule aims: mean |forget acc - gold| <= floor +
+    `margin`, |mean forget gap| <= 0.03, mean test acc - gold >= -0.01, mean time <= `time_share` of gold's."""
+    out = {}
+    for group, rows in summary.items():
+        floor = floors.get(group)
+        mean = lambda figures, key: (figures.get(key) or {}).get("mean")  # noqa: E731
+        out[group] = [
+            method
+            for method, figures in rows.items()
+            if method not in REFERENCE_MODELS
+            and floor is not None
+            and None not in [mean(figures, k) for k in ("abs_forget_accuracy_minus_gold", "test_accuracy_minus_gold")]
+            and mean(figures, "abs_forget_accuracy_minus_gold") <= floor + margin
+            and abs(mean(figures, "forget_accuracy_minus_gold")) <= 0.03
+            and mean(figures, "test_accuracy_minus_gold") >= -0.01
+            and (mean(figures, "time_share_of_gold") or 0.0) <= time_share
+        ]
+    return out
 
 
 def target_marks(figures: dict) -> dict:
@@ -304,6 +332,27 @@ def evidence_lines(result: dict, group: str) -> list[str]:
     return lines
 
 
+def floor_lines(result: dict, group: str) -> list[str]:
+    """The group's floor (two gold seeds' mean forget-accuracy distance), the mean |forget acc - gold| and stop step
+    of each method, and the methods within reach of gold by the stopping rule's acceptance."""
+    floor = (result.get("stopping_floor") or {}).get(group)
+    if floor is None:
+        return []
+    rows = result["summary"][group]
+    cells = [
+        f"{m} {_cell(f.get('abs_forget_accuracy_minus_gold'))}"
+        + (f" (step {f['stopped_at_step']['mean']:.0f})" if (f.get("stopped_at_step") or {}).get("mean") else "")
+        for m, f in rows.items()
+        if m not in REFERENCE_MODELS
+    ]
+    within = (result.get("stopping_acceptance") or {}).get(group) or ["none"]
+    return [
+        f"Floor (mean |forget acc of gold seed i - gold seed j|): {floor:.3f}. Mean |forget acc − gold| (mean "
+        f"stop step): {'; '.join(cells)}. Within floor + 0.02 with |mean gap| <= 0.03, test − gold >= -0.01 and "
+        f"time <= 10 % of gold's: {', '.join(within)}."
+    ]
+
+
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
     parts = [f"# FSDD benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
@@ -313,6 +362,7 @@ def markdown_report(result: dict) -> str:
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or ["none"]
         parts.append(f"## {group}\n\nMethods meeting all four targets: {', '.join(meeting)}.\n")
+        parts += [line + "\n" for line in floor_lines(result, group)]
         parts += [line + "\n" for line in do_nothing_lines(rows)]
         parts += [line + "\n" for line in evidence_lines(result, group)]
         parts.append(gaps_table(rows, group_evidence(result, group)))
@@ -336,9 +386,15 @@ def protocol_lines(result: dict) -> list[str]:
         return ["Settings: the shipped per-method settings (no tuning in this run)."]
     trials = sum(len(e.get("trials", [])) for k in kinds.values() for e in k["methods"].values())
     requests = "; ".join(f"{kind}: {', '.join(k['requests'])}" for kind, k in kinds.items())
+    length = f"length (epochs {args['tune_epochs']})"
+    if args.get("stopping"):
+        length = (
+            f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
+            f"{args.get('stop_max_epochs')} epochs)"
+        )
     return [
-        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and length (epochs "
-        f"{args['tune_epochs']}) are tuned jointly per request kind on validation data only, on {requests} "
+        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
+        f"are tuned jointly per request kind on validation data only, on {requests} "
         f"(seed {args['seeds'][0]}; {trials} trials in all), and the choice is applied to every request and seed. "
         "Criterion: the smallest |forget-validation accuracy - gold's| (sample requests: |forget accuracy - "
         "retain-validation accuracy|) plus twice the retain-validation accuracy lost beyond "

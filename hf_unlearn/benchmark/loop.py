@@ -412,7 +412,11 @@ def report_job(job: dict, stored: dict, log) -> None:
     settings = job.get("settings") or {}
     what = f"{job['request']}, seed {job['seed']}, {job.get('method') or 'references'}"
     if settings:
-        what += f" (lr {settings.get('learning_rate')}, epochs {settings.get('num_train_epochs')})"
+        target = f", target {settings['stop_target']}" if settings.get("stop_target") else ""
+        what += f" (lr {settings.get('learning_rate')}, epochs {settings.get('num_train_epochs')}{target})"
+    stopping = (stored.get("record") or {}).get("stopping")
+    if stopping:
+        what += f", kept step {stopping['stopped_at_step']} (target {stopping['target_forget_accuracy']})"
     if stored.get("error"):
         log(f"  FAILED {what}: {stored['error']}")
     elif "view" in stored:  # a tuning trial: what the tuner reads

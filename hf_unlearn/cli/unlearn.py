@@ -189,6 +189,7 @@ def prepare_request(script_args, data_args, model_args, training_args) -> Prepar
     import transformers
 
     from hf_unlearn.experiment import ReferenceSpec, existing_reference, fit_extractor, reference_models
+    from hf_unlearn.experiment.fold_out import set_fold_out_target
     from hf_unlearn.experiment.prepare import cache_features, check_splits, features_cache_root, request_splits
     from hf_unlearn.experiment.reference_cache import original_training_rows, run_model_type
 
@@ -263,6 +264,9 @@ def prepare_request(script_args, data_args, model_args, training_args) -> Prepar
         cache_dir=script_args.reference_dir, train_gold=script_args.train_gold, use_cpu=training_args.use_cpu,
         overwrite=script_args.overwrite_reference_models, disable_tqdm=training_args.disable_tqdm, **given,
     )  # fmt: skip
+    # 4b. The stopping rule's reference target from fold-out models, trained once for every request inside a fold.
+    if getattr(script_args, "fold_out_folds", 0) and training_args.stop_target == "reference":
+        set_fold_out_target(script_args, training_args, splits, spec, extractor)
     return PreparedRequest(splits, extractor, references, layout, label_names)
 
 

@@ -46,6 +46,14 @@ class ScriptArguments(ReferenceTrainingArguments):
             "unlearned and the gold model; 0: off."
         },
     )
+    fold_out_folds: int = field(
+        default=0,
+        metadata={
+            "help": "With --stop_target reference and no --stop_target_accuracy: train this many fold-out reference "
+            "models (speakers dealt into folds, each model without its fold; cached) and take the target from the "
+            "one whose fold holds the request (docs/stopping.md). 0: the gold model's forget-validation figures."
+        },
+    )
     method_settings: str | None = field(
         default=None,
         metadata={

@@ -3,7 +3,8 @@
 Each unlearning run that saves its model appends one JSON line: when it ran, the method, the request's public record
 (kind, counts, shares and the salted digest of the forget set, see `hf_unlearn.hub.privacy`; never who or what was
 forgotten, except class names for class requests), the metrics before (the original's results, when given) and after
-(the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, and the library
+(the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, where the
+stopping rule ended it (mode, target, its source, the step kept; `hf_unlearn.trainer.stopping`), and the library
 versions. Requests applied one after another (each run starting from the previous run's saved model) build one log:
 a run copies the log found in the folder its model was loaded from, then appends its own line, so the newest model
 carries the history of every request it served. The original checkpoint's folder is only read, never written.
@@ -90,8 +91,16 @@ def unlearning_record(trainer) -> dict:
         ),
         "unlearning_time": trainer.unlearning_time,
         "stop_reason": trainer.stop_reason,
+        "stopping": stopping_summary(trainer),
         "peft": peft_record(trainer.accelerator.unwrap_model(trainer.model)),
     }
+
+
+def stopping_summary(trainer) -> dict | None:
+    """The stopping rule's record without its per-check trajectory (`None` when the rule was off): the mode, the
+    target and where it came from, the step the run ended on."""
+    rule = getattr(trainer, "stopping", None)
+    return None if rule is None else {k: v for k, v in rule.record().items() if k != "checks"}
 
 
 def make_entry(trainer, run_id: str) -> dict:
@@ -108,6 +117,7 @@ def make_entry(trainer, run_id: str) -> dict:
         "unlearning_time": trainer.unlearning_time,
         "stop_reason": stopped["reason"] if stopped else None,
         "stopped_as_failure": bool(stopped and stopped["failed"]),
+        "stopping": stopping_summary(trainer),
         "versions": _versions(),
     }
 

@@ -215,6 +215,7 @@ def build_model_card(
     config_class: str = "UnlearningConfig",
     unlearning_time: float | None = None,
     stopped: dict | None = None,
+    stopping: dict | None = None,
 ):
     """Renders the model card of an unlearned checkpoint.
 
@@ -245,6 +246,8 @@ def build_model_card(
         unlearning_time (`float`, *optional*): seconds of the unlearning run, for the results table.
         stopped (`dict`, *optional*): a run that stopped before it finished
             ([`~hf_unlearn.hub.stopped_runs.stopped_run`]): the card opens by saying so, and why.
+        stopping (`dict`, *optional*): the stopping rule's record (mode, target, its source, the step kept; see
+            `hf_unlearn.trainer.stopping`), when the run's length came from it.
 
     Returns:
         `huggingface_hub.ModelCard`
@@ -321,6 +324,7 @@ def build_model_card(
         quick_start=quick_start(model_id, is_adapter, needs_hf_unlearn),
         dataset_name=dataset_name,
         versions=_versions(is_adapter),
+        stopping=stopping if stopping and stopping.get("stopped_at_step") is not None else None,
     )
 
 
@@ -387,6 +391,7 @@ def trainer_model_card(trainer, model_id: str | None = None, merged: bool = Fals
         config_class=type(trainer.args).__name__,
         unlearning_time=trainer.unlearning_time,
         stopped=stopped_run(trainer),
+        stopping=record.get("stopping"),
         **options,
     )
 

@@ -72,6 +72,7 @@ def unslu_preset(learning_rate: float, **extra) -> dict:
 
 EPOCH_OVER_CHOICES = ("forget", "retain", "longest", "shortest")
 GUARD_MODES = ("auto", "always", "off")
+STOP_TARGETS = ("reference", "unseen")  # hf_unlearn.trainer.stopping
 CURRICULA = ("superloss",)
 CURRICULUM_SIDES = ("forget", "retain")
 
@@ -126,6 +127,25 @@ class UnlearningConfig(TrainingArguments):
             head and their `id2label`/`label2id` entries. By default (`None`) on when the classes are people (speaker
             identification: the forgotten classes are values of the speaker column, `hf_unlearn.hub.speaker_labels`),
             so that no saved file names the forgotten person; the card says so and how to read the figures.
+        stop_target (`str`, *optional*):
+            The stopping rule (`hf_unlearn.trainer.stopping`): `"reference"` (a model that never saw the request
+            gives the target figures, `stop_target_accuracy`) or `"unseen"` (gold-free: the original's figures on
+            held-out rows, `stopping_splits["unseen"]` of the trainer). The run stops when the forget accuracy reaches
+            the target and ends on the check closest to it that kept utility; `num_train_epochs` / `max_steps` cap it.
+        stop_target_accuracy (`float`, *optional*), stop_target_confidence (`float`, *optional*):
+            The `"reference"` target: accuracy and mean true-label probability of the reference model on the request's
+            rows (the confidence is optional).
+        stop_target_source (`str`, *optional*):
+            Where the reference figures come from (recorded in the results, the audit log and the card).
+        stop_interval (`float`, *optional*, defaults to 0.1):
+            Checks every this many optimizer steps (below 1: this fraction of an epoch), at the steps the method admits
+            as ends, and at every epoch end.
+        stop_retain_tolerance (`float`, *optional*):
+            A check keeps utility when its retain-validation accuracy is at least the original's minus this; by
+            default two binomial standard errors of the original's accuracy on those rows (at least one row's worth),
+            the benchmark tuner's tolerance: a smaller loss cannot be told from the rows' noise.
+        stop_monitor_size (`int`, *optional*, defaults to 512):
+            Rows (seeded) of each set the stopping rule measures.
         curriculum (`str`, *optional*):
             Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every per-sample
             loss term of every method (cross-entropies, KL terms, NPO):
@@ -188,6 +208,26 @@ class UnlearningConfig(TrainingArguments):
             "classes are people, speaker identification; see hf_unlearn.hub.speaker_labels)."
         },
     )
+    stop_target: str | None = field(
+        default=None, metadata={"help": f"Stopping rule target, one of {STOP_TARGETS} (default: off)."}
+    )
+    stop_target_accuracy: float | None = field(
+        default=None, metadata={"help": "'reference' target: a never-trained model's accuracy on the request's rows."}
+    )
+    stop_target_confidence: float | None = field(
+        default=None, metadata={"help": "'reference' target: its mean true-label probability (optional)."}
+    )
+    stop_target_source: str | None = field(
+        default=None, metadata={"help": "Where the reference figures come from (recorded)."}
+    )
+    stop_interval: float = field(
+        default=0.1, metadata={"help": "Optimizer steps between stopping checks (below 1: a fraction of an epoch)."}
+    )
+    stop_retain_tolerance: float | None = field(
+        default=None,
+        metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this (default: 2 SE)."},
+    )
+    stop_monitor_size: int = field(default=512, metadata={"help": "Rows of each set the stopping rule measures."})
     curriculum: str | None = field(
         default=None, metadata={"help": f"Per-sample loss curriculum, one of {CURRICULA}, or None (plain mean)."}
     )
@@ -237,6 +277,11 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError("guard_interval and guard_monitor_size must be at least 1.")
         if not 0 <= self.guard_retain_floor <= 1:
             raise ValueError(f"guard_retain_floor must be in [0, 1], got {self.guard_retain_floor}.")
+        if self.stop_target is not None and self.stop_target not in STOP_TARGETS:
+            raise ValueError(f"stop_target={self.stop_target!r} is not valid: choose one of {STOP_TARGETS} or None.")
+        tolerance = 0.0 if self.stop_retain_tolerance is None else self.stop_retain_tolerance
+        if not self.stop_interval > 0 or self.stop_monitor_size < 1 or not tolerance >= 0:
+            raise ValueError("stop_interval must be > 0, stop_monitor_size >= 1 and stop_retain_tolerance >= 0.")
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the nested forget/retain batches: leave it False (the "

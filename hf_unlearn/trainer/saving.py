@@ -81,9 +81,9 @@ def run_hyperparameters(trainer) -> dict:
     return _jsonable({**method, **{name: getattr(args, name, None) for name in names}})
 
 
-def encode_state(state) -> tuple[object, dict[str, torch.Tensor]]:
+def encode_state(state, root: str = "state") -> tuple[object, dict[str, torch.Tensor]]:
     """Splits a method state into JSON and tensors: each tensor (or NumPy array) is replaced by a reference to its
-    entry in the tensor file."""
+    entry in the tensor file (names start with `root`)."""
     tensors: dict[str, torch.Tensor] = {}
 
     def encode(value, path: str):
@@ -106,7 +106,7 @@ def encode_state(state) -> tuple[object, dict[str, torch.Tensor]]:
             return value.item()
         raise TypeError(f"method_state() holds a {type(value).__name__} at {path!r}: use tensors, numbers, strings.")
 
-    return encode(state, "state"), tensors
+    return encode(state, root), tensors
 
 
 def decode_state(encoded, tensors: dict[str, torch.Tensor]):
@@ -157,13 +157,16 @@ def write_checkpoint_state(trainer, folder: str) -> None:
     from safetensors.torch import save_file
 
     encoded, tensors = encode_state(trainer.method_state())
-    save_file(tensors, os.path.join(folder, STATE_TENSORS_NAME))
+    # The stopping rule's checks and the weights of its best check so far: a resumed run ends where this one would.
+    stopping, stopping_tensors = encode_state(trainer.stopping.state() if trainer.stopping else None, "stopping")
+    save_file({**tensors, **stopping_tensors}, os.path.join(folder, STATE_TENSORS_NAME))
     written_for = {
         "method": trainer.method_key,
         "forget_digest": trainer.forget_digest,
         "retain_digest": trainer.retain_digest,  # a resume on changed data is refused
         "hyperparameters": run_hyperparameters(trainer),
         "guard": trainer.guard.state() if trainer.guard is not None else None,
+        "stopping": stopping,
         "state": encoded,
     }
     _write_json(os.path.join(folder, STATE_JSON_NAME), written_for)
@@ -217,6 +220,11 @@ def read_resume_state(trainer, checkpoint) -> dict | None:
     check_checkpoint_matches(trainer, checkpoint, written_for)
     if trainer.guard is not None:
         trainer.guard.resumed_state = written_for.get("guard")
+    if trainer.stopping is not None and written_for.get("stopping") is not None:
+        from safetensors.torch import load_file
+
+        tensors = load_file(os.path.join(checkpoint, STATE_TENSORS_NAME))
+        trainer.stopping.resumed_state = decode_state(written_for["stopping"], tensors)
     return read_method_state(checkpoint)
 
 
@@ -280,6 +288,8 @@ def write_results(trainer, output_dir: str) -> None:
     if trainer.last_eval_results is not None or stopped is not None:
         unlearned = {**(trainer.last_eval_results or {}), "unlearning_time": trainer.unlearning_time}
         results = {"method": trainer.method_key, "unlearned": unlearned, "stopped": stopped}
+        if trainer.stopping is not None:  # where the stopping rule ended the run, against which target
+            results["stopping"] = trainer.stopping.record()
         results.update(original=trainer.original_results, gold=trainer.gold_results)
         _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 

@@ -34,11 +34,11 @@ from hf_unlearn.tasks import get_task
 from hf_unlearn.trainer import registry, saving
 from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_norm, row_batches
 from hf_unlearn.trainer.config import UnlearningConfig, convert_config
-from hf_unlearn.trainer.guard import DivergenceGuard
 from hf_unlearn.trainer.inputs import LossTerms, RequestFeaturizer
 from hf_unlearn.trainer.masks import install_gradient_masks
 from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
 from hf_unlearn.trainer.split_evaluation import evaluate_splits
+from hf_unlearn.trainer.stopping import install_monitors
 from hf_unlearn.trainer.teachers import frozen_teacher
 
 
@@ -67,6 +67,7 @@ class UnlearningTrainer(Trainer):
             was asked to be forgotten (kind, values, counts). Only its public record (kind, counts, shares, a salted
             digest of the forget-set identifiers; class names for class requests) reaches `unlearning_config.json`
             and the model card; the salt goes to a local receipt (see `hf_unlearn.hub.privacy`).
+        stopping_splits (`dict`, *optional*): rows for `args.stop_target`: forget/retain_validation, unseen.
     """
 
     config_class = UnlearningConfig
@@ -120,6 +121,7 @@ class UnlearningTrainer(Trainer):
         method: str | None = None,
         peft_config=None,
         forget_request=None,
+        stopping_splits=None,
         **kwargs,
     ):
         if model is None:
@@ -188,14 +190,8 @@ class UnlearningTrainer(Trainer):
         self._optimizer_prepared = False
         self._last_step_begun = None
         self._resume_state = None
-        self.stop_reason = None  # set when the divergence guard stops the run (hf_unlearn.trainer.guard)
-        self.stopped_at_step = None
         self._pushing = False
-        self.guard = DivergenceGuard.from_trainer(
-            self, forget, retain, forget_dataset, retain_dataset, self._featurize
-        )
-        if self.guard is not None:
-            self.add_callback(self.guard)
+        install_monitors(self, (forget, retain), (forget_dataset, retain_dataset), stopping_splits)  # guard, stopping
         # Under PEFT the frozen base with the adapter disabled is the original: no copy (see `teacher_logits`).
         self.teacher_is_disabled_adapter = self.requires_teacher and teacher_model is None and is_peft_model(model)
         self.teacher = frozen_teacher(self, teacher_model) if self.requires_teacher else None
@@ -240,6 +236,10 @@ class UnlearningTrainer(Trainer):
         """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
         be taken): the hook of phase-based methods (UNSIR impair/repair, the reset-perturb rounds). Phases must be a
         function of `self.state` alone, so that resuming a checkpoint resumes the phase. Default: nothing."""
+
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Whether the weights after step `step` may end a run of the stopping rule (phased methods: phase ends)."""
+        return True
 
     def method_state(self) -> dict:
         """What a checkpoint must hold to resume this method exactly, beyond weights, optimizer, scheduler, RNG and
