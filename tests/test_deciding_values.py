@@ -237,3 +237,17 @@ def test_lira_scores_pool_the_variance_below_64_shadows():
     assert not np.allclose(lira_scores(target, few), lira_scores(target, few, global_variance=False))
     many = rng.normal(0, rng.uniform(0.1, 3.0, 5), (64, 5))
     np.testing.assert_allclose(lira_scores(target, many), lira_scores(target, many, global_variance=False))
+
+
+def test_per_sample_cross_entropy_with_label_smoothing_by_hand():
+    import torch
+
+    from hf_unlearn.losses import per_sample_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 1])
+    log_p = torch.log_softmax(logits, dim=-1)
+    # -(1 - e) log p_y - e / C sum_c log p_c, with e = 0.3 and C = 3
+    expected = -(0.7 * log_p[torch.arange(2), labels]) - 0.3 / 3 * log_p.sum(dim=-1)
+    torch.testing.assert_close(per_sample_cross_entropy(logits, labels, label_smoothing=0.3), expected)
+    torch.testing.assert_close(per_sample_cross_entropy(logits, labels), -log_p[torch.arange(2), labels])
