@@ -322,11 +322,11 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("data/splits.py", "n_forget = max(1, int(round(fraction * len(train))))",
        "n_forget = max(1, int(fraction * len(train)) - 1)", "off-by-one in the sample size", [SPLITS]),
     _m("data/splits.py", "        if total >= target:\n            return chosen",
-       "        if total > target:\n            return chosen", ">= vs > on the speaker share", [SPLITS]),
+       "        if total > target:\n            return chosen", ">= vs > on the speaker share", [SPLITS, DECIDING]),
     _m("data/splits.py", "            if {first, second} == {\"test\", \"forget_test\"}:\n                continue",
        "            if first in (\"test\", \"forget_test\"):\n                continue",
        "group check skips test pairs",
-       [SPLITS]),
+       [SPLITS, DECIDING]),
     # ---------------------------------------------------------------------------------- data/request_splits.py
     _m("data/request_splits.py",
        "held, rest = sorted(pool[order[:count]].tolist()), sorted(pool[order[count:]].tolist())",

@@ -251,3 +251,26 @@ def test_per_sample_cross_entropy_with_label_smoothing_by_hand():
     expected = -(0.7 * log_p[torch.arange(2), labels]) - 0.3 / 3 * log_p.sum(dim=-1)
     torch.testing.assert_close(per_sample_cross_entropy(logits, labels, label_smoothing=0.3), expected)
     torch.testing.assert_close(per_sample_cross_entropy(logits, labels), -log_p[torch.arange(2), labels])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Splits
+
+
+def test_speaker_protocol_stops_as_soon_as_the_share_is_reached():
+    from hf_unlearn.data.splits import _speaker_protocol
+
+    speakers = np.repeat(["ann", "bob", "cid", "dee"], 10)  # 40 rows, 10 per speaker
+    # A share of 0.25 is exactly one speaker's 10 rows: one speaker is drawn, not two.
+    assert len(_speaker_protocol(speakers, 0.25, 0, np.random.default_rng(0))) == 1
+    assert len(_speaker_protocol(speakers, 0.26, 0, np.random.default_rng(0))) == 2
+
+
+def test_group_check_allows_only_test_and_forget_test_to_share():
+    from hf_unlearn.data.splits import _check_disjoint_groups
+
+    _check_disjoint_groups({"test": {1, 2}, "forget_test": {2}, "retain": {3}}, "groups")  # held-out pair: allowed
+    with pytest.raises(ValueError, match="in both test and retain"):
+        _check_disjoint_groups({"test": {1}, "retain": {1}, "forget_test": set()}, "groups")
+    with pytest.raises(ValueError, match="in both forget_test and forget"):
+        _check_disjoint_groups({"forget_test": {4}, "forget": {4}}, "groups")
