@@ -274,3 +274,24 @@ def test_group_check_allows_only_test_and_forget_test_to_share():
         _check_disjoint_groups({"test": {1}, "retain": {1}, "forget_test": set()}, "groups")
     with pytest.raises(ValueError, match="in both forget_test and forget"):
         _check_disjoint_groups({"forget_test": {4}, "forget": {4}}, "groups")
+
+
+def test_retain_eval_is_its_share_of_the_retain_side(toy_dataset):
+    from hf_unlearn import make_forget_split
+
+    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.2, retain_eval_size=0.25, seed=0)
+    kept = len(splits.retain) + len(splits.retain_eval)  # the training rows of the other tones
+    assert len(splits.retain_eval) == round(0.25 * kept)
+
+
+def test_salun_masks_its_threshold_share_of_the_weights(toy_dataset, tmp_path):
+    from conftest import tiny_trainer
+
+    from hf_unlearn import make_forget_split
+
+    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+    trainer = tiny_trainer("salun", splits, tmp_path, threshold=0.2, weight_decay=0.0)
+    trainer.create_optimizer()  # computes the saliency mask
+    kept = sum(int(mask.sum()) for mask in trainer.gradient_masks.values())
+    total = sum(mask.numel() for mask in trainer.gradient_masks.values())
+    assert kept == int(0.2 * total)  # floor(threshold * N) weights, ranked by forget-gradient magnitude
