@@ -237,3 +237,61 @@ def test_lira_scores_pool_the_variance_below_64_shadows():
     assert not np.allclose(lira_scores(target, few), lira_scores(target, few, global_variance=False))
     many = rng.normal(0, rng.uniform(0.1, 3.0, 5), (64, 5))
     np.testing.assert_allclose(lira_scores(target, many), lira_scores(target, many, global_variance=False))
+
+
+def test_per_sample_cross_entropy_with_label_smoothing_by_hand():
+    import torch
+
+    from hf_unlearn.losses import per_sample_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 1])
+    log_p = torch.log_softmax(logits, dim=-1)
+    # -(1 - e) log p_y - e / C sum_c log p_c, with e = 0.3 and C = 3
+    expected = -(0.7 * log_p[torch.arange(2), labels]) - 0.3 / 3 * log_p.sum(dim=-1)
+    torch.testing.assert_close(per_sample_cross_entropy(logits, labels, label_smoothing=0.3), expected)
+    torch.testing.assert_close(per_sample_cross_entropy(logits, labels), -log_p[torch.arange(2), labels])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Splits
+
+
+def test_speaker_protocol_stops_as_soon_as_the_share_is_reached():
+    from hf_unlearn.data.splits import _speaker_protocol
+
+    speakers = np.repeat(["ann", "bob", "cid", "dee"], 10)  # 40 rows, 10 per speaker
+    # A share of 0.25 is exactly one speaker's 10 rows: one speaker is drawn, not two.
+    assert len(_speaker_protocol(speakers, 0.25, 0, np.random.default_rng(0))) == 1
+    assert len(_speaker_protocol(speakers, 0.26, 0, np.random.default_rng(0))) == 2
+
+
+def test_group_check_allows_only_test_and_forget_test_to_share():
+    from hf_unlearn.data.splits import _check_disjoint_groups
+
+    _check_disjoint_groups({"test": {1, 2}, "forget_test": {2}, "retain": {3}}, "groups")  # held-out pair: allowed
+    with pytest.raises(ValueError, match="in both test and retain"):
+        _check_disjoint_groups({"test": {1}, "retain": {1}, "forget_test": set()}, "groups")
+    with pytest.raises(ValueError, match="in both forget_test and forget"):
+        _check_disjoint_groups({"forget_test": {4}, "forget": {4}}, "groups")
+
+
+def test_retain_eval_is_its_share_of_the_retain_side(toy_dataset):
+    from hf_unlearn import make_forget_split
+
+    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.2, retain_eval_size=0.25, seed=0)
+    kept = len(splits.retain) + len(splits.retain_eval)  # the training rows of the other tones
+    assert len(splits.retain_eval) == round(0.25 * kept)
+
+
+def test_salun_masks_its_threshold_share_of_the_weights(toy_dataset, tmp_path):
+    from conftest import tiny_trainer
+
+    from hf_unlearn import make_forget_split
+
+    splits = make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+    trainer = tiny_trainer("salun", splits, tmp_path, threshold=0.2, weight_decay=0.0)
+    trainer.create_optimizer()  # computes the saliency mask
+    kept = sum(int(mask.sum()) for mask in trainer.gradient_masks.values())
+    total = sum(mask.numel() for mask in trainer.gradient_masks.values())
+    assert kept == int(0.2 * total)  # floor(threshold * N) weights, ranked by forget-gradient magnitude
