@@ -233,7 +233,8 @@ def test_benchmark_options_and_old_spellings(capsys):
         "benchmark", "--dataset_name", "d", "--forget_speakers", "ann", "--forget_fraction", "0.2", "--no_tune"
     )
     assert (args.dataset_name, args.forget_speakers, args.forget_fraction, args.tune) == ("d", ["ann"], [0.2], False)
-    assert parse("benchmark", "--tune", "false").tune is False and parse("benchmark").tune is True
+    assert parse("benchmark", "--tune", "false").tune is False and parse("benchmark").tune is None  # None: automatic
+    assert parse("benchmark", "--no_tune").tune is False
     old = parse(
         "benchmark",
         "--fsdd",

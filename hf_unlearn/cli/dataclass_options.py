@@ -2,7 +2,7 @@
 
 The front ends (`hf-unlearn demo`, `hf-unlearn benchmark`) declare their options once, as a dataclass whose fields
 carry `metadata={"help": ...}`, and this module turns it into `argparse` options the way `HfArgumentParser` of
-transformers does (`--name VALUE`, `--flag [true|false]` plus `--no_flag` for flags on by default, lists with
+transformers does (`--name VALUE`, `--flag [true|false]` plus `--no_flag` for flags on (or automatic) by default, lists with
 `nargs="+"`, dashes accepted for underscores), so that `--help` answers without importing transformers (about a second)
 or torch. Two metadata keys are added for renamed options:
 
@@ -135,7 +135,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, dataclass_type: typ
                 help=argparse.SUPPRESS,
                 **hidden,
             )
-        if kwargs.get("type") is string_to_bool and kwargs.get("default") is True:
+        # A flag on by default, or decided automatically (`None`), can be turned off with `--no_<name>`.
+        if kwargs.get("type") is string_to_bool and kwargs.get("default") in (True, None):
             target.add_argument(
                 f"--no_{spec.name}",
                 action="store_const",
