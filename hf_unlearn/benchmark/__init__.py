@@ -283,6 +283,8 @@ def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=pri
     (for the best-run cards); the report's own command and date are recorded under `report`."""
     import glob
 
+    if args.name is None:  # the defaults that depend on the data (the results' name), as a run fills them
+        resolve_defaults(args)
     output_dir = args.output_dir or "benchmark_results"
     path = os.path.join(output_dir, f"{args.name}.json")
     if not os.path.isfile(path):
@@ -319,6 +321,8 @@ def _version() -> str:
 
 def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
+    if args.name is None:
+        resolve_defaults(args)
     import hf_unlearn
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.evidence import evidence, gold_floor, run_intervals, separation_markdown

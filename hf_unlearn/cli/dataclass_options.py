@@ -2,9 +2,9 @@
 
 The front ends (`hf-unlearn demo`, `hf-unlearn benchmark`) declare their options once, as a dataclass whose fields
 carry `metadata={"help": ...}`, and this module turns it into `argparse` options the way `HfArgumentParser` of
-transformers does (`--name VALUE`, `--flag [true|false]` plus `--no_flag` for flags on (or automatic) by default, lists with
-`nargs="+"`, dashes accepted for underscores), so that `--help` answers without importing transformers (about a second)
-or torch. Two metadata keys are added for renamed options:
+transformers does (`--name VALUE`, `--flag [true|false]` plus `--no_flag` for flags on (or automatic) by default, lists
+with `nargs="+"`, dashes accepted for underscores), so that `--help` answers without importing transformers (about a
+second) or torch. Two metadata keys are added for renamed options:
 
 - `"aliases"`: old spellings of the option (e.g. `["--fsdd"]`); they still parse, are left out of `--help`, and print a
   deprecation note naming the new spelling when used.

@@ -199,7 +199,7 @@ def run_interval_lines(results: dict, gold: dict | None, sizes: dict, level: flo
     for gap, interval in intervals.items():
         key = gap[: -len("_minus_gold")]
         _, count_keys = RUN_INTERVAL_KEYS[key]
-        rows = " / ".join(f"{int(sizes[k])} {k[len('num_') :]}" for k in count_keys)
+        rows = " / ".join(f"{int(sizes[k])} {k[len('num_') :]}" for k in count_keys if sizes.get(k) is not None)
         value = float(results[key]) - float(gold[key])
         lines.append(f"- {key} − gold: {value:+.3f} {format_interval(interval)} ({rows} rows)")
     lines += [
