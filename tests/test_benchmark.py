@@ -85,7 +85,7 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
     # The grid: one learning rate x the two stopping targets (gold's forget-validation figures, and gold-free).
     argv += ["--tune_learning_rates", "1e-2", "--tune_targets", "reference", "unseen", "--tune_requests", "2"]
-    argv += ["--stop_max_epochs", "1"]
+    argv += ["--stopping", "--stop_max_epochs", "1"]
     argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3"]
     argv += ["--train_takes", "7"]
     argv += ["--num_workers", "0", "--no_write_settings", "--readme", str(tmp_path / "README.md")]
