@@ -225,3 +225,16 @@ def train_toy_model(train_dataset, folder, seed: int = 0):
     model.save_pretrained(folder)
     extractor.save_pretrained(folder)
     return model, extractor
+
+
+@pytest.fixture(autouse=True)
+def _restore_hf_unlearn_log_level():
+    """A command run in-process (`hf-unlearn unlearn`, the demo, a replica's `quiet_replica`) sets the `hf_unlearn`
+    logger's level for the rest of its process, as a command should; each test starts from the level it found, so
+    that a later test's `caplog` sees hf-unlearn's info messages whatever ran before it."""
+    import logging
+
+    logger = logging.getLogger("hf_unlearn")
+    level = logger.level
+    yield
+    logger.setLevel(level)
