@@ -267,9 +267,11 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     summary = aggregate(runs)
     extra = dict(extra or {})
     placeholders = extra.pop("placeholders", PLACEHOLDERS)
-    title = "FSDD" if settings_name(args) == DATASET else args.name
+    title = f"{args.name}: {' / '.join(args.kinds or []).replace('_', '-')} unlearning"
+    if settings_name(args) == DATASET:
+        title = "FSDD speaker / class / sample / speaker-id unlearning"
     result = {
-        "benchmark": f"{title} {' / '.join(args.kinds or []).replace('_', '-')} unlearning",
+        "benchmark": title,
         "command": command,
         "date": datetime.date.today().isoformat(),
         "wall_time": wall,
