@@ -343,11 +343,13 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     summary = aggregate(runs)
     extra = dict(extra or {})
     placeholders = extra.pop("placeholders", PLACEHOLDERS)
-    title = "FSDD" if settings_name(args) == DATASET else args.name
+    title = f"{args.name}: {' / '.join(args.kinds or []).replace('_', '-')} unlearning"
+    if settings_name(args) == DATASET:
+        title = "FSDD speaker / class / sample / speaker-id unlearning"
     # Two gold seeds' forget-accuracy distance per group (`evidence.gold_floor`), what the stopping rule aims within.
     floors = {group: figures.get("forget_accuracy") for group, figures in gold_floor(runs).items()}
     result = {
-        "benchmark": f"{title} {' / '.join(args.kinds or []).replace('_', '-')} unlearning",
+        "benchmark": title,
         "command": command,
         "date": datetime.date.today().isoformat(),
         "wall_time": wall,

@@ -355,7 +355,9 @@ def floor_lines(result: dict, group: str) -> list[str]:
 
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
-    parts = [f"# FSDD benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
+    name = (result.get("arguments") or {}).get("name") or "fsdd"
+    title = "FSDD" if name == "fsdd" else name
+    parts = [f"# {title} benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
     parts += [line + "\n" for line in report_lines(result)]
     if result.get("errors"):
         parts.append(f"**{len(result['errors'])} run(s) failed**: see `errors` in the JSON.\n")
