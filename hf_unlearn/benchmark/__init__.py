@@ -304,6 +304,7 @@ def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=pri
     kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", "settings_file") if key in previous}
     kept["report"] = {"command": report, "date": datetime.date.today().isoformat(), "hf_unlearn": _version()}
     tuning = (previous.get("tuning") or {}).get("kinds", {})
+    kept["criterion"] = (previous.get("tuning") or {}).get("criterion")  # the one the runs were tuned by
     log(f"Re-aggregating {len(runs)} stored run(s) of {path} ({sum(_identity(r) in cards for r in runs)} with cards)")
     errors, wall = previous.get("errors", []), previous.get("wall_time", 0.0)
     return finish(args, runs, errors, tuning, previous["command"], output_dir, wall, log, kept)
@@ -356,7 +357,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         "hf_unlearn": hf_unlearn.__version__,
         "arguments": {**asdict(args), **{k: placeholders[k] for k in placeholders if getattr(args, k, None)}},
         "targets": [text for *_, text in TARGETS],
-        "tuning": {"criterion": criterion, "kinds": tuning},
+        "tuning": {"criterion": (extra or {}).pop("criterion", None) or criterion, "kinds": tuning},
         "summary": summary,
         "targets_met": methods_meeting_targets(summary),
         # Two gold seeds' distance per group, and the methods within it + 0.02 (the stopping rule's acceptance).
