@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         ReferenceSpec,
         existing_reference,
         fit_extractor,
+        parse_config_overrides,
         reference_models,
         run_request,
         write_results,
@@ -217,6 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
         spec = ReferenceSpec(
             label_names, model_args.model_type, model_args.model_name_or_path, training, model_kwargs,
             training_args.audio_column, training_args.label_column,
+            parse_config_overrides(model_args.config_overrides),
         )  # fmt: skip
         if spec.training.get("early_stopping_patience") == 0:
             spec.training["early_stopping_patience"] = None

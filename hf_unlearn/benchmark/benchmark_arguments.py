@@ -58,7 +58,20 @@ class BenchmarkArguments:
     train_takes: int | None = field(
         default=None, metadata={"help": "Use only this many training takes per digit and speaker (default: all 45)."}
     )
-    # Reference training: unset options keep the experiment package's defaults for the MFCC CNN (one home).
+    model_type: str = field(
+        default="mfcc_cnn",
+        metadata={
+            "help": "The model trained from scratch as original and gold: mfcc_cnn (hf-unlearn's CNN) or a registered "
+            "audio-classification type, e.g. audio-spectrogram-transformer, sized by --config_overrides."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --model_type: config fields as key=value pairs separated by commas (the recipe's option)."
+        },
+    )
+    # Reference training: unset options keep the experiment package's defaults for the model type (one home).
     reference_epochs: float | None = field(
         default=None,
         metadata={

@@ -83,6 +83,7 @@ def load_data(args: BenchmarkArguments, label: str = "digit"):
 def _context(args: BenchmarkArguments) -> None:
     """Empties the per-process cache when the data or reference settings change (several benchmarks, one process)."""
     fields = ("dataset_name", "train_takes", "reference_epochs", "reference_learning_rate", "reference_batch_size")
+    fields += ("model_type", "config_overrides")
     context = [getattr(args, name) for name in (*fields, "early_stopping_patience")]
     if _CACHE.get("context") != context:
         _CACHE.clear()
@@ -93,18 +94,20 @@ def _prepared(args: BenchmarkArguments, label: str):
     """(data, spec) for `label`, loaded once per process."""
     _context(args)
     if label not in _CACHE:
-        from hf_unlearn.experiment import ReferenceSpec, reference_defaults
+        from hf_unlearn.experiment import ReferenceSpec, parse_config_overrides, reference_defaults
 
         data = load_data(args, label)
         training = reference_defaults(
-            "mfcc_cnn",
+            args.model_type,
             num_train_epochs=args.reference_epochs,
             learning_rate=args.reference_learning_rate,
             per_device_train_batch_size=args.reference_batch_size,
             early_stopping_patience=args.early_stopping_patience,
         )
         names = data["train"].features["label"].names
-        _CACHE[label] = (data, ReferenceSpec(label_names=names, model_type="mfcc_cnn", training=training))
+        overrides = parse_config_overrides(args.config_overrides)
+        spec = ReferenceSpec(names, args.model_type, training=training, config_overrides=overrides)
+        _CACHE[label] = (data, spec)
     return _CACHE[label]
 
 

@@ -23,7 +23,9 @@ the three models read identical features; the extractor's settings are recorded 
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -56,6 +58,23 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> str:
     return os.path.join(base, "references")
 
 
+def parse_config_overrides(text: str | None) -> dict:
+    """`"num_hidden_layers=2,hidden_size=128,hidden_act=gelu"` (the transformers examples' `--config_overrides`)
+    as a dict; values are Python literals (ints, floats, `True`/`true`, `None`) or else strings."""
+    overrides = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--config_overrides takes key=value pairs separated by commas, got {item!r}.")
+        value = value.strip()
+        value = {"true": "True", "false": "False", "none": "None"}.get(value.lower(), value)
+        try:
+            overrides[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key.strip()] = value
+    return overrides
+
+
 @dataclass
 class ReferenceSpec:
     """What a reference model is: the model to start from, its labels and how it is trained.
@@ -68,6 +87,10 @@ class ReferenceSpec:
             `reference_defaults(model_type)` (an empty dict means the defaults).
         model_kwargs (`dict`, *optional*): `from_pretrained` options (`revision`, `cache_dir`, `token`,
             `ignore_mismatched_sizes`) and `freeze_feature_encoder`; `token` and `cache_dir` are not part of the key.
+        config_overrides (`dict`, *optional*): config fields of a model built from scratch (`model_type`), e.g.
+            `{"num_hidden_layers": 2, "hidden_size": 128}` (see `parse_config_overrides`); those that are also
+            arguments of the model type's feature extractor (AST's `num_mel_bins`, `max_length`) go to it too, so
+            that both agree.
         audio_column, label_column (`str`): the data's columns.
     """
 
@@ -78,11 +101,14 @@ class ReferenceSpec:
     model_kwargs: dict = field(default_factory=dict)
     audio_column: str = "audio"
     label_column: str = "label"
+    config_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not (self.model_type or self.model_name_or_path):
             raise ValueError("A reference model needs --model_name_or_path (pretrained) or --model_type (scratch).")
         self.label_names = [str(name) for name in self.label_names]
+        if self.config_overrides and self.model_name_or_path:
+            raise ValueError("config_overrides shape a model built from scratch (--model_type), not a checkpoint.")
         self.training = reference_defaults(self.model_type if not self.model_name_or_path else None, **self.training)
 
     def key_payload(self) -> dict:
@@ -92,13 +118,16 @@ class ReferenceSpec:
         if not self.model_name_or_path:
             keep = () if self.model_type == "mfcc_cnn" else ("freeze_feature_encoder",)
             model_kwargs = {k: v for k, v in model_kwargs.items() if k in keep}
-        return {
+        payload = {
             "model_type": self.model_type,
             "model_name_or_path": self.model_name_or_path,
             "labels": self.label_names,
             "model_kwargs": model_kwargs,
             "training": self.training,
         }
+        if self.config_overrides:  # only when given: the keys of existing caches stay valid
+            payload["config_overrides"] = dict(sorted(self.config_overrides.items()))
+        return payload
 
     def new_extractor(self, sampling_rate: int | None = None, **kwargs):
         """A fresh feature extractor: the checkpoint's, or the model type's registered one (with `kwargs`, e.g.
@@ -113,9 +142,12 @@ class ReferenceSpec:
         config = AutoConfig.for_model(self.model_type)
         if type(config) not in FEATURE_EXTRACTOR_MAPPING:
             raise ValueError(f"No feature extractor is registered for model type {self.model_type!r}.")
+        extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
+        accepted = inspect.signature(extractor_class.__init__).parameters
+        shared = {key: value for key, value in self.config_overrides.items() if key in accepted}
         if sampling_rate:
             kwargs["sampling_rate"] = sampling_rate
-        return FEATURE_EXTRACTOR_MAPPING[type(config)](**kwargs)
+        return extractor_class(**{**shared, **kwargs})
 
     def build_model(self, extractor):
         """A fresh model to train: the checkpoint with a new head, or a randomly initialised `model_type` shaped
@@ -137,9 +169,11 @@ class ReferenceSpec:
         elif self.model_type == "mfcc_cnn":
             from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
 
-            model, _ = build_mfcc_cnn(self.label_names, feature_extractor=extractor)
+            model, _ = build_mfcc_cnn(self.label_names, feature_extractor=extractor, **self.config_overrides)
         else:
-            config = AutoConfig.for_model(self.model_type, id2label=id2label, label2id=label2id)
+            config = AutoConfig.for_model(
+                self.model_type, id2label=id2label, label2id=label2id, **self.config_overrides
+            )
             model = AutoModelForAudioClassification.from_config(config)
         if freeze and hasattr(model, "freeze_feature_encoder"):
             model.freeze_feature_encoder()

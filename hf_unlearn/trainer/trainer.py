@@ -35,7 +35,7 @@ from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_no
 from hf_unlearn.trainer.config import UnlearningConfig, convert_config
 from hf_unlearn.trainer.guard import DivergenceGuard
 from hf_unlearn.trainer.inputs import LossTerms, RequestFeaturizer
-from hf_unlearn.trainer.masks import install_gradient_masks
+from hf_unlearn.trainer.masks import apply_sharded_masks, install_gradient_masks
 from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
 from hf_unlearn.trainer.split_evaluation import evaluate_splits
 from hf_unlearn.trainer.teachers import frozen_teacher
@@ -182,8 +182,7 @@ class UnlearningTrainer(Trainer):
         self.loss_terms = LossTerms()  # `record_terms`, logged as `loss/<name>`
         # Running statistics of the curriculum (see `reduce`), per side: plain floats, so a checkpoint can hold them.
         self.curriculum_state: dict[str, dict[str, float]] = {}
-        self.gradient_masks: dict[str, torch.Tensor] = {}
-        self._gradient_mask_handles = []
+        self.gradient_masks, self._gradient_mask_handles = {}, []  # name -> mask; hooks or ShardedGradientMask
         self._optimizer_prepared = False
         self._last_step_begun = None
         self._resume_state = None
@@ -273,6 +272,7 @@ class UnlearningTrainer(Trainer):
             self._last_step_begun = self.state.global_step
             self.on_step_begin()
         loss = super().training_step(model, inputs, num_items_in_batch)
+        apply_sharded_masks(self._gradient_mask_handles)  # FSDP2-sharded parameters: on `.grad` after backward
         if self.guard is not None:
             self.guard.record_loss(loss)
         return loss
