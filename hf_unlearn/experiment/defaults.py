@@ -4,9 +4,9 @@ Reference training (`reference_defaults`): the MFCC CNN, trained from scratch, g
 cosine decay and weight decay (a higher constant rate left most dense ReLU units dead); pretrained transformers get
 the usual fine-tuning values; a transformer built from a small configuration and trained from scratch
 (`--model_type audio-spectrogram-transformer --config_overrides ...`) gets AdamW at 1e-3 with 10 % warm-up, cosine
-decay and batch 32, 20 epochs at most (a 0.44 M-parameter AST reached test accuracy 0.96 on FSDD digits with AdamW
-1e-3 one-cycle, batch 32, 15 epochs). The measurements behind these choices: docs/benchmarks.md, "Reference models",
-and docs/lora.md for the transformer.
+decay and batch 32, 40 epochs at most (a 0.44 M-parameter AST on FSDD digits: test accuracy 0.963, early-stopped
+after 30 epochs, best 25; capped at 20 epochs it stopped still improving at 0.930). The measurements behind these
+choices: docs/benchmarks.md, "Reference models", and docs/lora.md for the transformer.
 
 Unlearning settings (`method_settings`): package data `settings/<dataset>.json`, one file per dataset, holding per
 method a `default` entry and optional per-request-kind entries. The benchmark's validation-only tuner writes
@@ -46,7 +46,7 @@ REFERENCE_DEFAULTS: dict[str, dict] = {
     },
     "transformer_from_scratch": {
         "learning_rate": 1e-3,
-        "num_train_epochs": 20,
+        "num_train_epochs": 40,
         "per_device_train_batch_size": 32,
         "weight_decay": 1e-2,
         "warmup_steps": 0.1,
