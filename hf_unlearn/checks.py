@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from hf_unlearn.files import INCOMPLETE_SAVE_NAME
+
 
 def source_folder(model) -> str | None:
     """The local folder `model` was loaded from, if any."""
@@ -112,11 +114,12 @@ def check_labels(dataset, name: str, num_labels: int | None) -> None:
     if num_labels is None:
         return
     labels = np.asarray(dataset["labels"])
-    bad = labels[(labels < 0) | (labels >= num_labels)]
-    if bad.size:
+    outside = (labels < 0) | (labels >= num_labels)
+    if outside.any():
+        rows = np.flatnonzero(outside).tolist()
         raise ValueError(
-            f"The {name} set has labels {sorted(set(bad.tolist()))[:10]} outside the model's "
-            f"num_labels={num_labels} (ids 0..{num_labels - 1}): fix the label mapping or load the "
+            f"The {name} set has labels {sorted(set(labels[outside].tolist()))[:10]} (rows {_preview(rows)}) outside "
+            f"the model's num_labels={num_labels} (ids 0..{num_labels - 1}): fix the label mapping or load the "
             "model with the right num_labels / id2label."
         )
 
@@ -290,6 +293,28 @@ def check_request(
     return hashlib.sha256("".join(sorted(forget)).encode()).hexdigest()
 
 
+def set_digest(dataset, audio_column: str = "audio", input_name: str | None = None, name: str = "given") -> str | None:
+    """An order-free digest of a set's content ([`content_digests`], cached), or `None` for no set: checkpoints
+    record the retain set's, so that a resume on changed data is refused."""
+    if dataset is None or len(dataset) == 0:
+        return None
+    return hashlib.sha256(
+        "".join(sorted(content_digests(dataset, audio_column, input_name, name))).encode()
+    ).hexdigest()
+
+
+def check_same_data(checkpoint: str, written_for: dict, side: str, digest: str | None) -> None:
+    """Refuses to resume `checkpoint` when the `side` set it was written for (its `<side>_digest`) differs from this
+    run's (rows added, removed or changed): the resumed run would mix two data sets."""
+    saved = written_for.get(f"{side}_digest")
+    if saved is not None and digest is not None and saved != digest:
+        raise ValueError(
+            f"{checkpoint!r} was written for another {side} set (its content digest differs: rows were added, "
+            f"removed or changed since): resuming it would train on two different {side} sets. Pass the {side} set "
+            "of that run, or start from the original model."
+        )
+
+
 def check_launch(args) -> None:
     """Several processes on a machine without CUDA train together only with `use_cpu=True` (gloo); without it every
     process would train alone on all the data. FSDP through accelerate or the Trainer's `fsdp=` is refused there: it
@@ -315,27 +340,18 @@ def check_launch(args) -> None:
         )
 
 
-def check_peft_on_sharded_model(model, peft_config) -> None:
-    """Refuses `modules_to_save` for a model sharded with FSDP2 (`DTensor` parameters, e.g. loaded with
-    `distributed_config=`): PEFT copies those modules with `copy.deepcopy`, which fails on sharded parameters. The
-    head can be adapted with LoRA instead (name it in `target_modules`)."""
-    from torch.distributed.fsdp import FSDPModule
-
-    sharded = any(isinstance(m, FSDPModule) for m in model.modules())
-    if sharded and getattr(peft_config, "modules_to_save", None):
-        raise ValueError(
-            f"The model is sharded with FSDP2, and PEFT cannot copy the modules_to_save {peft_config.modules_to_save} "
-            "(copy.deepcopy fails on sharded parameters): adapt them with LoRA instead, e.g. "
-            "hf_unlearn.lora_config_for(model, target_modules=[<the layers>, <the head>], modules_to_save=[])."
-        )
-
-
 def check_checkpoint_folder(path, what: str = "checkpoint") -> None:
     """Refuses a model folder that does not exist or whose weights cannot be read (a truncated or corrupt
     `*.safetensors`), naming the path and what is wrong. Reads only the files' headers."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ValueError(f"The {what} folder {path!r} does not exist: check the path (or the Hub repo id).")
+    if os.path.isfile(os.path.join(path, INCOMPLETE_SAVE_NAME)):  # left by a save that failed midway
+        raise ValueError(
+            f"The {what} folder {path!r} is incomplete: the run that wrote it failed while it was being saved (it "
+            f"holds {INCOMPLETE_SAVE_NAME}), so its files may be partly written. Run the unlearning and save it "
+            "again, or load another checkpoint."
+        )
     from safetensors import safe_open
 
     for name in sorted(os.listdir(path)):
@@ -361,3 +377,69 @@ def _tensor_ranges(file: str, header_size: int):
         raw.seek(8)
         header = json.loads(raw.read(header_size))
     return [tuple(entry["data_offsets"]) for key, entry in header.items() if key != "__metadata__"]
+
+
+# ------------------------------------------------------------------------------------------- the model's weights
+def nonfinite_parameters(model) -> list[tuple[str, int, int]]:
+    """`(name, non-finite count, size)` of each floating-point parameter or buffer of `model` holding NaN or
+    infinite values."""
+    import torch
+
+    found = []
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in tensors:
+        if tensor.is_floating_point() and tensor.numel():
+            bad = int((~torch.isfinite(tensor.detach())).sum())
+            if bad:
+                found.append((name, bad, tensor.numel()))
+    return found
+
+
+def check_finite_weights(model, what: str = "original model") -> None:
+    """Refuses a model with NaN or infinite weights (a broken checkpoint or an earlier run that diverged), naming the
+    parameters: unlearning it would train on NaN losses and save NaN weights."""
+    found = nonfinite_parameters(model)
+    if found:
+        listed = ", ".join(f"{name!r} ({bad} of {size})" for name, bad, size in found[:5])
+        name, bad, _ = found[0]
+        raise ValueError(
+            f"The {what}'s parameter {name!r} has {bad} NaN or infinite value(s) ({len(found)} tensor(s) in all: "
+            f"{listed}{', ...' if len(found) > 5 else ''}): the checkpoint is broken, and unlearning it would only "
+            "save NaN weights. Load a healthy checkpoint (download or retrain it again) before unlearning."
+        )
+
+
+# ------------------------------------------------------------------------------------------- other models' files
+def model_signature(config) -> dict:
+    """What must agree between a model and a checkpoint loaded into it: `model_type`, `num_labels` and the label
+    names in id order (plain strings)."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label.get(i, id2label.get(str(i), ""))) for i in range(len(id2label))]
+    return {"model_type": getattr(config, "model_type", None), "num_labels": getattr(config, "num_labels", None),
+            "labels": names}  # fmt: skip
+
+
+def check_same_model(checkpoint, config, what: str = "checkpoint", model: str = "model", fix: str = "") -> None:
+    """Refuses `checkpoint` (a local folder with a `config.json`) when its model differs from `config`'s in
+    architecture or label set, naming both sides' `model_type`, `num_labels` and label names. Folders without a
+    `config.json` (a PEFT adapter's) are left to their loaders."""
+    path = os.path.join(os.fspath(checkpoint), "config.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as handle:
+        saved = json.load(handle)
+    from types import SimpleNamespace
+
+    theirs = model_signature(SimpleNamespace(**{**saved, "num_labels": len(saved.get("id2label") or {})}))
+    ours = model_signature(config)
+    differ = [key for key in ("model_type", "num_labels", "labels") if theirs[key] != ours[key]]
+    if differ:
+        listed = "; ".join(
+            f"{key}: {what} {_preview(theirs[key]) if key == 'labels' else repr(theirs[key])}, {model} "
+            f"{_preview(ours[key]) if key == 'labels' else repr(ours[key])}"
+            for key in differ
+        )
+        raise ValueError(
+            f"The {what} {os.fspath(checkpoint)!r} holds another model than the {model} ({listed}). "
+            + (fix or f"Use a {what} of this model, or load the model it was written for.")
+        )

@@ -22,3 +22,4 @@ RECORDED_TRAINING_FIELDS = (
     "warmup_steps",
     "seed",
 )
+INCOMPLETE_SAVE_NAME = "unlearning_save_incomplete"  # present while a save is written; left behind when it failed

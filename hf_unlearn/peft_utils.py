@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hf_unlearn.checks import check_output_dir, check_peft_on_sharded_model
+from hf_unlearn.checks import check_output_dir
 from hf_unlearn.files import UNLEARNING_CONFIG_NAME
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,6 @@ def prepare_peft_model(model, peft_config, trainer_class):
             )
         _check_peft_config(peft_config)
         peft_config = complete_lora_config(model, peft_config)
-        check_peft_on_sharded_model(model, peft_config)
         peft_model = get_peft_model(model, peft_config)
     _check_peft_model(peft_model)
     _warn_if_head_frozen(peft_model)

@@ -63,11 +63,17 @@ class AudioClassificationTask(Task):
         return (labels.long() + 1 + offsets) % num_labels
 
 
-_TASKS = {AudioClassificationTask.name: AudioClassificationTask}
+#: The one registry of tasks: name -> `Task` class. `UnlearningConfig.task` accepts exactly these names.
+TASKS: dict[str, type[Task]] = {AudioClassificationTask.name: AudioClassificationTask}
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered task names (the choices of `UnlearningConfig.task`)."""
+    return tuple(TASKS)
 
 
 def get_task(name: str) -> Task:
     """Returns the task object for `name`; the error lists the known tasks."""
-    if name not in _TASKS:
-        raise ValueError(f"Unknown task {name!r}; known tasks: {sorted(_TASKS)}.")
-    return _TASKS[name]()
+    if name not in TASKS:
+        raise ValueError(f"Unknown task {name!r}; known tasks: {sorted(TASKS)}.")
+    return TASKS[name]()

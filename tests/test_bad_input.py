@@ -235,6 +235,192 @@ def _load(path):
     return load_checkpoint(str(path))
 
 
+def _forget_with_samples_of_dtype(dtype):
+    """Two clips whose samples are stored as `dtype` (neither float nor a PCM integer type soundfile reads)."""
+
+    clips = [(_clip(seed=seed) * 1000).astype(dtype) + 1 for seed in (1, 2)]
+    return _audio_rows(clips)
+
+
+def _model_with_a_nan_weight():
+    import torch
+
+    model, _ = build_tiny_model("cnn")
+    with torch.no_grad():
+        model.classifier.weight[1, 2] = float("nan")
+    return model
+
+
+def _nan_logits_in_training(model):
+    """A model whose training forward passes give NaN logits (weights stay finite): the loss is NaN at step 1."""
+
+    def poison(module, inputs, output):
+        return output * float("nan") if module.training else output
+
+    model.classifier.register_forward_hook(poison)
+    return model
+
+
+def _stopped_run(splits, tmp_path, **config):
+    """A trained tiny run that the guard stopped at step 1 (non-finite loss)."""
+    model, extractor = build_tiny_model("cnn")
+    run = trainer(
+        tmp_path, splits, model=_nan_logits_in_training(model), processing_class=extractor,
+        config=args(tmp_path, **config),
+    )  # fmt: skip
+    run.train()
+    assert run.stop_reason is not None
+    return run
+
+
+def _save_a_stopped_run(splits, tmp_path):
+    _stopped_run(splits, tmp_path).save_model()
+
+
+# Write targets that cannot be written. Tests run as root, for whom a read-only mode does not stop writes: a folder
+# that cannot be written is simulated by a path under a regular file (a real failure for anyone), by `os.access`
+# answering "not writable" for that folder, and a full disk by `shutil.disk_usage` answering "1 kB free".
+def _a_file_where_a_folder_is_expected(tmp_path):
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("a file, not a folder\n")
+    return blocker / "run"
+
+
+def _read_only(folder):
+    from unittest import mock
+
+    real_access, folder = __import__("os").access, str(folder)
+    return mock.patch("os.access", lambda path, mode, **kw: False if str(path) == folder else real_access(path, mode))
+
+
+def _disk_full():
+    import shutil
+    from unittest import mock
+
+    return mock.patch("shutil.disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+
+
+def _never_trained():
+    """Any training step (a reference model's or the unlearning run's) fails the test: a refusal must come first."""
+    from unittest import mock
+
+    return mock.patch("transformers.Trainer.train", side_effect=AssertionError("a model was trained before refusal"))
+
+
+def _recipe_writing_to(tmp_path, output_dir, patch=None, extra=()):
+    """The recipe on a small FSDD folder, writing to `output_dir` (with `extra` arguments); no training may
+    start."""
+    import contextlib
+
+    from test_recipes import COMMON, RECIPE, load_module, save_tiny_checkpoint, write_fsdd
+
+    recipe = load_module(RECIPE, "unlearn_audio_classification")
+    (tmp_path / "refs").mkdir()
+    data = write_fsdd(tmp_path / "fsdd", takes=6)
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)
+    argv = ["--method", "neggrad_plus", "--dataset_name", data, "--model_name_or_path", checkpoint]
+    argv += ["--forget_speakers", "bob", "--output_dir", str(output_dir), "--reference_dir", str(tmp_path / "refs")]
+    with _never_trained(), patch or contextlib.nullcontext():
+        recipe.main([*argv, *COMMON, *extra])
+
+
+def _demo_writing_to(tmp_path, output_dir):
+    from test_recipes import write_fsdd
+
+    from hf_unlearn.cli.demo import DemoArguments, run_demo
+
+    data = write_fsdd(tmp_path / "fsdd", takes=6)
+    arguments = DemoArguments(dataset_name=data, forget_speakers=["bob"], output_dir=str(output_dir), quiet=True)
+    arguments.cache_dir = str(tmp_path / "cache")
+    with _never_trained():
+        run_demo(arguments)
+
+
+def _benchmark_writing_to(tmp_path, output_dir):
+    from test_recipes import write_fsdd
+
+    from hf_unlearn.cli.main import main
+
+    data = write_fsdd(tmp_path / "fsdd", takes=6)
+    with _never_trained():
+        main(["benchmark", "--dataset_name", data, "--quick", "--output_dir", str(output_dir),
+              "--cache_dir", str(tmp_path / "cache")])  # fmt: skip
+
+
+def _recipe_with_an_original_of_another_architecture(tmp_path):
+    """--original_model_path: a wav2vec2 model with FSDD's ten digit labels, for a run of --model_type mfcc_cnn."""
+    model, extractor = build_tiny_model("wav2vec2", num_labels=10)
+    model.config.id2label = {i: str(i) for i in range(10)}
+    model.config.label2id = {str(i): i for i in range(10)}
+    model.save_pretrained(tmp_path / "w2v")
+    extractor.save_pretrained(tmp_path / "w2v")
+    extra = ["--original_model_path", str(tmp_path / "w2v"), "--model_type", "mfcc_cnn"]
+    _recipe_writing_to(tmp_path, tmp_path / "out", extra=extra)
+
+
+def _trainer_writing_to(splits, tmp_path, output_dir, patch=None):
+    import contextlib
+
+    with _never_trained(), patch or contextlib.nullcontext():
+        config = UnlearningConfig(output_dir=str(output_dir), use_cpu=True, max_steps=1)
+        trainer(tmp_path, splits, config=config).train()
+
+
+def _failed_save_then_load(splits, tmp_path):
+    """A save that runs out of space after writing config.json (simulated: the weights' writer raises ENOSPC), then
+    loading the folder."""
+    import errno
+    from unittest import mock
+
+    run = trainer(tmp_path, splits)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch("transformers.modeling_utils.safe_save_file", side_effect=full), pytest.raises(OSError):
+        run.save_model()
+    assert (tmp_path / "out" / "config.json").exists()  # what a failed save leaves behind
+    _load(tmp_path / "out")
+
+
+def _resume_from_another_model(splits, tmp_path, kind="cnn", num_labels=3):
+    """A checkpoint of another model (other label count or architecture), written as a checkpoint of this run is."""
+    import shutil
+
+    ours = trainer(tmp_path, splits, config=args(tmp_path, save_strategy="steps", save_steps=1))
+    ours.train()
+    checkpoint = tmp_path / "out" / "checkpoint-1"
+    other, _ = build_tiny_model(kind, num_labels=num_labels)
+    for name in ("config.json", "model.safetensors"):
+        (checkpoint / name).unlink()
+    other.save_pretrained(tmp_path / "other")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tmp_path / "other" / name, checkpoint / name)
+    trainer(tmp_path, splits, config=args(tmp_path, save_strategy="steps", save_steps=1)).train(
+        resume_from_checkpoint=str(checkpoint)
+    )
+
+
+def _lock_held_by(tmp_path, pid):
+    """The run lock of `tmp_path / "out"` as another process `pid` on this host would have written it."""
+    import json
+    import socket
+
+    (tmp_path / "out").mkdir(exist_ok=True)
+    holder = {"pid": pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}
+    (tmp_path / "out" / "_hf_unlearn_run.lock").write_text(json.dumps(holder))
+
+
+def _second_run_in_the_same_output_dir(splits, tmp_path):
+    _lock_held_by(tmp_path, 1)  # pid 1 is alive on every Unix host
+    trainer(tmp_path, splits)
+
+
+def _resume_on_a_changed_retain_set(splits, tmp_path):
+    """A run checkpointed at step 1, resumed after a retain row was dropped."""
+    config = args(tmp_path, save_strategy="steps", save_steps=1)
+    trainer(tmp_path, splits, config=config).train()
+    changed = splits.retain.select(range(1, len(splits.retain)))
+    trainer(tmp_path, splits, retain=changed, config=config).train(resume_from_checkpoint=True)
+
+
 # (id, make(splits, tmp_path), error type, words the message must contain)
 BAD_INPUTS = [
     ("unknown_method", lambda s, tmp: trainer(tmp, s, method="nope"), ValueError, ["Known methods:", "neggrad_plus"]),
@@ -350,6 +536,30 @@ BAD_INPUTS = [
         ValueError,
         ["checkpoint-3'", "pickle", "not read"],
     ),
+    (
+        "resume_from_a_checkpoint_with_other_labels",
+        _resume_from_another_model,
+        ValueError,
+        ["checkpoint-1'", "num_labels: checkpoint 3, model to resume 4", "['tone0', 'tone1', 'tone2']"],
+    ),
+    (
+        "resume_from_a_checkpoint_of_another_architecture",
+        lambda s, tmp: _resume_from_another_model(s, tmp, kind="wav2vec2", num_labels=4),
+        ValueError,
+        ["checkpoint-1'", "model_type: checkpoint 'wav2vec2', model to resume 'mfcc_cnn'"],
+    ),
+    (
+        "original_model_path_of_another_architecture",
+        lambda s, tmp: _recipe_with_an_original_of_another_architecture(tmp),
+        ValueError,
+        ["original model at", "w2v'", "model_type: the original model 'wav2vec2', this run 'mfcc_cnn'"],
+    ),
+    (
+        "resume_on_a_changed_retain_set",
+        _resume_on_a_changed_retain_set,
+        ValueError,
+        ["checkpoint-1'", "written for another retain set", "Pass the retain set of that run"],
+    ),
     # ---- audio, named by row and file
     (
         "nan_samples",
@@ -395,6 +605,87 @@ BAD_INPUTS = [
         ValueError,
         ["Row 0 of the forget set", "junk.wav", "could not be decoded"],
     ),
+    # ---- broken models and failed runs are not unlearned or saved as successes
+    (
+        "original_with_a_nan_weight",
+        lambda s, tmp: trainer(tmp, s, model=_model_with_a_nan_weight()),
+        ValueError,
+        ["original model's parameter 'classifier.weight'", "1 NaN or infinite value(s)", "healthy checkpoint"],
+    ),
+    (
+        "save_of_a_run_stopped_by_a_non_finite_loss",
+        _save_a_stopped_run,
+        ValueError,
+        ["stopped before it finished", "training loss became nan", "save_stopped_runs=True", "not saved"],
+    ),
+    # ---- write targets are checked before any training, from every front end
+    (
+        "trainer_output_dir_under_a_file",
+        lambda s, tmp: _trainer_writing_to(s, tmp, _a_file_where_a_folder_is_expected(tmp)),
+        ValueError,
+        ["output_dir", "results.txt' is a file, not a folder", "Choose another output_dir"],
+    ),
+    (
+        "trainer_output_dir_read_only",
+        lambda s, tmp: _trainer_writing_to(s, tmp, tmp / "ro", _read_only(tmp)),
+        ValueError,
+        ["output_dir", "ro'", "not writable"],
+    ),
+    (
+        "trainer_output_dir_on_a_full_disk",
+        lambda s, tmp: _trainer_writing_to(s, tmp, tmp / "out", _disk_full()),
+        ValueError,
+        ["output_dir", "1.0 kB free", "needs about", "free some space"],
+    ),
+    (
+        "recipe_output_dir_under_a_file",
+        lambda s, tmp: _recipe_writing_to(tmp, _a_file_where_a_folder_is_expected(tmp)),
+        ValueError,
+        ["--output_dir", "results.txt' is a file, not a folder"],
+    ),
+    (
+        "recipe_reference_dir_read_only",
+        lambda s, tmp: _recipe_writing_to(tmp, tmp / "out", _read_only(tmp / "refs")),
+        ValueError,
+        ["--reference_dir", "refs'", "not writable"],
+    ),
+    (
+        "demo_output_dir_under_a_file",
+        lambda s, tmp: _demo_writing_to(tmp, _a_file_where_a_folder_is_expected(tmp)),
+        ValueError,
+        ["--output_dir", "results.txt' is a file, not a folder"],
+    ),
+    (
+        "benchmark_output_dir_under_a_file",
+        lambda s, tmp: _benchmark_writing_to(tmp, _a_file_where_a_folder_is_expected(tmp)),
+        ValueError,
+        ["--output_dir", "results.txt' is a file, not a folder"],
+    ),
+    (
+        "output_dir_in_use_by_another_run",
+        _second_run_in_the_same_output_dir,
+        ValueError,
+        ["Another run is writing to the output folder", "(pid 1 on", "Choose another output_dir"],
+    ),
+    (
+        "load_a_folder_whose_save_failed",
+        _failed_save_then_load,
+        ValueError,
+        ["out'", "incomplete", "failed while it was being saved", "save it again"],
+    ),
+    # ---- audio sample types: integer PCM is scaled as soundfile reads it, other types are refused
+    (
+        "audio_samples_of_type_uint16",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_samples_of_dtype("uint16")),
+        ValueError,
+        ["Row 0 of the forget set", "uint16", "int8, int16, int32, uint8", "float32 in [-1, 1]"],
+    ),
+    (
+        "audio_samples_of_type_int64",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_samples_of_dtype("int64")),
+        ValueError,
+        ["Row 0 of the forget set", "int64", "float32 in [-1, 1]"],
+    ),
     # ---- labels
     (
         "unknown_string_label",
@@ -407,6 +698,24 @@ BAD_INPUTS = [
         lambda s, tmp: make_forget_split(_string_labels(s), by="class", values=["cow"]),
         ValueError,
         ["['cow'] do not occur", "tone"],
+    ),
+    (
+        "unknown_speaker_in_make_forget_split",
+        lambda s, tmp: make_forget_split(s.retain, by="speaker", values=[__import__("numpy").str_("zed")]),
+        ValueError,
+        ["Speaker(s) ['zed'] do not exist in column 'speaker'", "known: ['bob', 'cid', 'dee']"],
+    ),
+    (
+        "unknown_class_given_as_a_numpy_string",
+        lambda s, tmp: make_forget_split(s.retain, by="class", values=__import__("numpy").array(["cow"])),
+        ValueError,
+        ["Class 'cow' does not exist", "known classes: ['tone0'"],
+    ),
+    (
+        "labels_outside_num_labels_name_their_rows",
+        lambda s, tmp: trainer(tmp, s, forget=_forget_with_label_7(s)),
+        ValueError,
+        ["labels [7] (rows [0, 1, 2,", "outside the model's num_labels=4"],
     ),
     # ---- paths and corrupt files
     (
@@ -624,3 +933,142 @@ def test_several_cpu_processes_without_use_cpu_fail_on_every_rank(tmp_path):
     # Counted in the text, not per line: the two ranks' lines may still arrive interleaved.
     assert stdout.count("REFUSED:") == 2, stdout + stderr
     assert stdout.count("Pass use_cpu=True") == 2, stdout
+
+
+# Integer PCM as written by soundfile: (RAW subtype, NumPy type of the stored samples).
+PCM_LAYOUTS = [("PCM_S8", "<i1"), ("PCM_U8", "<u1"), ("PCM_16", "<i2"), ("PCM_32", "<i4")]
+
+
+@pytest.mark.parametrize("subtype, dtype", PCM_LAYOUTS, ids=[layout[0] for layout in PCM_LAYOUTS])
+def test_integer_pcm_arrays_are_scaled_as_soundfile_reads_them(subtype, dtype, splits, tmp_path):
+    """An `{"array": <integer PCM>, ...}` clip gives the samples soundfile reads from the same file (int16 / 32768,
+    uint8 (x - 128) / 128, ...), and so the features of that float clip: not the unscaled integers."""
+    import io
+
+    import numpy as np
+    import soundfile
+
+    from hf_unlearn.data.audio_utils import load_audio_array
+
+    raw = {"format": "RAW", "subtype": subtype, "samplerate": 16000, "channels": 1, "endian": "LITTLE"}
+    clips = [_clip(seed=seed) * 4 for seed in (1, 2)]  # up to about +/-1: the whole integer range is used
+    stored, read = [], []
+    for clip in clips:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.clip(clip, -1, 0.99), **{k: v for k, v in raw.items() if k != "channels"})
+        stored.append(np.frombuffer(buffer.getvalue(), dtype=dtype).astype(dtype[1:]))
+        read.append(soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32", **raw)[0])
+    samples, _ = load_audio_array({"array": stored[0], "sampling_rate": 16000})
+    assert np.abs(samples - read[0]).max() < 1e-7
+    as_integers = trainer(tmp_path, splits, forget=_audio_rows(stored)).train_dataset.forget
+    as_floats = trainer(tmp_path, splits, forget=_audio_rows(read)).train_dataset.forget
+    for row in range(2):
+        assert np.abs(as_integers[row]["input_features"] - as_floats[row]["input_features"]).max() < 1e-4
+
+
+def test_a_stopped_run_saved_on_request_says_so_everywhere(splits, tmp_path):
+    """With save_stopped_runs=True the stopped run is saved, and its card, unlearning_results.json and audit log say
+    that it stopped and why: nothing on disk reads as a successful unlearning."""
+    import json
+
+    run = _stopped_run(splits, tmp_path, save_stopped_runs=True)
+    run.save_model()
+    out = tmp_path / "out"
+    card = (out / "README.md").read_text()
+    assert "stopped before it finished" in card and "training loss became nan" in card
+    results = json.loads((out / "unlearning_results.json").read_text())
+    assert results["stopped"]["reason"] == run.stop_reason and results["stopped"]["failed"] is True
+    entry = json.loads((out / "unlearning_log.jsonl").read_text().splitlines()[-1])
+    assert entry["stop_reason"] == run.stop_reason and entry["stopped_as_failure"] is True
+
+
+SPEAKERS = ("george", "jackson", "lucas", "nicolas")  # speaker identification: each class is a person
+
+
+def _speaker_id_dataset():
+    from conftest import tone_clip
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    rows = {"audio": [], "label": [], "speaker": []}
+    for s, speaker in enumerate(SPEAKERS):
+        for take in range(6):
+            clip = tone_clip(300.0 * (1 + take % 3), s, take)
+            rows["audio"].append({"array": clip, "sampling_rate": 16000})
+            rows["label"].append(s)
+            rows["speaker"].append(speaker)
+    features = Features(
+        {
+            "audio": {"array": Sequence(Value("float32")), "sampling_rate": Value("int64")},
+            "label": ClassLabel(names=list(SPEAKERS)),
+            "speaker": Value("string"),
+        }
+    )
+    return Dataset.from_dict(rows, features=features)
+
+
+@pytest.mark.parametrize("remove", [None, False])
+def test_a_speaker_id_request_never_names_the_forgotten_speaker(remove, tmp_path):
+    """A class request on a speaker-identification model (the class is the person): no saved file names the
+    speaker; by default the speaker's label and output unit are removed from the saved model, which still loads and
+    predicts the other speakers as the unlearned model did; `remove_forgotten_labels=False` keeps the full head."""
+    import json
+
+    import numpy as np
+    import torch
+    from transformers import AutoModelForAudioClassification
+
+    from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
+
+    splits = make_forget_split(_speaker_id_dataset(), by="class", values=["george"], test_size=0.25, seed=0)
+    model, extractor = build_mfcc_cnn(list(SPEAKERS), dropout=0.0)
+    config = args(tmp_path, remove_forgotten_labels=remove)
+    run = trainer(tmp_path, splits, model=model, processing_class=extractor, config=config, forget_request=splits)
+    run.train()
+    run.evaluate({"forget": splits.forget, "test": splits.test})
+    run.save_model()
+    out = tmp_path / "out"
+    published = ["README.md", "unlearning_config.json", "unlearning_results.json", "unlearning_log.jsonl"]
+    for name in published:
+        assert "george" not in (out / name).read_text(), name
+    card = (out / "README.md").read_text()
+    assert "Forgotten speakers (classes of this speaker-identification model): 1, not named" in card
+    request = json.loads((out / "unlearning_config.json").read_text())["request"]
+    assert request["digest"].startswith("hmac-sha256:") and "forgotten_classes" not in request
+    saved = AutoModelForAudioClassification.from_pretrained(out)
+    assert len(run.model.config.id2label) == 4  # the model in memory keeps its full head
+    if remove is False:
+        assert saved.config.id2label[0] == "george" and "Removed from this model" not in card
+        return
+    assert "george" not in (out / "config.json").read_text()
+    assert list(saved.config.id2label.values()) == ["jackson", "lucas", "nicolas"]
+    assert "Removed from this model (`remove_forgotten_labels`): 1 output unit(s)" in card
+    features = torch.tensor(np.stack(run.train_dataset.retain["input_features"][:4]))
+    run.model.eval()
+    with torch.no_grad():
+        full, pruned = run.model(input_features=features).logits, saved.eval()(input_features=features).logits
+    assert torch.allclose(full[:, 1:], pruned, atol=1e-5)
+
+
+def test_a_lock_left_by_a_run_that_is_gone_is_taken_over(splits, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _lock_held_by(tmp_path, int(gone.stdout))
+    trainer(tmp_path, splits)
+    assert json.loads((tmp_path / "out" / "_hf_unlearn_run.lock").read_text())["pid"] == os.getpid()
+
+
+def test_accuracy_after_label_removal_is_that_of_the_smaller_head():
+    """The figure recorded for a saved model without the forgotten classes: the top class among the others; rows of a
+    removed class are wrong."""
+    import numpy as np
+
+    from hf_unlearn.hub.speaker_labels import accuracy_without_labels
+
+    logits = np.array([[3.0, 2.0, 0.0], [0.0, 5.0, 1.0], [4.0, 0.0, 1.0], [1.0, 0.0, 2.0], [5.0, 1.0, 0.0]])
+    labels = np.array([1, 1, 2, 2, 0])
+    assert accuracy_without_labels(logits, labels, []) == 0.6  # rows 1, 3, 4
+    assert accuracy_without_labels(logits, labels, [0]) == 0.8  # rows 0 and 2 now right; row 4 (class 0) lost

@@ -43,7 +43,6 @@ class Poisoned:
         raise AssertionError("a tuning trial read a reporting-only split (len)")
 
 
-
 def run_benchmark_command(argv):
     """`hf-unlearn benchmark <argv>`, in this process."""
     from hf_unlearn.cli.main import main
@@ -84,7 +83,9 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
     argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
-    argv += ["--tune_learning_rates", "1e-4", "1e-2", "--tune_epochs", "1", "--tune_requests", "2"]
+    # The grid: one learning rate x the two stopping targets (gold's forget-validation figures, and gold-free).
+    argv += ["--tune_learning_rates", "1e-2", "--tune_targets", "reference", "unseen", "--tune_requests", "2"]
+    argv += ["--stop_max_epochs", "1"]
     argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3"]
     argv += ["--train_takes", "7"]
     argv += ["--num_workers", "0", "--no_write_settings", "--readme", str(tmp_path / "README.md")]
@@ -105,12 +106,19 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     for method in METHODS:
         entry = record["methods"][method]
         assert len(entry["trials"]) == 4 and not any(t["error"] for t in entry["trials"])
-        tuned = {key: entry["choice"]["settings"][key] for key in benchmark.TUNED_FIELDS}
+        tuned = {
+            key: entry["choice"]["settings"][key]
+            for key in benchmark.TUNED_FIELDS
+            if key in entry["choice"]["settings"]
+        }
         assert tuned in record["grid"]
         assert entry["choice"]["settings"]["per_device_train_batch_size"] == 32  # the shipped settings' batch size
         # Every run of the method used the chosen setting (with the step cap of this test).
         used = {json.dumps(r["settings"], sort_keys=True) for r in result["runs"] if r["method"] == method}
         assert used == {json.dumps(entry["choice"]["settings"], sort_keys=True)}
+    targets = {r["record"]["stopping"]["mode"] for r in result["runs"]}
+    assert targets <= {"reference", "unseen"} and all(r["record"]["stopping"] for r in result["runs"])
+    assert result["stopping_floor"]["class"] == 0.0  # two seeds' gold models both never name the forgotten digit
     rows = result["summary"]["class"]
     assert list(rows) == ["original", "gold", *METHODS]
     assert rows["gold"]["forget_accuracy"]["mean"] == 0.0  # gold never saw the forgotten digit
@@ -237,7 +245,7 @@ def test_shadows_from_seeds_are_the_other_seeds_gold_models(monkeypatch):
 
     monkeypatch.setattr(loop, "_CACHE", {})  # nothing borrowed here outlives the test
     monkeypatch.setattr(loop, "_prepared", lambda args, label: (None, None))
-    monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size: None)
+    monkeypatch.setattr(loop, "request_splits", lambda data, request, seed, size, args=None: None)
     monkeypatch.setattr(loop, "_references", fake_references)
     args = benchmark.BenchmarkArguments(dataset_name="d", seeds=[0, 1, 2], shadows_from_seeds=True)
     speaker, sample = loop.build_requests(

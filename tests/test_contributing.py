@@ -8,7 +8,6 @@ one place to change when that list moves to a registry."""
 from __future__ import annotations
 
 import ast
-import inspect
 import json
 import re
 from pathlib import Path
@@ -115,36 +114,33 @@ def test_method_checklist_names_every_place():
 
 # ---------------------------------------------------------------------------------------------------- data layouts
 
-LAYOUT_PLACES = ["hf_unlearn/experiment/data.py", "tests/test_recipes.py", "docs/data.md", "recipes/README.md"]
-# Layouts without an offline test, and why.
-UNTESTED_LAYOUTS = {"hub": "the Hub is unreachable from the test suite"}
+LAYOUT_PLACES = ["hf_unlearn/data/layouts.py", "tests/test_data_layouts.py", "docs/data.md", "recipes/README.md"]
 
 
 def data_layouts() -> list[str]:
     """The data layouts the recipe and the benchmark load (`--data_layout`), `auto` left out."""
-    from hf_unlearn.experiment import data
+    from hf_unlearn.data import layouts
 
-    return [layout for layout in data.DATA_LAYOUTS if layout != "auto"]
+    return [layout.name for layout in layouts.DATA_LAYOUTS]
 
 
-def layout_gaps(layout: str) -> list[str]:
-    """What `layout` misses of its checklist, one line per place (each naming the place)."""
-    from hf_unlearn.experiment.data import detect_layout, load_audio_dataset
+def layout_gaps(name: str) -> list[str]:
+    """What the layout `name` misses of its checklist, one line per place (each naming the place)."""
+    from test_data_layouts import LAYOUT_CASES
 
-    detector, loader = inspect.getsource(detect_layout), inspect.getsource(load_audio_dataset)
-    tests = "".join(path.read_text() for path in (ROOT / "tests").glob("test_*.py"))
+    from hf_unlearn.data import layouts
+
+    record = next(layout for layout in layouts.DATA_LAYOUTS if layout.name == name)
     recipes_readme = (ROOT / "recipes/README.md").read_text().split("### Data sources", 1)[1].split("###", 1)[0]
     gaps = []
-    if layout != "hub" and f'return "{layout}"' not in detector:
-        gaps.append(f"{layout}: detect_layout (hf_unlearn/experiment/data.py) never returns it")
-    if f'"{layout}"' not in loader and f"load_{layout}(" not in loader:
-        gaps.append(f"{layout}: load_audio_dataset (hf_unlearn/experiment/data.py) has no loader for it")
-    if layout not in UNTESTED_LAYOUTS and f'["data_layout"] == "{layout}"' not in tests:
-        gaps.append(f'{layout}: no recipe run on it in tests/test_recipes.py (results["data_layout"] == "{layout}")')
-    if not re.search(rf"^\| `{layout}` \|", (ROOT / "docs/data.md").read_text(), re.MULTILINE):
-        gaps.append(f"{layout}: no row in the layouts table of docs/data.md")
-    if f"`{layout}`" not in recipes_readme:
-        gaps.append(f"{layout}: not named in recipes/README.md, Data sources")
+    if not callable(record.detect) or not callable(record.load):
+        gaps.append(f"{name}: its record in hf_unlearn/data/layouts.py lacks a detector or a loader")
+    if name not in LAYOUT_CASES:
+        gaps.append(f"{name}: no case in LAYOUT_CASES of tests/test_data_layouts.py")
+    if not re.search(rf"^\| `{name}` \|", (ROOT / "docs/data.md").read_text(), re.MULTILINE):
+        gaps.append(f"{name}: no row in the layouts table of docs/data.md")
+    if f"`{name}`" not in recipes_readme:
+        gaps.append(f"{name}: not named in recipes/README.md, Data sources")
     return gaps
 
 
@@ -154,9 +150,10 @@ def test_every_data_layout_is_in_every_place_of_its_checklist():
 
 
 def test_a_toy_layout_is_reported_missing_from_every_place(monkeypatch):
-    from hf_unlearn.experiment import data
+    from hf_unlearn.data import layouts
 
-    monkeypatch.setattr(data, "DATA_LAYOUTS", (*data.DATA_LAYOUTS, "toy_layout"))
+    toy = layouts.DataLayout(name="toy_layout", description="a toy", detect=None, load=None)
+    monkeypatch.setattr(layouts, "DATA_LAYOUTS", (*layouts.DATA_LAYOUTS, toy))
     assert "toy_layout" in data_layouts()
     gaps = "\n".join(layout_gaps("toy_layout"))
     assert not [place for place in LAYOUT_PLACES if place not in gaps], gaps
@@ -168,7 +165,7 @@ def test_layout_checklist_names_every_place():
 
 # --------------------------------------------------------------------------------------------------------- metrics
 
-METRIC_PLACES = ["hf_unlearn/metrics/unlearning/README.md", "docs/metrics.md"]
+METRIC_PLACES = ["hf_unlearn/evaluation/metric_table.py", "hf_unlearn/metrics/unlearning/README.md", "docs/metrics.md"]
 
 
 def logged_evaluation_keys() -> set[str]:
@@ -186,6 +183,7 @@ def metric_gaps(keys: set[str]) -> list[str]:
     from test_readme import _documented_key_patterns
 
     from hf_unlearn.benchmark.group_summary import SUMMARY_KEYS
+    from hf_unlearn.evaluation.metric_table import METRICS
     from hf_unlearn.evaluation.report import OPTIONAL_COLUMNS, TABLE_COLUMNS
     from hf_unlearn.hub.audit import LOGGED_METRICS
     from hf_unlearn.hub.card import CARD_METRICS
@@ -196,6 +194,7 @@ def metric_gaps(keys: set[str]) -> list[str]:
     gaps = [
         f"{key}: no row in docs/metrics.md" for key in keys if not any(p.fullmatch(f"eval_{key}") for p in patterns)
     ]
+    gaps += [f"{key}: no row in hf_unlearn/evaluation/metric_table.py" for key in keys if key not in METRICS]
     gaps += [
         f"{key}: no row in hf_unlearn/metrics/unlearning/README.md"
         for key in keys

@@ -128,3 +128,15 @@ def test_task_random_labels_uniform_over_the_other_classes():
         assert torch.all((others - 0.25).abs() < 0.05), others
     with pytest.raises(ValueError, match="at least 2 classes"):
         get_task("audio-classification").random_labels(labels, 1)
+
+
+def test_config_accepts_exactly_the_registered_tasks(monkeypatch, tmp_path):
+    """`hf_unlearn.tasks.TASKS` is the one list of tasks: registering one there is all the config needs."""
+    from hf_unlearn import tasks
+    from hf_unlearn.trainer.config import UnlearningConfig
+
+    with pytest.raises(ValueError, match="Unknown task 'toy-task'"):
+        UnlearningConfig(output_dir=str(tmp_path), task="toy-task")
+    monkeypatch.setitem(tasks.TASKS, "toy-task", tasks.AudioClassificationTask)
+    assert UnlearningConfig(output_dir=str(tmp_path), task="toy-task").task == "toy-task"
+    assert isinstance(get_task("toy-task"), tasks.AudioClassificationTask)

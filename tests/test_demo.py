@@ -10,7 +10,7 @@ pytest.importorskip("espeakng_loader")
 
 
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
-    """A class request (forget the keyword "yes"), where the gold model cannot predict the class at all: the demo must
+    """The default request, the keyword "yes", where the gold model cannot predict the class at all: the demo must
     train an original that learned the task, unlearn a copy that moves toward gold on the forget set while keeping
     retain accuracy, save it, and reuse the cached references on a second run. (The speaker request's privacy, a
     card that never names the voice, is checked by tests/test_hub.py's demo push.)"""
@@ -23,7 +23,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("HF_UNLEARN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "unlearned"
-    argv = ["demo", "--method", "neggrad_plus", "--forget", "class:yes", "--output-dir", str(out)]
+    argv = ["demo", "--method", "neggrad_plus", "--output-dir", str(out)]  # no forget option: the default request
     # keywords.json is tuned on the full 10 x 10 demo data; on this 3 x 3 subset one epoch over retain is a few steps,
     # too few to move the forget set.
     argv += ["--num_keywords", "3", "--num_voices", "3", "--original_epochs", "20", "--num_train_epochs", "3"]
@@ -36,8 +36,13 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     for model in ("original", "gold", "neggrad_plus"):
         assert f"| {model} |" in printed, model
+    assert "| Forget Acc | Forget-test Acc |" in printed  # held-out recordings of the class too
+    # The table is read out, and the speaker case is one flag away.
+    assert "forget accuracy: original " in printed and "hf-unlearn demo --forget_speakers en-us+f1" in printed
 
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["request"]["kind"] == "class" and "yes" not in json.dumps(results["arguments"])
+    rows = results["rows"]
     original, gold, unlearned = rows["original"], rows["gold"], rows["neggrad_plus"]
     for row in rows.values():
         for key in ("forget_accuracy", "retain_accuracy", "test_accuracy", "test_f1", "mia"):

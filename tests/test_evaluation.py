@@ -466,3 +466,51 @@ def test_table_cell_has_no_negative_zero():
     assert format_cell(-1e-12) == "0.000"
     assert format_cell(-0.0004) == "0.000"
     assert format_cell(-0.0006) == "-0.001"
+
+
+def test_results_table_and_figure_show_forget_test():
+    """Held-out recordings of what is forgotten get their own table column and bar group, read as "closest to gold"."""
+    from hf_unlearn.evaluation.report import draw_results_figure
+
+    rows = {
+        "original": {
+            "forget_accuracy": 1.0,
+            "forget_test_accuracy": 0.97,
+            "retain_accuracy": 1.0,
+            "test_accuracy": 1.0,
+        },
+        "gold": {"forget_accuracy": 0.0, "forget_test_accuracy": 0.0, "retain_accuracy": 1.0, "test_accuracy": 0.99},
+    }
+    lines = results_table(rows, request_kind="speaker_id").splitlines()
+    assert "| Forget Acc | Forget-test Acc | MIA |" in lines[0] and "Forget F1" not in lines[0]
+    assert "| 1.000 | 0.970 |" in lines[2] and "Forget-test Acc (held-out" in results_table(rows)
+    assert "Forget-test" not in results_table({"gold": {"forget_accuracy": 0.0}})
+
+    figure = draw_results_figure(rows)
+    axis = figure.axes[0]
+    labels = [label.get_text() for label in axis.get_xticklabels()]
+    assert [label.split("\n")[0] for label in labels] == ["forget", "forget_test", "retain", "test"]
+    assert "closest to" in labels[1] and "higher" in labels[2]
+    # Every bar carries its value, also a bar of height 0 (a forgotten split).
+    values = [text.get_text() for text in axis.texts]
+    assert values.count("0.00") == 2 and len(values) == 8
+
+
+def test_results_figure_text_does_not_overlap():
+    """No two x tick labels of the accuracy panel overlap, nor the legend and the bars, with four splits and three
+    models next to the loss panels (the demo's layout)."""
+    from hf_unlearn.evaluation.report import draw_results_figure
+
+    rng = np.random.default_rng(0)
+    splits = ("forget", "forget_test", "retain", "test")
+    rows = {name: {f"{split}_accuracy": 0.5 for split in splits} for name in ("original", "gold", "neggrad_plus")}
+    losses = {name: {"forget": rng.gamma(2, 0.3, 50), "test": rng.gamma(2, 0.5, 60)} for name in rows}
+    figure = draw_results_figure(rows, losses)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axis = figure.axes[0]
+    boxes = [label.get_window_extent(renderer) for label in axis.get_xticklabels()]
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, (left, right)
+    legend = axis.get_legend().get_window_extent(renderer)
+    assert legend.y1 < axis.get_window_extent(renderer).y0  # below the panel, not over the bars

@@ -76,6 +76,46 @@ def test_defaults_per_model_type_and_settings_file():
         method_settings("scrub", "no_such_dataset")
 
 
+def test_reference_spec_reads_patience_zero_as_no_early_stopping():
+    from hf_unlearn.experiment import ReferenceSpec, reference_defaults
+
+    spec = ReferenceSpec(["a", "b"], model_type="mfcc_cnn", training={"early_stopping_patience": 0})
+    assert spec.training["early_stopping_patience"] is None
+    unset = ReferenceSpec(["a", "b"], model_type="mfcc_cnn", training={"early_stopping_patience": None})
+    assert unset.training == reference_defaults("mfcc_cnn")
+
+
+def test_run_record_metrics_are_metrics_from_outputs_with_plain_floats():
+    """`experiment.run` evaluates through `evaluation.metrics_from_outputs` (the trainer's path): the numbers are
+    those of `unlearning_metrics` on the outputs' predictions, losses and logits, KL to gold and LiRA included."""
+    from numbers import Real
+
+    from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+    from hf_unlearn.experiment.run import _metrics
+
+    rng = np.random.default_rng(0)
+    splits = ("forget", "retain", "test", "forget_test")
+    outputs = {split: (rng.normal(size=(12, 3)), rng.integers(0, 3, 12)) for split in splits}
+    gold_logits = {split: rng.normal(size=(12, 3)) for split in splits}
+    shadow_logits = {split: rng.normal(size=(2, 12, 3)) for split in splits}
+    references = {"original": {"mia": 0.9}, "gold": {"mia": 0.5, "test_f1": 0.4, "forget_accuracy": 0.3,
+                                                     "train_time": 10.0}}  # fmt: skip
+    options = dict(unlearning_time=1.0, num_classes=3, gold_logits=gold_logits, shadow_logits=shadow_logits)
+    metrics, losses = _metrics(outputs, **references, **options)
+    expected = unlearning_metrics(
+        {split: logits.argmax(-1) for split, (logits, _) in outputs.items()},
+        {split: labels for split, (_, labels) in outputs.items()},
+        {split: per_sample_cross_entropy(logits, labels) for split, (logits, labels) in outputs.items()},
+        split_logits={split: logits for split, (logits, _) in outputs.items()},
+        **references,
+        **options,
+    )
+    assert metrics == expected and list(metrics) == list(expected)
+    assert {"kl_to_gold", "lira_auc", "gum", "forget_accuracy_minus_gold"} <= set(metrics)
+    assert all(type(value) is float for value in metrics.values() if isinstance(value, Real))
+    assert set(losses) == set(splits)
+
+
 def test_fitted_extractor_shapes_the_model(pipeline_inputs):
     requests, spec, extractor = pipeline_inputs
     assert extractor.is_fitted and extractor.normalize == "dataset"
@@ -238,3 +278,41 @@ def test_borrowed_shadows_are_read_with_their_own_extractor(pipeline_inputs, tmp
     evaluation = evaluate_references({**references, "shadows": borrowed}, splits.eval_splits(), extractor)
     assert loaded == [s.path for s in borrowed]  # the original and gold use the request's extractor
     assert evaluation["shadow_logits"]["forget"].shape[0] == 2
+
+
+def test_run_request_never_saves_a_failed_run_as_a_success(pipeline_inputs, tmp_path, monkeypatch):
+    """A run that stopped as a failure (here: `stopped_run` answers so, as after a non-finite loss) is refused at save
+    by default (the recipe), and with `skip_failed_save=True` (the benchmark) is not saved, its record saying why."""
+    import hf_unlearn.hub.stopped_runs as stopped_runs
+    from hf_unlearn.experiment import reference_models, run_request
+
+    requests, spec, extractor = pipeline_inputs
+    references = reference_models(requests[0], spec, extractor, seed=0, cache_dir=tmp_path, use_cpu=True)
+    failure = {"reason": "Unlearning stopped: the training loss became nan at step 1.", "at_step": 0, "failed": True}
+    monkeypatch.setattr(stopped_runs, "stopped_run", lambda trainer: failure)
+    settings = {"max_steps": 1}
+    with pytest.raises(ValueError, match="save_stopped_runs=True"):
+        run_request("finetune", settings, requests[0], extractor, references, output_dir=str(tmp_path / "a"))
+    assert not (tmp_path / "a" / "model.safetensors").exists()
+    run_request(
+        "finetune", settings, requests[0], extractor, references, output_dir=str(tmp_path / "b"),
+        skip_failed_save=True,
+    )  # fmt: skip
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+
+
+def test_weak_original_is_flagged_against_chance():
+    """The bar is chance-adjusted accuracy on retain-validation: 0.84 on 6 balanced classes passes (0.81), 0.61 is
+    flagged (0.53), and a constant guess of a majority label scores chance, not its raw accuracy."""
+    from datasets import Dataset
+
+    from hf_unlearn.experiment.reference_quality import chance_accuracy, weak_reference_warning
+
+    balanced = Dataset.from_dict({"label": [i % 6 for i in range(60)]})
+    assert weak_reference_warning({"retain_accuracy": 0.84, "num_classes": 6}, balanced) is None
+    warning = weak_reference_warning({"retain_accuracy": 0.61, "num_classes": 6}, balanced, hint="Try X.")
+    assert "0.610" in warning and "0.53" in warning and warning.endswith("Try X.")
+    skewed = Dataset.from_dict({"y": [0] * 9 + [1]})
+    assert chance_accuracy(skewed["y"], num_classes=2) == 0.9
+    assert weak_reference_warning({"retain_accuracy": 0.9, "num_classes": 2}, skewed, "y") is not None
+    assert weak_reference_warning({"num_classes": 2}, skewed, "y") is None  # nothing measured, nothing said

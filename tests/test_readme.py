@@ -196,7 +196,7 @@ def _shell_commands(text: str) -> list[list[str]]:
     return commands
 
 
-def test_readme_commands_parse(monkeypatch):
+def test_readme_commands_parse(monkeypatch, tmp_path):
     """Every `hf-unlearn` and recipe command of the README parses: its subcommand and options exist."""
     from hf_unlearn.cli.main import build_parser
 
@@ -208,7 +208,25 @@ def test_readme_commands_parse(monkeypatch):
     spec.loader.exec_module(recipe)
     checked = 0
     for command in _shell_commands(README.read_text()):
-        if command[0] == "hf-unlearn":
+        if "-m" in command and command[command.index("-m") + 1] == "hf_unlearn.cli":  # accelerate launch -m ...
+            command = ["hf-unlearn", *command[command.index("-m") + 2 :]]
+        if command[:2] in (["hf-unlearn", "unlearn"], ["hf-unlearn", "tune"]):  # HfArgumentParser commands
+            from hf_unlearn.cli.tune import TuneArguments
+            from hf_unlearn.cli.unlearn import parse_arguments
+
+            monkeypatch.chdir(ROOT)  # the YAML paths are relative to the repository
+            extra = (TuneArguments,) if command[1] == "tune" else ()
+            arguments = [a for a in command[2:] if a != "--help"]
+            if "--method_settings" in arguments:  # a file `hf-unlearn tune` writes: a copy of a shipped one here
+                index = arguments.index("--method_settings") + 1
+                if arguments[index].endswith(".json"):
+                    settings = tmp_path / arguments[index]
+                    shipped = ROOT / "hf_unlearn" / "experiment" / "settings" / "fsdd.json"
+                    settings.write_text(shipped.read_text())
+                    arguments[index] = str(settings)
+            parse_arguments(arguments, extra_classes=extra)
+            checked += 1
+        elif command[0] == "hf-unlearn":
             _, unknown = build_parser(command[1]).parse_known_args(command[1:])
             assert not unknown, f"`{shlex.join(command)}`: hf-unlearn {command[1]} does not know {unknown}"
             checked += 1
@@ -331,15 +349,21 @@ def test_every_logged_metric_key_is_documented():
 def test_benchmark_block_is_the_generated_one():
     """docs/benchmarks.md holds the block `hf-unlearn benchmark --readme docs/benchmarks.md` writes, unchanged; the
     README's glance table says what that run's JSON says."""
-    from hf_unlearn.benchmark.group_summary import README_END, README_START, readme_block
+    from hf_unlearn.benchmark.group_summary import README_END, README_START
+    from hf_unlearn.benchmark.untuned import results_block
 
     result = json.loads((ROOT / "recipes" / "results" / "fsdd.json").read_text())
     text = (DOCS / "benchmarks.md").read_text()
     found = re.search(re.escape(README_START) + ".*?" + re.escape(README_END), text, re.DOTALL)
-    assert found and found.group(0) == readme_block(result), "docs/benchmarks.md's results block was edited by hand"
+    assert found and found.group(0) == results_block(result, "recipes/results/fsdd.json"), (
+        "docs/benchmarks.md's results block was edited by hand"
+    )
     glance = _section(README.read_text(), "## Results at a glance")
-    rows = dict(re.findall(r"^\| (\w+) \| ([\w, ]+) \|$", glance, re.MULTILINE)[1:])  # after the header
-    expected = {group: ", ".join(methods) or "none" for group, methods in result["targets_met"].items()}
+    rows = {g: (m, e) for g, m, e in re.findall(r"^\| (\w+) \| ([\w, ]+) \| ([\w, ]+) \|$", glance, re.M)}
+    expected = {
+        group: (", ".join(methods) or "none", ", ".join(result["targets_met_equivalence"][group]) or "none")
+        for group, methods in result["targets_met"].items()
+    }
     assert rows == expected, "the README's benchmark table differs from recipes/results/fsdd.json"
 
 

@@ -1,6 +1,8 @@
-"""The recipe `recipes/unlearn_audio_classification.py`: `main()` with patched arguments on a tiny local checkpoint and
-generated data in every layout (FSDD, Speech Commands, audiofolder, a dataset saved to disk), its argument parsing
-(`--method` first, `--config` YAML), the generated YAML configs, and the Speech Commands loader."""
+"""The package command `hf-unlearn unlearn` (`hf_unlearn.cli.unlearn`; `recipes/unlearn_audio_classification.py`
+wraps it): `main()` with patched arguments on a tiny local checkpoint and generated data in every layout (FSDD, Speech
+Commands, audiofolder, a dataset saved to disk), its argument parsing (`--method` first, `--config` YAML), the
+generated YAML configs, `hf-unlearn tune`, two processes under `accelerate launch -m hf_unlearn.cli unlearn`, and the
+Speech Commands loader."""
 
 from __future__ import annotations
 
@@ -28,7 +30,18 @@ def load_module(path: str, name: str):
 
 @pytest.fixture(scope="module")
 def recipe():
-    return load_module(RECIPE, "unlearn_audio_classification")
+    """The command's module (what the recipe file re-exports)."""
+    import hf_unlearn.cli.unlearn
+
+    return hf_unlearn.cli.unlearn
+
+
+def test_recipe_file_is_a_wrapper_of_the_package_command():
+    wrapper = load_module(RECIPE, "unlearn_audio_classification")
+    import hf_unlearn.cli.unlearn
+
+    for name in ("main", "parse_arguments", "peft_config", "command"):
+        assert getattr(wrapper, name) is getattr(hf_unlearn.cli.unlearn, name), name
 
 
 def write_wav(path, array, sampling_rate):
@@ -194,6 +207,25 @@ def test_recipe_on_fsdd_folder_with_speaker_request_and_cached_references(recipe
     recipe.main([*argv, "--original_model_path", str(out), "--gold_model_path", str(gold_dir)])
     log = (tmp_path / "out3" / "unlearning_log.jsonl").read_text().splitlines()
     assert len(log) == 2 and [json.loads(line)["method"] for line in log] == ["neggrad_plus", "scrub"]
+
+
+def test_recipe_stops_at_a_fold_out_reference_target(recipe, tmp_path):
+    """`--stop_target reference --fold_out_folds 2`: two fold-out models (speakers dealt into folds, cached beside the
+    other references) give the speaker request its target; the stop is recorded in results.json and on the card."""
+    data = write_fsdd(tmp_path / "fsdd")
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)
+    out, refs = tmp_path / "out", tmp_path / "refs"
+    argv = ["--method", "finetune", "--dataset_name", data, "--model_name_or_path", checkpoint]
+    argv += ["--forget_speakers", "bob", "--output_dir", str(out), "--reference_dir", str(refs), *COMMON]
+    results = recipe.main([*argv, "--stop_target", "reference", "--fold_out_folds", "2", "--stop_interval", "1"])
+    stopping = results["runs"][0]["stopping"]
+    assert stopping["mode"] == "reference" and "fold-out" in stopping["source"]
+    assert 0.0 <= stopping["target_forget_accuracy"] <= 1.0 and stopping["stopped_at_step"] is not None
+    assert "stopping rule" in (out / "README.md").read_text()
+    # Three speakers in two folds: one fold holds one speaker, and its fold-out model is that speaker's gold model
+    # (the same rows, seed and recipe: the same cache entry); the other is trained for the folds alone.
+    kinds = [json.loads(p.read_text()).get("kind") for p in refs.glob("*/reference_training.json")]
+    assert kinds.count("fold_out") == 1 and len(kinds) == 3, kinds
 
 
 def test_recipe_on_speech_commands_layout_with_unslu_protocol(recipe, tmp_path):
@@ -442,7 +474,9 @@ def test_load_speech_commands_layout(tmp_path, caplog):
 # ----------------------------------------------------------------------------------------------- processes
 @pytest.mark.slow
 @pytest.mark.distributed
-def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
+def test_command_under_accelerate_launch_with_two_cpu_processes(tmp_path):
+    """`accelerate launch ... -m hf_unlearn.cli unlearn`: the package's module, no script path, run from outside the
+    source tree (PYTHONPATH names the checkout under test)."""
     data = write_fsdd(tmp_path / "fsdd")
     checkpoint = save_tiny_checkpoint(tmp_path / "ckpt", num_labels=10, sampling_rate=8000)
     out = tmp_path / "out"
@@ -450,9 +484,11 @@ def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
         sys.executable,
         "-m",
         "accelerate.commands.launch",
-        "--config_file",
-        os.path.join(ROOT, "recipes", "accelerate_configs", "cpu_two_processes.yaml"),
-        RECIPE,
+        *("--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"),
+        *("--dynamo_backend", "no"),
+        "-m",
+        "hf_unlearn.cli",
+        "unlearn",
         "--method",
         "neggrad_plus",
         "--dataset_name",
@@ -465,7 +501,8 @@ def test_recipe_under_accelerate_launch_with_two_cpu_processes(tmp_path):
         str(out),
         *COMMON,
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=1200, cwd=tmp_path, env=env)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["num_processes"] == 2  # really two ranks, not one process training alone
@@ -531,7 +568,17 @@ def test_shipped_fsdd_config_with_a_class_request_and_speaker_identification(rec
     out = tmp_path / "speaker"
     argv = ["--config", config, "--dataset_name", data, "--label_column", "speaker", "--forget_classes", "bob"]
     results = recipe.main([*argv, "--output_dir", str(out), "--normalize", "per_clip", *tiny])
-    check_outputs(out, "neggrad_plus", "class")
+    # Speaker labels: speaker identification, with its own tuned settings; the speaker is never published.
+    check_outputs(out, "neggrad_plus", "speaker_id")
+    expected = method_settings("neggrad_plus", "fsdd", "speaker_id")
+    assert expected != method_settings("neggrad_plus", "fsdd", "class")
+    run = results["runs"][0]
+    assert (run["settings"]["learning_rate"], run["settings"]["num_train_epochs"]) == (
+        expected["learning_rate"],
+        expected["num_train_epochs"],
+    )
+    assert "bob" not in (out / "README.md").read_text() and "bob" not in (out / "results.json").read_text()
+    assert "| Forget-test Acc |" in (out / "results.md").read_text()  # bob's held-out takes
     assert results["rows"]["original"]["num_classes"] == 3  # ann, bob, cid
     # bob's training takes 5-7 of 3 digits, as forget rows or forget-validation.
     assert results["request"]["num_forget"] + results["request"]["num_forget_validation"] == 9
@@ -692,3 +739,51 @@ def test_recipe_on_speech_commands_folder_without_split_lists_holds_out_by_speak
     assert set(splits.test["speaker"]) == set(by_split["test"])
     assert set(splits.validation["speaker"]) == set(by_split["validation"])
     assert len(splits.forget) + len(splits.retain) == 4 * 3 * 3  # every training clip, the misnamed one skipped
+
+
+# ------------------------------------------------------------------------------------------------------- tune
+def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
+    """`hf-unlearn tune` on a tiny FSDD folder: every trial sees validation splits only (never test or forget_test),
+    the choice lands in the settings file under the request kind, and `unlearn --method_settings FILE` uses it."""
+    import hf_unlearn.experiment
+    from hf_unlearn.cli.main import main as cli_main
+    from hf_unlearn.cli.tune import main as tune
+
+    data = write_fsdd(tmp_path / "fsdd")
+    seen = []
+    run_request = hf_unlearn.experiment.run_request
+
+    def spy(method, settings, splits, *args, **kwargs):
+        seen.append(sorted(splits.eval_splits()))
+        return run_request(method, settings, splits, *args, **kwargs)
+
+    monkeypatch.setattr(hf_unlearn.experiment, "run_request", spy)
+    settings_file = tmp_path / "mine.json"
+    argv = ["--method", "finetune", "--dataset_name", data, "--forget_classes", "1", *MFCC]
+    # A larger validation share, so that the class has held-out validation rows on this tiny folder.
+    argv += [
+        "--validation_size",
+        "0.3",
+        "--reference_dir",
+        str(tmp_path / "refs"),
+        "--output_dir",
+        str(tmp_path / "tuning"),
+    ]
+    grid = ["--tune_learning_rates", "1e-4", "3e-3", "--tune_epochs", "1"]
+    result = tune([*argv, "--settings_file", str(settings_file), *grid])
+    assert len(seen) == 2 and all(split not in names for names in seen for split in ("test", "forget_test"))
+    assert "forget_validation" in seen[0]  # the class's held-out validation rows: the gold comparison
+    chosen = result["choice"]["settings"]
+    written = json.loads(settings_file.read_text())["methods"]["finetune"]["class"]
+    assert written == chosen and chosen["learning_rate"] in (1e-4, 3e-3)
+    assert (tmp_path / "tuning" / "tuning.json").exists()
+
+    # The file is the unlearn command's defaults (the command line still wins), here on a second class.
+    out = tmp_path / "out"
+    argv[argv.index("1")] = "2"
+    argv[argv.index(str(tmp_path / "tuning"))] = str(out)
+    monkeypatch.setattr(hf_unlearn.experiment, "run_request", run_request)
+    assert cli_main(["unlearn", *argv, "--method_settings", str(settings_file)]) == 0
+    settings = json.loads((out / "results.json").read_text())["runs"][0]["settings"]
+    assert settings["learning_rate"] == chosen["learning_rate"]
+    assert settings["num_train_epochs"] == chosen["num_train_epochs"]

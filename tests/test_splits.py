@@ -195,7 +195,7 @@ def _shared_groups(splits) -> set:
 
 GROUPED_REQUESTS = [
     {"by": "sample", "fraction": 0.1},
-    {"by": "sample", "indices": [0, 7, 40]},
+    {"by": "sample", "indices": [0, 7, 30]},
     {"by": "class", "values": ["tone2"]},
     {"by": "speaker", "values": ["bob"]},
 ]
@@ -441,3 +441,26 @@ def test_make_request_splits_without_a_test_split_keeps_indices_in_train_numberi
     assert splits.retain.to_dict() == train.select(splits.retain_indices).to_dict()
     assert splits.retain_eval.to_dict() == train.select(splits.retain_eval_indices).to_dict()
     assert len(splits.test) + len(splits.forget_test) == round(0.2 * len(train))
+
+
+def test_speaker_labels_make_a_speaker_identification_request(data):
+    """A class (or speaker) request on a label column that names the speakers is speaker identification: its
+    `request_kind` reads the `speaker_id` settings, and its public record never names the forgotten speaker."""
+    from datasets import ClassLabel
+
+    from hf_unlearn.hub.privacy import ForgetRequest
+
+    assert make_forget_split(data, by="class", values=["tone1"]).request_kind == "class"
+    assert make_forget_split(data, by="speaker", values=["dee"]).request_kind == "speaker"
+    assert make_forget_split(data, by="sample", fraction=0.05).request_kind == "sample"
+    speakers = sorted(set(data["speaker"]))
+    by_speaker = data.map(lambda row: {"label": speakers.index(row["speaker"])}, desc=None)
+    by_speaker = by_speaker.cast_column("label", ClassLabel(names=speakers))
+    for kwargs in ({"by": "class", "values": ["dee"]}, {"by": "speaker", "values": ["dee"]}):
+        splits = make_forget_split(by_speaker, **kwargs)
+        assert splits.request_kind == "speaker_id" and splits.summary()["kind"] == "speaker_id", kwargs
+        record = ForgetRequest.from_splits(splits).public_record()
+        assert "dee" not in str(record) and "forgotten_classes" not in record, record
+    # The label column being the speaker column itself (string speaker labels) counts too.
+    splits = make_forget_split(data, by="class", values=["dee"], label_column="speaker")
+    assert splits.request_kind == "speaker_id"

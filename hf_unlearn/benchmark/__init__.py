@@ -14,7 +14,8 @@
    (`best_run_cards`) and, with `--readme docs/benchmarks.md`, that page's results block
    (`group_summary.readme_block`).
 
-`--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`).
+`--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`). `--report_only` trains nothing: it
+re-aggregates the runs of an existing `<name>.json` (`report_only`), e.g. after the summary gained a figure.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import sys
 import time
 from dataclasses import asdict
 
-from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick
-from hf_unlearn.benchmark.tuning import tuning_grid
+from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick, resolve_defaults
+from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
 
 __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
-TUNED_FIELDS = ("learning_rate", "num_train_epochs")
+TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval", "stop_retain_tolerance")
 COMMAND = "hf-unlearn benchmark"
 
 
@@ -42,10 +43,10 @@ def _check(args: BenchmarkArguments) -> list[str]:
 
     if not args.dataset_name:
         raise ValueError(
-            "Pass --dataset_name <folder of the Free Spoken Digit Dataset> (formerly --fsdd), e.g. "
-            "path/to/free-spoken-digit-dataset."
+            "Pass --dataset_name <a folder or Hub dataset name>, e.g. path/to/free-spoken-digit-dataset (the "
+            "Free Spoken Digit Dataset), or an audiofolder with a speaker column."
         )
-    unknown_kinds = [k for k in args.kinds if k not in REQUEST_KINDS]
+    unknown_kinds = [k for k in args.kinds or [] if k not in REQUEST_KINDS]
     if unknown_kinds:
         raise ValueError(f"Unknown forget kind(s) {unknown_kinds}: choose from {', '.join(REQUEST_KINDS)}.")
     known = [info.key for info in list_methods()]
@@ -71,6 +72,31 @@ def _jobs(folder: str, entries: list[tuple]) -> list[dict]:
     return jobs
 
 
+def settings_name(args) -> str:
+    """The dataset's settings file (`settings/<name>.json`): `fsdd` for FSDD whatever `--name`, else `--name`."""
+    from hf_unlearn.benchmark.any_data import is_fsdd
+
+    return DATASET if is_fsdd(args) else args.name
+
+
+def settings_source(args) -> str:
+    """The settings file the runs start from: the dataset's own (`settings/<name>.json`) when present, else FSDD's
+    (its batch sizes and method options; the tuner replaces learning rate and length)."""
+    from hf_unlearn.experiment import available_settings
+
+    return settings_name(args) if settings_name(args) in available_settings() else DATASET
+
+
+def should_tune(args) -> bool:
+    """`--tune` when given; else tune unless the dataset has its own settings file (FSDD's published benchmark
+    always tunes, and rewrites fsdd.json)."""
+    from hf_unlearn.experiment import available_settings
+
+    if args.tune is not None:
+        return args.tune
+    return settings_name(args) == DATASET or settings_name(args) not in available_settings()
+
+
 def tune(args, requests, methods, output_dir, log=print) -> dict:
     """Runs the tuning trials and chooses a setting per request kind and method; returns the tuning record
     `{kind: {"requests", "seed", "grid", "methods": {method: {"choice", "gold_free_choice", "trials"}}}}`."""
@@ -78,14 +104,14 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     from hf_unlearn.benchmark.tuning import choose_setting
     from hf_unlearn.experiment import method_settings
 
-    grid = tuning_grid(args.tune_learning_rates, args.tune_epochs)
     seed = args.seeds[0]
     record = {}
     for kind in dict.fromkeys(r["kind"] for r in requests):
+        grid = kind_grid(args, kind)
         chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
         log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
-        base = {m: method_settings(m, DATASET, kind) for m in methods}
+        base = {m: method_settings(m, settings_source(args), kind) for m in methods}
         entries = [(r, m, seed, {**base[m], **s}, "trial") for m in methods for s in grid for r in chosen]
         trials = run_jobs(_jobs(os.path.join(output_dir, "tuning"), entries), args, log)
         per_kind = {"requests": [r["name"] for r in chosen], "seed": seed, "grid": grid, "methods": {}}
@@ -106,18 +132,43 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     return record
 
 
-def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
+def kind_grid(args, kind: str) -> list[dict]:
+    """The tuning grid of a request kind: learning rates x stopping targets (capped at `--stop_max_epochs`) with the
+    stopping rule, else learning rates x `--tune_epochs`."""
+    if not args.stopping:
+        return tuning_grid(args.tune_learning_rates, args.tune_epochs)
+    targets = target_modes(kind, args.tune_targets)
+    if not targets:
+        raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
+    grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
+    if args.stop_retain_tolerance is not None:
+        grid = [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
+    return grid
+
+
+def write_settings(tuning: dict, command: str, path: str | None = None, name: str = DATASET) -> str:
     """Writes the tuned settings into the one home of per-method settings (`<kind>` entries of each method in
-    `hf_unlearn/experiment/settings/fsdd.json`); returns the path."""
+    `hf_unlearn/experiment/settings/<name>.json`; a new file starts from FSDD's hand-written `common`, `fallback` and
+    `default` entries); returns the path."""
     from hf_unlearn.experiment import SETTINGS_DIR
 
-    path = path or os.path.join(SETTINGS_DIR, f"{DATASET}.json")
-    with open(path, encoding="utf-8") as handle:
-        settings = json.load(handle)
+    path = path or os.path.join(SETTINGS_DIR, f"{name}.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            settings = json.load(handle)
+    else:
+        with open(os.path.join(SETTINGS_DIR, f"{DATASET}.json"), encoding="utf-8") as handle:
+            template = json.load(handle)
+        settings = {key: template[key] for key in ("common", "fallback") if key in template}
+        settings["methods"] = {
+            method: {"default": entry["default"]} for method, entry in template.get("methods", {}).items()
+            if "default" in entry
+        }  # fmt: skip
     for kind, per_kind in tuning.items():
         for method, entry in per_kind["methods"].items():
             if "choice" in entry:
-                tuned = {key: entry["choice"]["settings"][key] for key in TUNED_FIELDS}
+                chosen = entry["choice"]["settings"]
+                tuned = {key: chosen[key] for key in TUNED_FIELDS if key in chosen}
                 settings.setdefault("methods", {}).setdefault(method, {})[kind] = tuned
     settings["source"] = (
         f"Per-kind entries tuned on validation data only by `{command}` on {datetime.date.today().isoformat()} "
@@ -133,6 +184,17 @@ def write_settings(tuning: dict, command: str, path: str | None = None) -> str:
 PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir": "path/to/cache"}
 
 
+def public_placeholders(args) -> dict:
+    """The placeholders of `args`' local folders: FSDD's, or `path/to/<folder name>` for another local folder (a Hub
+    name is public and kept)."""
+    if settings_name(args) == DATASET:
+        return dict(PLACEHOLDERS)
+    placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
+    if args.dataset_name and os.path.isdir(args.dataset_name):
+        placeholders["dataset_name"] = "path/to/" + os.path.basename(os.path.normpath(args.dataset_name))
+    return placeholders
+
+
 def public_arguments(argv: list[str], args, placeholders: dict | None = None) -> list[str]:
     """`argv` with the values of the local-folder options (`placeholders`, default `PLACEHOLDERS`: option name ->
     placeholder) replaced by placeholders."""
@@ -143,25 +205,48 @@ def public_arguments(argv: list[str], args, placeholders: dict | None = None) ->
 
 def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
     """Runs the benchmark (see the module docstring) and writes its outputs; returns the result dict."""
-    from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs
+    from hf_unlearn.benchmark.any_data import design_summary, top_speakers
+    from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs, seed_design
     from hf_unlearn.experiment import method_settings
 
+    if args.report_only:
+        return report_only(args, argv, log)
     methods = _check(args)
+    args = resolve_defaults(args)
+    if "speaker_id" in args.kinds and settings_name(args) != DATASET:
+        raise ValueError("The speaker_id group runs on FSDD only; on other data pass --label_column <speaker column>.")
     if not args.num_workers:
         init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
     if args.quick:
         args = apply_quick(args)
     output_dir = args.output_dir or ("benchmark_quick" if args.quick else "benchmark_results")
+    from hf_unlearn.hub.write_targets import check_write_targets
+
+    check_write_targets(  # every folder the benchmark writes, before any model is trained
+        {
+            "--output_dir": output_dir,
+            "--cache_dir": args.cache_dir,
+            "--model_cards_dir": args.model_cards_dir,
+            "--readme": os.path.dirname(os.path.abspath(args.readme)) if args.readme else None,
+        }
+    )
     os.makedirs(output_dir, exist_ok=True)
-    command = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
+    placeholders = public_placeholders(args)
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join([COMMAND, *map(shlex.quote, public_arguments(argv, args, placeholders))])
     started = time.perf_counter()
-    speakers = sorted(set(load_data(args)["train"]["speaker"]))
+    data = load_data(args)
+    if "speaker" in args.kinds and "speaker" not in data["train"].column_names:
+        raise ValueError(f"The speaker group needs a speaker column; {args.speaker_column!r} is not in the data.")
+    speakers = sorted(set(data["train"]["speaker"])) if "speaker" in data["train"].column_names else []
     if args.forget_speakers:
         missing = sorted(set(args.forget_speakers) - set(speakers))
         if missing:
             raise ValueError(f"Speaker(s) {missing} are not in {args.dataset_name}; speakers: {speakers}.")
-    requests = build_requests(args, speakers)
-    log(f"FSDD benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
+    requests = build_requests(args, top_speakers(data["train"], args.top_speakers) if args.top_speakers else speakers)
+    designs = {seed: seed_design(args, data, seed) for seed in args.seeds} if settings_name(args) != DATASET else {}
+    extra = {"splits": {str(s): design_summary(d) for s, d in designs.items() if d}} if designs else {}
+    log(f"{args.name} benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
 
     # References first, one job per (request, seed); the first request of each label kind and seed goes alone, so
     # that two workers never train the same shared original model at once.
@@ -171,27 +256,72 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     for phase in (list(first.values()), rest):
         run_jobs(_jobs(os.path.join(output_dir, "references"), phase), args, log)
 
-    tuning = tune(args, requests, methods, output_dir, log) if args.tune else {}
-    extra = {}
-    if args.tune and args.write_settings:
-        extra["settings_file"] = os.path.relpath(write_settings(tuning, command))
+    tuned = should_tune(args)
+    tuning = tune(args, requests, methods, output_dir, log) if tuned else {}
+    if tuned and args.write_settings:
+        extra["settings_file"] = os.path.relpath(write_settings(tuning, command, name=settings_name(args)))
+    else:
+        extra["settings_from"] = f"{settings_source(args)}.json"
     chosen = {}
     for request in requests:
         for method in methods:
             entry = tuning.get(request["kind"], {}).get("methods", {}).get(method, {})
             shipped = entry["choice"]["settings"] if "choice" in entry else None
-            chosen[(request["kind"], method)] = shipped or method_settings(method, DATASET, request["kind"])
+            source = settings_source(args)
+            chosen[(request["kind"], method)] = shipped or method_settings(method, source, request["kind"])
     entries = [(r, m, s, chosen[(r["kind"], m)], "run") for r in requests for s in args.seeds for m in methods]
     stored = run_jobs(_jobs(os.path.join(output_dir, "runs"), entries), args, log)
     runs = [run for run in stored if "record" in run and not run.get("error")]
     errors = [{k: run.get(k) for k in ("request", "seed", "method", "error")} for run in stored if run.get("error")]
+    extra["placeholders"] = placeholders
     return finish(args, runs, errors, tuning, command, output_dir, time.perf_counter() - started, log, extra)
+
+
+def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
+    """Rewrites the summary of `<output_dir>/<name>.json` from its stored runs without training anything: the runs,
+    errors, tuning, command, date and arguments are kept; each run's card is read back from `<output_dir>/runs/`
+    (for the best-run cards); the report's own command and date are recorded under `report`."""
+    import glob
+
+    output_dir = args.output_dir or "benchmark_results"
+    path = os.path.join(output_dir, f"{args.name}.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--report_only re-aggregates {path}, which does not exist: run the benchmark first.")
+    with open(path) as handle:
+        previous = json.load(handle)
+    cards = {}
+    for stored in glob.glob(os.path.join(output_dir, "runs", "*.json")):
+        with open(stored) as handle:
+            run = json.load(handle)
+        if run.get("card"):
+            cards[_identity(run)] = run["card"]
+    runs = [
+        {**run, **({"card": cards[_identity(run)]} if _identity(run) in cards else {})} for run in previous["runs"]
+    ]
+    report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
+    kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", "settings_file") if key in previous}
+    kept["report"] = {"command": report, "date": datetime.date.today().isoformat(), "hf_unlearn": _version()}
+    tuning = (previous.get("tuning") or {}).get("kinds", {})
+    log(f"Re-aggregating {len(runs)} stored run(s) of {path} ({sum(_identity(r) in cards for r in runs)} with cards)")
+    errors, wall = previous.get("errors", []), previous.get("wall_time", 0.0)
+    return finish(args, runs, errors, tuning, previous["command"], output_dir, wall, log, kept)
+
+
+def _identity(run: dict) -> tuple:
+    return run["group"], run["request"], run["seed"], run["method"], json.dumps(run.get("settings"), sort_keys=True)
+
+
+def _version() -> str:
+    import hf_unlearn
+
+    return hf_unlearn.__version__
 
 
 def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
     """Aggregates the runs and writes `<name>.json`, `<name>.md`, `<name>.png`, cards and the README block."""
     import hf_unlearn
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
+    from hf_unlearn.benchmark.evidence import evidence, gold_floor, run_intervals, separation_markdown
     from hf_unlearn.benchmark.figure import gaps_figure
     from hf_unlearn.benchmark.group_summary import (
         TARGETS,
@@ -199,41 +329,62 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
         markdown_report,
         methods_meeting_targets,
         original_within_targets,
-        readme_block,
+        stopping_acceptance,
         update_readme,
     )
+    from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
+    from hf_unlearn.benchmark.untuned import results_block, untuned_figures, untuned_lines
 
     summary = aggregate(runs)
+    extra = dict(extra or {})
+    placeholders = extra.pop("placeholders", PLACEHOLDERS)
+    title = "FSDD" if settings_name(args) == DATASET else args.name
+    # Two gold seeds' forget-accuracy distance per group (`evidence.gold_floor`), what the stopping rule aims within.
+    floors = {group: figures.get("forget_accuracy") for group, figures in gold_floor(runs).items()}
     result = {
-        "benchmark": "FSDD speaker / class / sample / speaker-id unlearning",
+        "benchmark": f"{title} {' / '.join(args.kinds or []).replace('_', '-')} unlearning",
         "command": command,
         "date": datetime.date.today().isoformat(),
         "wall_time": wall,
         "hf_unlearn": hf_unlearn.__version__,
-        "arguments": {**asdict(args), **{k: PLACEHOLDERS[k] for k in PLACEHOLDERS if getattr(args, k, None)}},
+        "arguments": {**asdict(args), **{k: placeholders[k] for k in placeholders if getattr(args, k, None)}},
         "targets": [text for *_, text in TARGETS],
         "tuning": {"criterion": criterion, "kinds": tuning},
         "summary": summary,
         "targets_met": methods_meeting_targets(summary),
+        # Two gold seeds' distance per group, and the methods within it + 0.02 (the stopping rule's acceptance).
+        "stopping_floor": floors,
+        "stopping_acceptance": stopping_acceptance(summary, floors),
         # Groups where doing nothing already meets the forget, test and MIA targets (they show nothing there).
         "original_within_targets": original_within_targets(summary),
-        "runs": [{k: v for k, v in run.items() if k != "card"} for run in runs],
+        # Which requests tuning read, and the figures over the others (hf_unlearn.benchmark.untuned).
+        **untuned_figures(runs, tuning),
+        # Intervals per group and model, decisions by equivalence, resolution and gold floor (`evidence`).
+        **evidence(runs),
+        "runs": [{**{k: v for k, v in run.items() if k != "card"}, "intervals": run_intervals(run)} for run in runs],
         "errors": errors,
         **(extra or {}),
     }
+    relearning = relearning_summary(runs)
+    if relearning:  # runs made with --relearn_steps
+        result["relearning"] = relearning
     stem = os.path.join(output_dir, args.name)
     if args.model_cards_dir and runs:
-        result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name)
+        result["model_cards"] = write_best_cards(summary, runs, args.model_cards_dir, args.name, result)
     if summary:
-        result["figure"] = gaps_figure(summary, stem + ".png")
+        result["figure"] = gaps_figure(
+            summary, stem + ".png", result["intervals"], result["gold_floor"], result["resolution"]
+        )
     with open(stem + ".json", "w") as handle:
         json.dump(result, handle, indent=1, default=float)
-    report = markdown_report(result)
+    report = "\n".join([markdown_report(result), *untuned_lines(result, heading="##")])
+    sections = [separation_markdown(result["attack_separation"]), relearning_markdown(relearning)]
+    report += "".join("\n" + section for section in sections if section)
     with open(stem + ".md", "w") as handle:
         handle.write(report)
     if args.readme:
-        update_readme(args.readme, readme_block(result, os.path.relpath(stem + ".json")))
+        update_readme(args.readme, results_block(result, os.path.relpath(stem + ".json")))
     log(report)
-    log(f"Wrote {stem}.json, {stem}.md and {stem}.png in {wall / 60:.1f} min.")
+    log(f"Wrote {stem}.json, {stem}.md and {stem}.png ({wall / 60:.1f} min of runs).")
     return result

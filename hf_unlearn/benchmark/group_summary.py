@@ -7,8 +7,11 @@ import re
 
 import numpy as np
 
+from hf_unlearn.evaluation.intervals import format_interval
+from hf_unlearn.evaluation.metric_table import gap_key, metric_keys
+
 # Figures carried into the summary (mean, std, n); the rest of each run's record stays in `runs`.
-SUMMARY_KEYS = (
+SUMMARY_KEYS = metric_keys(
     "forget_accuracy",
     "test_accuracy",
     "forget_test_accuracy",
@@ -23,23 +26,33 @@ SUMMARY_KEYS = (
     "lira_tpr_at_5fpr",
     "gum",
     "cgum",
-    "forget_accuracy_minus_gold",
-    "test_accuracy_minus_gold",
-    "mia_heldout_minus_gold",
-    "mia_minus_gold",
+    gap_key("forget_accuracy"),
+    gap_key("test_accuracy"),
+    gap_key("mia_heldout"),
+    gap_key("mia"),
     "unlearning_time",
     "gold_train_time",
     "time_share_of_gold",
 )
+# The figures the targets and the gaps table read. Sample requests have no held-out recordings of the forgotten rows:
+# their MIA gap is the population attack's.
+FORGET_GAP, TEST_GAP = gap_key("forget_accuracy"), gap_key("test_accuracy")
+MIA_GAPS = (gap_key("mia_heldout"), gap_key("mia"))
+TIME_SHARE, KL_TO_GOLD = metric_keys("time_share_of_gold", "kl_to_gold")
+# Figures the benchmark derives from a run's record (not evaluation outputs): the unsigned forget gap and the step
+# the stopping rule kept.
+DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step")
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
 TARGETS = (
-    ("forget", ("forget_accuracy_minus_gold",), lambda v: abs(v) <= 0.02, "|forget acc - gold| <= 0.02"),
-    ("test", ("test_accuracy_minus_gold",), lambda v: v >= -0.01, "test acc - gold >= -0.01"),
-    # Sample requests have no held-out recordings of the forgotten rows; their MIA is the population attack's.
-    ("mia", ("mia_heldout_minus_gold", "mia_minus_gold"), lambda v: abs(v) <= 0.03, "|held-out MIA - gold| <= 0.03"),
-    ("time", ("time_share_of_gold",), lambda v: v <= 0.05, "time <= 5 % of gold's retraining"),
+    ("forget", (FORGET_GAP,), lambda v: abs(v) <= 0.02, "|forget acc - gold| <= 0.02"),
+    ("test", (TEST_GAP,), lambda v: v >= -0.01, "test acc - gold >= -0.01"),
+    ("mia", MIA_GAPS, lambda v: abs(v) <= 0.03, "|held-out MIA - gold| <= 0.03"),
+    ("time", (TIME_SHARE,), lambda v: v <= 0.05, "time <= 5 % of gold's retraining"),
 )
+# The window of each target for the decisions by equivalence (`hf_unlearn.benchmark.evidence`): same names as
+# TARGETS, an open side is infinite (`tests/test_evidence.py` checks the two agree).
+TARGET_WINDOWS = {"forget": (-0.02, 0.02), "test": (-0.01, math.inf), "mia": (-0.03, 0.03), "time": (-math.inf, 0.05)}
 REFERENCE_MODELS = ("original", "gold")
 README_START, README_END = "<!-- fsdd-results:start -->", "<!-- fsdd-results:end -->"
 
@@ -50,6 +63,10 @@ def run_rows(run: dict) -> dict:
     record = run["record"]
     row = {k: v for k, v in record.get("unlearned", {}).items() if _number(v)}
     row.update({k: v for k, v in record.items() if _number(v) and k != "seed"})
+    if _number(row.get("forget_accuracy_minus_gold")):
+        row["abs_forget_accuracy_minus_gold"] = abs(row["forget_accuracy_minus_gold"])
+    if _number((record.get("stopping") or {}).get("stopped_at_step")):
+        row["stopped_at_step"] = record["stopping"]["stopped_at_step"]
     rows = {name: {k: v for k, v in record.get(name, {}).items() if _number(v)} for name in REFERENCE_MODELS}
     rows[run["method"]] = row
     return rows
@@ -80,7 +97,7 @@ def aggregate(runs: list[dict]) -> dict:
                     continue
                 seen.add((run["group"], run["request"], run["seed"], model))
             bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
-            for key in SUMMARY_KEYS:
+            for key in (*SUMMARY_KEYS, *DERIVED_KEYS):
                 if row.get(key) is not None:
                     bucket.setdefault(key, []).append(row[key])
     summary = {}
@@ -88,6 +105,27 @@ def aggregate(runs: list[dict]) -> dict:
         ordered = [m for m in REFERENCE_MODELS if m in models] + [m for m in models if m not in REFERENCE_MODELS]
         summary[group] = {m: {k: mean_std(v) for k, v in models[m].items()} for m in ordered}
     return summary
+
+
+def stopping_acceptance(summary: dict, floors: dict, margin: float = 0.02, time_share: float = 0.10) -> dict:
+    """`{group: [methods]}` within reach of gold as the stopping rule aims: mean |forget acc - gold| <= floor +
+    `margin`, |mean forget gap| <= 0.03, mean test acc - gold >= -0.01, mean time <= `time_share` of gold's."""
+    out = {}
+    for group, rows in summary.items():
+        floor = floors.get(group)
+        mean = lambda figures, key: (figures.get(key) or {}).get("mean")  # noqa: E731
+        out[group] = [
+            method
+            for method, figures in rows.items()
+            if method not in REFERENCE_MODELS
+            and floor is not None
+            and None not in [mean(figures, k) for k in ("abs_forget_accuracy_minus_gold", "test_accuracy_minus_gold")]
+            and mean(figures, "abs_forget_accuracy_minus_gold") <= floor + margin
+            and abs(mean(figures, "forget_accuracy_minus_gold")) <= 0.03
+            and mean(figures, "test_accuracy_minus_gold") >= -0.01
+            and (mean(figures, "time_share_of_gold") or 0.0) <= time_share
+        ]
+    return out
 
 
 def target_marks(figures: dict) -> dict:
@@ -126,10 +164,10 @@ def do_nothing_lines(rows: dict) -> list[str]:
     if not original_meets_targets(rows):
         return []
     original = rows["original"]
-    mia = original.get("mia_heldout_minus_gold") or original.get("mia_minus_gold")
+    mia = original.get(MIA_GAPS[0]) or original.get(MIA_GAPS[1])
     return [
         "**The original model itself (no unlearning) is within the forget, test and MIA targets here** (forget acc "
-        f"− gold {_cell(original.get('forget_accuracy_minus_gold'), signed=True)}, MIA − gold "
+        f"− gold {_cell(original.get(FORGET_GAP), signed=True)}, MIA − gold "
         f"{_cell(mia, signed=True)}): on this group the targets cannot tell forgetting from doing nothing, so "
         "meeting them shows nothing."
     ]
@@ -147,8 +185,13 @@ def _cell(cell: dict | None, decimals: int = 3, signed: bool = False, percent: b
     return text + (" %" if percent else "")
 
 
-def gaps_table(rows: dict) -> str:
-    """Markdown table of one group: gaps to gold, time share, KL to gold and which targets the means meet."""
+def gaps_table(rows: dict, evidence: dict | None = None) -> str:
+    """Markdown table of one group: gaps to gold, time share, KL to gold and which targets the means meet. With
+    `evidence` (`{"intervals": {model: {figure: [low, high]}}, "equivalence": {model: {target: state}}}`, one group
+    of `evidence.evidence`), each cell shows the mean with its 90 % interval instead of the std, and a second targets
+    column gives the decision by equivalence."""
+    if evidence is not None:
+        return _interval_gaps_table(rows, evidence)
     header = (
         "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
         "| Targets |"
@@ -159,14 +202,14 @@ def gaps_table(rows: dict) -> str:
             continue
         marks = target_marks(figures)
         targets = " ".join("–" if v is None else ("✓" if v else "✗") for v in marks.values())
-        mia = figures.get("mia_heldout_minus_gold") or figures.get("mia_minus_gold")
+        mia = figures.get(MIA_GAPS[0]) or figures.get(MIA_GAPS[1])
         n = max((c.get("n", 0) for c in figures.values()), default=0)
         name = "original (no unlearning)" if model == "original" else model
         lines.append(
-            f"| {name} | {n} | {_cell(figures.get('forget_accuracy_minus_gold'), signed=True)} | "
-            f"{_cell(figures.get('test_accuracy_minus_gold'), signed=True)} | {_cell(mia, signed=True)} | "
-            f"{_cell(figures.get('time_share_of_gold'), decimals=1, percent=True)} | "
-            f"{_cell(figures.get('kl_to_gold'))} | {targets} |"
+            f"| {name} | {n} | {_cell(figures.get(FORGET_GAP), signed=True)} | "
+            f"{_cell(figures.get(TEST_GAP), signed=True)} | {_cell(mia, signed=True)} | "
+            f"{_cell(figures.get(TIME_SHARE), decimals=1, percent=True)} | "
+            f"{_cell(figures.get(KL_TO_GOLD))} | {targets} |"
         )
     caption = (
         "Mean ± std over the group's runs; closest to 0 is better for the gaps; the original's row is what doing "
@@ -177,17 +220,163 @@ def gaps_table(rows: dict) -> str:
     return "\n".join(lines) + "\n\n" + caption + ".\n"
 
 
+# ---------------------------------------------------------------------------------- intervals and equivalence
+# The decisions of `hf_unlearn.benchmark.evidence` as table symbols.
+DECISION_MARKS = {"met": "✓", "not met": "✗", "cannot resolve": "?", None: "–"}
+
+
+def _interval_cell(cell: dict | None, interval, decimals: int = 3, percent: bool = False, signed: bool = True) -> str:
+    """`mean [low, high]` (percent: both scaled by 100)."""
+    if not cell or cell.get("mean") is None:
+        return "–"
+    scale = 100 if percent else 1
+    text = _cell({"mean": cell["mean"]}, decimals, signed, percent)
+    if not interval:
+        return text
+    low, high = (v * scale for v in interval)
+    bounds = f"[{low:.{decimals}f}, {high:.{decimals}f}]" if percent or not signed else format_interval(interval)
+    return text.replace(" %", "") + f" {bounds}" + (" %" if percent else "")
+
+
+def _interval_gaps_table(rows: dict, evidence: dict) -> str:
+    intervals, decisions = evidence.get("intervals") or {}, evidence.get("equivalence") or {}
+    header = (
+        "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
+        "| Targets (mean) | Targets (90 % interval) |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    for model, figures in rows.items():
+        if model == "gold":
+            continue
+        own = intervals.get(model) or {}
+        by_mean = " ".join("–" if v is None else ("✓" if v else "✗") for v in target_marks(figures).values())
+        marks = decisions.get(model) or {}
+        by_interval = " ".join(DECISION_MARKS[marks.get(name)] for name, *_ in TARGETS)
+        mia_key = next((k for k in MIA_GAPS if (figures.get(k) or {}).get("mean") is not None), MIA_GAPS[0])
+        n = max((c.get("n", 0) for c in figures.values()), default=0)
+        name = "original (no unlearning)" if model == "original" else model
+        lines.append(
+            f"| {name} | {n} | {_interval_cell(figures.get(FORGET_GAP), own.get(FORGET_GAP))} | "
+            f"{_interval_cell(figures.get(TEST_GAP), own.get(TEST_GAP))} | "
+            f"{_interval_cell(figures.get(mia_key), own.get(mia_key))} | "
+            f"{_interval_cell(figures.get(TIME_SHARE), own.get(TIME_SHARE), 1, percent=True, signed=False)} | "
+            f"{_interval_cell(figures.get(KL_TO_GOLD), own.get(KL_TO_GOLD), signed=False)} | {by_mean} | "
+            f"{by_interval} |"
+        )
+    caption = (
+        "Mean [90 % interval] over the group's runs, the interval a bootstrap over requests, then seeds within each "
+        "drawn request (`hf_unlearn.benchmark.evidence`); closest to 0 is better for the gaps; the original's row is "
+        "what doing nothing scores (sample requests have no held-out recordings of the forgotten rows: their MIA "
+        "column is the population MIA against test). Targets, in order: "
+        + "; ".join(text for *_, text in TARGETS)
+        + ". Targets (mean): the mean inside the window (the earlier convention, for comparison). Targets (90 % "
+        "interval): ✓ the whole interval inside the window (two one-sided tests at 5 %), ✗ wholly outside it, "
+        "? cannot resolve (the interval straddles an edge of the window)"
+    )
+    return "\n".join(lines) + "\n\n" + caption + ".\n"
+
+
+def _two_sided(name: str) -> bool:
+    return all(math.isfinite(edge) for edge in TARGET_WINDOWS[name])
+
+
+def _margin(name: str) -> float:
+    return min(abs(edge) for edge in TARGET_WINDOWS[name] if math.isfinite(edge))
+
+
+def group_evidence(result: dict, group: str) -> dict | None:
+    """One group's slice of the result's interval keys (`None` for a result written before they existed)."""
+    if "intervals" not in result:
+        return None
+    return {
+        key: (result.get(key) or {}).get(group) or {}
+        for key in ("intervals", "equivalence", "resolution", "gold_floor", "targets_met_equivalence")
+    }
+
+
+def evidence_lines(result: dict, group: str) -> list[str]:
+    """The group's decision by equivalence, its gold floor and the smallest gap its data resolve (Markdown)."""
+    evidence = group_evidence(result, group)
+    if evidence is None:
+        return []
+    met = evidence["targets_met_equivalence"] or []
+    lines = [
+        "All four targets met by equivalence (each target's whole 90 % interval inside its window): "
+        f"{', '.join(met) or 'none'}."
+    ]
+    floor = evidence["gold_floor"]
+    if floor:
+        names = {"forget_accuracy": "forget acc", "test_accuracy": "test acc", "mia_heldout": "held-out MIA",
+                 "mia": "MIA"}  # fmt: skip
+        lines.append(
+            "Gold floor (mean |gold seed i − gold seed j| over the requests; no method is reliably closer to gold): "
+            + ", ".join(f"{names[k]} {v:.3f}" for k, v in floor.items())
+            + "."
+        )
+    resolved = {name: width for name, width in evidence["resolution"].items() if width is not None}
+    if resolved:
+        text = ", ".join(
+            f"{name} {width * 100:.1f} %" if name == "time" else f"{name} {width:.3f}"
+            for name, width in resolved.items()
+        )
+        # A two-sided window narrower than the interval cannot hold it: that target cannot be met on these data.
+        coarse = [name for name, width in resolved.items() if _two_sided(name) and width > _margin(name)]
+        lines.append(
+            f"Smallest gap the data resolve (median half-width of the methods' 90 % intervals): {text}."
+            + (
+                f" Wider than the margin of {', '.join(coarse)}: a typical interval cannot fit in that window here."
+                if coarse
+                else ""
+            )
+        )
+    return lines
+
+
+def floor_lines(result: dict, group: str) -> list[str]:
+    """The group's floor (two gold seeds' mean forget-accuracy distance), the mean |forget acc - gold| and stop step
+    of each method, and the methods within reach of gold by the stopping rule's acceptance."""
+    floor = (result.get("stopping_floor") or {}).get(group)
+    if floor is None:
+        return []
+    rows = result["summary"][group]
+    cells = [
+        f"{m} {_cell(f.get('abs_forget_accuracy_minus_gold'))}"
+        + (f" (step {f['stopped_at_step']['mean']:.0f})" if (f.get("stopped_at_step") or {}).get("mean") else "")
+        for m, f in rows.items()
+        if m not in REFERENCE_MODELS
+    ]
+    within = (result.get("stopping_acceptance") or {}).get(group) or ["none"]
+    return [
+        f"Floor (mean |forget acc of gold seed i - gold seed j|): {floor:.3f}. Mean |forget acc − gold| (mean "
+        f"stop step): {'; '.join(cells)}. Within floor + 0.02 with |mean gap| <= 0.03, test − gold >= -0.01 and "
+        f"time <= 10 % of gold's: {', '.join(within)}."
+    ]
+
+
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
     parts = [f"# FSDD benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
+    parts += [line + "\n" for line in report_lines(result)]
     if result.get("errors"):
         parts.append(f"**{len(result['errors'])} run(s) failed**: see `errors` in the JSON.\n")
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or ["none"]
         parts.append(f"## {group}\n\nMethods meeting all four targets: {', '.join(meeting)}.\n")
+        parts += [line + "\n" for line in floor_lines(result, group)]
         parts += [line + "\n" for line in do_nothing_lines(rows)]
-        parts.append(gaps_table(rows))
+        parts += [line + "\n" for line in evidence_lines(result, group)]
+        parts.append(gaps_table(rows, group_evidence(result, group)))
     return "\n".join(parts)
+
+
+def report_lines(result: dict) -> list[str]:
+    """The line saying that the summary was re-aggregated from the stored runs (`--report_only`), if it was."""
+    report = result.get("report")
+    if not report:
+        return []
+    return [
+        f"Summary re-aggregated from the stored runs, nothing retrained: `{report['command']}` ({report['date']})."
+    ]
 
 
 def protocol_lines(result: dict) -> list[str]:
@@ -197,9 +386,15 @@ def protocol_lines(result: dict) -> list[str]:
         return ["Settings: the shipped per-method settings (no tuning in this run)."]
     trials = sum(len(e.get("trials", [])) for k in kinds.values() for e in k["methods"].values())
     requests = "; ".join(f"{kind}: {', '.join(k['requests'])}" for kind, k in kinds.items())
+    length = f"length (epochs {args['tune_epochs']})"
+    if args.get("stopping"):
+        length = (
+            f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
+            f"{args.get('stop_max_epochs')} epochs)"
+        )
     return [
-        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and length (epochs "
-        f"{args['tune_epochs']}) are tuned jointly per request kind on validation data only, on {requests} "
+        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
+        f"are tuned jointly per request kind on validation data only, on {requests} "
         f"(seed {args['seeds'][0]}; {trials} trials in all), and the choice is applied to every request and seed. "
         "Criterion: the smallest |forget-validation accuracy - gold's| (sample requests: |forget accuracy - "
         "retain-validation accuracy|) plus twice the retain-validation accuracy lost beyond "
@@ -217,18 +412,20 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         f"<!-- generated from {json_path} by hf_unlearn.benchmark.group_summary.readme_block; do not edit by hand -->",
         f"Command: `{result['command']}` ({result['date']}, seeds {result['arguments']['seeds']}).",
         "",
+        *[line for line in report_lines(result) for line in (line, "")],
         *protocol_lines(result),
     ]
     for group, rows in result["summary"].items():
         meeting = result["targets_met"].get(group) or []
         missing = [m for m in rows if m not in REFERENCE_MODELS and m not in meeting]
         lines.append(
-            f"**{group}**: all four targets met by {', '.join(meeting) or 'no method'}; "
+            f"**{group}**: all four targets met{' (judged on the mean)' if 'intervals' in result else ''} by "
+            f"{', '.join(meeting) or 'no method'}; "
             f"not met by {', '.join(missing) or 'none'}."
         )
-        for line in do_nothing_lines(rows):
+        for line in do_nothing_lines(rows) + evidence_lines(result, group):
             lines += ["", line]
-        lines += ["", gaps_table(rows)]
+        lines += ["", gaps_table(rows, group_evidence(result, group))]
     return "\n".join(lines).rstrip() + "\n" + README_END
 
 

@@ -30,8 +30,15 @@ def slug(text: str) -> str:
 
 def build_requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
     """The forget requests: `{"group", "kind", "name", "label", "split"}`, `split` the `make_forget_split` keywords.
-    `label` is `"digit"` (FSDD's digits) or `"speaker"` (speaker identification, the speaker_id group)."""
+    `label` is `"digit"` (FSDD's digits; the data's labels elsewhere) or `"speaker"` (speaker identification, the
+    speaker_id group). `speakers`: the speaker group's speakers when `--forget_speakers` is not given."""
+    from hf_unlearn.benchmark.any_data import is_fsdd
+    from hf_unlearn.benchmark.benchmark_arguments import resolve_defaults
+
+    if args.kinds is None or args.name is None:
+        args = resolve_defaults(args)
     out = []
+    what = "digit" if is_fsdd(args) else "class"
     for kind in args.kinds:
         if kind == "speaker":
             for speaker in args.forget_speakers or (speakers[:1] if args.quick else speakers):
@@ -42,7 +49,7 @@ def build_requests(args: BenchmarkArguments, speakers: list[str]) -> list[dict]:
         elif kind == "class":
             for digit in args.forget_classes:
                 split = {"by": "class", "values": [str(digit)]}
-                out.append({"group": kind, "kind": kind, "name": f"digit {digit}", "label": "digit", "split": split})
+                out.append({"group": kind, "kind": kind, "name": f"{what} {digit}", "label": "digit", "split": split})
         elif kind == "sample":
             for fraction in args.forget_fraction:
                 split = {"by": "sample", "fraction": float(fraction)}
@@ -69,10 +76,14 @@ def run_key(request: dict, method: str | None, seed: int, settings: dict | None 
 
 # ------------------------------------------------------------------------------------------------ per process
 def load_data(args: BenchmarkArguments, label: str = "digit"):
-    """FSDD as a `DatasetDict` (train: takes >= 5, test: takes 0-4), `--train_takes` training takes kept."""
+    """FSDD as a `DatasetDict` (train: takes >= 5, test: takes 0-4), `--train_takes` training takes kept; any other
+    data through `any_data.load_any` (one schema: `audio`, `label`, `speaker`)."""
+    from hf_unlearn.benchmark.any_data import is_fsdd, load_any
     from hf_unlearn.data import load_fsdd
     from hf_unlearn.data.fsdd import FSDD_NUM_TEST_TAKES
 
+    if not is_fsdd(args):
+        return load_any(args)
     data = load_fsdd(args.dataset_name, label=label)
     if args.train_takes is not None:
         keep = FSDD_NUM_TEST_TAKES + args.train_takes
@@ -82,9 +93,12 @@ def load_data(args: BenchmarkArguments, label: str = "digit"):
 
 def _context(args: BenchmarkArguments) -> None:
     """Empties the per-process cache when the data or reference settings change (several benchmarks, one process)."""
-    fields = ("dataset_name", "train_takes", "reference_epochs", "reference_learning_rate", "reference_batch_size")
-    fields += ("model_type", "config_overrides")
-    context = [getattr(args, name) for name in (*fields, "early_stopping_patience")]
+    data_fields = ("data_layout", "label_column", "speaker_column", "group_column", "sampling_rate", "model_type")
+    data_fields += ("config_overrides",)
+    more = ("model_name_or_path", "test_speaker_share", "unseen_speaker_share", "test_size", "top_speakers")
+    context = [args.dataset_name, args.train_takes, args.reference_training()]
+    context += [getattr(args, name) for name in (*data_fields, *more)]
+    context.append(tuple(args.forget_speakers or ()))
     if _CACHE.get("context") != context:
         _CACHE.clear()
         _CACHE["context"] = context
@@ -97,16 +111,16 @@ def _prepared(args: BenchmarkArguments, label: str):
         from hf_unlearn.experiment import ReferenceSpec, parse_config_overrides, reference_defaults
 
         data = load_data(args, label)
-        training = reference_defaults(
-            args.model_type,
-            num_train_epochs=args.reference_epochs,
-            learning_rate=args.reference_learning_rate,
-            per_device_train_batch_size=args.reference_batch_size,
-            early_stopping_patience=args.early_stopping_patience,
-        )
+        model_type = None if args.model_name_or_path else args.model_type
+        training = reference_defaults(model_type, **args.reference_training())
         names = data["train"].features["label"].names
-        overrides = parse_config_overrides(args.config_overrides)
-        spec = ReferenceSpec(names, args.model_type, training=training, config_overrides=overrides)
+        spec = ReferenceSpec(
+            label_names=names,
+            model_type=args.model_type,
+            model_name_or_path=args.model_name_or_path,
+            training=training,
+            config_overrides=parse_config_overrides(args.config_overrides),
+        )
         _CACHE[label] = (data, spec)
     return _CACHE[label]
 
@@ -120,17 +134,39 @@ def _extractor(spec, splits):
     rows = sorted(list(splits.forget_indices) + list(splits.retain_indices))
     key = (tuple(spec.label_names), hashlib.sha256(json.dumps(rows).encode()).hexdigest())
     if key not in _CACHE:
-        extractor = spec.new_extractor(sampling_rate=SAMPLING_RATE)
-        _CACHE[key] = fit_extractor(extractor, original_training_rows(splits))
+        rate = splits.forget.features["audio"].sampling_rate or SAMPLING_RATE  # FSDD: 8 kHz
+        extractor = spec.new_extractor(sampling_rate=rate)
+        if not spec.model_name_or_path:  # a checkpoint's extractor comes fitted
+            extractor = fit_extractor(extractor, original_training_rows(splits))
+        _CACHE[key] = extractor
     return _CACHE[key]
 
 
-def request_splits(data, request: dict, seed: int, validation_size: float = 0.1):
-    """The request's `ForgetSplits` with validation drawn before the request (`make_request_splits`, FSDD's files
-    as groups). The recipe draws the same rows for the same data, request and seed."""
+def request_splits(data, request: dict, seed: int, validation_size: float = 0.1, args=None):
+    """The request's `ForgetSplits` with validation drawn before the request. FSDD (or `args` not given):
+    `make_request_splits` with FSDD's files as groups, the rows the recipe draws for the same data, request and
+    seed. Other data: `any_data.any_request_splits` (held-out speakers and recordings drawn once per seed)."""
+    from hf_unlearn.benchmark.any_data import any_request_splits, is_fsdd
     from hf_unlearn.data import make_request_splits
 
+    if args is not None and not is_fsdd(args):
+        return any_request_splits(data, request, seed, args, seed_design(args, data, seed))
     return make_request_splits(data, request["split"], seed, validation_size, group_column="file")
+
+
+def seed_design(args, data, seed: int) -> dict | None:
+    """`any_data.split_design` of the seed for data with speakers and no test split (once per process), else None."""
+    from hf_unlearn.benchmark.any_data import split_design, top_speakers
+
+    if "test" in data or "speaker" not in data["train"].column_names:
+        return None
+    key = ("design", seed)
+    if key not in _CACHE:
+        protected = list(args.forget_speakers or [])
+        if args.top_speakers:
+            protected += top_speakers(data["train"], args.top_speakers)
+        _CACHE[key] = split_design(data["train"], seed, args, protected)
+    return _CACHE[key]
 
 
 def validation_splits(splits) -> dict:
@@ -199,7 +235,7 @@ def borrowed_shadows(args: BenchmarkArguments, request: dict, seed: int) -> list
         shadows = []
         for other in args.seeds:
             if other != seed:
-                splits = request_splits(data, request, other, args.validation_size)
+                splits = request_splits(data, request, other, args.validation_size, args)
                 gold = _references(args, request, other, splits, shadow_models=0)[1]["gold"]
                 shadows.append(dataclasses.replace(gold, kind="shadow", own_extractor=True))
         _CACHE[key] = shadows
@@ -217,7 +253,7 @@ def run_job(job: dict) -> dict:
     args = BenchmarkArguments(**job["args"])
     request, seed, mode = job["request_spec"], job["seed"], job["mode"]
     data, _ = _prepared(args, request["label"])
-    splits = request_splits(data, request, seed, args.validation_size)
+    splits = request_splits(data, request, seed, args.validation_size, args)
     stored = {key: job[key] for key in ("group", "request", "seed", "method", "settings", "mode") if key in job}
     try:
         extractor, references = _references(args, request, seed, splits)
@@ -240,11 +276,11 @@ def evaluation_view(splits, eval_splits: dict):
     `forget_test` are emptied, so that nothing downstream can read them."""
     view = copy.copy(splits)
     view.eval_splits = lambda: dict(eval_splits)
-    counts = splits.summary()  # counts only, taken before the reporting splits are emptied
-    view.summary = lambda: dict(counts)
-    if "test" not in eval_splits:
-        view.test = splits.test.select([])
+    if "test" not in eval_splits:  # a trial never touches the reporting splits, not even their sizes
+        view.test = splits.retain_eval.select([])
         view.forget_test = None
+    counts = view.summary() if "test" not in eval_splits else splits.summary()
+    view.summary = lambda: dict(counts)
     return view
 
 
@@ -275,8 +311,11 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     key = ("evaluation", *paths, *sorted((name, len(data)) for name, data in eval_splits.items()))
     evaluation = _evaluation(key, references, eval_splits, extractor)
     save = not tuning and bool(args.model_cards_dir)
+    relearn = not tuning and args.relearn_steps > 0
     with tempfile.TemporaryDirectory() as scratch:
-        output_dir = os.path.join(scratch, f"mfcc-cnn-fsdd-{slug(job['group'])}-{job['method']}")  # the card's name
+        model = slug(args.model_name_or_path or args.model_type).replace("_", "-").lower()
+        name = f"{model}-{slug(args.name or 'fsdd').replace('_', '-')}-{slug(job['group'])}-{job['method']}"
+        output_dir = os.path.join(scratch, name)  # the card's name
         with contextlib.redirect_stdout(io.StringIO()):
             record = run_request(
                 job["method"],
@@ -290,7 +329,11 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
                 disable_tqdm=True,
                 save=save,
                 evaluation=evaluation,
+                skip_failed_save=True,  # a best run that failed gets no card (its record says why it stopped)
+                return_trainer=relearn,
             )
+            if relearn:
+                record = _with_relearning(*record, args, job, splits, references, extractor)
         card_path = os.path.join(output_dir, "README.md")
         card = open(card_path).read() if save and os.path.exists(card_path) else None
     record.pop("losses", None)  # per-sample losses of every split: large, and not summarised
@@ -302,6 +345,18 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     elif card:
         out["card"] = card
     return out
+
+
+def _with_relearning(record, trainer, args, job, splits, references, extractor) -> dict:
+    """`record` with `record["relearning"]` (`hf_unlearn.benchmark.relearn.relearning_record`)."""
+    from hf_unlearn.benchmark.relearn import relearning_record
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    record["relearning"] = relearning_record(
+        model, references.get("gold"), extractor, splits.forget, args.relearn_steps, job["seed"],
+        record["original"]["forget_accuracy"],
+    )  # fmt: skip
+    return record
 
 
 def init_worker(num_threads: int | None) -> None:
@@ -359,7 +414,11 @@ def report_job(job: dict, stored: dict, log) -> None:
     settings = job.get("settings") or {}
     what = f"{job['request']}, seed {job['seed']}, {job.get('method') or 'references'}"
     if settings:
-        what += f" (lr {settings.get('learning_rate')}, epochs {settings.get('num_train_epochs')})"
+        target = f", target {settings['stop_target']}" if settings.get("stop_target") else ""
+        what += f" (lr {settings.get('learning_rate')}, epochs {settings.get('num_train_epochs')}{target})"
+    stopping = (stored.get("record") or {}).get("stopping")
+    if stopping:
+        what += f", kept step {stopping['stopped_at_step']} (target {stopping['target_forget_accuracy']})"
     if stored.get("error"):
         log(f"  FAILED {what}: {stored['error']}")
     elif "view" in stored:  # a tuning trial: what the tuner reads

@@ -1,4 +1,12 @@
-"""Validation-only tuning of each method's learning rate and length, per request kind.
+"""Validation-only tuning of each method's learning rate and length (or stopping target), per request kind.
+
+With the stopping rule (`--stopping`, the default; `hf_unlearn.trainer.stopping`) the grid is learning rates x target
+modes (`tuning_grid(..., targets=...)`, the modes a kind can use: `target_modes`), every run capped at
+`--stop_max_epochs`: the rule chooses each run's length, the tuner the learning rate and the target mode. The
+`reference` target of a benchmark run is the gold model's accuracy and mean true-label probability on the request's
+forget-validation rows (retain-validation rows for a sample request, whose forgotten rows have no held-out
+recordings), never on forget or test rows; `unseen` needs no gold model. The criterion below is the same for both
+grids.
 
 What the tuner reads (and nothing else): for every trial, the figures of `validation_view`, computed on
 
@@ -54,13 +62,30 @@ REPORTING_ONLY_SPLITS = ("test", "forget_test")
 UTILITY_WEIGHT = 2.0
 
 
-def tuning_grid(learning_rates, epochs) -> list[dict]:
-    """Every (learning rate, length) pair as a settings dict, shortest first."""
+def tuning_grid(learning_rates, epochs, targets=None, interval: float = 0.1) -> list[dict]:
+    """Every (learning rate, length) pair as a settings dict, shortest first; with `targets` (stopping-rule modes)
+    every (learning rate, target) pair instead, each capped at the one length `epochs` gives (the stopping rule
+    chooses the length)."""
+    if targets:
+        cap = max(float(length) for length in epochs)
+        return [
+            {"learning_rate": float(lr), "num_train_epochs": cap, "stop_target": target, "stop_interval": interval}
+            for target in targets
+            for lr in sorted(learning_rates)
+        ]
     return [
         {"learning_rate": float(lr), "num_train_epochs": float(length)}
         for length in sorted(epochs)
         for lr in sorted(learning_rates)
     ]
+
+
+def target_modes(kind: str, targets, has_unseen_speakers: bool = False) -> list[str]:
+    """The stopping targets of `targets` that a request kind can use: `reference` always (gold's figures on
+    forget-validation rows, or on retain-validation rows for a sample request), `unseen` for class and sample
+    requests (held-out recordings) and for speaker requests only where speakers are held out of all training."""
+    usable = {"reference"} | ({"unseen"} if kind in ("class", "sample") or has_unseen_speakers else set())
+    return [target for target in targets if target in usable]
 
 
 def binomial_standard_error(p: float, n: int) -> float:
@@ -127,7 +152,11 @@ def choose_setting(trials: list[dict], standard_errors: float = 2.0, score: str 
     for trial in trials:
         if trial.get("error") or not trial.get("view"):
             continue
-        key = (trial["settings"]["num_train_epochs"], trial["settings"]["learning_rate"])
+        key = (
+            trial["settings"]["num_train_epochs"],
+            trial["settings"]["learning_rate"],
+            trial["settings"].get("stop_target") or "",
+        )
         entry = by_setting.setdefault(key, {"settings": trial["settings"], "scores": []})
         entry["scores"].append(trial_scores(trial["view"], standard_errors))
     if not by_setting:

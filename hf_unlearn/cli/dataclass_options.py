@@ -89,27 +89,44 @@ def _option_kwargs(spec: dataclasses.Field, annotation) -> dict:
     return kwargs
 
 
+def _declaring_class(dataclass_type: type, name: str) -> type:
+    """The most basic dataclass of `dataclass_type`'s bases that declares field `name` (itself when none does)."""
+    bases = [cls for cls in reversed(dataclass_type.__mro__) if name in getattr(cls, "__dataclass_fields__", {})]
+    return bases[0] if bases else dataclass_type
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, dataclass_type: type) -> argparse.ArgumentParser:
-    """Adds one option per init field of `dataclass_type` to `parser` (see the module docstring); returns `parser`."""
+    """Adds one option per init field of `dataclass_type` to `parser` (see the module docstring); returns `parser`.
+
+    Fields declared by a base dataclass (e.g. the reference-training options every front end shares) are listed after
+    the command's own, in a group per base titled by the first line of its docstring."""
     hints = typing.get_type_hints(dataclass_type)
-    for spec in dataclasses.fields(dataclass_type):
+    groups = {}
+    owners = {spec.name: _declaring_class(dataclass_type, spec.name) for spec in dataclasses.fields(dataclass_type)}
+    # The command's own options first (a stable sort keeps the declaration order within each part).
+    for spec in sorted(dataclasses.fields(dataclass_type), key=lambda spec: owners[spec.name] is not dataclass_type):
         if not spec.init:
             continue
+        owner = owners[spec.name]
+        if owner is not dataclass_type and owner not in groups:
+            title = (owner.__doc__ or owner.__name__).strip().split("\n")[0].rstrip(":.")
+            groups[owner] = parser.add_argument_group(title)
+        target = groups.get(owner, parser)
         kwargs = _option_kwargs(spec, hints[spec.name])
         help_text = spec.metadata.get("help")
         name = f"--{spec.name}"
         dashed = [f"--{spec.name.replace('_', '-')}"] if "_" in spec.name else []
         if spec.metadata.get("deprecated"):
             note = spec.metadata["deprecated"]
-            parser.add_argument(name, *dashed, action=_DeprecatedOption, note=note, help=argparse.SUPPRESS, **kwargs)
+            target.add_argument(name, *dashed, action=_DeprecatedOption, note=note, help=argparse.SUPPRESS, **kwargs)
             continue
-        parser.add_argument(name, help=help_text, **kwargs)
+        target.add_argument(name, help=help_text, **kwargs)
         # Dashed spellings parse like transformers' parser, without doubling every help line.
         hidden = {key: value for key, value in kwargs.items() if key not in ("default", "required")}
         if dashed:
-            parser.add_argument(*dashed, dest=spec.name, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **hidden)
+            target.add_argument(*dashed, dest=spec.name, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **hidden)
         for alias in spec.metadata.get("aliases", ()):
-            parser.add_argument(
+            target.add_argument(
                 alias,
                 dest=spec.name,
                 action=_DeprecatedOption,
@@ -119,7 +136,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, dataclass_type: typ
                 **hidden,
             )
         if kwargs.get("type") is string_to_bool and kwargs.get("default") is True:
-            parser.add_argument(
+            target.add_argument(
                 f"--no_{spec.name}",
                 action="store_const",
                 const=False,

@@ -1,9 +1,10 @@
 """`hf-unlearn demo`: the whole unlearning workflow on built-in data, in a few minutes on a CPU.
 
-A preset of the experiment pipeline (`hf_unlearn.experiment`), the one the recipe and the benchmark run:
+A preset of the experiment pipeline (`hf_unlearn.experiment`), the one `hf-unlearn unlearn` and the benchmark run:
 
 1. make (or load from cache) the eSpeak keyword dataset, or read a local FSDD folder (`--dataset_name PATH`);
-2. build the forget request (`--forget_speakers NAME`, `--forget_classes NAME` or `--forget_fraction FRACTION`);
+2. build the forget request (`--forget_speakers NAME`, `--forget_classes NAME` or `--forget_fraction FRACTION`;
+   by default the keyword "yes", a class the gold model cannot recognise, so forgetting shows as a drop);
 3. fit the MFCC features on the training rows, and train (or load from the one reference cache) the original model
    (forget + retain), the gold model (retain only) and, with `--shadow_models K`, K shadow models for LiRA;
 4. unlearn a copy of the original with `--method` (settings: `hf_unlearn/experiment/settings/keywords.json`, or
@@ -20,23 +21,34 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
+from hf_unlearn.experiment.defaults import ReferenceTrainingArguments, reference_option
+
 logger = logging.getLogger(__name__)
 
 
+DEMO_REFERENCE_EPOCHS = 40
+
+
 @dataclass
-class DemoArguments:
+class DemoArguments(ReferenceTrainingArguments):
     """Arguments of `hf-unlearn demo`: the whole unlearning workflow on built-in data (or a local FSDD folder).
 
-    Give one forget request: `--forget_speakers`, `--forget_classes` or `--forget_fraction` (default: the speaker
-    en-us+f1 of the built-in data).
+    Give one forget request: `--forget_speakers`, `--forget_classes` or `--forget_fraction`. The default forgets
+    the keyword "yes" (FSDD: the digit 0; speaker identification: the speaker george): the gold model, retrained
+    without it, cannot recognise it, so the unlearned model's forget accuracy should drop from the original's to
+    gold's. The speaker case is one flag away, `--forget_speakers en-us+f1`: a keyword model retrained without a
+    voice still recognises that voice's words, so there forgetting means staying like gold, not dropping.
     """
 
     method: str = field(default="neggrad_plus", metadata={"help": "Unlearning method (see `hf-unlearn methods`)."})
     forget_speakers: list[str] | None = field(
         default=None,
-        metadata={"help": "Speakers to forget, e.g. en-us+f1 (the default when no other forget option is given)."},
+        metadata={"help": "Speakers to forget, e.g. en-us+f1 (gold still recognises a voice's words: see below)."},
     )
-    forget_classes: list[str] | None = field(default=None, metadata={"help": "Classes to forget (names or ids)."})
+    forget_classes: list[str] | None = field(
+        default=None,
+        metadata={"help": "Classes to forget (names or ids); default: yes (FSDD: 0; speaker labels: george)."},
+    )
     forget_fraction: float | None = field(
         default=None, metadata={"help": "Share of the training clips to forget at random, e.g. 0.05."}
     )
@@ -62,12 +74,10 @@ class DemoArguments:
     )
     num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (at most 10)."})
     num_voices: int = field(default=10, metadata={"help": "Voices (speakers) of the built-in data (at most 10)."})
-    reference_epochs: float = field(
-        default=40,
-        metadata={
-            "help": "Maximum epochs of the original and gold (reference) models (early stopping on validation).",
-            "aliases": ["--original_epochs"],
-        },
+    # The reference models' options (ReferenceTrainingArguments); fewer epochs than the CNN's default keep the demo
+    # to a few minutes (early stopping on validation usually ends it sooner anyway).
+    reference_epochs: float | None = reference_option(
+        "reference_epochs", DEMO_REFERENCE_EPOCHS, aliases=("--original_epochs",)
     )
     learning_rate: float | None = field(
         default=None, metadata={"help": "Unlearning learning rate (default: the settings file's, per method)."}
@@ -87,9 +97,6 @@ class DemoArguments:
         default=None, metadata={"help": "MFCC frames per clip (default: cover the 99th percentile clip length)."}
     )
     hop_length: int | None = field(default=None, metadata={"help": "Samples between MFCC frames."})
-    shadow_models: int = field(
-        default=0, metadata={"help": "Shadow models (gold recipe, other seeds) for the LiRA attack; 0: no LiRA."}
-    )
     seed: int = field(default=0, metadata={"help": "Seed of the split, the models and the unlearning run."})
     num_threads: int | None = field(
         default=None,
@@ -123,8 +130,8 @@ class DemoArguments:
             raise ValueError(
                 "Give one forget request: --forget_speakers, --forget_classes or --forget_fraction, not several."
             )
-        if all(value is None for value in given):
-            self.forget_speakers = ["en-us+f1"]
+        if all(value is None for value in given):  # a request the gold model forgets: the drop is visible
+            self.forget_classes = [default_class(self.dataset_name, self.label_column)]
 
     def forget_request(self) -> dict:
         """The forget request as `make_forget_split` keyword arguments (`by` and `values` or `fraction`)."""
@@ -138,6 +145,14 @@ class DemoArguments:
         """The request as one string, e.g. `speaker:en-us+f1` (printed; part of the reference models' cache key)."""
         request = self.forget_request()
         return f"{request['by']}:{request.get('fraction', ','.join(request.get('values', [])))}"
+
+
+def default_class(dataset_name: str | None, label_column: str = "label") -> str:
+    """The default request's class: the keyword "yes" of the built-in data, FSDD's digit 0, or (speaker labels) its
+    first speaker, george."""
+    if not dataset_name:
+        return "yes"
+    return "george" if label_column == "speaker" else "0"
 
 
 def parse_forget(spec: str) -> dict:
@@ -204,7 +219,7 @@ def prepare_request(args: DemoArguments, data, sampling_rate: int):
     spec = ReferenceSpec(
         data["train"].features["label"].names,
         model_type="mfcc_cnn",
-        training={"num_train_epochs": args.reference_epochs},
+        training=args.reference_training(),
     )
     extractor = spec.new_extractor(sampling_rate, normalize=args.normalize, hop_length=args.hop_length)
     fit_extractor(extractor, original_training_rows(splits), num_frames=args.num_frames)
@@ -227,6 +242,11 @@ def run_demo(args: DemoArguments) -> dict:
     from hf_unlearn.methods import get_trainer_class
 
     method = get_trainer_class(args.method).method_key  # fails early on an unknown method
+    from hf_unlearn.hub.write_targets import check_write_targets
+
+    check_write_targets(  # every folder the demo writes, before any data is synthesised or model trained
+        {"--output_dir": args.output_dir, "--cache_dir": _cache_dir(args)}
+    )
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     bars_were_enabled = datasets.is_progress_bar_enabled()
@@ -243,12 +263,14 @@ def _run_demo(args: DemoArguments, method: str) -> dict:
     import torch
 
     from hf_unlearn.experiment import method_settings, run_request, write_results
+    from hf_unlearn.experiment.reference_quality import weak_reference_warning
 
     started = time.perf_counter()
     data, sampling_rate = load_demo_data(args)
     splits, extractor, references = prepare_request(args, data, sampling_rate)
     use_cpu = not torch.cuda.is_available()
-    settings = method_settings(method, "fsdd" if args.dataset_name else "keywords", splits.kind)
+    # Speaker labels make a class request speaker identification: its own tuned entry (`request_kind`).
+    settings = method_settings(method, "fsdd" if args.dataset_name else "keywords", splits.request_kind)
     overrides = {"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     if args.hub_model_id:
@@ -265,11 +287,16 @@ def _run_demo(args: DemoArguments, method: str) -> dict:
         **{name: ["<not published>"] for name in ("forget_speakers", "forget_classes") if getattr(args, name)},
         "cache_dir": None,
     }
-    results = write_results(
-        record, args.output_dir, extra={"arguments": arguments, "wall_time": time.perf_counter() - started}
-    )
+    extra = {"arguments": arguments, "wall_time": time.perf_counter() - started}
+    warning = weak_reference_warning(record["original"], splits.retain_eval)
+    if warning:
+        extra["reference_warning"] = warning
+    results = write_results(record, args.output_dir, extra=extra)
     print()
     print(results.pop("table"))
+    print(lesson(record, splits.request_kind, speaker_case(args)))
+    if warning:
+        print(f"\nWarning: {warning}")
     if args.push_to_hub:
         commit = trainer.push_to_hub()
         results["hub_commit"] = str(commit)
@@ -279,3 +306,56 @@ def _run_demo(args: DemoArguments, method: str) -> dict:
         f"({time.perf_counter() - started:.1f} s in all)"
     )
     return results
+
+
+def speaker_case(args: DemoArguments) -> str | None:
+    """The demo command of the speaker case on the same data (`None` for speaker labels: there a speaker is a
+    class)."""
+    if args.label_column == "speaker":
+        return None
+    data = f" --dataset_name {args.dataset_name}" if args.dataset_name else ""
+    return f"hf-unlearn demo{data} --forget_speakers {'george' if args.dataset_name else 'en-us+f1'}"
+
+
+def lesson(record: dict, kind: str, speaker_command: str | None = None) -> str:
+    """What the printed table shows, in words: the forget and forget-test accuracy of the original, gold and unlearned
+    models, whether the unlearned model's are like gold's (within the card's `RECOGNITION_TOLERANCE`), and
+    (`speaker_command`) the speaker case to try next."""
+    from hf_unlearn.hub.outcome import RECOGNITION_TOLERANCE
+
+    method, original, gold = record["method"], record["original"], record.get("gold") or {}
+    unlearned = record["unlearned"]
+    lines = [""]
+    for split in ("forget", "forget_test"):
+        key = f"{split}_accuracy"
+        if unlearned.get(key) is None or original.get(key) is None:
+            continue
+        line = f"{split} accuracy: original {original[key]:.3f} -> {method} {unlearned[key]:.3f}"
+        if gold.get(key) is not None:
+            gap = unlearned[key] - gold[key]
+            verdict = (
+                "like gold"
+                if abs(gap) <= RECOGNITION_TOLERANCE
+                else ("above gold: still recognised" if gap > 0 else "below gold")
+            )
+            line += f" (gold {gold[key]:.3f}: {verdict}, tolerance {RECOGNITION_TOLERANCE:g})"
+        lines.append(line + ".")
+    if kind in ("class", "speaker_id"):
+        lines.append(
+            "The gold model never heard the forgotten class, so it cannot recognise it: forgetting shows as the drop "
+            "from the original's forget accuracy to gold's (and on forget_test, the class's held-out recordings)."
+        )
+        if speaker_command:
+            lines.append(
+                f"Next, the speaker case: `{speaker_command}`. A model of words retrained without one voice still "
+                "recognises the words that voice says, so there the forget accuracy of gold stays high, and "
+                "unlearning should leave it there: the difference from the original shows in the loss panels and MIA."
+            )
+    elif kind == "speaker":
+        lines.append(
+            "The gold model, retrained without this voice, still recognises its words: a speaker is not a class of "
+            "a keyword model, so forgetting it should leave the forget accuracy where gold has it (compare with "
+            "gold, not with zero; the loss panels of results.png and the MIA columns show what changed)."
+        )
+        lines.append("For a request where forgetting is a visible drop, run `hf-unlearn demo` (the keyword yes).")
+    return "\n".join(lines)

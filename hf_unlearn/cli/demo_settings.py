@@ -25,6 +25,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from hf_unlearn.cli.demo import DEMO_REFERENCE_EPOCHS
+from hf_unlearn.experiment.defaults import reference_option
+
 DATASET = "keywords"
 COMMAND = "python -m hf_unlearn.cli.demo_settings"
 
@@ -59,7 +62,7 @@ class DemoTuningArguments:
     max_steps: int | None = field(default=None, metadata={"help": "Cap every trial at this many steps (smoke runs)."})
     num_keywords: int = field(default=10, metadata={"help": "Keywords of the built-in data (the demo's: 10)."})
     num_voices: int = field(default=10, metadata={"help": "Voices of the built-in data (the demo's: 10)."})
-    reference_epochs: float = field(default=40, metadata={"help": "Maximum reference epochs (the demo's: 40)."})
+    reference_epochs: float = reference_option("reference_epochs", DEMO_REFERENCE_EPOCHS)  # the demo's
     num_threads: int | None = field(default=1, metadata={"help": "torch threads (1: comparable, the CNN is small)."})
 
 

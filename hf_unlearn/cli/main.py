@@ -1,9 +1,13 @@
-"""The `hf-unlearn` console script: `hf-unlearn demo ...`, `hf-unlearn methods`, `hf-unlearn benchmark ...`.
+"""The `hf-unlearn` console script: `hf-unlearn unlearn ...`, `hf-unlearn tune ...`, `hf-unlearn demo ...`,
+`hf-unlearn methods`, `hf-unlearn benchmark ...` (`python -m hf_unlearn.cli ...` is the same).
 
-Each command is a thin front end with its own `--help`. Nothing heavy (torch, transformers, datasets) is imported
-until a command runs: the options come from light argument dataclasses (`hf_unlearn.cli.demo.DemoArguments`, the
-benchmark's `BenchmarkArguments`) turned into `argparse` options by `hf_unlearn.cli.dataclass_options`, and only the
-named command's options are built, so `hf-unlearn --help` answers at once.
+Each command is a thin front end with its own `--help`, a one-line summary and an example. Nothing heavy (torch,
+transformers, datasets) is imported until a command runs: the options of `demo` and `benchmark` come from light
+argument dataclasses (`hf_unlearn.cli.demo.DemoArguments`, the benchmark's `BenchmarkArguments`) turned into
+`argparse` options by `hf_unlearn.cli.dataclass_options`, and only the named command's options are built, so
+`hf-unlearn --help` answers at once. `unlearn` and `tune` take the experiment's `HfArgumentParser` arguments (and a
+`--config` YAML, and the chosen method's config fields); their arguments are handed to the command's own parser
+(`hf_unlearn.cli.unlearn`, `hf_unlearn.cli.tune`), which imports transformers only when that command is named.
 """
 
 from __future__ import annotations
@@ -17,10 +21,28 @@ from hf_unlearn.version import __version__
 
 # Command -> one line for `hf-unlearn --help`; `_HANDLERS` below adds its options and runs it.
 COMMANDS = {
-    "demo": "Run the unlearning workflow end to end on built-in data (original, gold, unlearned; a few minutes).",
+    "unlearn": "Forget a request (speakers, classes or recordings) from an audio classifier trained on your data.",
+    "tune": "Tune one method's learning rate and length on your data (validation only); write a settings file.",
+    "demo": "Watch unlearning work end to end on built-in keyword data (original, gold, unlearned; a few minutes).",
     "methods": "List the unlearning methods (key, trainer, what each needs, paper).",
-    "benchmark": "Run the FSDD benchmark: original, gold and every method over forget requests and seeds.",
+    "benchmark": "Run the benchmark (FSDD or any audio data): original, gold and every method over requests, seeds.",
 }
+# Command -> one example, the epilog of its `--help`.
+EXAMPLES = {
+    "unlearn": "hf-unlearn unlearn --method neggrad_plus --model_type mfcc_cnn --dataset_name path/to/audio_folder "
+    "--forget_classes yes --output_dir runs/forget-yes",
+    "tune": "hf-unlearn tune --method neggrad_plus --model_type mfcc_cnn --dataset_name path/to/audio_folder "
+    "--forget_classes yes --output_dir runs/tune-yes --settings_file my_settings.json",
+    "demo": "hf-unlearn demo --output_dir unlearned_demo",
+    "methods": "hf-unlearn methods --markdown",
+    "benchmark": "hf-unlearn benchmark --dataset_name path/to/free-spoken-digit-dataset --quick --output_dir bench",
+}
+# Commands whose arguments go to the command's own (HfArgumentParser) parser: module, function of argv -> exit code.
+OWN_PARSER = {"unlearn": "hf_unlearn.cli.unlearn", "tune": "hf_unlearn.cli.tune"}
+
+
+class CommandHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown once per option, and the example's and notes' line breaks kept."""
 
 
 # ------------------------------------------------------------------------------------------------------ methods
@@ -51,7 +73,7 @@ def _run_methods(args: argparse.Namespace, argv: list[str]) -> int:
 def _add_demo(parser: argparse.ArgumentParser) -> None:
     from hf_unlearn.cli.demo import DemoArguments  # stdlib-only at import time
 
-    parser.description = DemoArguments.__doc__
+    parser.epilog += "\n\n" + _body(DemoArguments.__doc__)
     add_dataclass_arguments(parser, DemoArguments)
 
 
@@ -73,7 +95,7 @@ def load_benchmark() -> ModuleType:
 
 def _add_benchmark(parser: argparse.ArgumentParser) -> None:
     module = load_benchmark()
-    parser.description = module.BenchmarkArguments.__doc__
+    parser.epilog += "\n\n" + _body(module.BenchmarkArguments.__doc__)
     add_dataclass_arguments(parser, module.BenchmarkArguments)
 
 
@@ -84,6 +106,20 @@ def _run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------------------------------------------- main
+def _body(doc: str | None) -> str:
+    """A docstring without its first line (the summary says that), dedented."""
+    import textwrap
+
+    _, _, rest = (doc or "").partition("\n")
+    return textwrap.dedent(rest).strip()
+
+
+def _run_own_parser(command: str, argv: list[str]) -> int:
+    import importlib
+
+    return importlib.import_module(OWN_PARSER[command]).command(argv)
+
+
 _HANDLERS = {
     "demo": (_add_demo, _run_demo),
     "methods": (_add_methods, _run_methods),
@@ -96,14 +132,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subcommands are listed with their one-line help."""
     parser = argparse.ArgumentParser(
         prog="hf-unlearn",
-        description="Machine unlearning for speech and audio models in the Hugging Face ecosystem.",
-        epilog="Run `hf-unlearn <command> --help` for the options of a command.",
+        description="Machine unlearning for speech and audio models in the Hugging Face ecosystem: forget speakers,\n"
+        "classes or recordings from a trained audio classifier, and compare it with a model retrained without them.",
+        epilog="example: hf-unlearn demo    (then: hf-unlearn unlearn --help)\n"
+        "Run `hf-unlearn <command> --help` for the options of a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hf-unlearn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, text in COMMANDS.items():
-        sub = subparsers.add_parser(name, help=text, description=text, formatter_class=HelpFormatter)
-        if name == command:
+        example = f"example: {EXAMPLES[name]}"
+        sub = subparsers.add_parser(
+            name, help=text, description=text, epilog=example, formatter_class=CommandHelpFormatter
+        )
+        if name == command and name in _HANDLERS:
             _HANDLERS[name][0](sub)
     return parser
 
@@ -111,6 +153,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command in OWN_PARSER:
+        return _run_own_parser(command, argv[1:])
     args = build_parser(command).parse_args(argv)
     return _HANDLERS[args.command][1](args, argv[1:])
 

@@ -15,10 +15,48 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["channels_first_from_shape", "load_audio_array"]
+__all__ = ["channels_first_from_shape", "load_audio_array", "pcm_to_float32", "stored_sample_dtype"]
 
 
 MAX_CHANNELS = 8  # more channels than this is not a recording's layout: such an axis holds samples
+
+
+# Integer PCM as soundfile, librosa and `datasets` read it: (offset, full scale), float = (int - offset) / full scale.
+PCM_SCALES = {"int8": (0, 2**7), "int16": (0, 2**15), "int32": (0, 2**31), "uint8": (128, 2**7)}
+
+
+def pcm_to_float32(samples, dtype=None) -> np.ndarray:
+    """`samples` as float32 in [-1, 1]: integer PCM (int8, int16, int32, unsigned 8-bit) scaled as soundfile reads
+    it (int16 / 32768, (uint8 - 128) / 128, ...), float samples cast. Other types (int64, uint16, bool, ...) are
+    refused: their full scale cannot be told.
+
+    Args:
+        samples (`np.ndarray` or `list`): the samples.
+        dtype (`str`, *optional*): the type they were stored as, when `samples` lost it (a `datasets` column of
+            `int16` read back as Python ints); by default `samples`' own type.
+    """
+    array = np.asarray(samples)
+    name = np.dtype(dtype).name if dtype is not None else array.dtype.name
+    if name in PCM_SCALES:
+        offset, scale = PCM_SCALES[name]
+        return ((array.astype(np.float64) - offset) / scale).astype(np.float32)
+    if np.dtype(name).kind == "f" or array.size == 0:
+        return array.astype(np.float32)
+    raise ValueError(
+        f"Audio samples of type {name} cannot be read: their full scale is unknown. Store them as integer PCM "
+        f"({', '.join(PCM_SCALES)}, scaled as soundfile does) or as float32 in [-1, 1] (e.g. "
+        "array.astype('float32') / 32768 for 16-bit samples held in a wider type)."
+    )
+
+
+def stored_sample_dtype(feature) -> str | None:
+    """The type of the samples of a `{"array", "sampling_rate"}` audio column, from its `datasets` feature (`None`
+    for an `Audio` column or another layout): rows read back from such a column are Python numbers."""
+    inner = feature.get("array") if isinstance(feature, dict) else None
+    while inner is not None and not hasattr(inner, "dtype"):
+        inner = getattr(inner, "feature", None)
+    dtype = getattr(inner, "dtype", None)
+    return str(dtype) if dtype is not None else None
 
 
 def channels_first_from_shape(shape: tuple[int, ...]) -> bool:
@@ -45,7 +83,9 @@ def _to_mono(array: np.ndarray, channels_first: bool) -> np.ndarray:
     return array.mean(axis=0 if channels_first else 1)
 
 
-def load_audio_array(value: Any, sampling_rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+def load_audio_array(
+    value: Any, sampling_rate: int | None = None, mono: bool = True, sample_dtype: str | None = None
+) -> tuple[np.ndarray, int]:
     """Waveform and sampling rate of one value of an audio column.
 
     Args:
@@ -65,12 +105,15 @@ def load_audio_array(value: Any, sampling_rate: int | None = None, mono: bool = 
         mono (`bool`, *optional*, defaults to `True`):
             Average the channels into a 1-D array (what datasets' ``value["array"]`` does). With ``False`` a
             multi-channel signal is returned as (channels, samples).
+        sample_dtype (`str`, *optional*):
+            The type a decoded dict's ``"array"`` was stored as (see [`stored_sample_dtype`]), when the value lost
+            it. Integer PCM is scaled to [-1, 1] as soundfile reads it ([`pcm_to_float32`]).
 
     Returns:
         `tuple[np.ndarray, int]`: the ``float32`` waveform and its sampling rate.
     """
     if isinstance(value, dict) and value.get("array") is not None:
-        array = np.asarray(value["array"], dtype=np.float32)
+        array = pcm_to_float32(value["array"], sample_dtype)
         rate = value.get("sampling_rate")
         if rate is None:
             raise ValueError("A decoded audio dict needs a 'sampling_rate' next to its 'array'.")

@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from hf_unlearn.data.audio_utils import load_audio_array
+from hf_unlearn.data.audio_utils import load_audio_array, stored_sample_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +66,11 @@ def _row_path(value) -> str | None:
     return None
 
 
-def _decode(value) -> tuple[np.ndarray, int]:
+def _decode(value, sample_dtype: str | None = None) -> tuple[np.ndarray, int]:
     """One audio value as a mono float32 waveform: soundfile for files and bytes (decoded here, row by row, so that a
     bad file is named), torchcodec for the formats soundfile cannot read when it is installed."""
     try:
-        return load_audio_array(value)
+        return load_audio_array(value, sample_dtype=sample_dtype)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError or OSError by cause
         undecoded = isinstance(value, (str, os.PathLike)) or (isinstance(value, dict) and value.get("array") is None)
         if not undecoded:
@@ -84,7 +84,9 @@ def _decode(value) -> tuple[np.ndarray, int]:
             raise error from None
 
 
-def _row_audio(value, index: int, name: str, target_rate: int, min_samples: int) -> np.ndarray:
+def _row_audio(
+    value, index: int, name: str, target_rate: int, min_samples: int, sample_dtype: str | None = None
+) -> np.ndarray:
     """The checked waveform of row `index` at `target_rate`; a row that cannot be used raises naming it (and its file)
     with the fix."""
     path = _row_path(value)
@@ -92,7 +94,7 @@ def _row_audio(value, index: int, name: str, target_rate: int, min_samples: int)
     if path and not (isinstance(value, dict) and value.get("bytes")) and not os.path.isfile(path):
         raise ValueError(f"{where}: the audio file does not exist. Fix the path or drop the row.")
     try:
-        array, rate = _decode(value)
+        array, rate = _decode(value, sample_dtype)
     except (ValueError, TypeError) as error:
         raise ValueError(f"{where}: {error}") from error
     except Exception as error:  # a decoder's own error (unreadable, empty or corrupt file)
@@ -239,13 +241,14 @@ def featurize(
 
     # Extractors that warn about clips longer than their features cover do it once for the whole dataset, not once
     # per batch of the map: clip lengths (by row, so a re-run batch is not counted twice) are collected here.
+    sample_dtype = stored_sample_dtype(feature)  # integer PCM stored in the column reads back as Python ints
     once = _warns_once(feature_extractor)
     lengths: dict = {}
     options = {"warn_on_truncation": False} if once else {}
 
     def extract(batch, indices):
         arrays = [
-            _row_audio(value, index, name, target_rate, min_samples)
+            _row_audio(value, index, name, target_rate, min_samples, sample_dtype)
             for value, index in zip(batch[audio_column], indices)
         ]
         if once:

@@ -23,7 +23,16 @@ from hf_unlearn.data.audio_utils import load_audio_array
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["assign_groups", "audio_digest", "audio_digests", "draw_groups"]
+__all__ = [
+    "assign_groups",
+    "audio_digest",
+    "audio_digests",
+    "draw_groups",
+    "draw_stratified_groups",
+    "label_names",
+    "stratum_keys",
+    "warn_missing_labels",
+]
 
 
 def audio_digest(value) -> str:
@@ -110,3 +119,68 @@ def draw_groups(groups: np.ndarray, candidates: np.ndarray, num_rows: int, rng) 
     order = rng.permutation(len(unique))
     taken = order[: int(np.searchsorted(np.cumsum(sizes[order]), num_rows)) + 1]
     return sorted(candidates[np.isin(inverse, taken)].tolist())
+
+
+def stratum_keys(dataset, columns: Sequence[str | None]) -> np.ndarray:
+    """One text key per row joining the values of `columns` (those that exist; `None` entries are skipped), in the
+    order given: the strata of [`draw_stratified_groups`] (e.g. label, then speaker)."""
+    present = [column for column in columns if column is not None and column in dataset.column_names]
+    if not present:
+        return np.zeros(len(dataset), dtype="<U1")
+    values = [np.asarray(dataset[column]).astype(str) for column in present]
+    keys = values[0]
+    for more in values[1:]:
+        keys = np.char.add(np.char.add(keys, "\x00"), more)
+    return keys
+
+
+def draw_stratified_groups(groups: np.ndarray, candidates, num_rows: int, strata: np.ndarray, rng) -> list[int]:
+    """Rows of whole groups among `candidates` (row indices), about `num_rows` of them, spread over the strata in
+    proportion to their sizes: systematic sampling over the groups sorted by stratum (random order within a stratum,
+    a random start), each group drawn with the same chance, so every stratum gets its share up to one group, and
+    strata smaller than one draw interval get theirs taken together (e.g. the speakers of a label with a few clips
+    each). A group's stratum is that of its first row.
+
+    Args:
+        groups (`np.ndarray`): a group id per row of the data (see [`assign_groups`]).
+        candidates: the row indices to draw from.
+        num_rows (`int`): how many rows to draw (met to within about one group).
+        strata (`np.ndarray`): a key per row of the data (see [`stratum_keys`]); sorted order nests the strata, so
+            keys of label, then speaker stratify by label first and by speaker within each label.
+        rng (`np.random.Generator`): the random choices.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if num_rows <= 0 or len(candidates) == 0:
+        return []
+    unique, first, inverse = np.unique(groups[candidates], return_index=True, return_inverse=True)
+    sizes = np.bincount(inverse, minlength=len(unique))
+    keys = np.asarray(strata)[candidates[first]]
+    shuffled = rng.permutation(len(unique))
+    order = shuffled[np.argsort(keys[shuffled], kind="stable")]  # by stratum, at random within one
+    share = num_rows / sizes.sum()
+    if share >= 1:
+        return sorted(candidates.tolist())
+    # Every group has the chance `share` whatever its size (so the expected row count is `num_rows`): points one
+    # `1 / share` apart over the groups in stratum order, from a random start.
+    points = (rng.random() + np.arange(int(np.ceil(len(unique) * share)) + 1)) / share
+    taken = order[points[points < len(unique)].astype(np.int64)]
+    return sorted(candidates[np.isin(inverse, taken)].tolist())
+
+
+def label_names(dataset, label_column: str) -> list | None:
+    """The class names of a `ClassLabel` column (None for other columns): for messages."""
+    return list(getattr(dataset.features.get(label_column), "names", None) or []) or None
+
+
+def warn_missing_labels(pool_labels, drawn_labels, split: str, names: Sequence | None = None) -> list:
+    """Logs a warning naming the labels present in `pool_labels` but absent from `drawn_labels` (a split that misses a
+    label cannot measure it); returns them."""
+    missing = sorted(set(np.asarray(pool_labels).tolist()) - set(np.asarray(drawn_labels).tolist()))
+    if missing:
+        named = names and all(isinstance(m, (int, np.integer)) and 0 <= m < len(names) for m in missing)
+        shown = [names[m] for m in missing] if named else missing
+        logger.warning(
+            "The %s split holds no row of %d label(s) present in the data: %s. Its figures do not cover them; use "
+            "more data or a larger share.", split, len(missing), shown[:10],
+        )  # fmt: skip
+    return missing

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from hf_unlearn.data.groups import assign_groups, draw_groups
+from hf_unlearn.data.groups import (
+    assign_groups,
+    draw_groups,
+    draw_stratified_groups,
+    label_names,
+    stratum_keys,
+    warn_missing_labels,
+)
 from hf_unlearn.data.splits import ForgetSplits, make_forget_split
 
 # A second stream of the seed for the test holdout of data without a test split: the validation draw stays the
@@ -45,6 +52,7 @@ def make_request_splits(
     label_column: str = "label",
     speaker_column: str | None = "speaker",
     test_size: float = 0.2,
+    stratify: bool = False,
     **options,
 ) -> ForgetSplits:
     """The [`ForgetSplits`] of `request`, with validation drawn before the request (see the module docstring).
@@ -56,9 +64,15 @@ def make_request_splits(
         request (`dict`): the [`make_forget_split`] keywords of the request, e.g. `{"by": "class", "values": ["3"]}`.
         seed (`int`): seed of every random choice; the same data, request and seed give the same rows.
         validation_size (`float`, *optional*, defaults to 0.1):
-            Share of the training rows held out as validation (drawn row by row: the rows of one group, e.g. one FSDD
-            file, are one row in most data; give groups of several rows their own split if that matters).
+            Share of the training rows held out as validation (drawn row by row unless `stratify`: the rows of one
+            group, e.g. one FSDD file, are one row in such data).
         group_column (`str`, *optional*): as in [`make_forget_split`] (`"file"` for FSDD).
+        stratify (`bool`, *optional*, defaults to `False`):
+            Draw the test holdout (data without a test split) and validation as whole groups of `group_column`
+            (each row its own group without one), stratified by label and, where `speaker_column` exists, by speaker
+            within a label ([`draw_stratified_groups`]), with a warning naming any label a split misses: no window
+            of a recording lands on two sides, and every label and speaker gets its share. Off, the draws are
+            those of earlier versions (the same rows, so the same cached reference models, for FSDD's benchmark).
         label_column, speaker_column, test_size, options: as in [`make_forget_split`] (`options`: `audio_column`,
             `group_identical_audio`, `forget_speaker_share`, ...).
 
@@ -78,22 +92,44 @@ def make_request_splits(
     if not 0 < validation_size < 1:
         raise ValueError(f"validation_size must be in (0, 1), got {validation_size}: validation is needed.")
     pool = np.arange(len(train))
+    cached: dict = {}
+
+    def groups() -> np.ndarray:  # a group id per row of `train`, computed once and only when a draw needs it
+        if "groups" not in cached:
+            if group_column is None:
+                cached["groups"] = np.arange(len(train))
+            else:
+                group_options = {"audio_column": options.get("audio_column", "audio")}
+                group_options["identical_audio"] = options.get("group_identical_audio", True)
+                (cached["groups"],) = assign_groups([train], group_column, **group_options)
+        return cached["groups"]
+
+    def strata() -> np.ndarray:
+        return stratum_keys(train, [label_column, speaker_column])
+
     if test is None:  # held out here (not by make_forget_split) so that every index stays a row of `train`
         if not 0 < test_size < 1:
             raise ValueError(f"test_size must be in (0, 1), got {test_size}.")
         n_test = max(1, int(round(test_size * len(train))))
         rng = np.random.default_rng([seed, _TEST_STREAM])
-        if group_column is not None:
-            group_options = {"audio_column": options.get("audio_column", "audio")}
-            group_options["identical_audio"] = options.get("group_identical_audio", True)
-            (groups,) = assign_groups([train], group_column, **group_options)
-            held_test = draw_groups(groups, pool, n_test, rng)
+        if stratify:
+            held_test = draw_stratified_groups(groups(), pool, n_test, strata(), rng)
+            labels = np.asarray(train[label_column])
+            warn_missing_labels(labels[pool], labels[held_test], "test", label_names(train, label_column))
+        elif group_column is not None:
+            held_test = draw_groups(groups(), pool, n_test, rng)
         else:
             held_test = sorted(rng.permutation(len(train))[:n_test].tolist())
         test, pool = train.select(held_test), np.setdiff1d(pool, held_test)
-    order = np.random.default_rng(seed).permutation(len(pool))
     count = int(round(validation_size * len(pool)))
-    held, rest = sorted(pool[order[:count]].tolist()), sorted(pool[order[count:]].tolist())
+    if stratify:
+        held = draw_stratified_groups(groups(), pool, count, strata(), np.random.default_rng(seed))
+        rest = np.setdiff1d(pool, held).tolist()
+        labels = np.asarray(train[label_column])
+        warn_missing_labels(labels[pool], labels[held], "validation", label_names(train, label_column))
+    else:
+        order = np.random.default_rng(seed).permutation(len(pool))
+        held, rest = sorted(pool[order[:count]].tolist()), sorted(pool[order[count:]].tolist())
     reduced = DatasetDict({"train": train.select(rest), "test": test})
     splits = make_forget_split(
         reduced,

@@ -24,7 +24,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hf_unlearn.data.groups import assign_groups, audio_digests, draw_groups
+from hf_unlearn.data.groups import (
+    assign_groups,
+    audio_digests,
+    draw_groups,
+    draw_stratified_groups,
+    stratum_keys,
+    warn_missing_labels,
+)
+from hf_unlearn.data.groups import (
+    label_names as _names,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +57,11 @@ class ForgetSplits:
         forget_validation (`datasets.Dataset`, *optional*): the held-out validation rows of what is forgotten (set by
             [`make_request_splits`]; `None` when there are none). Not part of `eval_splits()` (reporting): tuners
             read the validation splits themselves.
+        labels_are_speakers (`bool`): the label column names each row's speaker (speaker identification), so a class
+            or speaker request forgets a label that is a person: `request_kind` is then `"speaker_id"`.
+        unseen_validation (`datasets.Dataset`, *optional*): validation rows of speakers held out from all training
+            (the benchmark's design for data with speakers): data of the same kind that no model ever heard, what a
+            gold-free target of a speaker request measures. Part of `validation` (and of `retain_eval`).
     """
 
     forget: Any
@@ -62,6 +77,16 @@ class ForgetSplits:
     group_column: str | None = None
     validation: Any = field(default=None, repr=False)
     forget_validation: Any = field(default=None, repr=False)
+    labels_are_speakers: bool = False
+
+    @property
+    def request_kind(self) -> str:
+        """The kind of request for settings and reports: `kind`, except `"speaker_id"` for a class or speaker request
+        on speaker labels (speaker identification). `method_settings(method, dataset, splits.request_kind)` reads
+        the settings tuned for it; `kind` stays the split's mechanics (`"class"` or `"speaker"`)."""
+        return "speaker_id" if self.labels_are_speakers and self.kind in ("class", "speaker") else self.kind
+
+    unseen_validation: Any = field(default=None, repr=False)
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`
@@ -76,7 +101,7 @@ class ForgetSplits:
         ([`make_request_splits`]) also the validation and forget-validation counts."""
         n_train = len(self.forget) + len(self.retain) + len(self.retain_eval)
         counts = {
-            "kind": self.kind,
+            "kind": self.request_kind,
             "num_forget": len(self.forget),
             "num_retain": len(self.retain),
             "num_retain_eval": len(self.retain_eval),
@@ -88,6 +113,19 @@ class ForgetSplits:
             counts["num_validation"] = len(self.validation)
             counts["num_forget_validation"] = len(self.forget_validation) if self.forget_validation is not None else 0
         return counts
+
+
+def labels_are_speakers(dataset, label_column: str, speaker_column: str | None) -> bool:
+    """Whether `label_column` names each row's speaker: it is `speaker_column`, or every row's label (its class name)
+    is the row's `speaker_column` value (e.g. `load_fsdd(label="speaker")`). Reads the two columns, not the audio."""
+    if not speaker_column or speaker_column not in dataset.column_names or label_column not in dataset.column_names:
+        return False
+    if label_column == speaker_column:
+        return True
+    names = list(getattr(dataset.features[label_column], "names", None) or [])
+    labels = dataset[label_column]
+    texts = [names[label] for label in labels] if names else [str(label) for label in labels]
+    return texts == [str(speaker) for speaker in dataset[speaker_column]]
 
 
 def _require_column(dataset, column: str | None, role: str, argument: str) -> None:
@@ -103,7 +141,7 @@ def _label_ids(dataset, label_column: str, values: Sequence) -> list:
     class names (strings, no `ClassLabel`) is matched by name."""
     feature = dataset.features[label_column]
     names = list(getattr(feature, "names", None) or [])
-    present = sorted(set(dataset[label_column]))
+    present = sorted({label.item() if isinstance(label, np.generic) else label for label in dataset[label_column]})
     if not names and present and all(isinstance(label, str) for label in present):
         unknown = [value for value in values if str(value) not in present]
         if unknown:
@@ -206,9 +244,11 @@ def make_forget_split(
         group_column (`str`, *optional*):
             The column naming each row's recording, utterance or source file (e.g. `"recording"` from
             [`window_clips`], `"file"` for FSDD). The test holdout (when the data has no test split), a sample
-            request's forget set and retain_eval are then drawn as whole groups, so no group is on two sides; a given
-            test split that shares a group with the training data, or a class/speaker request that would split a
-            group, raises. Sizes are met to within one group. By default rows are drawn one by one.
+            request's forget set and retain_eval are then drawn as whole groups, so no group is on two sides; the
+            test holdout and retain_eval are stratified by label (and by speaker within a label, where
+            `speaker_column` exists), and a warning names any label they miss. A given test split that shares a group
+            with the training data, or a class/speaker request that would split a group, raises. Sizes are met to
+            within one group. By default rows are drawn one by one.
         audio_column (`str`, *optional*, defaults to `"audio"`): the audio column, read for `group_identical_audio`.
         group_identical_audio (`bool`, *optional*, defaults to `True`):
             With `group_column`, rows whose audio is byte-identical join one group (one read of every file; set to
@@ -238,10 +278,13 @@ def make_forget_split(
         n_test = max(1, int(round(test_size * len(train))))
         if grouped:
             (all_groups,) = assign_groups([train], group_column, **group_options)
-            held = draw_groups(all_groups, np.arange(len(train)), n_test, rng)
+            strata = stratum_keys(train, [label_column, speaker_column])
+            held = draw_stratified_groups(all_groups, np.arange(len(train)), n_test, strata, rng)
             rest = np.setdiff1d(np.arange(len(train)), held)
             train_groups, test_groups = all_groups[rest], all_groups[held]
             test, train = train.select(held), train.select(rest)
+            if label_column in train.column_names:
+                warn_missing_labels(train[label_column], test[label_column], "test", _names(train, label_column))
         else:
             order = rng.permutation(len(train))
             test, train = train.select(sorted(order[:n_test])), train.select(sorted(order[n_test:]))
@@ -259,7 +302,10 @@ def make_forget_split(
     if len(train) == 0:
         raise ValueError("The training data is empty.")
 
-    values = list(values or [])
+    # Plain Python values (not np.str_ / np.int64), so that messages print them as the user wrote them.
+    values = [
+        value.item() if isinstance(value, np.generic) else value for value in (values if values is not None else [])
+    ]
     if by == "sample":
         if indices is not None:
             forget_idx = sorted(set(int(i) for i in indices))
@@ -304,8 +350,8 @@ def make_forget_split(
             values = _speaker_protocol(speakers, forget_speaker_share, min_speaker_utterances, rng)
         if not values:
             raise ValueError("by='speaker' needs values=[speaker names] or forget_speaker_share=<share>.")
-        known = sorted(set(speakers))
-        missing = [v for v in values if str(v) not in known]
+        known = sorted({str(speaker) for speaker in speakers})
+        missing = [str(v) for v in values if str(v) not in known]
         if missing:
             raise ValueError(f"Speaker(s) {missing} do not exist in column {speaker_column!r}; known: {known}.")
         values = [str(v) for v in values]
@@ -338,7 +384,11 @@ def make_forget_split(
                 f"and rows to keep, e.g. {example}: by={by!r} would split them. Group by a column that does not mix "
                 "classes or speakers within a group."
             )
-        retain_eval_idx = draw_groups(train_groups, kept, n_eval, rng)
+        strata = stratum_keys(train, [label_column, speaker_column])
+        retain_eval_idx = draw_stratified_groups(train_groups, kept, n_eval, strata, rng)
+        if n_eval:
+            labels = np.asarray(train[label_column])
+            warn_missing_labels(labels[kept], labels[retain_eval_idx], "retain_eval", _names(train, label_column))
         retain_idx = np.setdiff1d(kept, retain_eval_idx).tolist()
         if not retain_idx:
             raise ValueError("Holding out whole groups as retain_eval leaves no retain rows: lower retain_eval_size.")
@@ -358,6 +408,7 @@ def make_forget_split(
         retain_indices=retain_idx,
         retain_eval_indices=retain_eval_idx,
         group_column=group_column,
+        labels_are_speakers=by != "sample" and labels_are_speakers(train, label_column, speaker_column),
     )
     if grouped:
         sides = {"forget": train_groups[forget_idx], "retain": train_groups[retain_idx]}

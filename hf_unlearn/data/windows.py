@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from hf_unlearn.data.audio_utils import load_audio_array
+from hf_unlearn.data.audio_utils import load_audio_array, stored_sample_dtype
 from hf_unlearn.data.groups import audio_digest
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def window_clips(
         sampling_rate = sampling_rate or feature.sampling_rate
         # Read files or bytes with soundfile: no decoder needed, and the path gives the recording's id.
         dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=feature.sampling_rate, decode=False))
+    sample_dtype = stored_sample_dtype(feature)  # integer PCM in the column: scaled as soundfile reads it
     has_id = id_column in dataset.column_names
     features = datasets.Features(
         {
@@ -96,7 +97,7 @@ def window_clips(
         out = {name: [] for name in features}
         for row in range(len(batch[audio_column])):
             value = batch[audio_column][row]
-            audio, rate = load_audio_array(value, sampling_rate)
+            audio, rate = load_audio_array(value, sampling_rate, sample_dtype=sample_dtype)
             length, step = max(1, int(round(seconds * rate))), max(1, int(round(hop * rate)))
             starts = _starts(len(audio), length, step, drop_last)
             stats["recordings"] += 1

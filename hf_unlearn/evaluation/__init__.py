@@ -11,6 +11,7 @@ or an MIA of 0.5: compare with the gold model wherever one exists.
 from .gum import EPS, GUMResult, cgum, gum, gum_undefined_reason, speedup
 from .kl import kl_divergence, mean_kl_to_gold
 from .lira import LiRAResult, lira, lira_scores, logit_scaled_confidence
+from .metric_table import METRICS, MetricSpec, metric
 from .mia import MIN_SAMPLES_PER_CLASS, MIAResult, mia
 from .outputs import load_results, metrics_from_outputs
 from .report import results_figure, results_table
@@ -22,8 +23,10 @@ __all__ = [
     "EPS",
     "GUMResult",
     "LiRAResult",
+    "METRICS",
     "MIAResult",
     "MIN_SAMPLES_PER_CLASS",
+    "MetricSpec",
     "cgum",
     "check_finite",
     "confidence",
@@ -38,6 +41,7 @@ __all__ = [
     "log_softmax",
     "logit_scaled_confidence",
     "mean_kl_to_gold",
+    "metric",
     "metrics_from_outputs",
     "mia",
     "per_sample_cross_entropy",

@@ -11,15 +11,25 @@ from .signals import per_sample_cross_entropy
 from .unlearning_metrics import unlearning_metrics
 
 
-def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_time=None, num_classes=None):
+def metrics_from_outputs(
+    outputs: dict,
+    original=None,
+    gold=None,
+    unlearning_time=None,
+    num_classes=None,
+    gold_logits=None,
+    shadow_logits=None,
+):
     """Unlearning metrics from `{split: (logits, labels)}`; returns `(metrics, {split: per-sample losses})`.
 
     The other arguments are those of [`unlearning_metrics`]: the original and gold model's results, the wall time of
-    the unlearning run and the number of classes.
+    the unlearning run, the number of classes, and the gold and shadow models' logits (for the KL to gold and LiRA;
+    the model's own logits are `outputs`').
     """
-    predictions, labels, losses = {}, {}, {}
+    predictions, labels, losses, split_logits = {}, {}, {}, {}
     for name, (logits, label_ids) in outputs.items():
         logits, label_ids = np.asarray(logits), np.asarray(label_ids)
+        split_logits[name] = logits
         predictions[name] = logits.argmax(-1)
         labels[name] = label_ids
         losses[name] = per_sample_cross_entropy(logits, label_ids)
@@ -31,6 +41,9 @@ def metrics_from_outputs(outputs: dict, original=None, gold=None, unlearning_tim
         gold=gold,
         unlearning_time=unlearning_time,
         num_classes=num_classes,
+        split_logits=split_logits,
+        gold_logits=gold_logits,
+        shadow_logits=shadow_logits,
     )
     return metrics, losses
 

@@ -11,6 +11,8 @@ import math
 import os
 from numbers import Real
 
+from .metric_table import metric
+
 __all__ = [
     "MISSING",
     "ONE_CLASS_KINDS",
@@ -30,27 +32,32 @@ MISSING = "–"
 UNDEFINED = "n/a"
 
 #: Request kinds whose forget set holds one class: accuracy is their forget figure, macro-F1 is not shown.
-ONE_CLASS_KINDS = ("class", "speaker-class", "speaker_class")
+ONE_CLASS_KINDS = ("class", "speaker-class", "speaker_class", "speaker_id")
+
+
+def _column(key: str) -> tuple:
+    """(header, keys tried in order, decimals, suffix) of the column of `key`, read from the metric table."""
+    spec = metric(key)
+    return spec.label, spec.read_from, spec.decimals, spec.suffix
+
 
 #: (header, metric keys tried in order, decimals, suffix) of each column after the model name.
-TABLE_COLUMNS = (
-    ("Test F1", ("test_f1",), 3, ""),
-    ("Test Acc", ("test_accuracy",), 3, ""),
-    ("Forget F1", ("forget_f1",), 3, ""),
-    ("Forget Acc", ("forget_accuracy",), 3, ""),
-    ("MIA", ("mia",), 3, ""),
-    ("GUM", ("gum",), 3, ""),
-    ("CGUM", ("cgum",), 3, ""),
-    ("Time (s)", ("time", "unlearning_time", "train_time", "train_runtime"), 1, ""),
-    ("Speed-up", ("speedup",), 1, "×"),
+_TABLE_KEYS = ("test_f1", "test_accuracy", "forget_f1", "forget_accuracy", "mia", "gum", "cgum", "unlearning_time")
+_TABLE_KEYS += ("speedup",)
+TABLE_COLUMNS = tuple(_column(key) for key in _TABLE_KEYS)
+
+#: Shown after "Forget Acc" when some row has it: accuracy on held-out recordings of what is forgotten (speakers,
+#: classes), the forgetting that generalises beyond the forget set's own recordings.
+FORGET_TEST_COLUMN = (
+    *_column("forget_test_accuracy"),
+    "Forget-test Acc (held-out recordings of what is forgotten): closest to gold",
 )
 
 #: Columns shown only when some row has the key, inserted after "MIA": (header, keys, decimals, suffix, caption).
-OPTIONAL_COLUMNS = (
-    ("MIA held-out", ("mia_heldout",), 3, "", "MIA held-out (forget vs held-out recordings): closest to gold"),
-    ("LiRA AUC", ("lira_auc",), 3, "", "LiRA AUC (per-example attack): closest to gold (about 0.5)"),
-    ("KL to gold", ("kl_to_gold",), 3, "", "KL to gold (mean KL(gold || model) on forget, nats): lower is better"),
-)
+OPTIONAL_COLUMNS = tuple((*_column(key), metric(key).caption) for key in ("mia_heldout", "lira_auc", "kl_to_gold"))
+# The columns the optional ones follow, and the one left out when accuracy is the forget figure.
+_OPTIONAL_AFTER, _FORGET_F1 = metric("mia").read_from, metric("forget_f1").read_from
+_FORGET_ACCURACY = metric("forget_accuracy").read_from
 
 #: The line under the table: the direction of every column, since "lower" is not the goal for forget metrics.
 TABLE_CAPTION = (
@@ -129,10 +136,13 @@ def _columns(rows: dict[str, dict], forget_metric: str) -> tuple[list[tuple], li
     """The columns to show and the captions of the optional ones that are shown."""
     columns, captions = [], []
     for column in TABLE_COLUMNS:
-        if forget_metric == "accuracy" and column[1] == ("forget_f1",):
+        if forget_metric == "accuracy" and column[1] == _FORGET_F1:
             continue
         columns.append(column)
-        if column[1] == ("mia",):
+        if column[1] == _FORGET_ACCURACY and any(FORGET_TEST_COLUMN[1][0] in metrics for metrics in rows.values()):
+            columns.append(tuple(FORGET_TEST_COLUMN[:4]))
+            captions.append(FORGET_TEST_COLUMN[4])
+        if column[1] == _OPTIONAL_AFTER:
             for *optional, caption in OPTIONAL_COLUMNS:
                 if any(key in metrics for metrics in rows.values() for key in optional[1]):
                     columns.append(tuple(optional))
@@ -151,16 +161,16 @@ def _cell(metrics: dict, keys: tuple[str, ...], decimals: int, suffix: str) -> s
 def results_table(rows: dict[str, dict], request_kind: str | None = None, forget_metric: str | None = None) -> str:
     r"""UnSLU-style Markdown table, one row per model, with the direction of every column in a caption below it.
 
-    Columns: Model, Test F1, Test Acc, Forget F1, Forget Acc, MIA, GUM, CGUM, Time (s), Speed-up. After MIA come
-    "MIA held-out", "LiRA AUC" and "KL to gold" when some row has `mia_heldout`, `lira_auc` or `kl_to_gold`. For a
-    one-class forget set (`request_kind="class"`, or `forget_metric="accuracy"`) the Forget F1 column is left out:
-    accuracy is the forget figure there. Scores have 3 decimals, the time 1 decimal and the speed-up 1 decimal with a
-    `×` suffix (an infinite speed-up, from a zero unlearning time, shows as `∞×`). The time cell reads the first
+    Columns: Model, Test F1, Test Acc, Forget F1, Forget Acc, MIA, GUM, CGUM, Time (s), Speed-up. After Forget Acc
+    comes "Forget-test Acc" when some row has `forget_test_accuracy` (held-out recordings of what is forgotten). After
+    MIA come "MIA held-out", "LiRA AUC" and "KL to gold" when some row has `mia_heldout`, `lira_auc` or `kl_to_gold`.
+    For a one-class forget set (`request_kind="class"`, or `forget_metric="accuracy"`) the Forget F1 column is left
+    out: accuracy is the forget figure there. Scores have 3 decimals, the time 1 decimal and the speed-up 1 decimal
+    with a `×` suffix (an infinite speed-up, from a zero unlearning time, shows as `∞×`). The time cell reads the first
     present key of `time`, `unlearning_time`, `train_time`, `train_runtime`, so the gold and original rows can show
     their training time. Missing values show as `–`; values present but `None` (undefined, e.g. GUM when the gold
-    model's MIA is not below the original's) show as `n/a`, and each distinct `*_undefined_reason` of the rows is
-    given once in a note under the caption. A `(mean, std)` tuple or `{"mean", "std"}` dict renders as
-    `0.812 ± 0.010`.
+    model's MIA is not below the original's) show as `n/a`, and each distinct `*_undefined_reason` of the rows is given
+    once in a note under the caption. A `(mean, std)` tuple or `{"mean", "std"}` dict renders as `0.812 ± 0.010`.
 
     Args:
         rows (`dict[str, dict]`):
@@ -218,24 +228,34 @@ def results_table(rows: dict[str, dict], request_kind: str | None = None, forget
 
 
 def _split_names(rows: dict[str, dict]) -> list[str]:
-    """Splits that have an accuracy in some row: forget, retain, test first, then the others in order of appearance."""
+    """Splits that have an accuracy in some row: forget, forget_test, retain, test first, then the others in order of
+    appearance."""
     found = []
     for metrics in rows.values():
         for key in metrics:
             if key.endswith("_accuracy") and key[: -len("_accuracy")] not in found:
                 found.append(key[: -len("_accuracy")])
-    preferred = [split for split in ("forget", "retain", "test") if split in found]
+    preferred = [split for split in ("forget", "forget_test", "retain", "test") if split in found]
     return preferred + [split for split in found if split not in preferred]
+
+
+#: Splits whose accuracy should be close to the gold model's (what is forgotten), not as high as possible.
+FORGET_SPLITS = ("forget", "forget_test", "forget_validation")
+
+
+def _direction(split: str) -> str:
+    """The reading of a split's accuracy, in two short lines (an x tick label of the figure)."""
+    return "(closest to\ngold is better)" if split in FORGET_SPLITS else "(higher is\nbetter)"
 
 
 def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None, *, path: str | os.PathLike) -> str:
     """Saves a PNG: accuracy per split and model (left) and, when `losses` is given, the loss histograms (right).
 
-    Left: grouped bars, one group per split (forget, retain, test, then any other `<split>_accuracy`), one bar per
-    model, with the std as an error bar for `(mean, std)` values. Right, one panel per model in `losses`: histograms
-    of the per-sample cross-entropy on the forget set (members) and the test set (non-members), which is all the
-    membership-inference attack sees; the more they overlap, the closer the MIA is to 0.5. Compare each model's
-    panel with the gold model's, not with perfect overlap.
+    Left: grouped bars, one group per split (forget, forget_test, retain, test, then any other `<split>_accuracy`), one
+    bar per model with its value written on it, and the std as an error bar for `(mean, std)` values. Right, one panel
+    per model in `losses`: histograms of the per-sample cross-entropy on the forget set (members) and the test set
+    (non-members), which is all the membership-inference attack sees; the more they overlap, the closer the MIA is to
+    0.5. Compare each model's panel with the gold model's, not with perfect overlap.
 
     Matplotlib is imported here, not at module import, and the figure is drawn on a `Figure` with the Agg canvas
     rather than through `pyplot`, so the caller's backend and open figures are left alone.
@@ -251,6 +271,13 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
     Returns:
         `str`: `path`.
     """
+    path = os.fspath(path)
+    draw_results_figure(rows, losses).savefig(path, format="png", dpi=120)
+    return path
+
+
+def draw_results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None):
+    """The `matplotlib.figure.Figure` that [`results_figure`] saves (Agg canvas, no `pyplot`)."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -275,24 +302,30 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
             # NaN draws no error bar (a zero would still draw its caps).
             stds.append(np.nan if parsed is None or parsed[1] is None else parsed[1])
         offsets = positions - 0.4 + width * (index + 0.5)
-        bars.bar(offsets, means, width, yerr=None if np.isnan(stds).all() else stds, label=model, capsize=2)
-    bars.set_xticks(
-        positions, [f"{split}\n({'closest to gold' if split == 'forget' else 'higher'} is better)" for split in splits]
-    )
-    bars.set_ylim(0, 1.05)
+        container = bars.bar(
+            offsets, means, width, yerr=None if np.isnan(stds).all() else stds, label=model, capsize=2
+        )
+        # The value on every bar: a bar of height 0 (a forgotten split) is otherwise no bar at all.
+        bars.bar_label(container, fmt="%.2f", fontsize="x-small", padding=2)
+    # Split name, then its direction on lines of their own, so that neighbouring labels never run into each other.
+    bars.set_xticks(positions, [f"{split}\n{_direction(split)}" for split in splits], fontsize="small")
+    bars.set_xlim(-0.55, len(splits) - 0.45)
+    bars.set_ylim(0, 1.12)
     bars.set_ylabel("accuracy")
-    bars.set_title("Accuracy per split\n(forget: closest to gold is better; retain/test: higher is better)")
+    bars.set_title("Accuracy per split")
     if models:
-        bars.legend(fontsize="small")
+        bars.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=min(len(models), 4))
 
-    for index, (model, model_losses) in enumerate(losses.items()):
+    # Loss panels in the table's row order (original, gold, method), whatever order the losses came in.
+    panel_order = [model for model in models if model in losses] + [model for model in losses if model not in rows]
+    for index, (model, model_losses) in enumerate((model, losses[model]) for model in panel_order):
         axis = figure.add_subplot(grid[index, 1])
         forget = np.asarray(model_losses["forget"], dtype=float).ravel()
         test = np.asarray(model_losses["test"], dtype=float).ravel()
         edges = np.histogram_bin_edges(np.concatenate([forget, test]), bins=30)
         axis.hist(test, bins=edges, alpha=0.6, density=True, label=f"test, non-members (n={test.size})")
         axis.hist(forget, bins=edges, alpha=0.6, density=True, label=f"forget, members (n={forget.size})")
-        mia_value = _mean_std(rows.get(model, {}).get("mia"))
+        mia_value = _mean_std(rows.get(model, {}).get(metric("mia").key))
         suffix = "" if mia_value is None else f", MIA {mia_value[0]:.3f}"
         axis.set_title(
             f"{model}: per-sample loss the MIA sees{suffix}\n(overlap closest to gold is better)", fontsize="small"
@@ -300,7 +333,4 @@ def results_figure(rows: dict[str, dict], losses: dict[str, dict] | None = None,
         axis.set_xlabel("cross-entropy (nats)")
         axis.set_ylabel("density")
         axis.legend(fontsize="x-small")
-
-    path = os.fspath(path)
-    figure.savefig(path, format="png", dpi=120)
-    return path
+    return figure

@@ -15,6 +15,7 @@ from numbers import Real
 import numpy as np
 
 from .gum import cgum, gum, gum_undefined_reason, speedup
+from .intervals import bootstrap_auc
 from .kl import mean_kl_to_gold
 from .lira import lira
 from .mia import MIN_SAMPLES_PER_CLASS, mia
@@ -69,6 +70,18 @@ def _attack(split_losses: dict, members: str, non_members: str, keys: tuple[str,
     return {keys[0]: attack.accuracy, keys[1]: attack.auc}
 
 
+INTERVAL_END_SUFFIXES = ("_low", "_high")
+
+
+def _heldout_auc(forget_losses, heldout_losses, seed: int) -> dict:
+    """`mia_heldout_auc_all` (AUC of `-loss`, every forget row against every held-out row) with its bootstrap
+    interval; {} when a side is empty."""
+    if np.size(forget_losses) < 1 or np.size(heldout_losses) < 1:
+        return {}
+    auc, low, high = bootstrap_auc(-np.asarray(forget_losses), -np.asarray(heldout_losses), seed=seed)
+    return {"mia_heldout_auc_all": auc, "mia_heldout_auc_all_low": low, "mia_heldout_auc_all_high": high}
+
+
 def unlearning_metrics(
     split_predictions: dict,
     split_labels: dict,
@@ -95,6 +108,9 @@ def unlearning_metrics(
       recordings of the same request (`forget_test`) as non-members. Unlike `mia`, the non-members come from the same
       speakers or class, so a gold model that never learnt them does not score high merely by not knowing the
       request's data. Closest to gold is better (about 0.5 for the gold model on a large split).
+    - `mia_heldout_auc_all`, `mia_heldout_auc_all_low`, `mia_heldout_auc_all_high` (same inputs): the threshold-free
+      AUC of `-loss` on every forget and held-out row (no subsampling to the smaller side) and its 90 % bootstrap
+      interval (`intervals.bootstrap_auc`, seeded with `mia_seed`). Closest to gold is better.
     - `lira_auc`, `lira_tpr_at_1fpr`, `lira_tpr_at_5fpr` (needs `split_logits` and `shadow_logits` on forget and on
       the held-out split, `forget_test` when given, else `test`): offline LiRA (see `lira`). AUC closest to gold
       (about 0.5) is better; the TPRs: closest to gold (about 0.01 and 0.05).
@@ -175,6 +191,7 @@ def unlearning_metrics(
             results["forgetting_score"] = abs(0.5 - results["mia"])
     if "forget" in split_losses and "forget_test" in split_losses:
         results.update(_attack(split_losses, "forget", "forget_test", ("mia_heldout", "mia_heldout_auc"), mia_seed))
+        results.update(_heldout_auc(split_losses["forget"], split_losses["forget_test"], mia_seed))
 
     if shadow_logits:
         heldout = "forget_test" if "forget_test" in shadow_logits else "test"
@@ -203,7 +220,9 @@ def unlearning_metrics(
             results[key] = mean_kl_to_gold(gold_logits[split], split_logits[split])
 
     # Gaps first, computed over the model's own metrics only (not GUM/CGUM/time, which have no gold counterpart).
-    gaps = gaps_to_gold(results, gold) if gold is not None else {}
+    # An interval's ends are not figures of their own: the gap is taken of the estimate only.
+    own = {key: value for key, value in results.items() if not key.endswith(INTERVAL_END_SUFFIXES)}
+    gaps = gaps_to_gold(own, gold) if gold is not None else {}
 
     gold_f1 = _number(gold, "gold", "test_f1")
     gold_mia = _number(gold, "gold", "mia")

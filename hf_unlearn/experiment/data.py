@@ -7,41 +7,40 @@ from __future__ import annotations
 import logging
 import os
 
-logger = logging.getLogger(__name__)
+from hf_unlearn.data.layouts import AUTO, DATA_LAYOUTS, data_layout, detect_layout, layout_choices
 
-DATA_LAYOUTS = ("auto", "hub", "audiofolder", "speech_commands", "fsdd", "disk")
+__all__ = [
+    "DATA_LAYOUTS",
+    "data_label_column",
+    "detect_layout",
+    "forget_request",
+    "layout_choices",
+    "load_audio_dataset",
+    "prepare_columns",
+    "request_kind",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def data_label_column(layout: str, label_column: str) -> str:
-    """The label column of the loaded data: FSDD loaded for speaker identification keeps the speaker in `label`."""
-    return "label" if layout == "fsdd" and label_column == "speaker" else label_column
+    """The label column of the loaded data: a layout may keep the speaker elsewhere when asked for speaker labels
+    (FSDD loaded for speaker identification keeps it in `label`, see `DataLayout.speaker_labels_in`)."""
+    moved_to = data_layout(layout).speaker_labels_in
+    return moved_to if moved_to and label_column == "speaker" else label_column
 
 
 def request_kind(data_args) -> str | None:
-    """`"class"`, `"speaker"`, `"sample"` or `"speaker_id"` (a class request on speaker labels: forgetting a speaker in
-    a speaker-identification model) from the forget options given (None when none is)."""
+    """`"class"`, `"speaker"`, `"sample"` or `"speaker_id"` (a class or speaker request on speaker labels: forgetting a
+    speaker in a speaker-identification model, `--label_column speaker` or the label column being `--speaker_column`)
+    from the forget options given (None when none is). `ForgetSplits.request_kind` infers the same from the data."""
+    label_column = getattr(data_args, "label_column", None)
+    on_speakers = label_column is not None and label_column in ("speaker", getattr(data_args, "speaker_column", None))
     if getattr(data_args, "forget_classes", None):
-        return "speaker_id" if getattr(data_args, "label_column", None) == "speaker" else "class"
+        return "speaker_id" if on_speakers else "class"
     if getattr(data_args, "forget_speakers", None) or getattr(data_args, "forget_speaker_share", None) is not None:
-        return "speaker"
+        return "speaker_id" if on_speakers else "speaker"
     return "sample" if getattr(data_args, "forget_fraction", None) is not None else None
-
-
-def detect_layout(path: str) -> str:
-    """The layout of a local folder: `disk`, `fsdd`, `speech_commands` or `audiofolder` (see `--data_layout`)."""
-    from hf_unlearn.data.fsdd import FSDD_FILENAME_PATTERN
-    from hf_unlearn.data.speech_commands import SPEECH_COMMANDS_FILENAME_PATTERN
-
-    if any(os.path.exists(os.path.join(path, name)) for name in ("dataset_dict.json", "state.json")):
-        return "disk"
-    recordings = os.path.join(path, "recordings")
-    flat = recordings if os.path.isdir(recordings) else path
-    if any(FSDD_FILENAME_PATTERN.match(name) for name in os.listdir(flat)):
-        return "fsdd"
-    for entry in os.scandir(path):
-        if entry.is_dir() and any(SPEECH_COMMANDS_FILENAME_PATTERN.match(name) for name in os.listdir(entry.path)):
-            return "speech_commands"
-    return "audiofolder"
 
 
 def load_audio_dataset(data_args, model_args, label_column: str = "label"):
@@ -51,31 +50,16 @@ def load_audio_dataset(data_args, model_args, label_column: str = "label"):
     (`load_fsdd(label="speaker")`: the `label` column holds the speaker, see `data_label_column`)."""
     import datasets
 
-    from hf_unlearn.data import load_fsdd, load_speech_commands
-
-    if data_args.data_layout not in DATA_LAYOUTS:
-        raise ValueError(f"--data_layout {data_args.data_layout!r} is not valid: choose one of {DATA_LAYOUTS}.")
+    if data_args.data_layout != AUTO:
+        data_layout(data_args.data_layout)  # an unknown layout fails before the name is looked at
     name = data_args.dataset_name
     if not name:
         raise ValueError("Pass --dataset_name: a Hub dataset name or a local folder.")
-    layout = data_args.data_layout
-    if layout == "auto":
-        layout = detect_layout(name) if os.path.isdir(name) else "hub"
-    if layout != "hub" and not os.path.isdir(name):
-        raise ValueError(f"--dataset_name {name!r} is not a local folder, but --data_layout is {layout!r}.")
-    logger.info("Loading %s as %r", name, layout)
-    if layout == "hub":
-        loaded = datasets.load_dataset(
-            name, data_args.dataset_config_name, cache_dir=model_args.cache_dir, token=model_args.token
-        )
-    elif layout == "audiofolder":
-        loaded = datasets.load_dataset("audiofolder", data_dir=name, cache_dir=model_args.cache_dir)
-    elif layout == "disk":
-        loaded = datasets.load_from_disk(name)
-    elif layout == "fsdd":
-        loaded = load_fsdd(name, label="speaker" if label_column == "speaker" else "digit")
-    else:
-        loaded = load_speech_commands(name, strict_layout=getattr(data_args, "strict_layout", False))
+    layout = data_layout(detect_layout(name) if data_args.data_layout == AUTO else data_args.data_layout)
+    if layout.local and not os.path.isdir(name):
+        raise ValueError(f"--dataset_name {name!r} is not a local folder, but --data_layout is {layout.name!r}.")
+    logger.info("Loading %s as %r", name, layout.name)
+    loaded = layout.load(name, data_args, model_args, label_column)
 
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({data_args.train_split_name: loaded})
@@ -86,18 +70,13 @@ def load_audio_dataset(data_args, model_args, label_column: str = "label"):
     result = {"train": loaded[data_args.train_split_name]}
     if data_args.test_split_name in loaded:
         result["test"] = loaded[data_args.test_split_name]
-    lists = ("validation_list.txt", "testing_list.txt")
-    if (
-        layout == "speech_commands"
-        and "validation" in loaded
-        and not any(os.path.isfile(os.path.join(name, f)) for f in lists)
-    ):
+    if "validation" in loaded and layout.keeps_validation is not None and layout.keeps_validation(name):
         result["validation"] = loaded["validation"]  # held out by speaker: the request's validation (`request_splits`)
     else:
         logger.info(
             "No split %r: holding out %.0f %% of train as test.", data_args.test_split_name, 100 * data_args.test_size
         )
-    return datasets.DatasetDict(result), layout
+    return datasets.DatasetDict(result), layout.name
 
 
 def prepare_columns(dataset, audio_column: str, label_column: str, speaker_column: str | None, seed: int, data_args):

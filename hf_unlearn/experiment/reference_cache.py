@@ -23,7 +23,6 @@ the three models read identical features; the extractor's settings are recorded 
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import json
@@ -58,23 +57,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> str:
     return os.path.join(base, "references")
 
 
-def parse_config_overrides(text: str | None) -> dict:
-    """`"num_hidden_layers=2,hidden_size=128,hidden_act=gelu"` (the transformers examples' `--config_overrides`)
-    as a dict; values are Python literals (ints, floats, `True`/`true`, `None`) or else strings."""
-    overrides = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--config_overrides takes key=value pairs separated by commas, got {item!r}.")
-        value = value.strip()
-        value = {"true": "True", "false": "False", "none": "None"}.get(value.lower(), value)
-        try:
-            overrides[key.strip()] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key.strip()] = value
-    return overrides
-
-
 @dataclass
 class ReferenceSpec:
     """What a reference model is: the model to start from, its labels and how it is trained.
@@ -83,8 +65,9 @@ class ReferenceSpec:
         label_names (`list[str]`): class names in label-id order.
         model_type (`str`, *optional*): a model type trained from scratch, e.g. `"mfcc_cnn"`.
         model_name_or_path (`str`, *optional*): a pretrained checkpoint to fine-tune (takes precedence).
-        training (`dict`, *optional*): `TrainingArguments` fields plus `early_stopping_patience`; defaults to
-            `reference_defaults(model_type)` (an empty dict means the defaults).
+        training (`dict`, *optional*): `TrainingArguments` fields plus `early_stopping_patience` (0: no early
+            stopping); defaults to `reference_defaults(model_type)` (an empty dict, or `None` values, mean the
+            defaults).
         model_kwargs (`dict`, *optional*): `from_pretrained` options (`revision`, `cache_dir`, `token`,
             `ignore_mismatched_sizes`) and `freeze_feature_encoder`; `token` and `cache_dir` are not part of the key.
         config_overrides (`dict`, *optional*): config fields of a model built from scratch (`model_type`), e.g.
@@ -110,6 +93,8 @@ class ReferenceSpec:
         if self.config_overrides and self.model_name_or_path:
             raise ValueError("config_overrides shape a model built from scratch (--model_type), not a checkpoint.")
         self.training = reference_defaults(self.model_type if not self.model_name_or_path else None, **self.training)
+        if self.training.get("early_stopping_patience") == 0:  # `--early_stopping_patience 0`: off, keyed as off
+            self.training["early_stopping_patience"] = None
 
     def key_payload(self) -> dict:
         # Loading options matter for a checkpoint only, and freezing for models with a feature encoder: the CNN built
@@ -208,26 +193,48 @@ class ReferenceModel:
         return AutoFeatureExtractor.from_pretrained(self.path)
 
 
-def existing_reference(path: str, kind: str = "original", label_names=None) -> ReferenceModel:
+def existing_reference(path: str, kind: str = "original", label_names=None, model_type=None) -> ReferenceModel:
     """A reference model trained elsewhere (a folder or Hub id, e.g. `--original_model_path`): its
     `reference_training.json` when it has one (else no `train_time`). With `label_names`, checks the model predicts
-    the data's classes in the same order."""
+    the data's classes in the same order; with `model_type`, that it is of this run's architecture (the one the gold
+    and shadow models are trained with). A mismatch names both sides' `model_type`, `num_labels` and labels."""
     info = {}
     if os.path.isfile(os.path.join(path, REFERENCE_INFO_NAME)):
         with open(os.path.join(path, REFERENCE_INFO_NAME)) as handle:
             info = json.load(handle)
     reference = ReferenceModel(path, info, kind, cached=True)
-    if label_names is not None:
+    if label_names is not None or model_type is not None:
         from transformers import AutoConfig
 
-        config = AutoConfig.from_pretrained(path)
-        names = [str(config.id2label[i]) for i in range(len(config.id2label))]
-        if names != [str(n) for n in label_names]:
+        from hf_unlearn.checks import model_signature
+
+        theirs = model_signature(AutoConfig.from_pretrained(path))
+        names = [str(name) for name in label_names] if label_names is not None else theirs["labels"]
+        ours = {"model_type": model_type or theirs["model_type"], "num_labels": len(names), "labels": names}
+        differ = [key for key in ("model_type", "num_labels", "labels") if theirs[key] != ours[key]]
+        if differ:
+            short = {key: (value[:10] + ["..."] if isinstance(value, list) and len(value) > 10 else value)
+                     for key, value in theirs.items()}  # fmt: skip
+            mine = {key: (value[:10] + ["..."] if isinstance(value, list) and len(value) > 10 else value)
+                    for key, value in ours.items()}  # fmt: skip
+            listed = "; ".join(f"{key}: the {kind} model {short[key]!r}, this run {mine[key]!r}" for key in differ)
             raise ValueError(
-                f"The {kind} model at {path!r} predicts {names[:10]}..., but the data's classes are "
-                f"{list(label_names)[:10]}...: pass a model trained on this data with the same label order."
+                f"The {kind} model at {path!r} does not fit this run ({listed}; this run's labels are the data's "
+                "classes): pass a model of this architecture trained on this data with the same label order."
             )
     return reference
+
+
+def run_model_type(model_type=None, model_name_or_path=None, original_model_path=None) -> str | None:
+    """The architecture of an experiment's models: `--model_type`, else that of `--model_name_or_path`'s config (a
+    local folder), else that of `--original_model_path` (which a given gold model must then share)."""
+    if model_type:
+        return model_type
+    for path in (model_name_or_path, original_model_path):
+        if path and os.path.isfile(os.path.join(path, "config.json")):
+            with open(os.path.join(path, "config.json")) as handle:
+                return json.load(handle).get("model_type")
+    return None
 
 
 def fit_extractor(extractor, train, audio_column: str = "audio", num_frames: int | None = None, percentile=99.0):

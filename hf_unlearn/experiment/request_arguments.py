@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .data import DATA_LAYOUTS
+from .data import DATA_LAYOUTS, layout_choices
+from .defaults import ReferenceTrainingArguments
 
 
 @dataclass
-class ScriptArguments:
-    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models."""
+class ScriptArguments(ReferenceTrainingArguments):
+    """What the script does around the unlearning run: the YAML config and the reference (original, gold) models
+    (their training options come from `ReferenceTrainingArguments`)."""
 
     config: str | None = field(
         default=None, metadata={"help": "YAML file of arguments (field: value); the command line overrides it."}
@@ -44,28 +46,20 @@ class ScriptArguments:
             "unlearned and the gold model; 0: off."
         },
     )
-    reference_epochs: float | None = field(
-        default=None, metadata={"help": "Maximum epochs of the reference models (default: per model type)."}
-    )
-    reference_learning_rate: float | None = field(
-        default=None, metadata={"help": "Learning rate of the reference models (default: per model type)."}
-    )
-    reference_batch_size: int | None = field(
-        default=None, metadata={"help": "Batch size of the reference models (default: per model type)."}
-    )
-    early_stopping_patience: int | None = field(
-        default=None,
-        metadata={"help": "Epochs without a better validation loss before reference training stops (0: off)."},
-    )
-    shadow_models: int = field(
+    fold_out_folds: int = field(
         default=0,
-        metadata={"help": "Shadow models (the gold recipe with other seeds, cached) for the LiRA attack; 0: no LiRA."},
+        metadata={
+            "help": "With --stop_target reference and no --stop_target_accuracy: train this many fold-out reference "
+            "models (speakers dealt into folds, each model without its fold; cached) and take the target from the "
+            "one whose fold holds the request (docs/stopping.md). 0: the gold model's forget-validation figures."
+        },
     )
     method_settings: str | None = field(
         default=None,
         metadata={
-            "help": "Settings file (hf_unlearn/experiment/settings/<name>.json) whose per-method, per-request-kind "
-            "values become the defaults of the method's options (default: fsdd with --model_type mfcc_cnn)."
+            "help": "Settings file whose per-method, per-request-kind values become the defaults of the method's "
+            "options: a shipped name (hf_unlearn/experiment/settings/<name>.json) or a .json path written by "
+            "`hf-unlearn tune` (default: fsdd with --model_type mfcc_cnn)."
         },
     )
     features_cache_dir: str | None = field(
@@ -91,9 +85,9 @@ class DataArguments:
     data_layout: str = field(
         default="auto",
         metadata={
-            "help": f"One of {DATA_LAYOUTS}. 'auto': a local folder saved with save_to_disk is 'disk', FSDD-named "
-            "files are 'fsdd', word folders of *_nohash_*.wav are 'speech_commands', any other folder "
-            "'audiofolder'; a name that is not a local path is 'hub'."
+            "help": f"One of {layout_choices()}. 'auto', tried in this order: "
+            + "; ".join(f"{layout.description}: '{layout.name}'" for layout in DATA_LAYOUTS)
+            + "."
         },
     )
     strict_layout: bool = field(
@@ -123,6 +117,14 @@ class DataArguments:
         metadata={
             "help": "Share of the training rows held out as validation before the request is drawn (retain- and "
             "forget-validation; early stopping). The benchmark's value, so both draw the same rows."
+        },
+    )
+    group_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column naming each row's recording (e.g. 'recording' of windows cut from long recordings): "
+            "validation and test are then drawn as whole recordings, stratified by label (and by speaker where a "
+            "speaker column exists), so no window of a recording is on two sides of a split."
         },
     )
     forget_speakers: list[str] | None = field(default=None, metadata={"help": "Speakers to forget."})

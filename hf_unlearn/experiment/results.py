@@ -56,11 +56,14 @@ def write_results(records, output_dir: str, extra: dict | None = None, figure: b
     return written
 
 
-def redacted_arguments(values: dict) -> dict:
-    """Arguments safe to publish: forgotten speakers are counted, never named; tokens are hidden."""
+def redacted_arguments(values: dict, classes_are_people: bool = False) -> dict:
+    """Arguments safe to publish: forgotten speakers are counted, never named (also forgotten classes that are
+    people: speaker identification, `classes_are_people`); tokens are hidden."""
     values = dict(values)
     if values.get("forget_speakers"):
         values["forget_speakers"] = f"<{len(values['forget_speakers'])} speaker(s)>"
+    if classes_are_people and values.get("forget_classes"):
+        values["forget_classes"] = f"<{len(values['forget_classes'])} speaker(s)>"
     for secret in ("token", "hub_token"):
         if values.get(secret):
             values[secret] = "<redacted>"

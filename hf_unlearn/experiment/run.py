@@ -18,22 +18,22 @@ from numbers import Real
 import numpy as np
 
 from hf_unlearn.data.features import featurize
-from hf_unlearn.evaluation import per_sample_cross_entropy, unlearning_metrics
+from hf_unlearn.evaluation import metrics_from_outputs
+from hf_unlearn.evaluation.metric_table import gap_key, metric, metric_keys
 
 from .reference_cache import ReferenceModel, check_reference_agreement, predict_splits
 
 logger = logging.getLogger(__name__)
 
-RECORD_GAPS = ("forget_accuracy", "test_accuracy", "mia_heldout")
+# The gaps to gold copied to the top of the record (the benchmark's summary and targets read them there).
+RECORD_GAPS = metric_keys("forget_accuracy", "test_accuracy", "mia_heldout")
+TIME_SHARE = metric("time_share_of_gold").key
 
 
 def _metrics(outputs: dict, **kwargs) -> tuple[dict, dict]:
-    """`unlearning_metrics` from `{split: (logits, labels)}`; returns (metrics with plain floats, losses)."""
-    logits = {name: np.asarray(value[0]) for name, value in outputs.items()}
-    labels = {name: np.asarray(value[1]) for name, value in outputs.items()}
-    losses = {name: per_sample_cross_entropy(logits[name], labels[name]) for name in outputs}
-    predictions = {name: value.argmax(-1) for name, value in logits.items()}
-    metrics = unlearning_metrics(predictions, labels, losses, split_logits=logits, **kwargs)
+    """`metrics_from_outputs` (the trainer's evaluation) with plain floats for the JSON record; returns (metrics,
+    losses)."""
+    metrics, losses = metrics_from_outputs(outputs, **kwargs)
     return {key: float(v) if isinstance(v, Real) else v for key, v in metrics.items()}, losses
 
 
@@ -83,11 +83,72 @@ def evaluate_references(references: dict, eval_splits: dict, extractor, audio_co
     }
 
 
+def _after_label_removal(trainer, outputs: dict) -> dict:
+    """`<split>_accuracy_after_label_removal` when the saved model loses the forgotten classes
+    (`remove_forgotten_labels`, `hf_unlearn.hub.speaker_labels`): the accuracy of the saved, smaller head, next to
+    the full head's figures (the saved model cannot predict a forgotten class: forget accuracy 0 by construction)."""
+    from hf_unlearn.hub.speaker_labels import accuracy_without_labels, forgotten_ids, removes_forgotten_labels
+
+    if not removes_forgotten_labels(trainer):
+        return {}
+    removed = forgotten_ids(trainer)
+    return {
+        f"{name}_accuracy_after_label_removal": accuracy_without_labels(logits, labels, removed)
+        for name, (logits, labels) in outputs.items()
+    }
+
+
+def stopping_splits(splits) -> dict:
+    """The rows the stopping rule (`hf_unlearn.trainer.stopping`) reads for a request, by default: retain-validation
+    (utility), forget-validation when the request has it, and as `unseen` rows (the gold-free target) the request's
+    held-out speakers when its splits carry them (`unseen_speakers`), else retain-validation for class and sample
+    requests (held-out recordings the original never trained on). Speaker requests without held-out speakers get no
+    `unseen` rows: a seen speaker's held-out recordings are not unseen data for a speaker request."""
+    out = {"retain_validation": splits.retain_eval}
+    if getattr(splits, "forget_validation", None) is not None and len(splits.forget_validation):
+        out["forget_validation"] = splits.forget_validation
+    unseen = getattr(splits, "unseen_speakers", None)
+    if unseen is None and getattr(splits, "kind", None) in ("class", "sample"):
+        unseen = splits.retain_eval
+    if unseen is not None:
+        out["unseen"] = unseen
+    return out
+
+
+def gold_reference_target(config, splits, evaluation, references, extractor, audio_column="audio",
+                          label_column="label", use_cpu=None) -> None:  # fmt: skip
+    """Sets a `stop_target="reference"` config's target to the gold model's accuracy and mean true-label probability
+    on the request's forget-validation rows (retain-validation rows for a sample request, whose forgotten rows have
+    no held-out recordings): rows no model trained on, never the forget or test rows that are reported. Refuses a
+    request without a gold model or such rows (give `stop_target_accuracy`, e.g. from a fold-out model)."""
+    from hf_unlearn.trainer.stopping import figures_of_logits
+
+    has_validation = getattr(splits, "forget_validation", None) is not None and len(splits.forget_validation) > 0
+    name = "forget_validation" if has_validation else ("retain" if splits.kind == "sample" else None)
+    if references.get("gold") is None or name is None:
+        raise ValueError(
+            "stop_target='reference' without stop_target_accuracy takes the gold model's figures on forget-validation "
+            "rows: this request has no gold model or no such rows. Pass stop_target_accuracy (e.g. from a fold-out "
+            "reference model, hf_unlearn.experiment.fold_out) or use stop_target='unseen'."
+        )
+    outputs = evaluation["outputs"]["gold"]
+    if name not in outputs:  # the recipe's evaluation splits leave forget-validation out: predict it here
+        gold = references["gold"]
+        features = gold.load_extractor() if gold.own_extractor else extractor
+        rows = {name: splits.forget_validation}
+        outputs = predict_splits(gold.load(), features, rows, use_cpu=use_cpu, audio_column=audio_column,
+                                 label_column=label_column)  # fmt: skip
+    figures = figures_of_logits(*outputs[name])
+    config.stop_target_accuracy, config.stop_target_confidence = figures["accuracy"], figures["confidence"]
+    rows_name = "forget-validation" if name == "forget_validation" else "retain-validation"
+    config.stop_target_source = config.stop_target_source or f"the gold model's figures on {rows_name} rows"
+
+
 def run_request(method: str, settings, splits, extractor, references: dict, seed: int = 0,
                 output_dir: str = "unlearned", *, audio_column: str = "audio", label_column: str = "label",
                 use_cpu: bool | None = None, disable_tqdm: bool | None = None, trainer_kwargs: dict | None = None,
                 card_options: dict | None = None, save: bool = True, evaluation: dict | None = None,
-                return_trainer: bool = False):  # fmt: skip
+                return_trainer: bool = False, skip_failed_save: bool = False):  # fmt: skip
     """Unlearns `splits`' forget set from a copy of the original with `method` and evaluates everything.
 
     Args:
@@ -103,12 +164,15 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         save (`bool`): save the unlearned model, its extractor, config and card to `output_dir`.
         evaluation (`dict`, *optional*): a ready `evaluate_references` result (the benchmark reuses one per request).
         return_trainer (`bool`): return `(record, trainer)` instead of the record alone.
+        skip_failed_save (`bool`): a run that stopped as a failure (`hf_unlearn.hub.stopped_runs`) is not saved, with
+            a warning, instead of refused with an error (the benchmark: its record still holds `stop_reason`).
 
     Returns:
         `dict`: `{"method", "settings", "seed", "request", "unlearned", "original", "gold", "unlearning_time",
         "gold_train_time", "time_share_of_gold", "forget_accuracy_minus_gold", "test_accuracy_minus_gold",
-        "mia_heldout_minus_gold", "stop_reason", "agreement_warning", "losses"}`; `losses` (per-sample losses per
-        model and split, lists) feed the figure and are left out of `results.json` by `write_results`.
+        "mia_heldout_minus_gold", "stop_reason", "stopping" (the stopping rule's record, or None), "agreement_warning",
+        "losses"}`; `losses` (per-sample losses per model and split, lists) feed the figure and are left out of
+        `results.json` by `write_results`.
     """
     from hf_unlearn.methods import get_trainer_class
     from hf_unlearn.trainer.config import UnlearningConfig, launch_use_cpu
@@ -135,6 +199,11 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
             label_column=label_column, **extra, **settings,
         )  # fmt: skip
         recorded = dict(settings)
+    if config.stop_target == "reference" and config.stop_target_accuracy is None:
+        gold_reference_target(config, splits, evaluation, references, extractor, audio_column, label_column, use_cpu)
+    trainer_kwargs = dict(trainer_kwargs or {})
+    if config.stop_target is not None and "stopping_splits" not in trainer_kwargs:
+        trainer_kwargs["stopping_splits"] = stopping_splits(splits)
     trainer = UnlearningTrainer(
         method=trainer_class.method_key,
         model=original.load(),
@@ -146,7 +215,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         original_results=results["original"],
         gold_results=results.get("gold"),
         forget_request=splits,  # published as kind, counts and a salted digest only (hf_unlearn.hub.privacy)
-        **(trainer_kwargs or {}),
+        **trainer_kwargs,
     )
     if card_options:
         trainer.create_model_card(**card_options)
@@ -163,9 +232,17 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         shadow_logits=evaluation["shadow_logits"],
     )  # fmt: skip
     unlearned["unlearning_time"] = trainer.unlearning_time
+    unlearned.update(_after_label_removal(trainer, outputs))  # speaker ID: what the saved model predicts
     # The card written at save time reads the trainer's last evaluation: give it the full set (KL, LiRA included).
     trainer.last_eval_results, trainer.last_eval_losses = dict(unlearned), unlearned_losses
     trainer.log({f"eval_{key}": value for key, value in unlearned.items() if isinstance(value, float)})
+    if save and skip_failed_save and not trainer.args.save_stopped_runs:
+        from hf_unlearn.hub.stopped_runs import stopped_run
+
+        stopped = stopped_run(trainer)
+        if stopped and stopped["failed"]:
+            logger.warning("Not saved (the run stopped as a failure): %s", stopped["reason"])
+            save = False
     if save:
         trainer.save_model(output_dir if not isinstance(settings, UnlearningConfig) else None)
 
@@ -180,9 +257,10 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         "gold": gold,
         "unlearning_time": trainer.unlearning_time,
         "gold_train_time": gold.get("train_time") if gold else None,
-        "time_share_of_gold": unlearned.get("time_share_of_gold"),
-        **{f"{key}_minus_gold": unlearned.get(f"{key}_minus_gold") for key in RECORD_GAPS},
+        TIME_SHARE: unlearned.get(TIME_SHARE),
+        **{gap_key(key): unlearned.get(gap_key(key)) for key in RECORD_GAPS},
         "stop_reason": trainer.stop_reason,
+        "stopping": trainer.stopping.record() if trainer.stopping is not None else None,
         "agreement_warning": evaluation["agreement_warning"],
         "losses": {
             kind: {split: np.asarray(values).tolist() for split, values in split_losses.items()}

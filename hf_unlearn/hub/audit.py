@@ -3,7 +3,8 @@
 Each unlearning run that saves its model appends one JSON line: when it ran, the method, the request's public record
 (kind, counts, shares and the salted digest of the forget set, see `hf_unlearn.hub.privacy`; never who or what was
 forgotten, except class names for class requests), the metrics before (the original's results, when given) and after
-(the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, and the library
+(the last `evaluate()` over forget/retain/test splits), whether the divergence guard stopped the run, where the
+stopping rule ended it (mode, target, its source, the step kept; `hf_unlearn.trainer.stopping`), and the library
 versions. Requests applied one after another (each run starting from the previous run's saved model) build one log:
 a run copies the log found in the folder its model was loaded from, then appends its own line, so the newest model
 carries the history of every request it served. The original checkpoint's folder is only read, never written.
@@ -16,24 +17,15 @@ import json
 import os
 import uuid
 
+from hf_unlearn.evaluation.metric_table import logged_metrics
 from hf_unlearn.files import AUDIT_LOG_NAME, RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.card import is_hub_id
+from hf_unlearn.hub.stopped_runs import stopped_run
 from hf_unlearn.peft_utils import peft_record
 from hf_unlearn.version import __version__
 
-# Metrics copied into the log (the rest stay in unlearning_results.json).
-LOGGED_METRICS = (
-    "forget_accuracy",
-    "forget_f1",
-    "retain_accuracy",
-    "retain_f1",
-    "test_accuracy",
-    "test_f1",
-    "mia",
-    "mia_heldout",
-    "gum",
-    "cgum",
-)
+# Metrics copied into the log (the rest stay in unlearning_results.json): those the metric table marks `logged`.
+LOGGED_METRICS = logged_metrics()
 
 
 def read_log(folder: str | None) -> list[dict]:
@@ -99,13 +91,22 @@ def unlearning_record(trainer) -> dict:
         ),
         "unlearning_time": trainer.unlearning_time,
         "stop_reason": trainer.stop_reason,
+        "stopping": stopping_summary(trainer),
         "peft": peft_record(trainer.accelerator.unwrap_model(trainer.model)),
     }
+
+
+def stopping_summary(trainer) -> dict | None:
+    """The stopping rule's record without its per-check trajectory (`None` when the rule was off): the mode, the
+    target and where it came from, the step the run ended on."""
+    rule = getattr(trainer, "stopping", None)
+    return None if rule is None else {k: v for k, v in rule.record().items() if k != "checks"}
 
 
 def make_entry(trainer, run_id: str) -> dict:
     """This run's log line (see the module docstring)."""
     record = unlearning_record(trainer)
+    stopped = stopped_run(trainer)
     return {
         "run_id": run_id,
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -114,7 +115,9 @@ def make_entry(trainer, run_id: str) -> dict:
         "metrics_before": _metrics(trainer.original_results),
         "metrics_after": _metrics(trainer.last_eval_results),
         "unlearning_time": trainer.unlearning_time,
-        "stop_reason": trainer.stop_reason,
+        "stop_reason": stopped["reason"] if stopped else None,
+        "stopped_as_failure": bool(stopped and stopped["failed"]),
+        "stopping": stopping_summary(trainer),
         "versions": _versions(),
     }
 

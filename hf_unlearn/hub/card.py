@@ -24,27 +24,20 @@ import re
 import sys
 
 from hf_unlearn.evaluation import results_table
+from hf_unlearn.evaluation.intervals import run_interval_lines
+from hf_unlearn.evaluation.metric_table import card_metrics
 from hf_unlearn.files import RECORDED_TRAINING_FIELDS
 from hf_unlearn.hub.outcome import outcome_sentence
+from hf_unlearn.hub.stopped_runs import stopped_run
 from hf_unlearn.papers import UNSLU_BENCH, Paper
 from hf_unlearn.peft_utils import is_peft_model as _is_peft_model
 from hf_unlearn.version import __version__
 
 TEMPLATE_PATH = os.path.join(os.path.dirname(__file__), "templates", "model_card.md")
-# Metrics published in the card's model-index: (key in the results, split, metric type, readable name).
-CARD_METRICS = (
-    ("forget_accuracy", "forget", "accuracy", "Forget accuracy"),
-    ("forget_f1", "forget", "f1", "Forget macro-F1"),
-    ("retain_accuracy", "retain", "accuracy", "Retain accuracy"),
-    ("retain_f1", "retain", "f1", "Retain macro-F1"),
-    ("test_accuracy", "test", "accuracy", "Test accuracy"),
-    ("test_f1", "test", "f1", "Test macro-F1"),
-    ("mia", "forget", "mia", "MIA accuracy (forget vs test)"),
-    ("gum", "forget", "gum", "GUM"),
-    ("cgum", "forget", "cgum", "CGUM"),
-)
+# Metrics published in the card's model-index: (key in the results, split, metric type, readable name), from the
+# metric table.
+CARD_METRICS = tuple((spec.key, spec.split, spec.card_type, spec.card_name) for spec in card_metrics())
 CARD_DECIMALS = 4
-# The opening sentence: (results key, name); a gap to gold above the tolerance reads as "still recognised".
 # Fields never worth a line in the card (plumbing, or recorded elsewhere).
 _SKIPPED_FIELDS = {"method", "audio_column", "label_column"}
 
@@ -221,6 +214,8 @@ def build_model_card(
     needs_hf_unlearn: bool = False,
     config_class: str = "UnlearningConfig",
     unlearning_time: float | None = None,
+    stopped: dict | None = None,
+    stopping: dict | None = None,
 ):
     """Renders the model card of an unlearned checkpoint.
 
@@ -249,6 +244,10 @@ def build_model_card(
             it).
         config_class (`str`, *optional*): name of the method's config class, whose defaults the card refers to.
         unlearning_time (`float`, *optional*): seconds of the unlearning run, for the results table.
+        stopped (`dict`, *optional*): a run that stopped before it finished
+            ([`~hf_unlearn.hub.stopped_runs.stopped_run`]): the card opens by saying so, and why.
+        stopping (`dict`, *optional*): the stopping rule's record (mode, target, its source, the step kept; see
+            `hf_unlearn.trainer.stopping`), when the run's length came from it.
 
     Returns:
         `huggingface_hub.ModelCard`
@@ -289,7 +288,15 @@ def build_model_card(
         base_text = f"[{hub_base}](https://huggingface.co/{hub_base})"
     else:
         base_text = "a local audio-classification checkpoint" if base_model else "an audio-classification model"
-    summary = (
+    warning = ""
+    if stopped and stopped.get("failed"):  # saved on request (save_stopped_runs=True): never read as a success
+        warning = (
+            f"**This unlearning run stopped before it finished and is not a successful unlearning.** "
+            f"{stopped['reason']}\n\n"
+        )
+    elif stopped:
+        warning = f"{stopped['reason']}\n\n"
+    summary = warning + (
         f"{outcome_sentence(results, gold_results, kind, original_results)} This "
         f"{'PEFT adapter' if is_adapter else 'model'} is "
         f"{base_text} after approximate **machine unlearning** with **{method_key}** (no retraining from scratch), on "
@@ -307,12 +314,25 @@ def build_model_card(
         request=request,
         hyperparameters={k: _plain(v) for k, v in (hyperparameters or {}).items()},
         config_class=config_class,
-        results_table=table if table is not None else (results_table(rows, request_kind=kind) if rows else ""),
+        results_table=_with_intervals(
+            table if table is not None else (results_table(rows, request_kind=kind) if rows else ""),
+            results,
+            gold_results,
+            request,
+        ),
         has_gold=bool(gold_results) or (table is not None and "| gold |" in table),
         quick_start=quick_start(model_id, is_adapter, needs_hf_unlearn),
         dataset_name=dataset_name,
         versions=_versions(is_adapter),
+        stopping=stopping if stopping and stopping.get("stopped_at_step") is not None else None,
     )
+
+
+def _with_intervals(table: str, results: dict, gold_results: dict | None, request: dict) -> str:
+    """The results table followed by each gap to gold with its interval on this run's rows (none without gold)."""
+    sizes = {**(request or {}), **{k: v for k, v in (gold_results or {}).items() if k.startswith("num_")}}
+    lines = run_interval_lines(results, gold_results, sizes) if table and gold_results else []
+    return table + ("\n\n" + "\n".join(lines) if lines else "")
 
 
 def is_peft_model(model) -> bool:
@@ -370,6 +390,8 @@ def trainer_model_card(trainer, model_id: str | None = None, merged: bool = Fals
         needs_hf_unlearn=type(architecture).__module__.startswith("hf_unlearn"),
         config_class=type(trainer.args).__name__,
         unlearning_time=trainer.unlearning_time,
+        stopped=stopped_run(trainer),
+        stopping=record.get("stopping"),
         **options,
     )
 

@@ -4,7 +4,10 @@ original model already scored like gold (then the figures cannot show forgetting
 
 from __future__ import annotations
 
-_OUTCOME_FIGURES = (("forget_accuracy", "forget accuracy"), ("mia_heldout", "held-out MIA"))
+from hf_unlearn.evaluation.metric_table import metric
+
+# (results key, name in the sentence) of the figures the verdict reads.
+_OUTCOME_FIGURES = tuple((metric(key).key, metric(key).name) for key in ("forget_accuracy", "mia_heldout"))
 RECOGNITION_TOLERANCE = 0.05
 
 
@@ -27,9 +30,11 @@ def outcome_sentence(
     When the figures are like gold's and `original_results` shows that the original already was (within the same
     tolerance on the same figures), the sentence says so: on such a request a run that changed nothing would pass,
     so the figures cannot show forgetting."""
-    what = {"class": "forgotten class's recordings", "speaker": "forgotten speakers' recordings"}.get(
-        kind, "forgotten recordings"
-    )
+    what = {
+        "class": "forgotten class's recordings",
+        "speaker": "forgotten speakers' recordings",
+        "speaker_id": "forgotten speakers' recordings",
+    }.get(kind, "forgotten recordings")
     results, gold = results or {}, gold_results or {}
     measured = [(name, results.get(key), gold.get(key)) for key, name in _OUTCOME_FIGURES]
     measured = [(name, value, reference) for name, value, reference in measured if isinstance(value, (int, float))]

@@ -24,7 +24,8 @@ forgotten is up to the owner's records, not to this library.
    raw `{"array", ...}` audio gives `sha256:` of the float32 samples;
 4. else the first model-input column (already featurized data): `sha256:` of its float32 values.
 
-Class requests may name the forgotten classes (they are part of the model's label set, in `config.id2label`);
+Class requests may name the forgotten classes (they are part of the model's label set, in `config.id2label`), except
+when the classes are people (speaker identification, `classes_are_people`, see `hf_unlearn.hub.speaker_labels`);
 speaker and sample requests never name anything unless `publish_values=True` is asked for explicitly.
 """
 
@@ -193,6 +194,9 @@ class ForgetRequest:
     receipt_dir: str | None = None
     identifiers: list[str] | None = field(default=None, repr=False)
     identifier_source: str | None = None
+    # Classes that are people (speaker identification, `hf_unlearn.hub.speaker_labels`): counted, never named.
+    classes_are_people: bool = False
+    removed_labels: int = 0  # forgotten classes removed from the saved model (`remove_forgotten_labels`)
 
     def __post_init__(self):
         if self.kind not in REQUEST_KINDS:
@@ -201,7 +205,11 @@ class ForgetRequest:
 
     @classmethod
     def from_splits(cls, splits, **kwargs) -> "ForgetRequest":
-        """The request behind a [`~hf_unlearn.ForgetSplits`]: its kind, values and counts (`splits.summary()`)."""
+        """The request behind a [`~hf_unlearn.ForgetSplits`]: its kind, values and counts (`splits.summary()`). On
+        speaker labels (`splits.request_kind == "speaker_id"`) a forgotten class is a person (`classes_are_people`):
+        counted and never named, and its label left out of the saved model (`hf_unlearn.hub.speaker_labels`)."""
+        if getattr(splits, "request_kind", None) == "speaker_id":
+            kwargs.setdefault("classes_are_people", True)
         return cls(kind=splits.kind, values=list(splits.values), counts=dict(splits.summary()), **kwargs)
 
     @classmethod
@@ -250,10 +258,14 @@ class ForgetRequest:
         record: dict[str, Any] = {"kind": self.kind, **counts}
         if self.kind in ("class", "speaker"):
             record["num_forgotten_values"] = len(self.values)
-        if self.kind == "class":
+        if self.kind == "class" and self.classes_are_people:
+            record["forgotten_classes_are_people"] = True  # the class is the person: counted, not named
+        elif self.kind == "class":
             record["forgotten_classes"] = [_class_name(value, id2label) for value in self.values]
-        if self.publish_values and self.kind != "class":
-            record["forgotten_values"] = [str(value) for value in self.values]
+        if self.removed_labels:
+            record["removed_labels"] = self.removed_labels
+        if self.publish_values and (self.kind != "class" or self.classes_are_people):
+            record["forgotten_values"] = [_class_name(value, id2label) for value in self.values]
         if self.identifiers:
             record["num_identifiers"] = len(set(self.identifiers))
             record["identifier_source"] = self.identifier_source

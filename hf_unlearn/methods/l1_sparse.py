@@ -12,7 +12,10 @@ trainable parameters only. Unlike MU-Bench's implementation, the penalty is actu
 as `loss/l1` (the unweighted `||w||_1`, like the other terms, which are logged before weighting). With a PEFT adapter
 (`peft_config=`) the trainable parameters are the LoRA factors and the head: the penalty then sparsifies the update,
 not the model. The rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`) where the
-authors' code keeps it flat over runs this short.
+authors' code keeps it flat over runs this short. The optimizer is the Trainer's AdamW, where the authors' code uses
+SGD: Adam divides each weight's update by its own gradient scale, so the L1 term pulls every weight by about the
+learning rate per step whatever `gamma_t` is, far more strongly than the same `gamma` under SGD (pass `optim="sgd"`
+for the reference's behaviour; the shipped `l1_gamma` was not re-tuned for it).
 """
 
 from dataclasses import dataclass, field

@@ -6,8 +6,8 @@ Loss: `L = w_f * L_NPO(forget) + w_r * CE(retain)` with
 `p_ref` the frozen original model. The retain term is the paper's "NPO+RT" variant; `use_retain=False` gives plain NPO.
 
 Deviations: for classification, `log p(y|x)` is the log-probability of the clip's label (minus its cross-entropy)
-instead of a sequence log-likelihood. A curriculum (`curriculum="superloss"`) re-weights the per-sample NPO loss, as
-MU-Bench does. With `use_retain=False` the trainer neither needs nor loads a retain set
+instead of a sequence log-likelihood. A curriculum (`curriculum="superloss"`, the library's option, not part of NPO's
+paper) re-weights the per-sample NPO loss. With `use_retain=False` the trainer neither needs nor loads a retain set
 (`trains_on` reads the config).
 """
 

@@ -37,6 +37,11 @@ class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("r
     paper = GOLATKAR_2020
     uses_random_labels = True
 
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only an epoch's end (after the retain pass that follows the relabelled forget pass) may end a run of the
+        stopping rule."""
+        return epoch_end
+
     def make_train_dataset(self, forget, retain, args):
         passes = ("forget", "retain")
         return PhasedUnlearningDataset(

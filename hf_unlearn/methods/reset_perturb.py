@@ -20,9 +20,11 @@ the 5 + 5 + 5 epochs, 5 perturbation rounds, noise scale 0.08 and the 12.5 % fig
 which summarises the paper. These details are our reading, not the paper's words:
 
 - "Dense layers" (`reset_layers="head"`, default): the `nn.Linear` modules that come after the last other module
-  holding parameters, in `named_modules()` order: on the paper's CNN (and on hf-unlearn's MFCC CNN) that is every
-  dense layer; on a transformer classifier it is the projector + classifier rather than every attention and
-  feed-forward projection (`reset_layers="all"` resets every `nn.Linear` regardless).
+  holding parameters, in `named_modules()` order: on hf-unlearn's MFCC CNN (no batch norm between its dense layers)
+  that is every dense layer; on a CNN with batch norm after its dense layers (the paper's, as its architecture is
+  summarised to us) only the last `nn.Linear` is reset, not every dense layer: use `reset_layers="all"` there; on a
+  transformer classifier it is the projector + classifier rather than every attention and feed-forward projection
+  (`reset_layers="all"` resets every `nn.Linear` regardless).
 - `reset_parameters()` is PyTorch's default initialisation (Kaiming-uniform), not the model's own `_init_weights`.
 - "Conv BN": a BatchNorm layer whose closest preceding module with parameters (in `named_modules()` order;
   parameter-free activations, pooling and dropout are skipped) is a convolution. Only the running statistics are
@@ -36,6 +38,12 @@ which summarises the paper. These details are our reading, not the paper's words
 
 Deviations from the paper:
 
+- The noise: the paper's 0.08 reads as an absolute standard deviation; here it is scaled by each tensor's mean |w|
+  (`sigma = noise_scale * mean(|w|)`), several times weaker where mean |w| is well below 1 (the MFCC CNN's layers).
+  Pass `noise_scale` near 0.08 / mean |w| for the paper's absolute noise.
+- The paper draws the number of layers perturbed in a round at random; here it is fixed (`layers_per_round`).
+- The "head" rule (above) resets only the last `nn.Linear` of a CNN with batch norm after its dense layers, as the
+  paper's is.
 - One optimizer and one learning-rate schedule run across the three stages (the paper presumably fine-tunes each
   stage separately). Use `lr_scheduler_type="constant"` for a flat rate.
 - Stage lengths are fractions of the run's optimizer steps, `reset : perturb : repair` epochs: with the default
@@ -339,6 +347,11 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
         elif self._active_round is not None or self.gradient_masks:
             self.set_gradient_masks({})
             self._active_round = None
+
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only steps of the repair stage may end a run of the stopping rule (`step` counts the steps taken, so the
+        step just taken is `step - 1`): a reset or perturbed model is not an end."""
+        return self.phase_at(step - 1)[0] == "repair"
 
     def method_state(self) -> dict:
         """The base state plus the record of perturbed layers; the stage and round themselves follow from

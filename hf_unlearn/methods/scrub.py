@@ -20,8 +20,9 @@ Deviations:
 - after the max epochs, an epoch keeps its length: its forget slot is filled with retain rows (extra min steps),
   because the Trainer needs epochs of one length (for the schedule and for resuming). With a forget set much smaller
   than the retain set this adds a few min steps per late epoch;
-- forget and retain batches have the same size (`per_device_train_batch_size`); the large-scale code uses 32 forget
-  and 128 retain rows per batch. The last batch of a pass is filled up with rows drawn again;
+- forget and retain batches have the same size (`per_device_train_batch_size`); the authors' large-scale notebook uses
+  32 forget and 128 retain rows per batch (`del_batch_size`, `sgda_batch_size`), the small-scale one 64 and 32
+  (`forget_bs`, `retain_bs`). The last batch of a pass is filled up with rows drawn again;
 - the rate decays linearly to 0 (the Trainer's schedule, kept by `UnlearningConfig`); the code keeps it flat and steps
   it down by 0.1 after epochs 3, 5 and 9 (5, 8, 9 in the small-scale notebook). Its SGD/Adam weight decay is left to
   `weight_decay`; the notebook's `smoothing=0.5` weights a
@@ -29,8 +30,15 @@ Deviations:
 - forward passes on forget batches leave batch-norm running statistics as they are (the code's student is in train
   mode and updates them; see `forget_bn_update`).
 
-Note (as in the paper): at the very first max step the student equals the teacher, so the forget KL sits at its
-minimum and its gradient is zero; max steps act once min steps (of the previous epoch) have moved the student.
+Note: at the very first max step the student has the teacher's weights, but not its outputs: the student runs in
+train mode (batch-norm batch statistics, dropout; as in the code, whose student is in train mode and teacher in eval
+mode) and the teacher in eval mode, so the forget KL is not at zero and its gradient is not zero. It is zero only for
+a model without batch norm or dropout, where max steps act once min steps have moved the student.
+
+Stopping rule: only the end of a min pass (an epoch's end) may end a run (`stopping_point`). The `unslu` preset runs
+the max pass before the min pass in each epoch, as the SCRUB code does; UnSLU-BENCH's `train_epoch` runs the retain
+(min) pass first and ends on the forget (max) pass, so its epochs end after a max pass: a deviation from UnSLU-BENCH,
+kept because an epoch ending on a repair pass is what the stopping rule and the divergence guard can judge.
 """
 
 import logging
@@ -114,6 +122,11 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
 
     def make_train_dataset(self, forget, retain, args):
         return PhasedUnlearningDataset(forget, retain, ("forget", "retain"), self.passes_at, seed=args.pairing_seed)
+
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only the end of a min pass (an epoch's end) may end a run of the stopping rule: within an epoch the max
+        pass swings forget accuracy far below where the min pass leaves it."""
+        return epoch_end
 
     def _kl(self, model, batch, side):
         student = self.logits(model, batch, side)

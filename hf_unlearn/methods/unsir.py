@@ -36,6 +36,13 @@ phase's rate flat); impair batches hold as many noise rows as retain rows, with 
 mean over a shuffled mix. The model is in eval mode while the noise is learnt (batch-norm statistics and dropout
 untouched), and the impair steps' noise passes leave batch-norm running statistics as they are (see
 `forget_bn_update`).
+
+The `unslu` preset takes UnSLU-BENCH's learning rate and length only: its procedure is not UnSLU-BENCH's UNSIR,
+which learns a fresh noise per batch (5 Adam steps against the forget logits), trains it with retain labels, runs
+|forget| / batch impair steps, and repairs with SGD. Here the procedure above (the UNSIR authors') runs with those
+two settings.
+
+Stopping rule: only steps of the repair phase may end a run (`stopping_point`).
 """
 
 import logging
@@ -164,6 +171,10 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
     def is_impair_phase(self) -> bool:
         """True in the first `impair_epochs` epochs. Reads only the trainer state: a resumed run resumes the phase."""
         return (self.state.epoch or 0.0) < self.args.impair_epochs
+
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Only steps of the repair phase may end a run of the stopping rule (an impaired model is not an end)."""
+        return (self.state.epoch or 0.0) > self.args.impair_epochs or self.args.impair_epochs == 0
 
     def before_optimizer(self) -> None:
         if self.noise is None and self.args.impair_epochs > 0:

@@ -23,6 +23,8 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from hf_unlearn.tasks import task_names
+
 
 def accelerator_present(use_cpu: bool | None = False) -> bool:
     """Whether training runs on a CUDA device (where pinned host memory speeds up copies)."""
@@ -50,9 +52,6 @@ def launch_use_cpu(use_cpu: bool | None) -> bool | None:
     return None
 
 
-TASKS = ("audio-classification",)
-
-
 def unslu_preset(learning_rate: float, **extra) -> dict:
     """The UnSLU-BENCH settings (Koudounas et al., Interspeech 2025): one epoch of AdamW at a constant
     `learning_rate`, without gradient clipping (`max_grad_norm=0`; only its NG clips, at 1.0, passed in `extra`).
@@ -73,6 +72,7 @@ def unslu_preset(learning_rate: float, **extra) -> dict:
 
 EPOCH_OVER_CHOICES = ("forget", "retain", "longest", "shortest")
 GUARD_MODES = ("auto", "always", "off")
+STOP_TARGETS = ("reference", "unseen")  # hf_unlearn.trainer.stopping
 CURRICULA = ("superloss",)
 CURRICULUM_SIDES = ("forget", "retain")
 
@@ -118,6 +118,34 @@ class UnlearningConfig(TrainingArguments):
         stop_at_gold (`bool`, *optional*, defaults to `False`):
             Stop when forget accuracy on the monitor batch reaches the gold model's (given as `gold_results`), since
             unlearning past gold is over-unlearning.
+        save_stopped_runs (`bool`, *optional*, defaults to `False`):
+            Save a run that stopped before it finished (a non-finite loss or weights, a retain collapse; see
+            `hf_unlearn.hub.stopped_runs`) anyway, marked as stopped in its card, `unlearning_results.json` and audit
+            log. By default `save_model()` refuses such a run, saying why it stopped.
+        remove_forgotten_labels (`bool`, *optional*):
+            Remove the forgotten classes of a class request from the saved model: their rows of the classification
+            head and their `id2label`/`label2id` entries. By default (`None`) on when the classes are people (speaker
+            identification: the forgotten classes are values of the speaker column, `hf_unlearn.hub.speaker_labels`),
+            so that no saved file names the forgotten person; the card says so and how to read the figures.
+        stop_target (`str`, *optional*):
+            The stopping rule (`hf_unlearn.trainer.stopping`): `"reference"` (a model that never saw the request
+            gives the target figures, `stop_target_accuracy`) or `"unseen"` (gold-free: the original's figures on
+            held-out rows, `stopping_splits["unseen"]` of the trainer). The run stops when the forget accuracy reaches
+            the target and ends on the check closest to it that kept utility; `num_train_epochs` / `max_steps` cap it.
+        stop_target_accuracy (`float`, *optional*), stop_target_confidence (`float`, *optional*):
+            The `"reference"` target: accuracy and mean true-label probability of the reference model on the request's
+            rows (the confidence is optional).
+        stop_target_source (`str`, *optional*):
+            Where the reference figures come from (recorded in the results, the audit log and the card).
+        stop_interval (`float`, *optional*, defaults to 0.1):
+            Checks every this many optimizer steps (below 1: this fraction of an epoch), at the steps the method admits
+            as ends, and at every epoch end.
+        stop_retain_tolerance (`float`, *optional*):
+            A check keeps utility when its retain-validation accuracy is at least the original's minus this; by
+            default two binomial standard errors of the original's accuracy on those rows (at least one row's worth),
+            the benchmark tuner's tolerance: a smaller loss cannot be told from the rows' noise.
+        stop_monitor_size (`int`, *optional*, defaults to 512):
+            Rows (seeded) of each set the stopping rule measures.
         curriculum (`str`, *optional*):
             Per-sample re-weighting of the batch losses, applied in [`UnlearningTrainer.reduce`] to every per-sample
             loss term of every method (cross-entropies, KL terms, NPO):
@@ -139,7 +167,7 @@ class UnlearningConfig(TrainingArguments):
     method: str | None = field(
         default=None, metadata={"help": "Unlearning method key (see hf_unlearn.list_methods())."}
     )
-    task: str = field(default="audio-classification", metadata={"help": f"Task, one of {TASKS}."})
+    task: str = field(default="audio-classification", metadata={"help": f"Task, one of {task_names()}."})
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget-set loss term."})
     retain_weight: float = field(default=1.0, metadata={"help": "Weight of the retain-set loss term."})
     epoch_over: str | None = field(
@@ -166,6 +194,40 @@ class UnlearningConfig(TrainingArguments):
     stop_at_gold: bool = field(
         default=False, metadata={"help": "Stop when forget accuracy reaches the gold model's (needs gold_results)."}
     )
+    save_stopped_runs: bool = field(
+        default=False,
+        metadata={
+            "help": "Save a run that stopped before it finished (non-finite loss or weights, retain collapse) anyway; "
+            "its card, results and audit log say it stopped and why. By default such a save is refused."
+        },
+    )
+    remove_forgotten_labels: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Remove the forgotten classes' labels and output units from the saved model (default: on when the "
+            "classes are people, speaker identification; see hf_unlearn.hub.speaker_labels)."
+        },
+    )
+    stop_target: str | None = field(
+        default=None, metadata={"help": f"Stopping rule target, one of {STOP_TARGETS} (default: off)."}
+    )
+    stop_target_accuracy: float | None = field(
+        default=None, metadata={"help": "'reference' target: a never-trained model's accuracy on the request's rows."}
+    )
+    stop_target_confidence: float | None = field(
+        default=None, metadata={"help": "'reference' target: its mean true-label probability (optional)."}
+    )
+    stop_target_source: str | None = field(
+        default=None, metadata={"help": "Where the reference figures come from (recorded)."}
+    )
+    stop_interval: float = field(
+        default=0.1, metadata={"help": "Optimizer steps between stopping checks (below 1: a fraction of an epoch)."}
+    )
+    stop_retain_tolerance: float | None = field(
+        default=None,
+        metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this (default: 2 SE)."},
+    )
+    stop_monitor_size: int = field(default=512, metadata={"help": "Rows of each set the stopping rule measures."})
     curriculum: str | None = field(
         default=None, metadata={"help": f"Per-sample loss curriculum, one of {CURRICULA}, or None (plain mean)."}
     )
@@ -193,8 +255,8 @@ class UnlearningConfig(TrainingArguments):
         super().__post_init__()
         if self.dataloader_pin_memory and not accelerator_present(self.use_cpu):
             self.dataloader_pin_memory = False  # nothing to pin for: torch warns at every data loader otherwise
-        if self.task not in TASKS:
-            raise ValueError(f"Unknown task {self.task!r}: choose one of {TASKS}.")
+        if self.task not in task_names():
+            raise ValueError(f"Unknown task {self.task!r}: choose one of {task_names()}.")
         if self.epoch_over is not None and self.epoch_over not in EPOCH_OVER_CHOICES:
             raise ValueError(f"epoch_over={self.epoch_over!r} is not valid: choose one of {EPOCH_OVER_CHOICES}.")
         if self.curriculum is not None and self.curriculum not in CURRICULA:
@@ -215,6 +277,11 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError("guard_interval and guard_monitor_size must be at least 1.")
         if not 0 <= self.guard_retain_floor <= 1:
             raise ValueError(f"guard_retain_floor must be in [0, 1], got {self.guard_retain_floor}.")
+        if self.stop_target is not None and self.stop_target not in STOP_TARGETS:
+            raise ValueError(f"stop_target={self.stop_target!r} is not valid: choose one of {STOP_TARGETS} or None.")
+        tolerance = 0.0 if self.stop_retain_tolerance is None else self.stop_retain_tolerance
+        if not self.stop_interval > 0 or self.stop_monitor_size < 1 or not tolerance >= 0:
+            raise ValueError("stop_interval must be > 0, stop_monitor_size >= 1 and stop_retain_tolerance >= 0.")
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the nested forget/retain batches: leave it False (the "

@@ -51,6 +51,9 @@ class DivergenceGuard(TrainerCallback):
         self.nonfinite_loss = None
         self.resumed_state = None  # the checkpoint's `state()`, set when resuming (`hf_unlearn.trainer.saving`)
         self.at_epoch_ends = bool(getattr(trainer, "repairs_each_epoch", False))
+        # Whether the next stop is a failure (a non-finite loss, a retain collapse) or a success (gold reached):
+        # a failed run is not saved as an unlearned model unless asked (`hf_unlearn.hub.stopped_runs`).
+        self.stop_is_failure = True
 
     @classmethod
     def from_trainer(
@@ -113,20 +116,10 @@ class DivergenceGuard(TrainerCallback):
             model.train(was_training)
 
     def _take_snapshot(self, step: int) -> None:
-        model = self.trainer.model
-        trainable = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-        buffers = {n: b.detach().cpu().clone() for n, b in model.named_buffers()}
-        self.snapshot, self.snapshot_step = (trainable, buffers), step
+        self.snapshot, self.snapshot_step = snapshot_weights(self.trainer.model), step
 
-    @torch.no_grad()
     def _restore_snapshot(self) -> None:
-        trainable, buffers = self.snapshot
-        for name, parameter in self.trainer.model.named_parameters():
-            if name in trainable:
-                parameter.copy_(trainable[name].to(parameter.device))
-        for name, buffer in self.trainer.model.named_buffers():
-            if name in buffers:
-                buffer.copy_(buffers[name].to(buffer.device))
+        restore_weights(self.trainer.model, self.snapshot)
 
     def record_loss(self, loss: torch.Tensor) -> None:
         """Called by the trainer with each micro-batch loss (the check itself happens at the step's end)."""
@@ -176,6 +169,7 @@ class DivergenceGuard(TrainerCallback):
                 )
                 # Reaching gold is success: keep these weights rather than the previous check's.
                 self._take_snapshot(state.global_step)
+                self.stop_is_failure = False
         if reason is None:
             self._take_snapshot(state.global_step)
         return reason
@@ -184,6 +178,7 @@ class DivergenceGuard(TrainerCallback):
         self._restore_snapshot()
         self.trainer.stop_reason = f"Unlearning stopped: {reason} Kept the weights of step {self.snapshot_step}."
         self.trainer.stopped_at_step = self.snapshot_step
+        self.trainer.stop_is_failure = self.stop_is_failure
         logger.warning(self.trainer.stop_reason)
         control.should_training_stop = True
 
@@ -208,6 +203,27 @@ class DivergenceGuard(TrainerCallback):
             if reason is not None:
                 self._stop(reason, control)
         return control
+
+
+def snapshot_weights(model) -> dict:
+    """A CPU copy of `model`'s trainable parameters and buffers (for a PEFT model, the adapter's): what the guard and
+    the stopping rule keep of a step, enough to put its weights back bitwise."""
+    return {
+        "trainable": {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad},
+        "buffers": {n: b.detach().cpu().clone() for n, b in model.named_buffers()},
+    }
+
+
+@torch.no_grad()
+def restore_weights(model, snapshot: dict) -> None:
+    """Copies a [`snapshot_weights`] copy back into `model`, in place (parameters keep their identity, so the
+    optimizer and any wrapper still hold them)."""
+    for name, parameter in model.named_parameters():
+        if name in snapshot["trainable"]:
+            parameter.copy_(snapshot["trainable"][name].to(parameter.device))
+    for name, buffer in model.named_buffers():
+        if name in snapshot["buffers"]:
+            buffer.copy_(snapshot["buffers"][name].to(buffer.device))
 
 
 def monitor_rows(dataset, size: int, seed: int):

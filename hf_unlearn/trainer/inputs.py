@@ -10,7 +10,7 @@ from collections import defaultdict
 import torch
 
 from hf_unlearn import checks
-from hf_unlearn.data.features import featurize
+from hf_unlearn.data.features import featurize, min_clip_samples
 
 
 class RequestFeaturizer:
@@ -19,14 +19,17 @@ class RequestFeaturizer:
     Args:
         processing_class (`FeatureExtractionMixin`): the model's feature extractor.
         args ([`UnlearningConfig`]): gives `audio_column` and `label_column`.
-        num_labels (`int` or `None`), class_names (`list[str]` or `None`): the model's label count and names.
-        min_samples (`int`): the shortest clip the model accepts.
+        model (`PreTrainedModel`): gives the label count and names (`num_labels`, `class_names`) and, with the
+            extractor, the shortest clip the model accepts.
         method_key (`str`): named in errors.
     """
 
-    def __init__(self, processing_class, args, num_labels, class_names, min_samples: int, method_key: str):
+    def __init__(self, processing_class, args, model, method_key: str):
         self.processing_class, self.args, self.method_key = processing_class, args, method_key
-        self.num_labels, self.class_names, self.min_samples = num_labels, class_names, min_samples
+        config = getattr(model, "config", None)
+        self.num_labels = getattr(config, "num_labels", None)
+        self.class_names = checks.model_label_names(model)
+        self.min_samples = min_clip_samples(processing_class, config)
 
     def __call__(self, dataset, name: str):
         """Model inputs + labels of `dataset` (split `name`), as NumPy-formatted rows."""

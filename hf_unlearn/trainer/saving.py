@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from hf_unlearn.checks import check_checkpoint_folder
+from hf_unlearn.checks import check_checkpoint_folder, check_same_data, check_same_model
 from hf_unlearn.files import (
     MODEL_CARD_NAME,
     RECORDED_TRAINING_FIELDS,
@@ -39,6 +39,9 @@ from hf_unlearn.files import (
 )
 from hf_unlearn.hub.audit import unlearning_record
 from hf_unlearn.hub.card import prepare_folder_for_push, trainer_model_card
+from hf_unlearn.hub.speaker_labels import forgotten_labels_removed
+from hf_unlearn.hub.stopped_runs import check_save_of_stopped_run, stopped_run
+from hf_unlearn.hub.write_targets import incomplete_until_saved
 from hf_unlearn.peft_utils import save_merged
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ NOT_HYPERPARAMETERS = (
     "guard_monitor_size",
     "guard_retain_floor",
     "stop_at_gold",
+    "save_stopped_runs",
+    "remove_forgotten_labels",
 )
 OPTIMIZER_FIELDS = ("adam_beta1", "adam_beta2", "adam_epsilon", "warmup_ratio", "lr_scheduler_kwargs", "optim_args")
 
@@ -76,9 +81,9 @@ def run_hyperparameters(trainer) -> dict:
     return _jsonable({**method, **{name: getattr(args, name, None) for name in names}})
 
 
-def encode_state(state) -> tuple[object, dict[str, torch.Tensor]]:
+def encode_state(state, root: str = "state") -> tuple[object, dict[str, torch.Tensor]]:
     """Splits a method state into JSON and tensors: each tensor (or NumPy array) is replaced by a reference to its
-    entry in the tensor file."""
+    entry in the tensor file (names start with `root`)."""
     tensors: dict[str, torch.Tensor] = {}
 
     def encode(value, path: str):
@@ -101,7 +106,7 @@ def encode_state(state) -> tuple[object, dict[str, torch.Tensor]]:
             return value.item()
         raise TypeError(f"method_state() holds a {type(value).__name__} at {path!r}: use tensors, numbers, strings.")
 
-    return encode(state, "state"), tensors
+    return encode(state, root), tensors
 
 
 def decode_state(encoded, tensors: dict[str, torch.Tensor]):
@@ -152,12 +157,16 @@ def write_checkpoint_state(trainer, folder: str) -> None:
     from safetensors.torch import save_file
 
     encoded, tensors = encode_state(trainer.method_state())
-    save_file(tensors, os.path.join(folder, STATE_TENSORS_NAME))
+    # The stopping rule's checks and the weights of its best check so far: a resumed run ends where this one would.
+    stopping, stopping_tensors = encode_state(trainer.stopping.state() if trainer.stopping else None, "stopping")
+    save_file({**tensors, **stopping_tensors}, os.path.join(folder, STATE_TENSORS_NAME))
     written_for = {
         "method": trainer.method_key,
         "forget_digest": trainer.forget_digest,
+        "retain_digest": trainer.retain_digest,  # a resume on changed data is refused
         "hyperparameters": run_hyperparameters(trainer),
         "guard": trainer.guard.state() if trainer.guard is not None else None,
+        "stopping": stopping,
         "state": encoded,
     }
     _write_json(os.path.join(folder, STATE_JSON_NAME), written_for)
@@ -186,6 +195,9 @@ def read_resume_state(trainer, checkpoint) -> dict | None:
         return None
     checkpoint = os.fspath(resolve_checkpoint(checkpoint, trainer.args.output_dir))
     check_checkpoint_folder(checkpoint)
+    check_same_model(
+        checkpoint, trainer.accelerator.unwrap_model(trainer.model).config, "checkpoint", "model to resume"
+    )
     path = os.path.join(checkpoint, STATE_JSON_NAME)
     if not os.path.isfile(path):
         if os.path.isfile(os.path.join(checkpoint, UNLEARNING_STATE_NAME)):
@@ -208,6 +220,11 @@ def read_resume_state(trainer, checkpoint) -> dict | None:
     check_checkpoint_matches(trainer, checkpoint, written_for)
     if trainer.guard is not None:
         trainer.guard.resumed_state = written_for.get("guard")
+    if trainer.stopping is not None and written_for.get("stopping") is not None:
+        from safetensors.torch import load_file
+
+        tensors = load_file(os.path.join(checkpoint, STATE_TENSORS_NAME))
+        trainer.stopping.resumed_state = decode_state(written_for["stopping"], tensors)
     return read_method_state(checkpoint)
 
 
@@ -224,6 +241,7 @@ def check_checkpoint_matches(trainer, checkpoint: str, written_for: dict) -> Non
             f"{checkpoint!r} was written for another forget set (content digest differs): resuming it would "
             "mix two requests. Pass the forget set of that run, or start from the original model."
         )
+    check_same_data(checkpoint, written_for, "retain", trainer.retain_digest)
     saved, now = written_for.get("hyperparameters") or {}, run_hyperparameters(trainer)
     changed = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
     if changed:
@@ -233,6 +251,21 @@ def check_checkpoint_matches(trainer, checkpoint: str, written_for: dict) -> Non
             "scheduler would keep the checkpoint's, while this run's would be recorded. Use the checkpoint's "
             f"values to resume, or start from the original model ({', '.join(RESUMABLE_CHANGES)} may change)."
         )
+
+
+def save_final_model(trainer, output_dir: str | None, final: bool, save) -> None:
+    """`save()` (the stock `Trainer.save_model`) around what a final save (not a checkpoint; a push's internal save
+    is final) adds: a run that stopped as a failure is refused (`hub.stopped_runs`), the forgotten speakers' labels
+    are left out of the saved model (`hub.speaker_labels`), this run's line goes to the audit log, and a save that
+    fails midway leaves the folder marked incomplete, so loading it is refused (`hub.write_targets`)."""
+    output_dir = output_dir if output_dir is not None else trainer.args.output_dir
+    if final:
+        check_save_of_stopped_run(trainer, output_dir)
+    with incomplete_until_saved(output_dir, trainer.args.should_save):
+        with forgotten_labels_removed(trainer, final):
+            save()
+        if final and trainer.args.should_save:
+            trainer.audit_log.on_save(trainer, output_dir)
 
 
 def write_run_files(trainer, output_dir: str, pushing: bool) -> None:
@@ -251,9 +284,12 @@ def write_run_files(trainer, output_dir: str, pushing: bool) -> None:
 
 def write_results(trainer, output_dir: str) -> None:
     """`unlearning_results.json`: the last `evaluate()` with the original's and the gold model's results."""
-    if trainer.last_eval_results is not None:
-        unlearned = {**trainer.last_eval_results, "unlearning_time": trainer.unlearning_time}
-        results = {"method": trainer.method_key, "unlearned": unlearned}
+    stopped = stopped_run(trainer)  # a stopped run saved on request says so (hf_unlearn.hub.stopped_runs)
+    if trainer.last_eval_results is not None or stopped is not None:
+        unlearned = {**(trainer.last_eval_results or {}), "unlearning_time": trainer.unlearning_time}
+        results = {"method": trainer.method_key, "unlearned": unlearned, "stopped": stopped}
+        if trainer.stopping is not None:  # where the stopping rule ended the run, against which target
+            results["stopping"] = trainer.stopping.record()
         results.update(original=trainer.original_results, gold=trainer.gold_results)
         _write_json(os.path.join(output_dir, UNLEARNING_RESULTS_NAME), results)
 
@@ -269,6 +305,7 @@ def save_merged_model(trainer, output_dir: str) -> None:
     """The PEFT model with its adapter merged (see [`~hf_unlearn.peft_utils.save_merged`]), as a complete folder:
     results, card (library transformers) and the audit log. Refuses the original model's folder."""
     trainer.check_write_path(output_dir, "merged-model folder")
+    check_save_of_stopped_run(trainer, output_dir)
     save_merged(trainer, output_dir)
     if trainer.args.should_save:
         write_results(trainer, output_dir)

@@ -123,3 +123,15 @@ def reset_parameters_whole(module: torch.nn.Module) -> None:
             module._parameters[name] = parameter
     for name, parameter in own.items():
         parameter.copy_(like_parameter(whole[name], parameter))
+
+
+def check_peft_on_sharded_model(model, peft_config) -> None:
+    """Refuses `modules_to_save` for a model sharded with FSDP2 (`DTensor` parameters, e.g. loaded with
+    `distributed_config=`): PEFT copies those modules with `copy.deepcopy`, which fails on sharded parameters. The
+    head can be adapted with LoRA instead (name it in `target_modules`)."""
+    if is_sharded(model) and getattr(peft_config, "modules_to_save", None):
+        raise ValueError(
+            f"The model is sharded with FSDP2, and PEFT cannot copy the modules_to_save {peft_config.modules_to_save} "
+            "(copy.deepcopy fails on sharded parameters): adapt them with LoRA instead, e.g. "
+            "hf_unlearn.lora_config_for(model, target_modules=[<the layers>, <the head>], modules_to_save=[])."
+        )

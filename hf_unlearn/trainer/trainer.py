@@ -20,24 +20,25 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_unlearn import checks
 from hf_unlearn.data.collator import UnlearningCollator
-from hf_unlearn.data.features import min_clip_samples
 from hf_unlearn.data.streams import PairedUnlearningDataset
 from hf_unlearn.evaluation import load_results
 from hf_unlearn.hub.audit import AuditLog, unlearning_record
 from hf_unlearn.hub.card import card_options
 from hf_unlearn.hub.privacy import ForgetRequest
+from hf_unlearn.hub.speaker_labels import mark_people_classes
+from hf_unlearn.hub.write_targets import check_trainer_write_targets
 from hf_unlearn.losses import superloss_curriculum
 from hf_unlearn.papers import Paper
 from hf_unlearn.peft_utils import adapter_disabled, is_peft_model, prepare_peft_model
 from hf_unlearn.tasks import get_task
-from hf_unlearn.trainer import registry, saving
+from hf_unlearn.trainer import registry, saving, sharding
 from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_norm, row_batches
 from hf_unlearn.trainer.config import UnlearningConfig, convert_config
-from hf_unlearn.trainer.guard import DivergenceGuard
 from hf_unlearn.trainer.inputs import LossTerms, RequestFeaturizer
 from hf_unlearn.trainer.masks import apply_sharded_masks, install_gradient_masks
 from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
 from hf_unlearn.trainer.split_evaluation import evaluate_splits
+from hf_unlearn.trainer.stopping import install_monitors
 from hf_unlearn.trainer.teachers import frozen_teacher
 
 
@@ -66,6 +67,7 @@ class UnlearningTrainer(Trainer):
             was asked to be forgotten (kind, values, counts). Only its public record (kind, counts, shares, a salted
             digest of the forget-set identifiers; class names for class requests) reaches `unlearning_config.json`
             and the model card; the salt goes to a local receipt (see `hf_unlearn.hub.privacy`).
+        stopping_splits (`dict`, *optional*): rows for `args.stop_target`: forget/retain_validation, unseen.
     """
 
     config_class = UnlearningConfig
@@ -119,12 +121,15 @@ class UnlearningTrainer(Trainer):
         method: str | None = None,
         peft_config=None,
         forget_request=None,
+        stopping_splits=None,
         **kwargs,
     ):
         if model is None:
             raise ValueError("UnlearningTrainer needs the original model: model=<PreTrainedModel>.")
         # Wrapped before anything is built from the model (teacher, optimizer): the adapter is what trains.
+        sharding.check_peft_on_sharded_model(model, peft_config)  # FSDP2 shards: no modules_to_save
         model = prepare_peft_model(model, peft_config, type(self))
+        checks.check_finite_weights(model)  # a broken original is refused, not unlearned into NaN weights
         args = convert_config(args, self.config_class, self.method_key)
         quiet_replica(args)  # several processes: hf-unlearn's logs and datasets' progress bars from the main one only
         set_ddp_defaults(args, model)  # no DDP search for unused parameters where the model has none
@@ -132,6 +137,7 @@ class UnlearningTrainer(Trainer):
             raise ValueError(f"Method {self.method_key!r} supports tasks {self.supported_tasks}, not {args.task!r}.")
         checks.check_launch(args)
         self.original_folder = checks.check_output_dir(model, args.output_dir)  # never written to (`saving`)
+        check_trainer_write_targets(model, args)  # writable, with room for the saves: before any work
         self.uses_forget, self.uses_retain = self.trains_on(args)
         self.audit_log = AuditLog(checks.source_folder(model))  # the requests this model already served
         processing_class = processing_class or checks.load_feature_extractor(model)
@@ -140,13 +146,10 @@ class UnlearningTrainer(Trainer):
         self.forget_digest = checks.check_request(
             forget_dataset, retain_dataset, args.audio_column, main_input, self.method_key
         )
+        self.retain_digest = checks.set_digest(retain_dataset, args.audio_column, main_input, "retain")  # resume
         self.task = get_task(args.task)
-        self.num_labels = getattr(getattr(model, "config", None), "num_labels", None)
-        self.model_class_names = checks.model_label_names(model)
-        min_samples = min_clip_samples(processing_class, getattr(model, "config", None))
-        self._featurize = RequestFeaturizer(
-            processing_class, args, self.num_labels, self.model_class_names, min_samples, self.method_key
-        )
+        self._featurize = RequestFeaturizer(processing_class, args, model, self.method_key)
+        self.num_labels, self.model_class_names = self._featurize.num_labels, self._featurize.class_names
         forget = self._featurize.side(forget_dataset, "forget") if self.uses_forget else None
         retain = self._featurize.side(retain_dataset, "retain") if self.uses_retain else None
         # The batch-norm recalibration pass reads retain data, also for methods that do not train on it (NG).
@@ -159,6 +162,7 @@ class UnlearningTrainer(Trainer):
         if self.forget_request.kind == "speaker":
             checks.check_speakers_disjoint(forget_dataset, retain_dataset, args.speaker_column)
         self.forget_request.attach(forget_dataset, args.audio_column, processing_class.model_input_names)
+        mark_people_classes(self.forget_request, forget_dataset, args.speaker_column, model.config.id2label)
         super().__init__(
             model=model,
             args=args,
@@ -186,14 +190,8 @@ class UnlearningTrainer(Trainer):
         self._optimizer_prepared = False
         self._last_step_begun = None
         self._resume_state = None
-        self.stop_reason = None  # set when the divergence guard stops the run (hf_unlearn.trainer.guard)
-        self.stopped_at_step = None
         self._pushing = False
-        self.guard = DivergenceGuard.from_trainer(
-            self, forget, retain, forget_dataset, retain_dataset, self._featurize
-        )
-        if self.guard is not None:
-            self.add_callback(self.guard)
+        install_monitors(self, (forget, retain), (forget_dataset, retain_dataset), stopping_splits)  # guard, stopping
         # Under PEFT the frozen base with the adapter disabled is the original: no copy (see `teacher_logits`).
         self.teacher_is_disabled_adapter = self.requires_teacher and teacher_model is None and is_peft_model(model)
         self.teacher = frozen_teacher(self, teacher_model) if self.requires_teacher else None
@@ -238,6 +236,10 @@ class UnlearningTrainer(Trainer):
         """Runs before the first micro-batch of every optimizer step (`self.state.global_step` is the step about to
         be taken): the hook of phase-based methods (UNSIR impair/repair, the reset-perturb rounds). Phases must be a
         function of `self.state` alone, so that resuming a checkpoint resumes the phase. Default: nothing."""
+
+    def stopping_point(self, step: int, epoch_end: bool) -> bool:
+        """Whether the weights after step `step` may end a run of the stopping rule (phased methods: phase ends)."""
+        return True
 
     def method_state(self) -> dict:
         """What a checkpoint must hold to resume this method exactly, beyond weights, optimizer, scheduler, RNG and
@@ -402,12 +404,10 @@ class UnlearningTrainer(Trainer):
             saving.write_checkpoint_state(self, folder)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """`Trainer.save_model`, plus (for a final save, not a checkpoint) this run's line in the audit log."""
+        """`Trainer.save_model`, plus for a final save this run's audit-log line (see `saving.save_final_model`)."""
         self.check_write_path(output_dir if output_dir is not None else self.args.output_dir, "save folder")
-        super().save_model(output_dir, _internal_call)
-        # push_to_hub saves with _internal_call=True: the pushed folder gets the log too (checkpoints do not).
-        if (not _internal_call or self._pushing) and self.args.should_save:
-            self.audit_log.on_save(self, output_dir if output_dir is not None else self.args.output_dir)
+        save = lambda: super(UnlearningTrainer, self).save_model(output_dir, _internal_call)  # noqa: E731
+        saving.save_final_model(self, output_dir, final=not _internal_call or self._pushing, save=save)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir

@@ -128,7 +128,8 @@ def method_arguments(info, lr_source: str) -> tuple[dict, str]:
     if lr_source == "settings":
         from hf_unlearn.experiment import method_settings
 
-        kinds = {kind: method_settings(info.key, "fsdd", kind) for kind in ("class", "speaker", "sample")}
+        kinds = ("class", "speaker", "sample", "speaker_id")
+        kinds = {kind: method_settings(info.key, "fsdd", kind) for kind in kinds}
         listed = "; ".join(
             f"{kind}: " + ", ".join(f"{k}={v}" for k, v in values.items() if not k.startswith("per_device"))
             for kind, values in kinds.items()
@@ -152,7 +153,7 @@ def render(dataset: str, info) -> str:
         f"# {dataset}: {spec['comment']}",
         f"# {info.key}: {info.paper}",
         f"# Learning rate and epochs: {source}.",
-        f"# Run: python recipes/unlearn_audio_classification.py --config recipes/configs/{dataset}/{info.key}.yaml "
+        f"# Run: hf-unlearn unlearn --config recipes/configs/{dataset}/{info.key}.yaml "
         f"--dataset_name <folder> {spec['request']}",
     ]
     wrapped = []

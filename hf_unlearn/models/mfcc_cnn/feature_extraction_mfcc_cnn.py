@@ -185,10 +185,11 @@ class MFCCFeatureExtractor(SequenceFeatureExtractor):
                     f"The dataset has no audio column {audio_column!r} (columns: {audio.column_names}); pass "
                     "audio_column=<the column's name>."
                 )
-            from hf_unlearn.data.audio_utils import load_audio_array
+            from hf_unlearn.data.audio_utils import load_audio_array, stored_sample_dtype
 
+            dtype = stored_sample_dtype(audio.features[audio_column])  # integer PCM: scaled as soundfile reads it
             return [
-                self._to_waveform(load_audio_array(value, sampling_rate=self.sampling_rate)[0], index)
+                self._to_waveform(load_audio_array(value, self.sampling_rate, sample_dtype=dtype)[0], index)
                 for index, value in enumerate(audio[audio_column])
             ]
         if hasattr(audio, "detach") or isinstance(audio, np.ndarray) and audio.ndim == 1:
@@ -301,6 +302,10 @@ class MFCCFeatureExtractor(SequenceFeatureExtractor):
     def _to_waveform(clip, index: int) -> np.ndarray:
         if hasattr(clip, "detach"):
             clip = clip.detach().cpu().numpy()
+        if isinstance(clip, np.ndarray) and clip.dtype.kind in "iu":  # integer PCM: to [-1, 1] as soundfile reads it
+            from hf_unlearn.data.audio_utils import pcm_to_float32
+
+            clip = pcm_to_float32(clip)
         waveform = np.asarray(clip, dtype=np.float32)
         if waveform.ndim != 1:
             raise ValueError(
