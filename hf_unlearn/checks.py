@@ -317,7 +317,8 @@ def check_same_data(checkpoint: str, written_for: dict, side: str, digest: str |
 
 def check_launch(args) -> None:
     """Several processes on a machine without CUDA train together only with `use_cpu=True` (gloo); without it every
-    process would train alone on all the data. Raised on every rank, at the start."""
+    process would train alone on all the data. FSDP through accelerate or the Trainer's `fsdp=` is refused there: it
+    would silently run DDP. Raised on every rank, at the start."""
     import torch
 
     world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -326,6 +327,16 @@ def check_launch(args) -> None:
             f"{world_size} processes were launched on a machine without CUDA, but use_cpu is not set: each process "
             "would train alone on the whole data. Pass use_cpu=True (or --use_cpu) to train on CPU over gloo, or "
             "launch one process."
+        )
+    wants_fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" or bool(getattr(args, "fsdp", None))
+    if world_size > 1 and not torch.cuda.is_available() and wants_fsdp:
+        # accelerate 1.15 enables FSDP for accelerator devices only: on a CPU it silently runs DDP (MULTI_CPU).
+        raise ValueError(
+            "FSDP was requested (an accelerate config with distributed_type: FSDP, or the Trainer's fsdp= "
+            "argument) on a machine without CUDA: accelerate would run plain DDP instead, every process holding "
+            "the whole model. To shard on CPU, load the model with FSDP2 yourself: "
+            "AutoModelForAudioClassification.from_pretrained(path, distributed_config=DistributedConfig("
+            "fsdp_size=<processes>)) under torchrun (docs/multi_process.md); or drop FSDP from the launch."
         )
 
 

@@ -66,8 +66,9 @@ def folder_digest(folder) -> str:
 def test_defaults_per_model_type_and_settings_file():
     from hf_unlearn.experiment import method_settings, reference_defaults
 
-    cnn, transformer = reference_defaults("mfcc_cnn"), reference_defaults("wav2vec2")
-    assert cnn["learning_rate"] > transformer["learning_rate"]
+    # None: a pretrained checkpoint (fine-tuned); a model type such as "wav2vec2" is trained from scratch.
+    cnn, pretrained = reference_defaults("mfcc_cnn"), reference_defaults(None)
+    assert cnn["learning_rate"] > pretrained["learning_rate"]
     assert reference_defaults("mfcc_cnn", learning_rate=None)["learning_rate"] == cnn["learning_rate"]
     settings = method_settings("ng+", "fsdd", "class")  # aliases resolve
     assert settings["learning_rate"] > 0 and settings["num_train_epochs"] > 0

@@ -48,7 +48,15 @@ class BenchmarkArguments(ReferenceTrainingArguments):
         default=None, metadata={"help": "Resample the audio to this rate (not FSDD; default: the data's, or 16 kHz)."}
     )
     model_type: str | None = field(
-        default="mfcc_cnn", metadata={"help": "Model trained from scratch (as in the recipe), e.g. mfcc_cnn."}
+        default="mfcc_cnn",
+        metadata={
+            "help": "Model trained from scratch (as in the recipe): mfcc_cnn, or a registered audio-classification "
+            "type, e.g. audio-spectrogram-transformer, sized by --config_overrides."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "With --model_type: config fields as key=value pairs separated by commas (as the recipe)."},
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "A pretrained checkpoint to fine-tune instead (takes precedence)."}

@@ -94,6 +94,7 @@ def load_data(args: BenchmarkArguments, label: str = "digit"):
 def _context(args: BenchmarkArguments) -> None:
     """Empties the per-process cache when the data or reference settings change (several benchmarks, one process)."""
     data_fields = ("data_layout", "label_column", "speaker_column", "group_column", "sampling_rate", "model_type")
+    data_fields += ("config_overrides",)
     more = ("model_name_or_path", "test_speaker_share", "unseen_speaker_share", "test_size", "top_speakers")
     context = [args.dataset_name, args.train_takes, args.reference_training()]
     context += [getattr(args, name) for name in (*data_fields, *more)]
@@ -107,7 +108,7 @@ def _prepared(args: BenchmarkArguments, label: str):
     """(data, spec) for `label`, loaded once per process."""
     _context(args)
     if label not in _CACHE:
-        from hf_unlearn.experiment import ReferenceSpec, reference_defaults
+        from hf_unlearn.experiment import ReferenceSpec, parse_config_overrides, reference_defaults
 
         data = load_data(args, label)
         model_type = None if args.model_name_or_path else args.model_type
@@ -118,6 +119,7 @@ def _prepared(args: BenchmarkArguments, label: str):
             model_type=args.model_type,
             model_name_or_path=args.model_name_or_path,
             training=training,
+            config_overrides=parse_config_overrides(args.config_overrides),
         )
         _CACHE[label] = (data, spec)
     return _CACHE[label]

@@ -188,7 +188,13 @@ def prepare_request(script_args, data_args, model_args, training_args) -> Prepar
     what `main` and `hf-unlearn tune` share. `training_args.label_column` becomes the loaded data's label column."""
     import transformers
 
-    from hf_unlearn.experiment import ReferenceSpec, existing_reference, fit_extractor, reference_models
+    from hf_unlearn.experiment import (
+        ReferenceSpec,
+        existing_reference,
+        fit_extractor,
+        parse_config_overrides,
+        reference_models,
+    )
     from hf_unlearn.experiment.fold_out import set_fold_out_target
     from hf_unlearn.experiment.prepare import cache_features, check_splits, features_cache_root, request_splits
     from hf_unlearn.experiment.reference_cache import original_training_rows, run_model_type
@@ -229,6 +235,7 @@ def prepare_request(script_args, data_args, model_args, training_args) -> Prepar
         spec = ReferenceSpec(
             label_names, model_args.model_type, model_args.model_name_or_path, script_args.reference_training(),
             model_kwargs, training_args.audio_column, training_args.label_column,
+            parse_config_overrides(model_args.config_overrides),
         )  # fmt: skip
     source = script_args.original_model_path or model_args.feature_extractor_name
     if source:

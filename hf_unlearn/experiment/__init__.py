@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see; at run time `__getattr__` 
         available_settings,
         method_settings,
         model_family,
+        parse_config_overrides,
         reference_defaults,
     )
     from .reference_cache import (
@@ -75,6 +76,7 @@ __all__ = [
     "fit_extractor",
     "method_settings",
     "model_family",
+    "parse_config_overrides",
     "predict_splits",
     "reference_defaults",
     "reference_key",
@@ -89,7 +91,7 @@ __all__ = [
 _MODULES = {
     **dict.fromkeys(
         ("REFERENCE_DEFAULTS", "SETTINGS_DIR", "ReferenceTrainingArguments", "available_settings", "method_settings",
-         "model_family", "reference_defaults"),
+         "model_family", "parse_config_overrides", "reference_defaults"),
         "defaults",
     ),
     **dict.fromkeys(

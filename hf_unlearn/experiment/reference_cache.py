@@ -24,6 +24,7 @@ the three models read identical features; the extractor's settings are recorded 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -69,6 +70,10 @@ class ReferenceSpec:
             defaults).
         model_kwargs (`dict`, *optional*): `from_pretrained` options (`revision`, `cache_dir`, `token`,
             `ignore_mismatched_sizes`) and `freeze_feature_encoder`; `token` and `cache_dir` are not part of the key.
+        config_overrides (`dict`, *optional*): config fields of a model built from scratch (`model_type`), e.g.
+            `{"num_hidden_layers": 2, "hidden_size": 128}` (see `parse_config_overrides`); those that are also
+            arguments of the model type's feature extractor (AST's `num_mel_bins`, `max_length`) go to it too, so
+            that both agree.
         audio_column, label_column (`str`): the data's columns.
     """
 
@@ -79,11 +84,14 @@ class ReferenceSpec:
     model_kwargs: dict = field(default_factory=dict)
     audio_column: str = "audio"
     label_column: str = "label"
+    config_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not (self.model_type or self.model_name_or_path):
             raise ValueError("A reference model needs --model_name_or_path (pretrained) or --model_type (scratch).")
         self.label_names = [str(name) for name in self.label_names]
+        if self.config_overrides and self.model_name_or_path:
+            raise ValueError("config_overrides shape a model built from scratch (--model_type), not a checkpoint.")
         self.training = reference_defaults(self.model_type if not self.model_name_or_path else None, **self.training)
         if self.training.get("early_stopping_patience") == 0:  # `--early_stopping_patience 0`: off, keyed as off
             self.training["early_stopping_patience"] = None
@@ -95,13 +103,16 @@ class ReferenceSpec:
         if not self.model_name_or_path:
             keep = () if self.model_type == "mfcc_cnn" else ("freeze_feature_encoder",)
             model_kwargs = {k: v for k, v in model_kwargs.items() if k in keep}
-        return {
+        payload = {
             "model_type": self.model_type,
             "model_name_or_path": self.model_name_or_path,
             "labels": self.label_names,
             "model_kwargs": model_kwargs,
             "training": self.training,
         }
+        if self.config_overrides:  # only when given: the keys of existing caches stay valid
+            payload["config_overrides"] = dict(sorted(self.config_overrides.items()))
+        return payload
 
     def new_extractor(self, sampling_rate: int | None = None, **kwargs):
         """A fresh feature extractor: the checkpoint's, or the model type's registered one (with `kwargs`, e.g.
@@ -116,9 +127,12 @@ class ReferenceSpec:
         config = AutoConfig.for_model(self.model_type)
         if type(config) not in FEATURE_EXTRACTOR_MAPPING:
             raise ValueError(f"No feature extractor is registered for model type {self.model_type!r}.")
+        extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
+        accepted = inspect.signature(extractor_class.__init__).parameters
+        shared = {key: value for key, value in self.config_overrides.items() if key in accepted}
         if sampling_rate:
             kwargs["sampling_rate"] = sampling_rate
-        return FEATURE_EXTRACTOR_MAPPING[type(config)](**kwargs)
+        return extractor_class(**{**shared, **kwargs})
 
     def build_model(self, extractor):
         """A fresh model to train: the checkpoint with a new head, or a randomly initialised `model_type` shaped
@@ -140,9 +154,11 @@ class ReferenceSpec:
         elif self.model_type == "mfcc_cnn":
             from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
 
-            model, _ = build_mfcc_cnn(self.label_names, feature_extractor=extractor)
+            model, _ = build_mfcc_cnn(self.label_names, feature_extractor=extractor, **self.config_overrides)
         else:
-            config = AutoConfig.for_model(self.model_type, id2label=id2label, label2id=label2id)
+            config = AutoConfig.for_model(
+                self.model_type, id2label=id2label, label2id=label2id, **self.config_overrides
+            )
             model = AutoModelForAudioClassification.from_config(config)
         if freeze and hasattr(model, "freeze_feature_encoder"):
             model.freeze_feature_encoder()

@@ -151,7 +151,20 @@ class ModelArguments:
         default=None, metadata={"help": "Pretrained model (folder or Hub id) the original and gold are trained from."}
     )
     model_type: str | None = field(
-        default=None, metadata={"help": "Train from scratch: a model type, e.g. mfcc_cnn (hf-unlearn's MFCC CNN)."}
+        default=None,
+        metadata={
+            "help": "Train from scratch: a model type, e.g. mfcc_cnn (hf-unlearn's MFCC CNN) or any registered "
+            "audio-classification type (audio-spectrogram-transformer, wav2vec2, hubert, ...), sized by "
+            "--config_overrides."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --model_type: config fields as key=value pairs separated by commas, e.g. "
+            "num_hidden_layers=3,hidden_size=128,num_attention_heads=4,intermediate_size=256; fields the feature "
+            "extractor also takes (AST: num_mel_bins, max_length) set it too."
+        },
     )
     feature_extractor_name: str | None = field(
         default=None, metadata={"help": "Feature extractor name or path, if not the model's."}

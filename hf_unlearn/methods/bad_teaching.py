@@ -38,6 +38,7 @@ from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
 from hf_unlearn.papers import CHUNDAWAT_2023
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.sharding import is_sharded
 from hf_unlearn.trainer.teachers import freeze, incompetent_teacher
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
@@ -108,6 +109,7 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
 
     def __init__(self, *args, incompetent_teacher_model=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.teacher_is_sharded = is_sharded(self.teacher)
         if incompetent_teacher_model is None:
             incompetent_teacher_model = incompetent_teacher(self.model, seed=self.args.incompetent_teacher_seed)
         elif incompetent_teacher_model is self.model or incompetent_teacher_model is self.teacher:
@@ -127,12 +129,15 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
         """Logits of the frozen incompetent teacher on `batch`, without gradients."""
         return self.task.logits(self.incompetent_teacher, batch)
 
-    @staticmethod
-    def _logits_on_rows(query, batch: dict, rows: torch.Tensor, num_classes: int) -> torch.Tensor:
+    def _logits_on_rows(self, query, batch: dict, rows: torch.Tensor, num_classes: int) -> torch.Tensor:
         """`query(batch[rows])` on the `rows` (bool mask) of `batch`, zeros elsewhere (rows the loss weights by 0)."""
         logits = torch.zeros(rows.shape[0], num_classes, device=rows.device)
         if rows.any():
             logits[rows] = query({key: value[rows] for key, value in batch.items()}).float()
+        elif self.teacher_is_sharded:
+            # An FSDP2-sharded teacher (the model itself under PEFT, adapter disabled) all-gathers its weights in each
+            # forward: every process must run it, so a process without such rows queries its batch, unused.
+            query(batch)
         return logits
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -26,6 +26,7 @@ from hf_unlearn.losses import per_sample_kl_with_temperature
 from hf_unlearn.methods.bad_teaching import mixed_batch_loss
 from hf_unlearn.papers import CHUNDAWAT_2023
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.sharding import is_sharded
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
@@ -50,6 +51,12 @@ class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", alia
     paper = CHUNDAWAT_2023
     requires_teacher = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # An FSDP2-sharded teacher (the model itself under PEFT) all-gathers its weights in each forward: every
+        # process must then query it on every step, also when its batch has no retain row.
+        self.teacher_is_sharded = is_sharded(self.teacher)
+
     def make_train_dataset(self, forget, retain, args):
         return MixedUnlearningDataset(forget, retain, retain_share=1.0, seed=args.pairing_seed)
 
@@ -59,8 +66,13 @@ class BadTeachingLiteTrainer(UnlearningTrainer, method="bad_teaching_lite", alia
         student = self.logits(model, batch, "forget")  # a mixed batch: batch-norm statistics stay as they are
         # Row by row: one batch's noise is then the same however it is split into micro-batches (gradient
         # accumulation), since torch's batched normal sampler draws differently from per-row calls.
-        noise = torch.stack([torch.randn(student.shape[1:], dtype=torch.float32) for _ in student]).to(student.device)
-        target = self.teacher_logits(batch).float() if (~forget_rows).any() else noise
+        # Several processes: each draws, from the same seeded stream, the noise of the whole global micro-batch
+        # (processes in rank order, equal micro-batches) and keeps its own rows, so the targets are those of one
+        # process accumulating the same micro-batches.
+        rank, processes = self.accelerator.process_index, self.accelerator.num_processes
+        draws = [torch.randn(student.shape[1:], dtype=torch.float32) for _ in range(len(student) * processes)]
+        noise = torch.stack(draws[rank * len(student) : (rank + 1) * len(student)]).to(student.device)
+        target = self.teacher_logits(batch).float() if (~forget_rows).any() or self.teacher_is_sharded else noise
         target = torch.where(forget_rows[:, None], noise, target)
         per_sample = per_sample_kl_with_temperature(student, target, self.args.temperature)
         loss = mixed_batch_loss(self, per_sample, forget_rows)

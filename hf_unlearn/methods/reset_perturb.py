@@ -83,6 +83,7 @@ from torch.nn.modules.conv import _ConvNd
 
 from hf_unlearn.papers import WU_TORIBIO
 from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.sharding import full_tensor, like_parameter, reset_parameters_whole
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 logger = logging.getLogger(__name__)
@@ -327,7 +328,7 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(self.args.seed)
             for name in self.reset_layer_names:
-                modules[name].reset_parameters()
+                reset_parameters_whole(modules[name])  # an FSDP2-sharded layer gets the whole layer's values
         for name in self.bn_reset_names:
             modules[name].reset_running_stats()
         logger.info(
@@ -376,7 +377,7 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
             self._perturb(round_index, [modules[name] for name in names])
         frozen = {n: p for n, p in self.model.named_parameters() if p.requires_grad and id(p) not in trained}
         # A zero scalar expanded to the parameter's shape: a mask that costs no memory.
-        self.set_gradient_masks({n: p.new_zeros(()).expand_as(p) for n, p in frozen.items()})
+        self.set_gradient_masks({n: torch.zeros((), device=p.device).expand(p.shape) for n, p in frozen.items()})
         if round_start:
             self._clear_optimizer_state(frozen.values())
         self.perturbed_layers[round_index] = names
@@ -399,9 +400,10 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
             for parameter in layer.parameters():
                 if not parameter.requires_grad:
                     continue
-                sigma = self.args.noise_scale * parameter.detach().float().abs().mean().cpu()
+                # Whole-tensor statistics and noise: a sharded (FSDP2) parameter adds its shard of the same noise.
+                sigma = self.args.noise_scale * full_tensor(parameter.detach().float().abs().mean()).cpu()
                 noise = torch.randn(parameter.shape, generator=generator) * sigma
-                parameter.add_(noise.to(device=parameter.device, dtype=parameter.dtype))
+                parameter.add_(like_parameter(noise, parameter))
 
     def _clear_optimizer_state(self, parameters) -> None:
         """Deletes the per-parameter optimizer state (Adam's moments, step count) of `parameters`, so that momentum

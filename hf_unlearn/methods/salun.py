@@ -47,6 +47,7 @@ import torch
 from hf_unlearn.methods.random_labels import RandomLabelsTrainer
 from hf_unlearn.papers import FAN_2024
 from hf_unlearn.trainer.config import UnlearningConfig
+from hf_unlearn.trainer.sharding import summed_gradients
 
 
 @dataclass
@@ -153,22 +154,24 @@ class SalUnTrainer(RandomLabelsTrainer, method="salun"):
         was_training = model.training
         model.eval()  # no dropout, and batch-norm running statistics are not updated by this pass
         model.zero_grad(set_to_none=True)
+        # Every process makes as many passes as the one with the largest shard: an FSDP2-sharded model gathers its
+        # weights in each forward and backward, so all processes must take part in each; a process out of rows
+        # repeats one with weight 0.
+        longest = math.ceil(len(forget) / self.accelerator.num_processes)
         try:
-            for start in range(0, len(shard), batch_size):
-                rows = [forget[index] for index in shard[start : start + batch_size]]
-                batch = self._prepare_inputs(self.data_collator(rows))
+            for start in range(0, longest, batch_size):
+                indices, weight = shard[start : start + batch_size], 1.0
+                if not indices:
+                    indices, weight = [0], 0.0
+                batch = self._prepare_inputs(self.data_collator([forget[index] for index in indices]))
                 with self.compute_loss_context_manager():
                     per_sample, _ = self.per_sample_loss(model, batch, "forget")
                 # Sum here, divide by the global count below: the mean over the whole forget set, whatever the shards.
-                per_sample.sum().backward()
-            gradients = {
-                name: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)).float()
-                for name, p in parameters.items()
-            }
+                (weight * per_sample.sum()).backward()
+            gradients = summed_gradients(parameters, self.accelerator)
         finally:
             model.zero_grad(set_to_none=True)
             model.train(was_training)
-        gradients = self.accelerator.reduce(gradients, reduction="sum")
         return {name: grad / len(forget) for name, grad in gradients.items()}
 
     def before_optimizer(self) -> None:

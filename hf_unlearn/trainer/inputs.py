@@ -79,13 +79,22 @@ class LossTerms:
             self.counts[name] += 1
 
     def pop_means(self, accelerator, device) -> dict[str, float]:
-        """`{"loss/<name>": mean}` since the last call, each mean averaged over processes (a collective: every
-        process calls it at every training log); empties the sums."""
-        if not self.counts:
-            return {}
+        """`{"loss/<name>": mean}` since the last call, each mean over every record of every process (a collective:
+        every process calls it at every training log); empties the sums. The processes first agree on the names:
+        a term recorded only for some rows (e.g. the forget rows of a mixed batch) may be missing in a process whose
+        micro-batches had none, and reducing tensors of different lengths would hang the processes."""
         names = sorted(self.counts)
-        means = torch.stack([self.sums[n] / self.counts[n] for n in names]).to(device)
-        means = accelerator.reduce(means, reduction="mean")
+        if accelerator.num_processes > 1:
+            gathered = [None] * accelerator.num_processes
+            torch.distributed.all_gather_object(gathered, names)
+            names = sorted(set().union(*gathered))
+        if not names:
+            return {}
+        totals = torch.tensor(
+            [[float(self.sums[n]) if n in self.counts else 0.0, float(self.counts.get(n, 0))] for n in names],
+            dtype=torch.float64,
+        ).to(device)
+        totals = accelerator.reduce(totals, reduction="sum")
         self.sums.clear()
         self.counts.clear()
-        return {f"loss/{n}": round(float(v), 6) for n, v in zip(names, means.tolist())}
+        return {f"loss/{n}": round(float(total / count), 6) for n, (total, count) in zip(names, totals.tolist())}

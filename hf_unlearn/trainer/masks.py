@@ -5,6 +5,34 @@ from __future__ import annotations
 
 import torch
 
+from hf_unlearn.trainer.sharding import is_distributed_tensor, like_parameter
+
+
+class ShardedGradientMask:
+    """The mask of an FSDP2-sharded parameter. Its gradient never passes through autograd (FSDP2 reduce-scatters the
+    gradient of the gathered copy into `.grad`), so no tensor hook can see it: [`apply_sharded_masks`] multiplies
+    `.grad` after each backward pass instead, i.e. after the reduction, which is the same for a mask that is the
+    same in every process (only 0/1 masks: applying one again after each micro-batch changes nothing)."""
+
+    def __init__(self, parameter: torch.Tensor, mask: torch.Tensor):
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("Gradient masks of FSDP2-sharded parameters must hold only 0s and 1s.")
+        self.parameter, self.mask = parameter, like_parameter(mask, parameter)
+
+    def apply(self) -> None:
+        if self.parameter.grad is not None:
+            self.parameter.grad.mul_(self.mask)
+
+    def remove(self) -> None:
+        self.parameter = self.mask = None
+
+
+def apply_sharded_masks(handles) -> None:
+    """Applies the [`ShardedGradientMask`]s among `handles` (call after each backward pass)."""
+    for handle in handles:
+        if isinstance(handle, ShardedGradientMask) and handle.parameter is not None:
+            handle.apply()
+
 
 def install_gradient_masks(model, masks: dict[str, torch.Tensor], weight_decay: float, method_key: str):
     """Registers a hook on each named parameter of `model` multiplying its gradient by its mask (same shape; 0 freezes
@@ -27,6 +55,10 @@ def install_gradient_masks(model, masks: dict[str, torch.Tensor], weight_decay: 
         parameter = parameters[name]
         if mask.shape != parameter.shape:
             raise ValueError(f"Mask of {name} has shape {tuple(mask.shape)}, parameter {tuple(parameter.shape)}.")
+        if is_distributed_tensor(parameter):
+            installed[name] = mask.to(dtype=parameter.dtype)  # whole, as saved with the method's state
+            handles.append(ShardedGradientMask(parameter, mask))
+            continue
         mask = mask.to(device=parameter.device, dtype=parameter.dtype)
         installed[name] = mask
         handles.append(parameter.register_hook(lambda grad, mask=mask: grad * mask))

@@ -9,6 +9,7 @@ import os
 import torch
 
 from hf_unlearn.checks import check_checkpoint_folder
+from hf_unlearn.trainer.sharding import full_state_dict, is_sharded, unsharded_class, unsharded_copy
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
@@ -23,9 +24,12 @@ def competent_teacher(model: torch.nn.Module) -> torch.nn.Module:
     """A frozen copy of `model` as it is now (call before training: it is the original model).
 
     Under PEFT the trainer does not call this: the base model with the adapter disabled is the original
-    (`hf_unlearn.peft_utils.adapter_disabled`), so the weights are not held twice.
+    (`hf_unlearn.peft_utils.adapter_disabled`), so the weights are not held twice. An FSDP2-sharded model gets a
+    whole (unsharded) copy in every process (`hf_unlearn.trainer.sharding.unsharded_copy`): a sharded teacher would
+    all-gather its weights at each forward, so every process would have to query it on every step, and methods
+    query teachers on the rows of one kind only (a process whose batch has none skips the call).
     """
-    return freeze(copy.deepcopy(model))
+    return freeze(unsharded_copy(model))
 
 
 def load_teacher(teacher) -> torch.nn.Module:
@@ -85,30 +89,43 @@ def incompetent_teacher(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
     if hasattr(model, "peft_config") and hasattr(model, "get_base_model"):
         # A PEFT model: the architecture is the base model's (a fresh one holds no adapter layers).
         model = model.get_base_model()
+    sharded = is_sharded(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         config = getattr(model, "config", None)
-        if config is not None and hasattr(type(model), "_from_config"):
-            teacher = type(model)._from_config(copy.deepcopy(config))
+        model_class = unsharded_class(model) if sharded else type(model)
+        if config is not None and hasattr(model_class, "_from_config"):
+            config = copy.deepcopy(config)
+            if sharded and hasattr(config, "distributed_config"):
+                config.distributed_config = None  # built whole (every process the same seed), sharded below
+            teacher = model_class._from_config(config)
         else:
-            teacher = copy.deepcopy(model)
+            teacher = unsharded_copy(model)
             for module in teacher.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
     reference = next(model.parameters())
-    teacher = freeze(teacher.to(device=reference.device, dtype=reference.dtype))
-    if same_weights(teacher, model):
+    teacher = teacher.to(device=reference.device, dtype=reference.dtype)
+    # A sharded model is compared whole (its gathered weights); the teacher stays whole (see `competent_teacher`).
+    original_weights = full_state_dict(model) if sharded else dict(model.named_parameters())
+    if _same_parameters(dict(teacher.named_parameters()), original_weights):
         raise ValueError(
             f"The incompetent teacher built with seed {seed} has exactly the model's weights (an untrained model "
             "built from the same seed?): choose another seed."
         )
-    return teacher
+    return freeze(teacher)
 
 
 def same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:
     """True when both modules have the same parameter names, shapes and values."""
     first_parameters, second_parameters = dict(first.named_parameters()), dict(second.named_parameters())
-    if first_parameters.keys() != second_parameters.keys():
+    same_names = first_parameters.keys() == second_parameters.keys()
+    return same_names and _same_parameters(first_parameters, second_parameters)
+
+
+def _same_parameters(first_parameters: dict, second_parameters: dict) -> bool:
+    # `second_parameters` may hold buffers too (a state dict): only the first's names are compared.
+    if not first_parameters.keys() <= second_parameters.keys():
         return False
     with torch.no_grad():
         return all(

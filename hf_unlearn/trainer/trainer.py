@@ -31,11 +31,11 @@ from hf_unlearn.losses import superloss_curriculum
 from hf_unlearn.papers import Paper
 from hf_unlearn.peft_utils import adapter_disabled, is_peft_model, prepare_peft_model
 from hf_unlearn.tasks import get_task
-from hf_unlearn.trainer import registry, saving
+from hf_unlearn.trainer import registry, saving, sharding
 from hf_unlearn.trainer.batchnorm import frozen_batch_norm, recalibrate_batch_norm, row_batches
 from hf_unlearn.trainer.config import UnlearningConfig, convert_config
 from hf_unlearn.trainer.inputs import LossTerms, RequestFeaturizer
-from hf_unlearn.trainer.masks import install_gradient_masks
+from hf_unlearn.trainer.masks import apply_sharded_masks, install_gradient_masks
 from hf_unlearn.trainer.processes import quiet_replica, set_ddp_defaults
 from hf_unlearn.trainer.split_evaluation import evaluate_splits
 from hf_unlearn.trainer.stopping import install_monitors
@@ -127,6 +127,7 @@ class UnlearningTrainer(Trainer):
         if model is None:
             raise ValueError("UnlearningTrainer needs the original model: model=<PreTrainedModel>.")
         # Wrapped before anything is built from the model (teacher, optimizer): the adapter is what trains.
+        sharding.check_peft_on_sharded_model(model, peft_config)  # FSDP2 shards: no modules_to_save
         model = prepare_peft_model(model, peft_config, type(self))
         checks.check_finite_weights(model)  # a broken original is refused, not unlearned into NaN weights
         args = convert_config(args, self.config_class, self.method_key)
@@ -185,8 +186,7 @@ class UnlearningTrainer(Trainer):
         self.loss_terms = LossTerms()  # `record_terms`, logged as `loss/<name>`
         # Running statistics of the curriculum (see `reduce`), per side: plain floats, so a checkpoint can hold them.
         self.curriculum_state: dict[str, dict[str, float]] = {}
-        self.gradient_masks: dict[str, torch.Tensor] = {}
-        self._gradient_mask_handles = []
+        self.gradient_masks, self._gradient_mask_handles = {}, []  # name -> mask; hooks or ShardedGradientMask
         self._optimizer_prepared = False
         self._last_step_begun = None
         self._resume_state = None
@@ -274,6 +274,7 @@ class UnlearningTrainer(Trainer):
             self._last_step_begun = self.state.global_step
             self.on_step_begin()
         loss = super().training_step(model, inputs, num_items_in_batch)
+        apply_sharded_masks(self._gradient_mask_handles)  # FSDP2-sharded parameters: on `.grad` after backward
         if self.guard is not None:
             self.guard.record_loss(loss)
         return loss
