@@ -1,7 +1,7 @@
 """Validation-only tuning of each method's learning rate and length (or stopping target), per request kind.
 
-With the stopping rule (`--stopping`, off by default; `hf_unlearn.trainer.stopping`) the grid is learning rates x target
-modes (`tuning_grid(..., targets=...)`, the modes a kind can use: `target_modes`), every run capped at
+With the stopping rule (`--stopping`, off by default; `hf_unlearn.trainer.stopping`) the grid is learning rates x
+target modes (`tuning_grid(..., targets=...)`, the modes a kind can use: `target_modes`), every run capped at
 `--stop_max_epochs`: the rule chooses each run's length, the tuner the learning rate and the target mode. The
 `reference` target of a benchmark run is the gold model's accuracy and mean true-label probability on the request's
 forget-validation rows (retain-validation rows for a sample request, whose forgotten rows have no held-out

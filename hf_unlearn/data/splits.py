@@ -59,9 +59,8 @@ class ForgetSplits:
             read the validation splits themselves.
         labels_are_speakers (`bool`): the label column names each row's speaker (speaker identification), so a class
             or speaker request forgets a label that is a person: `request_kind` is then `"speaker_id"`.
-        unseen_validation (`datasets.Dataset`, *optional*): validation rows of speakers held out from all training
-            (the benchmark's design for data with speakers): data of the same kind that no model ever heard, what a
-            gold-free target of a speaker request measures. Part of `validation` (and of `retain_eval`).
+        unseen_validation (`datasets.Dataset`, *optional*): validation rows of speakers held out from all training:
+            what no model ever heard, the gold-free stopping target of a speaker request. Part of `validation`.
     """
 
     forget: Any
@@ -78,15 +77,13 @@ class ForgetSplits:
     validation: Any = field(default=None, repr=False)
     forget_validation: Any = field(default=None, repr=False)
     labels_are_speakers: bool = False
+    unseen_validation: Any = field(default=None, repr=False)
 
     @property
     def request_kind(self) -> str:
-        """The kind of request for settings and reports: `kind`, except `"speaker_id"` for a class or speaker request
-        on speaker labels (speaker identification). `method_settings(method, dataset, splits.request_kind)` reads
-        the settings tuned for it; `kind` stays the split's mechanics (`"class"` or `"speaker"`)."""
+        """`kind`, except `"speaker_id"` for a class or speaker request on speaker labels: the kind whose settings
+        (`method_settings`) and reports apply; `kind` stays the split's mechanics (`"class"` or `"speaker"`)."""
         return "speaker_id" if self.labels_are_speakers and self.kind in ("class", "speaker") else self.kind
-
-    unseen_validation: Any = field(default=None, repr=False)
 
     def eval_splits(self) -> dict:
         """The `eval_dataset` dict for `UnlearningTrainer`: forget, retain (held out), test, and `forget_test`

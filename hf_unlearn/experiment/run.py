@@ -101,13 +101,13 @@ def _after_label_removal(trainer, outputs: dict) -> dict:
 def stopping_splits(splits) -> dict:
     """The rows the stopping rule (`hf_unlearn.trainer.stopping`) reads for a request, by default: retain-validation
     (utility), forget-validation when the request has it, and as `unseen` rows (the gold-free target) the request's
-    held-out speakers when its splits carry them (`unseen_speakers`), else retain-validation for class and sample
+    held-out speakers when its splits carry them (`unseen_validation`), else retain-validation for class and sample
     requests (held-out recordings the original never trained on). Speaker requests without held-out speakers get no
     `unseen` rows: a seen speaker's held-out recordings are not unseen data for a speaker request."""
     out = {"retain_validation": splits.retain_eval}
     if getattr(splits, "forget_validation", None) is not None and len(splits.forget_validation):
         out["forget_validation"] = splits.forget_validation
-    unseen = getattr(splits, "unseen_speakers", None)
+    unseen = getattr(splits, "unseen_validation", None)  # speakers held out of all training (the benchmark's design)
     if unseen is None and getattr(splits, "kind", None) in ("class", "sample"):
         unseen = splits.retain_eval
     if unseen is not None:
