@@ -331,3 +331,27 @@ def test_recorded_command_holds_no_local_folder():
     args = SimpleNamespace(dataset_name="/home/me/fsdd", cache_dir=None)
     public = benchmark.public_arguments(["--dataset_name", "/home/me/fsdd", "--seeds", "0"], args)
     assert public == ["--dataset_name", "path/to/free-spoken-digit-dataset", "--seeds", "0"]
+
+
+def test_a_best_run_card_that_names_a_forgotten_speaker_is_withheld(tmp_path):
+    """Speaker identification: the class is the person. A stored card naming the forgotten speaker (written before
+    such requests were published as a count) is not published, and an earlier copy is removed; a card that counts is
+    published, and other groups are untouched."""
+    from hf_unlearn.benchmark.best_run_cards import write_best_cards
+
+    def run(group, request, card):
+        record = {"forget_accuracy_minus_gold": 0.0}
+        return {"group": group, "request": request, "seed": 0, "method": "scrub", "record": record, "card": card}
+
+    summary = {
+        "speaker_id": {"original": {}, "gold": {}, "scrub": {"forget_accuracy_minus_gold": {"mean": 0.0}}},
+        "class": {"original": {}, "gold": {}, "scrub": {"forget_accuracy_minus_gold": {"mean": 0.0}}},
+    }
+    stale = tmp_path / "fsdd_speaker_id_scrub.md"
+    stale.write_text("- Forgotten classes: george\n")
+    naming = [run("speaker_id", "speaker id george", "- Forgotten classes: george\n"), run("class", "digit 0", "0")]
+    assert write_best_cards(summary, naming, str(tmp_path)) == [str(tmp_path / "fsdd_class_scrub.md")]
+    assert not stale.exists()
+    counting = [run("speaker_id", "speaker id george", "- Forgotten speakers: 1, not named\n")]
+    assert write_best_cards(summary, counting, str(tmp_path)) == [str(stale)]
+    assert "george" not in stale.read_text()

@@ -4,6 +4,7 @@ and its run closest to gold on the forget set."""
 from __future__ import annotations
 
 import os
+import re
 
 from hf_unlearn.benchmark.group_summary import (
     FORGET_GAP,
@@ -74,12 +75,23 @@ def evidence_section(run: dict, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def names_forgotten_person(run: dict, card: str) -> bool:
+    """Whether the stored card of a speaker-identification run names the forgotten speaker (the class is the person):
+    cards written before such requests were published as a count do. Such a card is withheld, not published; rerun
+    the benchmark to write one that counts instead (`hf_unlearn.hub.speaker_labels`)."""
+    if run.get("group") != "speaker_id":
+        return False
+    person = str(run.get("request", "")).removeprefix("speaker id").strip()
+    return bool(person) and re.search(rf"(?<!\w){re.escape(person)}(?!\w)", card) is not None
+
+
 def write_best_cards(
     summary: dict, runs: list[dict], folder: str, stem: str = "fsdd", result: dict | None = None
 ) -> list[str]:
     """Writes `<folder>/<stem>_<group>_<method>.md` per group from the best method's stored card (the run with the
     smallest |forget accuracy - gold|), with `evidence_section` appended when `result` (the benchmark JSON, with
-    its interval keys) is given; returns the paths written."""
+    its interval keys) is given; returns the paths written. A speaker-identification card that names the forgotten
+    speaker is withheld ([`names_forgotten_person`]) and an earlier copy of it removed."""
     os.makedirs(folder, exist_ok=True)
     paths = []
     for group, rows in summary.items():
@@ -91,6 +103,10 @@ def write_best_cards(
         slug = group.replace(" ", "_").replace("%", "pct")
         path = os.path.join(folder, f"{stem}_{slug}_{method}.md")
         card = run["card"]
+        if names_forgotten_person(run, card):  # a stored card from before speaker-ID requests were counted
+            if os.path.exists(path):
+                os.remove(path)
+            continue
         if result is not None and "intervals" in result:
             # Before the limitations when the card has them (the stored cards do), else at the end.
             head, limits, tail = card.partition("\n## Limitations")
