@@ -31,7 +31,13 @@ import math
 
 import numpy as np
 
-from hf_unlearn.benchmark.group_summary import REFERENCE_MODELS, SUMMARY_KEYS, TARGET_WINDOWS, TARGETS, run_rows
+from hf_unlearn.benchmark.group_summary import (
+    REFERENCE_MODELS,
+    SUMMARY_KEYS,
+    TARGET_WINDOWS,
+    TARGETS,
+    unique_model_rows,
+)
 from hf_unlearn.evaluation.intervals import INTERVAL_LEVEL, auc_variance, normal_quantile, run_gap_intervals
 from hf_unlearn.evaluation.metric_table import metric_keys
 
@@ -88,18 +94,12 @@ def _by_request(runs: list[dict]) -> dict:
     """`{group: {model: {key: {request: [values over seeds]}}}}`; the original and gold count each (request, seed)
     once, however many methods ran on it (as `group_summary.aggregate`)."""
     grouped: dict = {}
-    seen = set()
-    for run in runs:
-        for model, row in run_rows(run).items():
-            if model in REFERENCE_MODELS:
-                if (run["group"], run["request"], run["seed"], model) in seen:
-                    continue
-                seen.add((run["group"], run["request"], run["seed"], model))
-            bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
-            for key in SUMMARY_KEYS:
-                value = row.get(key)
-                if value is not None and math.isfinite(float(value)):
-                    bucket.setdefault(key, {}).setdefault(run["request"], []).append(float(value))
+    for run, model, row in unique_model_rows(runs):
+        bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
+        for key in SUMMARY_KEYS:
+            value = row.get(key)
+            if value is not None and math.isfinite(float(value)):
+                bucket.setdefault(key, {}).setdefault(run["request"], []).append(float(value))
     return grouped
 
 

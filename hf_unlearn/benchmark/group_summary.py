@@ -85,21 +85,27 @@ def mean_std(values) -> dict:
     return {"mean": float(np.mean(finite)), "std": std, "n": len(finite)}
 
 
+def unique_model_rows(runs: list[dict]):
+    """`(run, model, row)` of every run (`run_rows`), the original's and gold's once per (group, request, seed)."""
+    seen = set()
+    for run in runs:
+        for model, row in run_rows(run).items():
+            identity = (run["group"], run["request"], run["seed"], model)
+            if model in REFERENCE_MODELS and identity in seen:
+                continue
+            seen.add(identity)
+            yield run, model, row
+
+
 def aggregate(runs: list[dict]) -> dict:
     """`{group: {model: {figure: {"mean", "std", "n"}}}}` over the runs. The original and gold rows count each
     (request, seed) once, however many methods ran on it."""
     grouped: dict = {}
-    seen = set()
-    for run in runs:
-        for model, row in run_rows(run).items():
-            if model in REFERENCE_MODELS:
-                if (run["group"], run["request"], run["seed"], model) in seen:
-                    continue
-                seen.add((run["group"], run["request"], run["seed"], model))
-            bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
-            for key in (*SUMMARY_KEYS, *DERIVED_KEYS):
-                if row.get(key) is not None:
-                    bucket.setdefault(key, []).append(row[key])
+    for run, model, row in unique_model_rows(runs):
+        bucket = grouped.setdefault(run["group"], {}).setdefault(model, {})
+        for key in (*SUMMARY_KEYS, *DERIVED_KEYS):
+            if row.get(key) is not None:
+                bucket.setdefault(key, []).append(row[key])
     summary = {}
     for group, models in grouped.items():
         ordered = [m for m in REFERENCE_MODELS if m in models] + [m for m in models if m not in REFERENCE_MODELS]
