@@ -296,7 +296,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("methods/salun.py", "top_share_mask(self.forget_gradients(), self.args.threshold)",
        "top_share_mask(self.forget_gradients(), 1 - self.args.threshold)", "complement of the salient share",
        ["tests/test_salun.py", DECIDING], "salun and not two_processes"),
-    _m("methods/salun.py", "per_sample.sum().backward()", "per_sample.mean().backward()",
+    _m("methods/salun.py", "(weight * per_sample.sum()).backward()", "(weight * per_sample.mean()).backward()",
        "saliency from per-batch means", ["tests/test_salun.py", DECIDING], "salun and not two_processes"),
     # ------------------------------------------------------------------------------------------ data/splits.py
     _m("data/splits.py", "is_forget = np.isin(np.asarray(train[label_column]), ids)",
