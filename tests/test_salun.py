@@ -184,6 +184,10 @@ SCRIPT = textwrap.dedent(
                        "mask": {n: m.flatten().tolist() for n, m in trainer.saliency_mask.items()},
                        "superloss": {"values": values, "taus": taus, "state": trainer.curriculum_state["forget"]}},
                       handle)
+    # Both ranks leave together, with the process group torn down: a rank exiting while gloo's threads still run
+    # aborts ("terminate called without an active exception").
+    trainer.accelerator.wait_for_everyone()
+    torch.distributed.destroy_process_group()
     """
 )
 
