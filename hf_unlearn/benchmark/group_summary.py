@@ -179,6 +179,25 @@ def do_nothing_lines(rows: dict) -> list[str]:
     ]
 
 
+# The captions under the gaps table: of the means (with their std), and of the means with their intervals.
+MEAN_CAPTION = (
+    "Mean ± std over the group's runs; closest to 0 is better for the gaps; the original's row is what doing "
+    "nothing scores (sample requests have no held-out "
+    "recordings of the forgotten rows: their MIA column is the population MIA against test). Targets: "
+    + "; ".join(text for *_, text in TARGETS)
+)
+INTERVAL_CAPTION = (
+    "Mean [90 % interval] over the group's runs, the interval a bootstrap over requests, then seeds within each "
+    "drawn request (`hf_unlearn.benchmark.evidence`); closest to 0 is better for the gaps; the original's row is "
+    "what doing nothing scores (sample requests have no held-out recordings of the forgotten rows: their MIA "
+    "column is the population MIA against test). Targets, in order: "
+    + "; ".join(text for *_, text in TARGETS)
+    + ". Targets (mean): the mean inside the window (the earlier convention, for comparison). Targets (90 % "
+    "interval): ✓ the whole interval inside the window (two one-sided tests at 5 %), ✗ wholly outside it, "
+    "? cannot resolve (the interval straddles an edge of the window)"
+)
+
+
 def _cell(cell: dict | None, decimals: int = 3, signed: bool = False, percent: bool = False) -> str:
     if not cell or cell.get("mean") is None:
         return "–"
@@ -196,34 +215,37 @@ def gaps_table(rows: dict, evidence: dict | None = None) -> str:
     `evidence` (`{"intervals": {model: {figure: [low, high]}}, "equivalence": {model: {target: state}}}`, one group
     of `evidence.evidence`), each cell shows the mean with its 90 % interval instead of the std, and a second targets
     column gives the decision by equivalence."""
-    if evidence is not None:
-        return _interval_gaps_table(rows, evidence)
-    header = (
-        "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
-        "| Targets |"
-    )
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    intervals = (evidence or {}).get("intervals") or {}
+    decisions = (evidence or {}).get("equivalence") or {}
+    header = "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
+    header += "| Targets |" if evidence is None else "| Targets (mean) | Targets (90 % interval) |"
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for model, figures in rows.items():
         if model == "gold":
             continue
-        marks = target_marks(figures)
-        targets = " ".join("–" if v is None else ("✓" if v else "✗") for v in marks.values())
-        mia = figures.get(MIA_GAPS[0]) or figures.get(MIA_GAPS[1])
+        own = intervals.get(model) or {}
+
+        def cell(key: str, **style) -> str:
+            if evidence is None:
+                return _cell(figures.get(key), **style)
+            return _interval_cell(figures.get(key), own.get(key), **style)
+
+        if evidence is None:
+            mia = MIA_GAPS[0] if figures.get(MIA_GAPS[0]) else MIA_GAPS[1]
+        else:
+            mia = next((k for k in MIA_GAPS if (figures.get(k) or {}).get("mean") is not None), MIA_GAPS[0])
+        marks = " ".join("–" if v is None else ("✓" if v else "✗") for v in target_marks(figures).values())
+        if evidence is not None:
+            states = decisions.get(model) or {}
+            marks += " | " + " ".join(DECISION_MARKS[states.get(name)] for name, *_ in TARGETS)
         n = max((c.get("n", 0) for c in figures.values()), default=0)
         name = "original (no unlearning)" if model == "original" else model
         lines.append(
-            f"| {name} | {n} | {_cell(figures.get(FORGET_GAP), signed=True)} | "
-            f"{_cell(figures.get(TEST_GAP), signed=True)} | {_cell(mia, signed=True)} | "
-            f"{_cell(figures.get(TIME_SHARE), decimals=1, percent=True)} | "
-            f"{_cell(figures.get(KL_TO_GOLD))} | {targets} |"
+            f"| {name} | {n} | {cell(FORGET_GAP, signed=True)} | {cell(TEST_GAP, signed=True)} | "
+            f"{cell(mia, signed=True)} | {cell(TIME_SHARE, decimals=1, percent=True, signed=False)} | "
+            f"{cell(KL_TO_GOLD, signed=False)} | {marks} |"
         )
-    caption = (
-        "Mean ± std over the group's runs; closest to 0 is better for the gaps; the original's row is what doing "
-        "nothing scores (sample requests have no held-out "
-        "recordings of the forgotten rows: their MIA column is the population MIA against test). Targets: "
-        + "; ".join(text for *_, text in TARGETS)
-    )
-    return "\n".join(lines) + "\n\n" + caption + ".\n"
+    return "\n".join(lines) + "\n\n" + (MEAN_CAPTION if evidence is None else INTERVAL_CAPTION) + ".\n"
 
 
 # ---------------------------------------------------------------------------------- intervals and equivalence
@@ -242,44 +264,6 @@ def _interval_cell(cell: dict | None, interval, decimals: int = 3, percent: bool
     low, high = (v * scale for v in interval)
     bounds = f"[{low:.{decimals}f}, {high:.{decimals}f}]" if percent or not signed else format_interval(interval)
     return text.replace(" %", "") + f" {bounds}" + (" %" if percent else "")
-
-
-def _interval_gaps_table(rows: dict, evidence: dict) -> str:
-    intervals, decisions = evidence.get("intervals") or {}, evidence.get("equivalence") or {}
-    header = (
-        "| Method | n | Forget acc − gold | Test acc − gold | Held-out MIA − gold | Time / gold | KL to gold "
-        "| Targets (mean) | Targets (90 % interval) |"
-    )
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
-    for model, figures in rows.items():
-        if model == "gold":
-            continue
-        own = intervals.get(model) or {}
-        by_mean = " ".join("–" if v is None else ("✓" if v else "✗") for v in target_marks(figures).values())
-        marks = decisions.get(model) or {}
-        by_interval = " ".join(DECISION_MARKS[marks.get(name)] for name, *_ in TARGETS)
-        mia_key = next((k for k in MIA_GAPS if (figures.get(k) or {}).get("mean") is not None), MIA_GAPS[0])
-        n = max((c.get("n", 0) for c in figures.values()), default=0)
-        name = "original (no unlearning)" if model == "original" else model
-        lines.append(
-            f"| {name} | {n} | {_interval_cell(figures.get(FORGET_GAP), own.get(FORGET_GAP))} | "
-            f"{_interval_cell(figures.get(TEST_GAP), own.get(TEST_GAP))} | "
-            f"{_interval_cell(figures.get(mia_key), own.get(mia_key))} | "
-            f"{_interval_cell(figures.get(TIME_SHARE), own.get(TIME_SHARE), 1, percent=True, signed=False)} | "
-            f"{_interval_cell(figures.get(KL_TO_GOLD), own.get(KL_TO_GOLD), signed=False)} | {by_mean} | "
-            f"{by_interval} |"
-        )
-    caption = (
-        "Mean [90 % interval] over the group's runs, the interval a bootstrap over requests, then seeds within each "
-        "drawn request (`hf_unlearn.benchmark.evidence`); closest to 0 is better for the gaps; the original's row is "
-        "what doing nothing scores (sample requests have no held-out recordings of the forgotten rows: their MIA "
-        "column is the population MIA against test). Targets, in order: "
-        + "; ".join(text for *_, text in TARGETS)
-        + ". Targets (mean): the mean inside the window (the earlier convention, for comparison). Targets (90 % "
-        "interval): ✓ the whole interval inside the window (two one-sided tests at 5 %), ✗ wholly outside it, "
-        "? cannot resolve (the interval straddles an edge of the window)"
-    )
-    return "\n".join(lines) + "\n\n" + caption + ".\n"
 
 
 def _two_sided(name: str) -> bool:
