@@ -199,9 +199,10 @@ def run_interval_lines(results: dict, gold: dict | None, sizes: dict, level: flo
     for gap, interval in intervals.items():
         key = gap[: -len("_minus_gold")]
         _, count_keys = RUN_INTERVAL_KEYS[key]
+        # A bootstrap interval comes with the results, whether or not the run recorded its row counts.
         rows = " / ".join(f"{int(sizes[k])} {k[len('num_') :]}" for k in count_keys if sizes.get(k) is not None)
         value = float(results[key]) - float(gold[key])
-        lines.append(f"- {key} − gold: {value:+.3f} {format_interval(interval)} ({rows} rows)")
+        lines.append(f"- {key} − gold: {value:+.3f} {format_interval(interval)}" + (f" ({rows} rows)" if rows else ""))
     lines += [
         "",
         "A gap whose interval holds 0 is not told apart from the gold model by this run. The intervals cover the "
