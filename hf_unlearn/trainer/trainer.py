@@ -350,9 +350,9 @@ class UnlearningTrainer(Trainer):
         self.check_write_path(self.args.output_dir, "output_dir")  # before any step, not at the first checkpoint
         self._optimizer_prepared = False
         self._last_step_begun = None
-        self._resume_state = saving.read_resume_state(self, resume_from_checkpoint)
-        # `True` means the last *complete* checkpoint: resolved here, so that `Trainer` never picks a partial one.
+        # `True` means the last *complete* checkpoint: resolved once here, so that `Trainer` never picks a partial one.
         checkpoint = saving.resolve_checkpoint(resume_from_checkpoint, self.args.output_dir)
+        self._resume_state = saving.read_resume_state(self, checkpoint)
         output = super().train(checkpoint, *args, **kwargs)
         if self.args.recalibrate_bn:  # every process passes over the whole retain set: the same statistics on each
             batches = row_batches(self.retain_for_bn, self.args.per_device_train_batch_size, self.data_collator)
