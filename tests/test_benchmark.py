@@ -7,13 +7,14 @@ from __future__ import annotations
 import copy
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 from conftest import tone_clip
 
 from hf_unlearn import benchmark
 from hf_unlearn.benchmark import group_summary as summary
-from hf_unlearn.benchmark import loop, tuning
+from hf_unlearn.benchmark import loop, report_markdown, tuning
 
 METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
@@ -128,7 +129,9 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
         assert rows[method]["time_share_of_gold"]["mean"] > 0
     assert set(result["targets_met"]["class"]) <= set(METHODS)
     assert (out / "fsdd.png").stat().st_size > 0 and "## class" in (out / "fsdd.md").read_text()
-    assert summary.README_START in (tmp_path / "README.md").read_text()
+    assert report_markdown.README_START in (tmp_path / "README.md").read_text()
+    report = (out / "fsdd.md").read_text()
+    assert all(f"Stopping target `{mode}`, its own error against gold" in report for mode in targets)
     assert len(os.listdir(out / "runs")) == 8 and len(os.listdir(out / "tuning")) == 8
 
     # A rerun recomputes nothing; after deleting one run file, exactly that run is redone.
@@ -304,17 +307,17 @@ def test_summary_targets_readme_figure_and_cards(tmp_path):
     lazy_summary = summary.aggregate(lazy)
     assert summary.original_within_targets(lazy_summary) == {"speaker": True}
     lazy_result = {"command": "c", "date": "d", "runs": lazy, "summary": lazy_summary, "targets_met": {}}
-    assert "cannot tell forgetting from doing nothing" in summary.markdown_report(lazy_result)
-    assert "cannot tell forgetting" not in summary.markdown_report({**lazy_result, "summary": result})
+    assert "cannot tell forgetting from doing nothing" in report_markdown.markdown_report(lazy_result)
+    assert "cannot tell forgetting" not in report_markdown.markdown_report({**lazy_result, "summary": result})
 
     full = {"command": "hf-unlearn benchmark --x", "date": "d", "arguments": {"seeds": [0, 1]}, "summary": result}
     full["targets_met"] = summary.methods_meeting_targets(result)
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{summary.README_START}\nSTALE\n{summary.README_END}\nrest\n")
-    assert summary.update_readme(str(readme), summary.readme_block(full))
+    readme.write_text(f"intro\n{report_markdown.README_START}\nSTALE\n{report_markdown.README_END}\nrest\n")
+    assert report_markdown.update_readme(str(readme), report_markdown.readme_block(full))
     text = readme.read_text()
     assert "STALE" not in text and text.startswith("intro\n") and text.endswith("rest\n") and "| good | 2 |" in text
-    assert not summary.update_readme(str(readme), summary.readme_block(full))  # idempotent
+    assert not report_markdown.update_readme(str(readme), report_markdown.readme_block(full))  # idempotent
 
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.figure import gaps_figure
@@ -355,3 +358,37 @@ def test_a_best_run_card_that_names_a_forgotten_speaker_is_withheld(tmp_path):
     counting = [run("speaker_id", "speaker id george", "- Forgotten speakers: 1, not named\n")]
     assert write_best_cards(summary, counting, str(tmp_path)) == [str(stale)]
     assert "george" not in stale.read_text()
+
+
+def test_speaker_requests_offer_the_unseen_target_only_with_held_out_speakers():
+    args = SimpleNamespace(
+        stopping=True, tune_targets=["reference", "unseen"], tune_learning_rates=[1e-3], stop_max_epochs=1,
+        stop_interval=0.1, stop_retain_tolerance=None, tune_epochs=[1],
+    )  # fmt: skip
+    modes = lambda grid: {setting["stop_target"] for setting in grid}  # noqa: E731
+    assert modes(benchmark.kind_grid(args, "speaker")) == {"reference"}
+    assert modes(benchmark.kind_grid(args, "speaker", has_unseen_speakers=True)) == {"reference", "unseen"}
+    assert modes(benchmark.kind_grid(args, "class")) == {"reference", "unseen"}
+
+
+def test_the_stopping_targets_own_error_is_reported_per_request_and_mode():
+    def run(request, seed, method, mode, target, gold):
+        stopping = {"mode": mode, "target_forget_accuracy": target, "stopped_at_step": 3}
+        record = {"stopping": stopping, "gold": {"forget_accuracy": gold}, "forget_accuracy_minus_gold": 0.1}
+        return {"group": "speaker", "request": request, "seed": seed, "method": method, "record": record}
+
+    runs = [
+        run("speaker a", 0, "scrub", "unseen", 0.70, 0.60),
+        run("speaker a", 0, "salun", "unseen", 0.70, 0.60),  # same target: counted once
+        run("speaker a", 1, "scrub", "unseen", 0.80, 0.60),
+        run("speaker b", 0, "scrub", "unseen", 0.50, 0.60),
+        run("speaker b", 0, "scrub", "reference", 0.65, 0.60),
+    ]
+    assert summary.stop_target_error(runs[0]["record"]) == pytest.approx(0.10)
+    assert summary.stop_target_error({"gold": {"forget_accuracy": 0.5}}) is None
+    lines = summary.target_error_lines({"runs": runs}, "speaker")
+    assert len(lines) == 2 and summary.target_error_lines({"runs": runs}, "class") == []
+    unseen = next(line for line in lines if "`unseen`" in line)
+    assert "speaker a +0.150; speaker b -0.100; mean |error| 0.133" in unseen  # (0.1 + 0.2 + 0.1) / 3
+    assert "speaker b +0.050; mean |error| 0.050" in next(line for line in lines if "`reference`" in line)
+    assert summary.run_rows(runs[3])["scrub"]["stop_target_minus_gold"] == pytest.approx(-0.10)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from hf_unlearn.benchmark import BenchmarkArguments, run_benchmark
+from hf_unlearn.benchmark import BenchmarkArguments, report_markdown, run_benchmark
 from hf_unlearn.benchmark import evidence as ev
 from hf_unlearn.benchmark import group_summary as summary
 from hf_unlearn.evaluation.intervals import auc_interval, run_gap_intervals, wilson_interval
@@ -58,7 +58,7 @@ def test_a_mean_inside_the_margin_with_an_interval_outside_cannot_be_resolved():
     assert result["targets_met_equivalence"] == {"speaker": ["tight"]}
     assert result["targets_met"] == {"speaker": ["tight", "wide"]}
 
-    report = summary.markdown_report(result)
+    report = report_markdown.markdown_report(result)
     table = {line.split(" | ")[0].strip("| "): line for line in report.splitlines() if line.startswith("| ")}
     assert table["wide"].endswith("| ✓ ✓ ✓ ✓ | ? ✓ ✓ ✓ |")  # mean-in-window beside the equivalence decision
     assert table["tight"].endswith("| ✓ ✓ ✓ ✓ | ✓ ✓ ✓ ✓ |")
@@ -68,7 +68,7 @@ def test_a_mean_inside_the_margin_with_an_interval_outside_cannot_be_resolved():
         "All four targets met by equivalence (each target's whole 90 % interval inside its window): tight." in report
     )
     assert "Smallest gap the data resolve" in report and "Gold floor" in report
-    block = summary.readme_block({**result, "arguments": {"seeds": [0, 1]}})
+    block = report_markdown.readme_block({**result, "arguments": {"seeds": [0, 1]}})
     assert "? ✓ ✓ ✓ |" in block
 
 
@@ -154,7 +154,7 @@ def test_report_only_rewrites_the_summary_from_stored_runs(tmp_path):
     }
     (tmp_path / "fsdd.json").write_text(json.dumps(previous))
     readme = tmp_path / "benchmarks.md"
-    readme.write_text(f"intro\n{summary.README_START}\nSTALE\n{summary.README_END}\n")
+    readme.write_text(f"intro\n{report_markdown.README_START}\nSTALE\n{report_markdown.README_END}\n")
     args = BenchmarkArguments(
         output_dir=str(tmp_path), report_only=True, model_cards_dir=str(tmp_path / "cards"), readme=str(readme)
     )
@@ -172,7 +172,7 @@ def test_report_only_rewrites_the_summary_from_stored_runs(tmp_path):
         < written["runs"][0]["intervals"]["forget_accuracy_minus_gold"][1]
     )
     assert "? ✓ ✓ ✓ |" in (tmp_path / "fsdd.md").read_text()
-    assert summary.readme_block(result, "x") != "" and "STALE" not in readme.read_text()
+    assert report_markdown.readme_block(result, "x") != "" and "STALE" not in readme.read_text()
     (card,) = result["model_cards"]
     text = open(card).read()
     assert text.startswith("# card tight") and text.index("## Uncertainty") < text.index("## Limitations")

@@ -349,7 +349,7 @@ def test_every_logged_metric_key_is_documented():
 def test_benchmark_block_is_the_generated_one():
     """docs/benchmarks.md holds the block `hf-unlearn benchmark --readme docs/benchmarks.md` writes, unchanged; the
     README's glance table says what that run's JSON says."""
-    from hf_unlearn.benchmark.group_summary import README_END, README_START
+    from hf_unlearn.benchmark.report_markdown import README_END, README_START
     from hf_unlearn.benchmark.untuned import results_block
 
     result = json.loads((ROOT / "recipes" / "results" / "fsdd.json").read_text())

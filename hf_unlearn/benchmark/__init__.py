@@ -12,7 +12,7 @@
 4. `<name>.json` (command, arguments, tuning grid and trials, criterion, choice, per-run rows, mean / std / n per
    group and model, methods meeting the targets), `<name>.md`, `<name>.png` (`figure`), best-run model cards
    (`best_run_cards`) and, with `--readme docs/benchmarks.md`, that page's results block
-   (`group_summary.readme_block`).
+   (`report_markdown.readme_block`).
 
 `--quick` runs a smoke version in minutes (see `benchmark_arguments.apply_quick`). `--report_only` trains nothing: it
 re-aggregates the runs of an existing `<name>.json` (`report_only`), e.g. after the summary gained a figure.
@@ -97,8 +97,9 @@ def should_tune(args) -> bool:
     return settings_name(args) == DATASET or settings_name(args) not in available_settings()
 
 
-def tune(args, requests, methods, output_dir, log=print) -> dict:
-    """Runs the tuning trials and chooses a setting per request kind and method; returns the tuning record
+def tune(args, requests, methods, output_dir, log=print, has_unseen_speakers: bool = False) -> dict:
+    """Runs the tuning trials and chooses a setting per request kind and method (`has_unseen_speakers`: the splits
+    hold speakers out of all training, so a speaker request can use the `unseen` target); returns the tuning record
     `{kind: {"requests", "seed", "grid", "methods": {method: {"choice", "gold_free_choice", "trials"}}}}`."""
     from hf_unlearn.benchmark.loop import run_jobs
     from hf_unlearn.benchmark.tuning import choose_setting
@@ -107,7 +108,7 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     seed = args.seeds[0]
     record = {}
     for kind in dict.fromkeys(r["kind"] for r in requests):
-        grid = kind_grid(args, kind)
+        grid = kind_grid(args, kind, has_unseen_speakers)
         chosen = [r for r in requests if r["kind"] == kind][: args.tune_requests]
         log(f"Tuning {kind} on {[r['name'] for r in chosen]} (seed {seed}), grid of {len(grid)} setting(s)")
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
@@ -132,12 +133,12 @@ def tune(args, requests, methods, output_dir, log=print) -> dict:
     return record
 
 
-def kind_grid(args, kind: str) -> list[dict]:
+def kind_grid(args, kind: str, has_unseen_speakers: bool = False) -> list[dict]:
     """The tuning grid of a request kind: learning rates x stopping targets (capped at `--stop_max_epochs`) with the
     stopping rule, else learning rates x `--tune_epochs`."""
     if not args.stopping:
         return tuning_grid(args.tune_learning_rates, args.tune_epochs)
-    targets = target_modes(kind, args.tune_targets)
+    targets = target_modes(kind, args.tune_targets, has_unseen_speakers)
     if not targets:
         raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
     grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
@@ -257,7 +258,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
         run_jobs(_jobs(os.path.join(output_dir, "references"), phase), args, log)
 
     tuned = should_tune(args)
-    tuning = tune(args, requests, methods, output_dir, log) if tuned else {}
+    unseen_speakers = any(design and design["unseen_rows"] for design in designs.values())
+    tuning = tune(args, requests, methods, output_dir, log, unseen_speakers) if tuned else {}
     if tuned and args.write_settings:
         extra["settings_file"] = os.path.relpath(write_settings(tuning, command, name=settings_name(args)))
     else:
@@ -331,13 +333,12 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     from hf_unlearn.benchmark.group_summary import (
         TARGETS,
         aggregate,
-        markdown_report,
         methods_meeting_targets,
         original_within_targets,
         stopping_acceptance,
-        update_readme,
     )
     from hf_unlearn.benchmark.relearn import relearning_markdown, relearning_summary
+    from hf_unlearn.benchmark.report_markdown import markdown_report, update_readme
     from hf_unlearn.benchmark.tuning import __doc__ as criterion
     from hf_unlearn.benchmark.untuned import results_block, untuned_figures, untuned_lines
 

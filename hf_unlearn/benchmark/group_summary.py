@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 
@@ -39,9 +38,9 @@ SUMMARY_KEYS = metric_keys(
 FORGET_GAP, TEST_GAP = gap_key("forget_accuracy"), gap_key("test_accuracy")
 MIA_GAPS = (gap_key("mia_heldout"), gap_key("mia"))
 TIME_SHARE, KL_TO_GOLD = metric_keys("time_share_of_gold", "kl_to_gold")
-# Figures the benchmark derives from a run's record (not evaluation outputs): the unsigned forget gap and the step
-# the stopping rule kept.
-DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step")
+# Figures the benchmark derives from a run's record (not evaluation outputs): the unsigned forget gap, the step the
+# stopping rule kept and its target's own error (target forget accuracy - gold's on the forget rows).
+DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step", "stop_target_minus_gold")
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
 TARGETS = (
@@ -54,7 +53,6 @@ TARGETS = (
 # TARGETS, an open side is infinite (`tests/test_evidence.py` checks the two agree).
 TARGET_WINDOWS = {"forget": (-0.02, 0.02), "test": (-0.01, math.inf), "mia": (-0.03, 0.03), "time": (-math.inf, 0.05)}
 REFERENCE_MODELS = ("original", "gold")
-README_START, README_END = "<!-- fsdd-results:start -->", "<!-- fsdd-results:end -->"
 
 
 def run_rows(run: dict) -> dict:
@@ -67,9 +65,43 @@ def run_rows(run: dict) -> dict:
         row["abs_forget_accuracy_minus_gold"] = abs(row["forget_accuracy_minus_gold"])
     if _number((record.get("stopping") or {}).get("stopped_at_step")):
         row["stopped_at_step"] = record["stopping"]["stopped_at_step"]
+    target_error = stop_target_error(record)
+    if target_error is not None:
+        row["stop_target_minus_gold"] = target_error
     rows = {name: {k: v for k, v in record.get(name, {}).items() if _number(v)} for name in REFERENCE_MODELS}
     rows[run["method"]] = row
     return rows
+
+
+def stop_target_error(record: dict) -> float | None:
+    """The stopping target's own error against gold: the forget accuracy the rule aimed at minus gold's on the
+    forget rows (what a perfect stop would still miss by); `None` without a stopping record or gold figure."""
+    target = (record.get("stopping") or {}).get("target_forget_accuracy")
+    gold = (record.get("gold") or {}).get("forget_accuracy")
+    return target - gold if _number(target) and _number(gold) else None
+
+
+def target_error_lines(result: dict, group: str) -> list[str]:
+    """One line per stopping mode: each request's target error (`stop_target_error`, mean over its seeds; every
+    method of a (request, seed, mode) shares the target, so each counts once) and the mean |error|."""
+    per_mode: dict = {}
+    for run in result.get("runs", []):
+        record = run.get("record") or {}
+        error = stop_target_error(record)
+        if run.get("group") != group or error is None:
+            continue
+        mode = record["stopping"].get("mode")
+        per_mode.setdefault(mode, {}).setdefault(run["request"], {})[run["seed"]] = error
+    lines = []
+    for mode, requests in per_mode.items():
+        means = {request: float(np.mean(list(seeds.values()))) for request, seeds in requests.items()}
+        cells = "; ".join(f"{request} {value:+.3f}" for request, value in means.items())
+        overall = float(np.mean([abs(v) for seeds in requests.values() for v in seeds.values()]))
+        lines.append(
+            f"Stopping target `{mode}`, its own error against gold (target forget accuracy − gold's on the forget "
+            f"rows, mean over seeds): {cells}; mean |error| {overall:.3f}."
+        )
+    return lines
 
 
 def _number(value) -> bool:
@@ -341,94 +373,3 @@ def floor_lines(result: dict, group: str) -> list[str]:
         f"stop step): {'; '.join(cells)}. Within floor + 0.02 with |mean gap| <= 0.03, test − gold >= -0.01 and "
         f"time <= 10 % of gold's: {', '.join(within)}."
     ]
-
-
-def markdown_report(result: dict) -> str:
-    """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
-    name = (result.get("arguments") or {}).get("name") or "fsdd"
-    title = "FSDD" if name == "fsdd" else name
-    parts = [f"# {title} benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
-    parts += [line + "\n" for line in report_lines(result)]
-    if result.get("errors"):
-        parts.append(f"**{len(result['errors'])} run(s) failed**: see `errors` in the JSON.\n")
-    for group, rows in result["summary"].items():
-        meeting = result["targets_met"].get(group) or ["none"]
-        parts.append(f"## {group}\n\nMethods meeting all four targets: {', '.join(meeting)}.\n")
-        parts += [line + "\n" for line in floor_lines(result, group)]
-        parts += [line + "\n" for line in do_nothing_lines(rows)]
-        parts += [line + "\n" for line in evidence_lines(result, group)]
-        parts.append(gaps_table(rows, group_evidence(result, group)))
-    return "\n".join(parts)
-
-
-def report_lines(result: dict) -> list[str]:
-    """The line saying that the summary was re-aggregated from the stored runs (`--report_only`), if it was."""
-    report = result.get("report")
-    if not report:
-        return []
-    return [
-        f"Summary re-aggregated from the stored runs, nothing retrained: `{report['command']}` ({report['date']})."
-    ]
-
-
-def protocol_lines(result: dict) -> list[str]:
-    """A few lines saying what was tuned on what, by which criterion, with how many trials (from the JSON)."""
-    args, kinds = result["arguments"], result.get("tuning", {}).get("kinds", {})
-    if not kinds:
-        return ["Settings: the shipped per-method settings (no tuning in this run)."]
-    trials = sum(len(e.get("trials", [])) for k in kinds.values() for e in k["methods"].values())
-    requests = "; ".join(f"{kind}: {', '.join(k['requests'])}" for kind, k in kinds.items())
-    length = f"length (epochs {args['tune_epochs']})"
-    if args.get("stopping"):
-        length = (
-            f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
-            f"{args.get('stop_max_epochs')} epochs)"
-        )
-    return [
-        f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
-        f"are tuned jointly per request kind on validation data only, on {requests} "
-        f"(seed {args['seeds'][0]}; {trials} trials in all), and the choice is applied to every request and seed. "
-        "Criterion: the smallest |forget-validation accuracy - gold's| (sample requests: |forget accuracy - "
-        "retain-validation accuracy|) plus twice the retain-validation accuracy lost beyond "
-        f"{args['tune_standard_errors']:g} binomial standard errors of the original's, the fewest epochs among "
-        "near-ties. Test and forget_test never reach the tuner (`hf_unlearn.benchmark.tuning`).",
-        "",
-    ]
-
-
-def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> str:
-    """The README's results block (between `README_START` and `README_END`), generated from the JSON: the command,
-    the protocol, and per group the gaps table with the methods that meet all four targets and those that do not."""
-    lines = [
-        README_START,
-        f"<!-- generated from {json_path} by hf_unlearn.benchmark.group_summary.readme_block; do not edit by hand -->",
-        f"Command: `{result['command']}` ({result['date']}, seeds {result['arguments']['seeds']}).",
-        "",
-        *[line for line in report_lines(result) for line in (line, "")],
-        *protocol_lines(result),
-    ]
-    for group, rows in result["summary"].items():
-        meeting = result["targets_met"].get(group) or []
-        missing = [m for m in rows if m not in REFERENCE_MODELS and m not in meeting]
-        lines.append(
-            f"**{group}**: all four targets met{' (judged on the mean)' if 'intervals' in result else ''} by "
-            f"{', '.join(meeting) or 'no method'}; "
-            f"not met by {', '.join(missing) or 'none'}."
-        )
-        for line in do_nothing_lines(rows) + evidence_lines(result, group):
-            lines += ["", line]
-        lines += ["", gaps_table(rows, group_evidence(result, group))]
-    return "\n".join(lines).rstrip() + "\n" + README_END
-
-
-def update_readme(path: str, block: str) -> bool:
-    """Replaces the block between the markers in the file at `path` (appends it when absent); returns whether the
-    file changed."""
-    with open(path) as handle:
-        text = handle.read()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
-    new = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    if new != text:
-        with open(path, "w") as handle:
-            handle.write(new)
-    return new != text

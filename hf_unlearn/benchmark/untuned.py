@@ -60,9 +60,9 @@ def untuned_lines(result: dict, heading: str = "###", tables: bool = True) -> li
 
 
 def results_block(result: dict, json_path: str) -> str:
-    """The generated results block (`group_summary.readme_block`) with, before its end marker, the figures over
+    """The generated results block (`report_markdown.readme_block`) with, before its end marker, the figures over
     the requests tuning did not read: what `hf-unlearn benchmark --readme` writes."""
-    from hf_unlearn.benchmark.group_summary import README_END, readme_block
+    from hf_unlearn.benchmark.report_markdown import README_END, readme_block
 
     block = readme_block(result, json_path)
     untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
