@@ -392,3 +392,29 @@ def test_the_stopping_targets_own_error_is_reported_per_request_and_mode():
     assert "speaker a +0.150; speaker b -0.100; mean |error| 0.133" in unseen  # (0.1 + 0.2 + 0.1) / 3
     assert "speaker b +0.050; mean |error| 0.050" in next(line for line in lines if "`reference`" in line)
     assert summary.run_rows(runs[3])["scrub"]["stop_target_minus_gold"] == pytest.approx(-0.10)
+
+
+def test_lora_runs_unlearn_an_adapter_keyed_and_tuned_apart_from_full_weights(synthetic_fsdd, tmp_path):
+    from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
+    argv += ["--methods", "scrub", "--kinds", "class", "--forget_classes", "0", "--seeds", "0", "--no_tune"]
+    argv += ["--unlearning_max_steps", "2", "--reference_epochs", "2", "--validation_size", "0.3"]
+    argv += ["--train_takes", "7", "--num_workers", "0", "--readme", str(tmp_path / "README.md")]
+    (tmp_path / "README.md").write_text("# x\n")
+    assert run_benchmark_command(argv + ["--lora_r", "4"]) == 0
+    assert run_benchmark_command(argv) == 0  # the same output folder: full-weight runs are not the LoRA ones
+    records = [json.loads((out / "runs" / name).read_text())["record"] for name in sorted(os.listdir(out / "runs"))]
+    assert len(records) == 2
+    lora = [r["peft"] for r in records if r["peft"]]
+    assert len(lora) == 1 and lora[0]["r"] == 4 and lora[0]["lora_alpha"] == 8
+    assert 0 < lora[0]["trainable_parameters"] < lora[0]["total_parameters"]
+    assert sum(r["peft"] is None for r in records) == 1
+    assert len(os.listdir(cache)) == 2  # one original and one gold model, shared by both runs
+
+    names = {
+        benchmark.settings_name(BenchmarkArguments(dataset_name=synthetic_fsdd, **extra))
+        for extra in ({}, {"lora_r": 8}, {"model_type": "audio-spectrogram-transformer"})
+    }
+    assert names == {"fsdd", "fsdd_lora", "fsdd_audio_spectrogram_transformer"}  # tuned settings never mix

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict
 
+from hf_unlearn.benchmark.any_data import is_fsdd
 from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick, resolve_defaults
 from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
 
@@ -59,24 +60,38 @@ def _check(args: BenchmarkArguments) -> list[str]:
     return methods
 
 
-def _jobs(folder: str, entries: list[tuple]) -> list[dict]:
-    """Job dicts from `(request, method, seed, settings, mode)` tuples, stored under `folder`."""
+def _jobs(folder: str, entries: list[tuple], key_extra: dict | None = None) -> list[dict]:
+    """Job dicts from `(request, method, seed, settings, mode)` tuples, stored under `folder`; `key_extra` joins the
+    settings in the file name's hash of method jobs (what changes a run without being a method setting)."""
     from hf_unlearn.benchmark.loop import run_key
 
     jobs = []
     for request, method, seed, settings, mode in entries:
-        path = os.path.join(folder, run_key(request, method, seed, settings) + ".json")
+        keyed = {**settings, **key_extra} if method and key_extra else settings
+        path = os.path.join(folder, run_key(request, method, seed, keyed) + ".json")
         job = {"request": request["name"], "group": request["group"], "seed": seed, "mode": mode, "path": path}
         job.update(method=method, settings=settings, request_spec=request)
         jobs.append(job)
     return jobs
 
 
-def settings_name(args) -> str:
-    """The dataset's settings file (`settings/<name>.json`): `fsdd` for FSDD whatever `--name`, else `--name`."""
-    from hf_unlearn.benchmark.any_data import is_fsdd
+def run_key_extra(args) -> dict:
+    """What keys a method run apart beside its settings: the LoRA rank when `--lora_r` is set (full-weight runs keep
+    the keys they always had)."""
+    return {"lora_r": args.lora_r} if args.lora_r else {}
 
-    return DATASET if is_fsdd(args) else args.name
+
+def settings_name(args) -> str:
+    """The settings file of the data and model (`settings/<name>.json`): `fsdd` for FSDD whatever `--name`, else
+    `--name`; another model than the MFCC CNN adds its type (or checkpoint name), a LoRA adapter `_lora`: settings
+    tuned for one model are not another's."""
+    from hf_unlearn.benchmark.loop import slug
+
+    name = DATASET if is_fsdd(args) else args.name
+    model = args.model_name_or_path or args.model_type
+    if model and model != "mfcc_cnn":
+        name += "_" + slug(os.path.basename(os.path.normpath(model))).replace("-", "_").lower()
+    return name + ("_lora" if args.lora_r else "")
 
 
 def settings_source(args) -> str:
@@ -114,7 +129,7 @@ def tune(args, requests, methods, output_dir, log=print, has_unseen_speakers: bo
         # A grid point replaces the learning rate and length of the method's shipped settings (batch sizes ...).
         base = {m: method_settings(m, settings_source(args), kind) for m in methods}
         entries = [(r, m, seed, {**base[m], **s}, "trial") for m in methods for s in grid for r in chosen]
-        trials = run_jobs(_jobs(os.path.join(output_dir, "tuning"), entries), args, log)
+        trials = run_jobs(_jobs(os.path.join(output_dir, "tuning"), entries, run_key_extra(args)), args, log)
         per_kind = {"requests": [r["name"] for r in chosen], "seed": seed, "grid": grid, "methods": {}}
         for method in methods:
             mine = [
@@ -188,7 +203,7 @@ PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir"
 def public_placeholders(args) -> dict:
     """The placeholders of `args`' local folders: FSDD's, or `path/to/<folder name>` for another local folder (a Hub
     name is public and kept)."""
-    if settings_name(args) == DATASET:
+    if is_fsdd(args):
         return dict(PLACEHOLDERS)
     placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
     if args.dataset_name and os.path.isdir(args.dataset_name):
@@ -214,7 +229,7 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
         return report_only(args, argv, log)
     methods = _check(args)
     args = resolve_defaults(args)
-    if "speaker_id" in args.kinds and settings_name(args) != DATASET:
+    if "speaker_id" in args.kinds and not is_fsdd(args):
         raise ValueError("The speaker_id group runs on FSDD only; on other data pass --label_column <speaker column>.")
     if not args.num_workers:
         init_worker(args.num_threads)  # this process runs the jobs: one thread, no progress bars
@@ -245,7 +260,7 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
         if missing:
             raise ValueError(f"Speaker(s) {missing} are not in {args.dataset_name}; speakers: {speakers}.")
     requests = build_requests(args, top_speakers(data["train"], args.top_speakers) if args.top_speakers else speakers)
-    designs = {seed: seed_design(args, data, seed) for seed in args.seeds} if settings_name(args) != DATASET else {}
+    designs = {seed: seed_design(args, data, seed) for seed in args.seeds} if not is_fsdd(args) else {}
     extra = {"splits": {str(s): design_summary(d) for s, d in designs.items() if d}} if designs else {}
     log(f"{args.name} benchmark: {len(requests)} request(s) x {len(args.seeds)} seed(s), {len(methods)} method(s)")
 
@@ -272,7 +287,7 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
             source = settings_source(args)
             chosen[(request["kind"], method)] = shipped or method_settings(method, source, request["kind"])
     entries = [(r, m, s, chosen[(r["kind"], m)], "run") for r in requests for s in args.seeds for m in methods]
-    stored = run_jobs(_jobs(os.path.join(output_dir, "runs"), entries), args, log)
+    stored = run_jobs(_jobs(os.path.join(output_dir, "runs"), entries, run_key_extra(args)), args, log)
     runs = [run for run in stored if "record" in run and not run.get("error")]
     errors = [{k: run.get(k) for k in ("request", "seed", "method", "error")} for run in stored if run.get("error")]
     extra["placeholders"] = placeholders
@@ -346,7 +361,7 @@ def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, ext
     extra = dict(extra or {})
     placeholders = extra.pop("placeholders", PLACEHOLDERS)
     title = f"{args.name}: {' / '.join(args.kinds or []).replace('_', '-')} unlearning"
-    if settings_name(args) == DATASET:
+    if is_fsdd(args):
         title = "FSDD speaker / class / sample / speaker-id unlearning"
     # Two gold seeds' forget-accuracy distance per group (`evidence.gold_floor`), what the stopping rule aims within.
     floors = {group: figures.get("forget_accuracy") for group, figures in gold_floor(runs).items()}

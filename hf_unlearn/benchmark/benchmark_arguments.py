@@ -61,6 +61,14 @@ class BenchmarkArguments(ReferenceTrainingArguments):
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "A pretrained checkpoint to fine-tune instead (takes precedence)."}
     )
+    lora_r: int = field(
+        default=0,
+        metadata={
+            "help": "Unlearn through a LoRA adapter of this rank (peft LoraConfig(r, lora_alpha=2r); target modules "
+            "and a fully trained head as the library completes a bare config) instead of every weight (0). The "
+            "reference models are the same; tuning and runs are keyed apart."
+        },
+    )
     test_speaker_share: float = field(
         default=0.2,
         metadata={"help": "Data with speakers and no test split: share of speakers held out from training as test."},

@@ -312,6 +312,7 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     evaluation = _evaluation(key, references, eval_splits, extractor)
     save = not tuning and bool(args.model_cards_dir)
     relearn = not tuning and args.relearn_steps > 0
+    trainer_kwargs = {"peft_config": lora_config(args.lora_r)} if args.lora_r else None
     with tempfile.TemporaryDirectory() as scratch:
         model = slug(args.model_name_or_path or args.model_type).replace("_", "-").lower()
         name = f"{model}-{slug(args.name or 'fsdd').replace('_', '-')}-{slug(job['group'])}-{job['method']}"
@@ -331,6 +332,7 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
                 evaluation=evaluation,
                 skip_failed_save=True,  # a best run that failed gets no card (its record says why it stopped)
                 return_trainer=relearn,
+                trainer_kwargs=trainer_kwargs,
             )
             if relearn:
                 record = _with_relearning(*record, args, job, splits, references, extractor)
@@ -345,6 +347,14 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     elif card:
         out["card"] = card
     return out
+
+
+def lora_config(rank: int):
+    """`--lora_r`'s adapter: a bare `LoraConfig(r, lora_alpha=2 r)` (the library fills the target modules and the
+    head to train in full, `hf_unlearn.peft_utils.complete_lora_config`)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=2 * rank)
 
 
 def _with_relearning(record, trainer, args, job, splits, references, extractor) -> dict:

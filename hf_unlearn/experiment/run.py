@@ -261,6 +261,7 @@ def run_request(method: str, settings, splits, extractor, references: dict, seed
         **{gap_key(key): unlearned.get(gap_key(key)) for key in RECORD_GAPS},
         "stop_reason": trainer.stop_reason,
         "stopping": trainer.stopping.record() if trainer.stopping is not None else None,
+        "peft": audit["peft"],  # the adapter and its trainable share (None: every weight)
         "agreement_warning": evaluation["agreement_warning"],
         "losses": {
             kind: {split: np.asarray(values).tolist() for split, values in split_losses.items()}
