@@ -333,3 +333,53 @@ def test_generic_loading_of_a_saved_dataset_with_other_column_names(many_speaker
     assert not (rows[0] & rows[1] or rows[0] & rows[2] or rows[1] & rows[2])
     assert set(range(len(train))) == rows[0] | rows[1] | rows[2]
     assert design == split_design(train, 0, args, ["spk00"])  # drawn once per seed: the same rows every time
+
+
+def test_byte_identical_recordings_stay_on_one_side_of_every_split(tmp_path):
+    """A file stored twice under two names (public keyword sets hold such pairs): without --group_column the two
+    copies share a group, so no draw (held-out speakers and recordings, validation, a sample request) splits them."""
+    import shutil
+
+    from hf_unlearn.benchmark.any_data import IDENTICAL_AUDIO_GROUP, any_request_splits, load_any, split_design
+    from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments, resolve_defaults
+    from hf_unlearn.benchmark.loop import build_requests
+    from hf_unlearn.data.groups import audio_digests
+
+    folder = tmp_path / "keywords"
+    speakers = [f"spk{s:02d}" for s in range(10)]
+    lines = ["file_name,label,speaker"]
+    for s, speaker in enumerate(speakers):
+        for w, word in enumerate(WORDS):
+            for take in range(3):
+                name = f"{word}/{speaker}_{take}.wav"
+                write_wav(os.path.join(folder, name), keyword_clip(w, s, take))
+                lines.append(f"{name},{word},{speaker}")
+    copies = [(f"{word}/spk00_0.wav", f"{word}/spk00_9.wav") for word in WORDS]  # spk00 is a requested speaker
+    for original, copy in copies:
+        shutil.copy(folder / original, folder / copy)
+        lines.append(f"{copy},{copy.split('/')[0]},spk00")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+
+    args = resolve_defaults(BenchmarkArguments(dataset_name=str(folder), forget_fraction=[0.3], top_speakers=1))
+    data = load_any(args)
+    train = data["train"]
+    digests, groups = audio_digests(train, "audio"), train[IDENTICAL_AUDIO_GROUP]
+    twins = [(i, j) for i in range(len(train)) for j in range(i + 1, len(train)) if digests[i] == digests[j]]
+    assert len(twins) == len(WORDS) and all(groups[i] == groups[j] for i, j in twins)
+    assert len(set(groups)) == len(train) - len(WORDS)  # every other row is a group of its own
+    requests = build_requests(args, ["spk00"])
+    for seed in range(3):
+        design = split_design(train, seed, args, ["spk00"])
+        for request in requests:
+            splits = any_request_splits(data, request, seed, args, design)
+            sides = {
+                name: set(audio_digests(part, "audio"))
+                for name, part in (
+                    ("forget", splits.forget),
+                    ("retain", splits.retain),
+                    ("validation", splits.validation),
+                    ("test", splits.test),
+                )  # fmt: skip
+            }
+            for twin in {digests[i] for i, _ in twins}:
+                assert sum(twin in found for found in sides.values()) <= 1, (seed, request["name"], sides)

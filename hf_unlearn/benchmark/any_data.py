@@ -16,6 +16,9 @@ without a speaker column, a Speech Commands folder, a `save_to_disk` folder or a
 - otherwise (no speaker column, or a test split given): validation and, where missing, test are drawn as whole
   recordings stratified by label (`make_request_splits(stratify=True)`).
 
+Every draw keeps a group whole: the `--group_column`'s recordings, and without one the groups of byte-identical
+recordings (`identical_audio_group`, added on load), so a file stored twice never sits on both sides of a split.
+
 Columns are renamed to `audio`, `label` (a `ClassLabel`) and `speaker`, so the rest of the benchmark reads one schema.
 """
 
@@ -29,6 +32,9 @@ import numpy as np
 FSDD = "fsdd"
 DESIGN_STREAM = 2  # a stream of the seed of its own: the held-out speakers do not move the other draws
 UNSEEN_VALIDATION = "unseen_validation"
+# Without --group_column every split still keeps byte-identical recordings together (public keyword sets hold a few
+# files twice): this column, added on load, names each row's group of identical audio.
+IDENTICAL_AUDIO_GROUP = "identical_audio_group"
 
 
 def data_layout(args) -> str:
@@ -89,7 +95,29 @@ def load_any(args):
         if "speaker" in split.column_names:
             split = split.cast_column("speaker", datasets.Value("string"))
         out[name] = split.cast_column("audio", datasets.Audio(sampling_rate=sampling_rate(args, split)))
+    if not args.group_column:
+        out = _with_identical_audio_groups(out)
     return datasets.DatasetDict(out)
+
+
+def _with_identical_audio_groups(splits: dict) -> dict:
+    """`splits` with an `IDENTICAL_AUDIO_GROUP` column: one id per row, shared by byte-identical recordings (across
+    the splits too), so that no draw puts a recording's copy on the other side."""
+    from hf_unlearn.data.groups import assign_groups
+
+    names = list(splits)
+    rows = [splits[name].add_column(IDENTICAL_AUDIO_GROUP, [f"{name}/{i}" for i in range(len(splits[name]))])
+            for name in names]  # fmt: skip
+    groups = assign_groups(rows, IDENTICAL_AUDIO_GROUP, audio_column="audio", identical_audio=True)
+    return {
+        name: split.remove_columns(IDENTICAL_AUDIO_GROUP).add_column(IDENTICAL_AUDIO_GROUP, ids.tolist())
+        for name, split, ids in zip(names, rows, groups)
+    }
+
+
+def group_column(args) -> str:
+    """The column whose values every split keeps whole: `--group_column`, else the groups of identical audio."""
+    return args.group_column or IDENTICAL_AUDIO_GROUP
 
 
 def sampling_rate(args, split=None) -> int:
@@ -130,10 +158,7 @@ def split_design(train, seed: int, args, protected) -> dict:
     held_speakers = np.isin(speakers, test_speakers)
     unseen = np.isin(speakers, unseen_speakers)
     pool = np.flatnonzero(~held_speakers & ~unseen)
-    if args.group_column:
-        (groups,) = assign_groups([train], args.group_column, audio_column="audio")
-    else:
-        groups = np.arange(len(train))
+    (groups,) = assign_groups([train], group_column(args), audio_column="audio")
     strata = stratum_keys(train, ["speaker", "label"])  # each speaker gets its share: its forget-test rows
     held_recordings = draw_stratified_groups(groups, pool, int(round(args.test_size * len(pool))), strata, rng)
     return {
@@ -166,8 +191,7 @@ def any_request_splits(data, request: dict, seed: int, args, design: dict | None
 
     train = data["train"]
     speaker_column = "speaker" if "speaker" in train.column_names else None
-    options = {"group_column": args.group_column, "speaker_column": speaker_column, "stratify": True}
-    options["group_identical_audio"] = args.group_column is not None
+    options = {"group_column": group_column(args), "speaker_column": speaker_column, "stratify": True}
     if design is None:
         return make_request_splits(data, request["split"], seed, args.validation_size, test_size=args.test_size,
                                    **options)  # fmt: skip
