@@ -12,7 +12,9 @@ reports:
 - median wall time of an optimizer step, the first step (warm-up) excluded.
 
 Models: `wav2vec2-base`, `Wav2Vec2Config()`'s defaults (12 layers, hidden 768: the wav2vec2-base / HuBERT-base
-architecture, about 94.6 M parameters with a 4-class head), and `cnn`, hf-unlearn's MFCC CNN. LoRA:
+architecture, about 94.6 M parameters with a 4-class head), `cnn`, hf-unlearn's MFCC CNN, or the folder of a trained
+audio-classification checkpoint (e.g. a reference model the benchmark trained: its weights and feature extractor are
+loaded, the clips drawn at the extractor's sampling rate with the checkpoint's labels). LoRA:
 `hf_unlearn.lora_config_for(model, r=8, alpha=16)` (wav2vec2: `q_proj`, `v_proj` of every layer; CNN: every conv and
 dense layer; the head trained in full).
 
@@ -20,6 +22,7 @@ Usage (from the repository root):
 
     python perf/peft_memory.py                       # everything, prints a markdown table
     python perf/peft_memory.py --models cnn --methods neggrad_plus --steps 3 --json out.json
+    python perf/peft_memory.py --models path/to/trained-checkpoint --seconds 1
 """
 
 from __future__ import annotations
@@ -45,21 +48,31 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def _random_clips(count: int, seconds: float, seed: int):
+def _random_clips(count: int, seconds: float, seed: int, rate: int = 16000, num_labels: int = NUM_LABELS):
     import numpy as np
     from datasets import Dataset
 
     rng = np.random.default_rng(seed)
-    length = int(seconds * 16000)
+    length = int(seconds * rate)
     return Dataset.from_dict(
         {
             "audio": [
-                {"array": (0.1 * rng.standard_normal(length)).astype("float32"), "sampling_rate": 16000}
+                {"array": (0.1 * rng.standard_normal(length)).astype("float32"), "sampling_rate": rate}
                 for _ in range(count)
             ],
-            "label": [int(i % NUM_LABELS) for i in range(count)],
+            "label": [int(i % num_labels) for i in range(count)],
         }
     )
+
+
+def _clip_format(name: str) -> tuple[int, int]:
+    """`(sampling rate, number of labels)` of the clips a model reads: a checkpoint's own, else 16 kHz and 4."""
+    if not os.path.isdir(name):
+        return 16000, NUM_LABELS
+    from transformers import AutoConfig, AutoFeatureExtractor
+
+    rate = getattr(AutoFeatureExtractor.from_pretrained(name), "sampling_rate", None) or 16000
+    return int(rate), int(AutoConfig.from_pretrained(name).num_labels)
 
 
 def _build_model(name: str, with_model: bool = True):
@@ -68,6 +81,13 @@ def _build_model(name: str, with_model: bool = True):
 
     torch.manual_seed(0)
     labels = [f"class{i}" for i in range(NUM_LABELS)]
+    if os.path.isdir(name):  # a trained checkpoint (the CNN's own class is registered with the Auto classes)
+        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        import hf_unlearn.models  # noqa: F401
+
+        extractor = AutoFeatureExtractor.from_pretrained(name)
+        return (AutoModelForAudioClassification.from_pretrained(name) if with_model else None), extractor
     if name == "cnn":
         from hf_unlearn.models.mfcc_cnn import build_mfcc_cnn
 
@@ -102,8 +122,9 @@ def run_one(model_name: str, method: str, mode: str, seconds: float, batch_size:
     # CNN) is the same with and without an adapter.
     _, extractor = _build_model(model_name, with_model=False)
     clips = 2 * batch_size * steps  # enough rows that no step repeats a clip
-    forget = featurize(_random_clips(clips, seconds, 0), extractor)
-    retain = featurize(_random_clips(clips, seconds, 1), extractor)
+    clip_format = _clip_format(model_name)
+    forget = featurize(_random_clips(clips, seconds, 0, *clip_format), extractor)
+    retain = featurize(_random_clips(clips, seconds, 1, *clip_format), extractor)
     cuda = torch.cuda.is_available()
     baseline_rss = _peak_rss_mib()
 
@@ -150,7 +171,7 @@ def run_one(model_name: str, method: str, mode: str, seconds: float, batch_size:
     trainable, total = trainable_parameters(trainer.model)
     peak_rss = _peak_rss_mib()
     return {
-        "model": model_name,
+        "model": os.path.basename(os.path.normpath(model_name)) if os.path.isdir(model_name) else model_name,
         "method": method,
         "mode": mode,
         "trainable_parameters": trainable,
@@ -215,7 +236,9 @@ def markdown_table(results: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--models", nargs="+", default=list(MODELS), help=f"Of {MODELS}, or folders of trained checkpoints."
+    )
     parser.add_argument(
         "--methods",
         nargs="+",
@@ -228,6 +251,9 @@ def main(argv=None) -> None:
     parser.add_argument("--json", default=None, help="Also write the raw results to this JSON file.")
     parser.add_argument("--one", nargs=3, metavar=("MODEL", "METHOD", "MODE"), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
+    unknown = [name for name in options.models if name not in MODELS and not os.path.isdir(name)]
+    if unknown:
+        parser.error(f"--models {unknown}: neither one of {MODELS} nor a checkpoint folder.")
 
     if options.one:
         model_name, method, mode = options.one

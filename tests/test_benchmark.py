@@ -418,3 +418,32 @@ def test_lora_runs_unlearn_an_adapter_keyed_and_tuned_apart_from_full_weights(sy
         for extra in ({}, {"lora_r": 8}, {"model_type": "audio-spectrogram-transformer"})
     }
     assert names == {"fsdd", "fsdd_lora", "fsdd_audio_spectrogram_transformer"}  # tuned settings never mix
+
+
+def test_lora_vs_full_table_puts_both_modes_side_by_side_and_judges_the_lora_targets():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lora_vs_full", os.path.join("perf", "lora_vs_full.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def result(forget_gap, test_gap, time_share, peft=None):
+        runs = []
+        for seed in (0, 1):
+            record = {
+                "forget_accuracy_minus_gold": forget_gap, "test_accuracy_minus_gold": test_gap,
+                "time_share_of_gold": time_share, "peft": peft, "unlearned": {}, "original": {}, "gold": {},
+            }  # fmt: skip
+            runs.append({"group": "class", "request": "class go", "seed": seed, "method": "scrub", "record": record})
+        return {"runs": runs, "command": "hf-unlearn benchmark"}
+
+    full = result(0.0, -0.005, 0.04)
+    lora = result(0.01, -0.02, 0.06, peft={"trainable_parameters": 30, "total_parameters": 1000})
+    table = script.comparison_table(full, lora, time_share=0.10)
+    rows = [line for line in table.splitlines() if line.startswith("| scrub")]
+    assert rows == [
+        "| scrub | full | 2 | +0.000 ± 0.000 | -0.005 ± 0.000 | 4.0 ± 0.0 % | 100.0 % | ✓ |",
+        "| scrub | LoRA | 2 | +0.010 ± 0.000 | -0.020 ± 0.000 | 6.0 ± 0.0 % | 3.0 % | ✗ |",  # test gap too large
+    ]
+    assert "✓" in script.comparison_table(full, result(0.01, 0.0, 0.06, peft=lora["runs"][0]["record"]["peft"]))
+    assert "✗" in script.comparison_table(full, result(0.01, 0.0, 0.11))  # over the time share
