@@ -58,6 +58,10 @@ def test_ast_from_overrides_builds_matching_model_and_extractor():
 
     plain = ReferenceSpec(labels, "audio-spectrogram-transformer")
     assert "config_overrides" not in plain.key_payload()
+    same = ReferenceSpec(labels, "audio-spectrogram-transformer", training={"num_train_epochs": 40.0})
+    assert same.key_payload() == plain.key_payload()  # the default's 40 epochs, given as 40.0
+    longer = ReferenceSpec(labels, "audio-spectrogram-transformer", training={"num_train_epochs": 40.5})
+    assert longer.key_payload() != plain.key_payload()
     assert spec.key_payload()["config_overrides"]["hidden_size"] == 32
     with pytest.raises(ValueError, match="from scratch"):
         ReferenceSpec(labels, model_name_or_path="some/checkpoint", config_overrides={"hidden_size": 32})

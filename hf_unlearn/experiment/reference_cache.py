@@ -108,7 +108,10 @@ class ReferenceSpec:
             "model_name_or_path": self.model_name_or_path,
             "labels": self.label_names,
             "model_kwargs": model_kwargs,
-            "training": self.training,
+            # 40.0 epochs (a number from a command line or YAML) is the default's 40: one model, one key.
+            "training": {
+                k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in self.training.items()
+            },
         }
         if self.config_overrides:  # only when given: the keys of existing caches stay valid
             payload["config_overrides"] = dict(sorted(self.config_overrides.items()))
