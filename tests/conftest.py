@@ -85,6 +85,25 @@ def original_dir(class_request, tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session")
+def tone1_request(toy_dataset):
+    """Class unlearning of `tone1` with a quarter of the rows held out as test (the stopping-rule and guard tests)."""
+    from hf_unlearn import make_forget_split
+
+    return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tone1_original_dir(tone1_request, tmp_path_factory):
+    """A tiny CNN that solves the toy task, trained on forget + retain of `tone1_request`, saved once per session:
+    ascent can only show a collapse, and a stopping rule a falling forget accuracy, on a model that has learnt."""
+    from datasets import concatenate_datasets
+
+    folder = tmp_path_factory.mktemp("tone1_original")
+    train_toy_model(concatenate_datasets([tone1_request.forget, tone1_request.retain]), folder)
+    return folder
+
+
 def tiny_wav2vec2_kwargs(num_labels: int) -> dict:
     # Dropouts and time masking off: tests compare exact updates.
     return dict(

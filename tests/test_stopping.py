@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_trainer, train_toy_model
-
-from hf_unlearn import make_forget_split
+from conftest import tiny_trainer
 
 STEPS = 12
 
 
 @pytest.fixture(scope="module")
-def splits(toy_dataset):
-    return make_forget_split(toy_dataset, by="class", values=["tone1"], test_size=0.25, seed=0)
+def splits(tone1_request):
+    return tone1_request
 
 
 @pytest.fixture(scope="module")
-def trained(splits, tmp_path_factory):
-    from datasets import concatenate_datasets
-
-    folder = tmp_path_factory.mktemp("trained")
-    train_toy_model(concatenate_datasets([splits.forget, splits.retain]), folder)
-    return folder
+def trained(tone1_original_dir):
+    return tone1_original_dir
 
 
 def make(splits, trained, output_dir, learning_rate=3e-4, stopping_splits=None, **fields):
