@@ -318,6 +318,13 @@ def test_summary_targets_readme_figure_and_cards(tmp_path):
     text = readme.read_text()
     assert "STALE" not in text and text.startswith("intro\n") and text.endswith("rest\n") and "| good | 2 |" in text
     assert not report_markdown.update_readme(str(readme), report_markdown.readme_block(full))  # idempotent
+    # A second dataset's block gets markers of its own: both live in one file, each replaced in place.
+    other = {**full, "arguments": {"seeds": [0, 1], "name": "keywords"}}
+    assert report_markdown.update_readme(str(readme), report_markdown.readme_block(other))
+    text = readme.read_text()
+    assert text.count("<!-- fsdd-results:start -->") == 1 and text.count("<!-- keywords-results:start -->") == 1
+    assert not report_markdown.update_readme(str(readme), report_markdown.readme_block(other))
+    assert not report_markdown.update_readme(str(readme), report_markdown.readme_block(full))
 
     from hf_unlearn.benchmark.best_run_cards import write_best_cards
     from hf_unlearn.benchmark.figure import gaps_figure

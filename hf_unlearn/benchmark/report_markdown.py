@@ -15,12 +15,23 @@ from hf_unlearn.benchmark.group_summary import (
     target_error_lines,
 )
 
-README_START, README_END = "<!-- fsdd-results:start -->", "<!-- fsdd-results:end -->"
+
+def readme_markers(name: str = "fsdd") -> tuple[str, str]:
+    """The markers around a benchmark's generated block in a README: one pair per benchmark name, so the blocks of
+    several datasets live in one file."""
+    return f"<!-- {name}-results:start -->", f"<!-- {name}-results:end -->"
+
+
+def result_name(result: dict) -> str:
+    return (result.get("arguments") or {}).get("name") or "fsdd"
+
+
+README_START, README_END = readme_markers()  # FSDD's
 
 
 def markdown_report(result: dict) -> str:
     """The whole Markdown report of a benchmark result (the dict written to `<name>.json`)."""
-    name = (result.get("arguments") or {}).get("name") or "fsdd"
+    name = result_name(result)
     title = "FSDD" if name == "fsdd" else name
     parts = [f"# {title} benchmark\n\n`{result['command']}`: {result['date']}, {len(result['runs'])} run(s).\n"]
     parts += [line + "\n" for line in report_lines(result)]
@@ -72,10 +83,11 @@ def protocol_lines(result: dict) -> list[str]:
 
 
 def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> str:
-    """The README's results block (between `README_START` and `README_END`), generated from the JSON: the command,
+    """The README's results block (between the benchmark's `readme_markers`), generated from the JSON: the command,
     the protocol, and per group the gaps table with the methods that meet all four targets and those that do not."""
+    start, end = readme_markers(result_name(result))
     lines = [
-        README_START,
+        start,
         f"<!-- generated from {json_path} by hf_unlearn.benchmark.report_markdown; do not edit by hand -->",
         f"Command: `{result['command']}` ({result['date']}, seeds {result['arguments']['seeds']}).",
         "",
@@ -93,15 +105,16 @@ def readme_block(result: dict, json_path: str = "recipes/results/fsdd.json") -> 
         for line in do_nothing_lines(rows) + evidence_lines(result, group):
             lines += ["", line]
         lines += ["", gaps_table(rows, group_evidence(result, group))]
-    return "\n".join(lines).rstrip() + "\n" + README_END
+    return "\n".join(lines).rstrip() + "\n" + end
 
 
 def update_readme(path: str, block: str) -> bool:
-    """Replaces the block between the markers in the file at `path` (appends it when absent); returns whether the
-    file changed."""
+    """Replaces the block between the block's own markers in the file at `path` (appends it when absent); returns
+    whether the file changed."""
     with open(path) as handle:
         text = handle.read()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.DOTALL)
+    start, end = block.splitlines()[0], block.splitlines()[-1]
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     new = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     if new != text:
         with open(path, "w") as handle:

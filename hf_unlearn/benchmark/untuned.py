@@ -62,8 +62,9 @@ def untuned_lines(result: dict, heading: str = "###", tables: bool = True) -> li
 def results_block(result: dict, json_path: str) -> str:
     """The generated results block (`report_markdown.readme_block`) with, before its end marker, the figures over
     the requests tuning did not read: what `hf-unlearn benchmark --readme` writes."""
-    from hf_unlearn.benchmark.report_markdown import README_END, readme_block
+    from hf_unlearn.benchmark.report_markdown import readme_block, readme_markers, result_name
 
     block = readme_block(result, json_path)
+    end = readme_markers(result_name(result))[1]
     untuned = "\n".join(untuned_lines(result, heading="####", tables=False))
-    return block.replace(README_END, "\n" + untuned + "\n" + README_END) if untuned else block
+    return block.replace(end, "\n" + untuned + "\n" + end) if untuned else block
