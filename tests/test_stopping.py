@@ -27,7 +27,7 @@ def trained(tone1_original_dir):
     return tone1_original_dir
 
 
-def make(splits, trained, output_dir, learning_rate=3e-4, stopping_splits=None, **fields):
+def make(splits, trained, output_dir, learning_rate=3e-4, stopping_splits=None, method="gradient_ascent", **fields):
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
     model = AutoModelForAudioClassification.from_pretrained(trained)
@@ -35,7 +35,7 @@ def make(splits, trained, output_dir, learning_rate=3e-4, stopping_splits=None, 
     settings = dict(stop_target="reference", stop_interval=1, stop_retain_tolerance=1.0, max_steps=STEPS)
     stopping = {"retain_validation": splits.retain_eval} if stopping_splits is None else stopping_splits
     return tiny_trainer(
-        "gradient_ascent",
+        method,
         splits,
         output_dir,
         model=model,
@@ -256,3 +256,20 @@ def test_fold_out_models_never_see_their_fold_and_give_a_request_its_target(toy_
     assert target["stop_target"] == "reference" and 0.0 <= target["stop_target_accuracy"] <= 1.0
     again = fold_out_models(toy_dataset, None, spec, extractor, num_folds=2, seed=0, cache_dir=tmp_path, use_cpu=True)
     assert all(entry["model"].cached for entry in again)  # trained once, reused for every later request
+
+
+def test_the_step_0_check_is_the_original_before_a_set_up_that_resets_layers(splits, trained, tmp_path):
+    """reset-perturb re-initialises layers before its first step. The rule's utility baseline and its step-0 check
+    are the untouched original's, so a target the original already meets ends the run on the original's weights, not
+    on the reset model's."""
+    from transformers import AutoModelForAudioClassification
+
+    original = AutoModelForAudioClassification.from_pretrained(trained).state_dict()
+    trainer = make(splits, trained, tmp_path, method="reset_perturb", stop_target_accuracy=1.0, max_steps=4)
+    trainer.train()
+    first = trainer.stopping.checks[0]
+    assert first["step"] == 0 and first["utility"] == trainer.stopping.original_utility
+    assert trainer.stopping.original_utility >= 0.9  # the trained toy model; its reset copy is near chance
+    assert trainer.stopped_at_step == 0 and trainer.stopping.reached_at == 0
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, original[name]), f"{name} is not the original's"

@@ -33,11 +33,11 @@ Targets (`stop_target`):
   `stop_target_confidence`), with `stop_target_source` saying where they come from: a fold-out reference model's
   figures on the request's rows (`hf_unlearn.experiment.fold_out`), or, in the benchmark, the gold model's figures on
   forget-validation rows.
-- `"unseen"` (gold-free): the original's own figures, measured before the first step, on rows of the same kind it
-  never trained on (`stopping_splits["unseen"]`): recordings of held-out speakers for a speaker request, held-out
-  recordings for a sample request; for a class request, the share of unseen rows of the other classes that the model
-  assigns to the forgotten class(es) (and the mean probability it gives them), the rate at which a model that never
-  learnt a class still names it.
+- `"unseen"` (gold-free): the original's own figures, measured before the method's set-up and first step, on rows
+  of the same kind it never trained on (`stopping_splits["unseen"]`): recordings of held-out speakers for a speaker
+  request, held-out recordings for a sample request; for a class request, the share of unseen rows of the other
+  classes that the model assigns to the forgotten class(es) (and the mean probability it gives them), the rate at
+  which a model that never learnt a class still names it.
 
 What the rule reads: the forget rows the method trains on, and the rows of `stopping_splits` (`"forget_validation"`,
 `"retain_validation"`, `"unseen"`); nothing else. Several processes: each measures its share of every monitor set
@@ -78,6 +78,7 @@ class StoppingRule(TrainerCallback):
         self.target_confidence = args.stop_target_confidence
         self.source = args.stop_target_source
         self.original_utility = None
+        self.measured_before_setup = False  # set by `measure_original`, read (and cleared) at the train's start
         self.checks: list[dict] = []
         self.best = None  # ((accuracy gap, confidence gap), step, weights)
         self.forget_rows = sum(len(rows) for rows in forget_rows)
@@ -254,12 +255,24 @@ class StoppingRule(TrainerCallback):
             self.reached_at = next((c["step"] for c in self.checks if c["forget_accuracy"] <= self.target_accuracy),
                                    None)  # fmt: skip
             return
+        if not self.measured_before_setup:  # the trainer measures before the method's set-up (`measure_original`)
+            self.measure_original()
+        self.measured_before_setup = False
+        if self.reached_at is not None:  # the original already meets the target: nothing to do
+            control.should_training_stop = True
+        return control
+
+    def measure_original(self) -> None:
+        """The original's figures and the step-0 check (the untouched original is always a possible end), called by
+        the trainer before the method's set-up: a method that resets layers there (reset-perturb) starts its steps
+        from a broken model, which is neither the utility baseline nor the weights of step 0."""
         self.original_utility = self._figures(self.utility_batches)[0]
         self.tolerance = self._tolerance()
         if self.mode == "unseen":
             self.target_accuracy, self.target_confidence = self._figures(self.unseen_batches, self.forgotten_classes)
             self.source = self.source or "the original's figures on unseen rows"
-        self._check(state.global_step)
+        self._check(0)
+        self.measured_before_setup = True
 
     def _maybe_check(self, state, control, epoch_end: bool) -> None:
         step = state.global_step

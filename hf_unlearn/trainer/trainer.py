@@ -1,10 +1,9 @@
 """`UnlearningTrainer`: a `transformers.Trainer` that trains on forget/retain pairs, one subclass per method.
 
-The one file a method author reads: dispatch (`UnlearningTrainer(method="x")` returns the `XTrainer` registered by
-`class XTrainer(UnlearningTrainer, method="x")`), the method hooks, the loss API and the one `train()` override.
-`compute_loss` receives nested batches `{"forget": {...}, "retain": {...}}` in training only; evaluation batches are
-flat and go through `prediction_step`, so an ascent loss is never negated at evaluation. Saving and evaluation over
-splits are plain functions of the trainer (`saving`, `split_evaluation`) called from the overrides at the end.
+The one file a method author reads: dispatch (`UnlearningTrainer(method="x")` returns the `XTrainer` of `class
+XTrainer(UnlearningTrainer, method="x")`), the hooks, the loss API, `train()`. `compute_loss` gets nested batches
+`{"forget": {...}, "retain": {...}}` in training only; evaluation batches are flat (`prediction_step`: an ascent loss
+is never negated). Saving and split evaluation are plain functions (`saving`, `split_evaluation`).
 """
 
 from __future__ import annotations
@@ -264,7 +263,8 @@ class UnlearningTrainer(Trainer):
         if self.optimizer is None and not self._optimizer_prepared:
             if self._resume_state is not None:
                 self.load_method_state(self._resume_state)
-            else:
+            else:  # the stopping rule measures the original before a set-up that may change weights (a reset)
+                self.stopping is None or self.stopping.measure_original()
                 self.before_optimizer()
             self._optimizer_prepared = True
         return super().create_optimizer(model)
