@@ -228,6 +228,10 @@ def test_benchmark_rejects_bad_arguments(synthetic_fsdd, tmp_path):
         run_benchmark_command(["--fsdd", synthetic_fsdd, "--methods", "forget_all", "--cache_dir", str(tmp_path)])
     with pytest.raises(ValueError, match="Unknown forget kind"):
         run_benchmark_command(["--fsdd", synthetic_fsdd, "--kinds", "voice"])
+    with pytest.raises(ValueError, match=r"--lora_r: \['salun'\] do not run on a LoRA adapter"):
+        run_benchmark_command(["--fsdd", synthetic_fsdd, "--methods", "scrub", "salun", "--lora_r", "8"])
+    lora_methods = benchmark._check(benchmark.BenchmarkArguments(dataset_name="d", lora_r=8))
+    assert "scrub" in lora_methods and not {"salun", "cf_k", "reset_perturb"} & set(lora_methods)
     args = benchmark.BenchmarkArguments(dataset_name="d", kinds=["speaker_id"], speaker_id_requests=2)
     requests = loop.build_requests(args, ["ann", "bob", "cid"])
     assert [(r["label"], r["split"]) for r in requests] == [

@@ -57,7 +57,26 @@ def _check(args: BenchmarkArguments) -> list[str]:
         raise ValueError(f"Unknown method(s) {unknown}; known: {known}.")
     if not args.seeds:
         raise ValueError("Pass at least one seed (--seeds 0 1 2).")
+    if args.lora_r:
+        return _adapter_methods(methods, named=bool(args.methods))
     return methods
+
+
+def _adapter_methods(methods: list[str], named: bool) -> list[str]:
+    """With `--lora_r`: the methods that run on an adapter. A method named in `--methods` that refuses adapters is an
+    error before any work (its `peft_note` says why); left to the default list, such methods are skipped, said in the
+    log."""
+    import logging
+
+    from hf_unlearn.methods import get_trainer_class
+
+    refusing = [m for m in methods if get_trainer_class(m).peft_support == "refuse"]
+    if refusing and named:
+        notes = "; ".join(f"{m}: {get_trainer_class(m).peft_note}" for m in refusing)
+        raise ValueError(f"--lora_r: {refusing} do not run on a LoRA adapter ({notes}). Drop them from --methods.")
+    if refusing:
+        logging.getLogger(__name__).warning("--lora_r: skipping %s (no LoRA adapter support).", ", ".join(refusing))
+    return [m for m in methods if m not in refusing]
 
 
 def _jobs(folder: str, entries: list[tuple], key_extra: dict | None = None) -> list[dict]:
