@@ -458,3 +458,29 @@ def test_lora_vs_full_table_puts_both_modes_side_by_side_and_judges_the_lora_tar
     ]
     assert "✓" in script.comparison_table(full, result(0.01, 0.0, 0.06, peft=lora["runs"][0]["record"]["peft"]))
     assert "✗" in script.comparison_table(full, result(0.01, 0.0, 0.11))  # over the time share
+
+
+def test_jobs_of_benchmarks_sharing_an_output_folder_never_share_a_file(synthetic_fsdd, tmp_path):
+    """Two datasets both have a '1% of recordings' request, and a transformer or a LoRA run has the CNN's settings:
+    their files must differ, or a resumed benchmark would take another one's runs (and references) for its own."""
+    from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments, resolve_defaults
+
+    folder = tmp_path / "keywords"
+    folder.mkdir()
+    variants = {
+        "fsdd": BenchmarkArguments(dataset_name=synthetic_fsdd),
+        "fsdd ast": BenchmarkArguments(dataset_name=synthetic_fsdd, model_type="audio-spectrogram-transformer"),
+        "fsdd lora": BenchmarkArguments(dataset_name=synthetic_fsdd, lora_r=8),
+        "keywords": BenchmarkArguments(dataset_name=str(folder), data_layout="audiofolder", name="keywords"),
+    }
+    request = {"group": "sample", "name": "1% of recordings"}
+    settings = {"learning_rate": 1e-3, "num_train_epochs": 1}
+    runs, references = {}, {}
+    for label, args in variants.items():
+        args.name = args.name or "fsdd"
+        runs[label] = loop.run_key(request, "scrub", 0, {**settings, **benchmark.run_key_extra(args)})
+        references[label] = loop.run_key(request, None, 0, benchmark.run_key_extra(args, method_jobs=False))
+    assert len(set(runs.values())) == 4
+    assert references["fsdd"] == references["fsdd lora"]  # one set of reference models for both modes
+    assert len(set(references.values())) == 3
+    assert benchmark.run_key_extra(resolve_defaults(variants["fsdd"])) == {}  # FSDD's published keys stay

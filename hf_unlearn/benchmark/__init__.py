@@ -81,12 +81,12 @@ def _adapter_methods(methods: list[str], named: bool) -> list[str]:
 
 def _jobs(folder: str, entries: list[tuple], key_extra: dict | None = None) -> list[dict]:
     """Job dicts from `(request, method, seed, settings, mode)` tuples, stored under `folder`; `key_extra` joins the
-    settings in the file name's hash of method jobs (what changes a run without being a method setting)."""
+    settings in the file name's hash (what changes a job without being a method setting: `run_key_extra`)."""
     from hf_unlearn.benchmark.loop import run_key
 
     jobs = []
     for request, method, seed, settings, mode in entries:
-        keyed = {**settings, **key_extra} if method and key_extra else settings
+        keyed = {**settings, **key_extra} if key_extra else settings
         path = os.path.join(folder, run_key(request, method, seed, keyed) + ".json")
         job = {"request": request["name"], "group": request["group"], "seed": seed, "mode": mode, "path": path}
         job.update(method=method, settings=settings, request_spec=request)
@@ -94,10 +94,18 @@ def _jobs(folder: str, entries: list[tuple], key_extra: dict | None = None) -> l
     return jobs
 
 
-def run_key_extra(args) -> dict:
-    """What keys a method run apart beside its settings: the LoRA rank when `--lora_r` is set (full-weight runs keep
-    the keys they always had)."""
-    return {"lora_r": args.lora_r} if args.lora_r else {}
+def run_key_extra(args, method_jobs: bool = True) -> dict:
+    """What keys a job apart beside its settings, so that benchmarks sharing an output folder never take each other's
+    files for their own: the data (its name, for data other than FSDD), the model (another than the MFCC CNN: its type
+    or checkpoint and overrides) and, for method jobs, the LoRA rank. FSDD with the CNN and full weights adds nothing:
+    its published runs keep their keys."""
+    extra = {} if is_fsdd(args) else {"data": args.name}
+    model = args.model_name_or_path or args.model_type
+    if model and model != "mfcc_cnn":
+        extra["model"] = [model, args.config_overrides]
+    if method_jobs and args.lora_r:
+        extra["lora_r"] = args.lora_r
+    return extra
 
 
 def settings_name(args) -> str:
@@ -288,8 +296,9 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     entries = [(r, None, s, {}, "references") for r in requests for s in args.seeds]
     first = {(r["label"], s): (r, None, s, {}, "references") for r, _, s, _, _ in reversed(entries)}
     rest = [e for e in entries if e not in first.values()]
+    reference_key = run_key_extra(args, method_jobs=False)
     for phase in (list(first.values()), rest):
-        run_jobs(_jobs(os.path.join(output_dir, "references"), phase), args, log)
+        run_jobs(_jobs(os.path.join(output_dir, "references"), phase, reference_key), args, log)
 
     tuned = should_tune(args)
     unseen_speakers = any(design and design["unseen_rows"] for design in designs.values())
