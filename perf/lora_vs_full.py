@@ -1,7 +1,8 @@
 """LoRA next to full-weight unlearning, from two benchmark results (a script; reads JSON, trains nothing).
 
 `hf-unlearn benchmark ... --lora_r 8` and the same command without `--lora_r` write two results (`<name>.json`);
-this prints one table per group with, for every method in both, the full-weight and the LoRA figures side by side:
+this prints one table per group with, for every method in either, the full-weight and the LoRA figures side by side
+(a mode a method did not run in, e.g. SalUn, which refuses adapters, shows "not run"):
 mean forget and test gaps to gold (± std over the runs), the time share of gold's retraining, the adapter's
 trainable share (from the runs' `peft` records) and whether the method meets the LoRA targets: mean |forget acc -
 gold| <= 0.02, mean test acc - gold >= -0.01, mean time <= `--time_share` of gold's (default 10 %).
@@ -51,15 +52,13 @@ def _cell(cell: dict | None, percent: bool = False) -> str:
 
 
 def comparison_table(full: dict, lora: dict, time_share: float = 0.10) -> str:
-    """Markdown: per group, one row per method present in both results."""
+    """Markdown: per group, two rows (full, LoRA) per method present in either result."""
     full_summary, lora_summary = aggregate(full["runs"]), aggregate(lora["runs"])
     shares = trainable_shares(lora["runs"])
     lines = []
     for group, rows in full_summary.items():
         other = lora_summary.get(group, {})
-        methods = [m for m in rows if m not in REFERENCE_MODELS and m in other]
-        if not methods:
-            continue
+        methods = [m for m in {**rows, **other} if m not in REFERENCE_MODELS]
         lines += [
             f"### {group}",
             "",
@@ -67,7 +66,10 @@ def comparison_table(full: dict, lora: dict, time_share: float = 0.10) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for method in methods:
-            for mode, figures in (("full", rows[method]), ("LoRA", other[method])):
+            for mode, figures in (("full", rows.get(method)), ("LoRA", other.get(method))):
+                if figures is None:
+                    lines.append(f"| {method} | {mode} | 0 | not run | | | | |")
+                    continue
                 share = shares.get((group, method)) if mode == "LoRA" else 1.0
                 ok = meets(figures, time_share)
                 mark = "–" if ok is None else "✓" if ok else "✗"

@@ -458,6 +458,8 @@ def test_lora_vs_full_table_puts_both_modes_side_by_side_and_judges_the_lora_tar
     ]
     assert "✓" in script.comparison_table(full, result(0.01, 0.0, 0.06, peft=lora["runs"][0]["record"]["peft"]))
     assert "✗" in script.comparison_table(full, result(0.01, 0.0, 0.11))  # over the time share
+    with_salun = {"runs": full["runs"] + [{**run, "method": "salun"} for run in full["runs"]], "command": "c"}
+    assert "| salun | LoRA | 0 | not run |" in script.comparison_table(with_salun, lora)  # it refuses adapters
 
 
 def test_jobs_of_benchmarks_sharing_an_output_folder_never_share_a_file(synthetic_fsdd, tmp_path):
