@@ -37,6 +37,7 @@ from hf_unlearn.data.collator import FORGET_FLAG, model_batch
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
 from hf_unlearn.papers import CHUNDAWAT_2023
+from hf_unlearn.peft_utils import LORA_FORGETTING_RUNS
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.sharding import is_sharded
 from hf_unlearn.trainer.teachers import freeze, incompetent_teacher
@@ -106,6 +107,10 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
     )
     paper = CHUNDAWAT_2023
     requires_teacher = True
+    peft_note = (
+        "under LoRA r=8 it forgets a class of FSDD digits only partly (forget accuracy 0.277 above gold's, full "
+        "weights 0.152; " + LORA_FORGETTING_RUNS + "); the light variant (BT-L) reached gold there."
+    )
 
     def __init__(self, *args, incompetent_teacher_model=None, **kwargs):
         super().__init__(*args, **kwargs)
