@@ -345,6 +345,13 @@ def test_recorded_command_holds_no_local_folder():
     args = SimpleNamespace(dataset_name="/home/me/fsdd", cache_dir=None)
     public = benchmark.public_arguments(["--dataset_name", "/home/me/fsdd", "--seeds", "0"], args)
     assert public == ["--dataset_name", "path/to/free-spoken-digit-dataset", "--seeds", "0"]
+    # Output folders: a machine's absolute path becomes a placeholder, a folder inside the repository stays.
+    args = benchmark.BenchmarkArguments(dataset_name="/home/me/fsdd", output_dir="/scratch/me/out")
+    args.model_cards_dir = "cards"
+    argv = ["--output_dir", "/scratch/me/out", "--model_cards_dir", "cards"]
+    assert benchmark.public_arguments(argv, args, benchmark.public_placeholders(args)) == [
+        "--output_dir", "path/to/out", "--model_cards_dir", "cards"
+    ]  # fmt: skip
 
 
 def test_a_best_run_card_that_names_a_forgotten_speaker_is_withheld(tmp_path):

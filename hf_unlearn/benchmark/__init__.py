@@ -229,12 +229,18 @@ PLACEHOLDERS = {"dataset_name": "path/to/free-spoken-digit-dataset", "cache_dir"
 
 def public_placeholders(args) -> dict:
     """The placeholders of `args`' local folders: FSDD's, or `path/to/<folder name>` for another local folder (a Hub
-    name is public and kept)."""
+    name is public and kept); an output folder given as an absolute path (a machine's own) becomes
+    `path/to/<folder name>` too, a relative one (e.g. inside the repository) is kept."""
     if is_fsdd(args):
-        return dict(PLACEHOLDERS)
-    placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
-    if args.dataset_name and os.path.isdir(args.dataset_name):
-        placeholders["dataset_name"] = "path/to/" + os.path.basename(os.path.normpath(args.dataset_name))
+        placeholders = dict(PLACEHOLDERS)
+    else:
+        placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
+        if args.dataset_name and os.path.isdir(args.dataset_name):
+            placeholders["dataset_name"] = "path/to/" + os.path.basename(os.path.normpath(args.dataset_name))
+    for key in ("output_dir", "model_cards_dir"):
+        folder = getattr(args, key, None)
+        if folder and os.path.isabs(folder):
+            placeholders[key] = "path/to/" + os.path.basename(os.path.normpath(folder))
     return placeholders
 
 
