@@ -151,6 +151,9 @@ def test_report_only_rewrites_the_summary_from_stored_runs(tmp_path):
         "summary": {"stale": {}},
         "runs": runs,
         "errors": [],
+        # What the run knew of its data (a run on other data than FSDD): the report keeps it.
+        "benchmark": "keywords: speaker unlearning",
+        "splits": {"0": {"test_speakers": ["a"], "num_test": 3}},
     }
     (tmp_path / "fsdd.json").write_text(json.dumps(previous))
     readme = tmp_path / "benchmarks.md"
@@ -162,6 +165,7 @@ def test_report_only_rewrites_the_summary_from_stored_runs(tmp_path):
     written = json.loads((tmp_path / "fsdd.json").read_text())
     assert written["command"] == previous["command"] and written["date"] == "2000-01-01"  # the runs' own
     assert written["report"]["command"] == "hf-unlearn benchmark --report_only"
+    assert written["benchmark"] == previous["benchmark"] and written["splits"] == previous["splits"]
     assert (
         list(written["summary"]) == ["speaker"]
         and written["equivalence"]["speaker"]["wide"]["forget"] == ev.UNRESOLVED

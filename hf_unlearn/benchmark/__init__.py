@@ -330,7 +330,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
 
 def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
     """Rewrites the summary of `<output_dir>/<name>.json` from its stored runs without training anything: the runs,
-    errors, tuning, command, date and arguments are kept; each run's card is read back from `<output_dir>/runs/`
+    errors, tuning, command, date, arguments and what depended on the data (title, split design, settings file) are
+    kept; each run's card is read back from `<output_dir>/runs/`
     (for the best-run cards); the report's own command and date are recorded under `report`."""
     import glob
 
@@ -352,7 +353,9 @@ def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=pri
         {**run, **({"card": cards[_identity(run)]} if _identity(run) in cards else {})} for run in previous["runs"]
     ]
     report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
-    kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", "settings_file") if key in previous}
+    # What the run knew of its data and this command does not (no data is loaded here): kept as the run wrote it.
+    data_keys = ("benchmark", "splits", "settings_file", "settings_from")
+    kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", *data_keys) if key in previous}
     kept["report"] = {"command": report, "date": datetime.date.today().isoformat(), "hf_unlearn": _version()}
     tuning = (previous.get("tuning") or {}).get("kinds", {})
     kept["criterion"] = (previous.get("tuning") or {}).get("criterion")  # the one the runs were tuned by
