@@ -198,13 +198,6 @@ def is_peft_model(model) -> bool:
     return isinstance(model, (PeftModel, PeftMixedModel))
 
 
-# Where the `peft_note` measurements of forgetting under an adapter come from (docs/lora.md has the tables).
-LORA_FORGETTING_RUNS = (
-    "measured with `hf-unlearn benchmark --lora_r 8` on a 0.44 M-parameter AST trained from a config, class "
-    "requests, 3 seeds, learning rate tuned on validation; docs/lora.md"
-)
-
-
 def check_peft_support(trainer_class) -> None:
     """Raises the method's refusal (a `ValueError` giving its `peft_note`) when `trainer_class` does not run on a PEFT
     adapter; front ends call it before any work, the trainer when it wraps the model."""

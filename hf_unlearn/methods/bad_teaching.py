@@ -36,8 +36,7 @@ import torch
 from hf_unlearn.data.collator import FORGET_FLAG, model_batch
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
-from hf_unlearn.papers import CHUNDAWAT_2023
-from hf_unlearn.peft_utils import LORA_FORGETTING_RUNS
+from hf_unlearn.papers import CHUNDAWAT_2023, LORA_FORGETTING_RUNS
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.sharding import is_sharded
 from hf_unlearn.trainer.teachers import freeze, incompetent_teacher

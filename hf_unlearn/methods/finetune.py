@@ -8,8 +8,7 @@ where the reference code keeps it flat over runs this short.
 
 from dataclasses import dataclass
 
-from hf_unlearn.papers import UNSLU_BENCH
-from hf_unlearn.peft_utils import LORA_FORGETTING_RUNS
+from hf_unlearn.papers import LORA_FORGETTING_RUNS, UNSLU_BENCH
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 

@@ -46,8 +46,7 @@ from dataclasses import dataclass, field
 
 from hf_unlearn.data.streams import PhasedUnlearningDataset
 from hf_unlearn.losses import per_sample_kl_with_temperature
-from hf_unlearn.papers import KURMANJI_2023
-from hf_unlearn.peft_utils import LORA_FORGETTING_RUNS
+from hf_unlearn.papers import KURMANJI_2023, LORA_FORGETTING_RUNS
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
