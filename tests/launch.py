@@ -3,6 +3,7 @@ environment and a timeout that kills the whole process group."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,3 +69,49 @@ def run_script(launcher: list[str], script, *arguments, timeout_s: int = TIMEOUT
         f"--- stdout ---\n{_tail(stdout)}\n--- stderr ---\n{_tail(stderr)}"
     )
     return stdout
+
+
+# What "two processes give the one-process result" means, for the DDP and the FSDP tests alike: only the order of
+# floating-point sums differs (an all-reduce or reduce-scatter against accumulation in one process), so weights and
+# logged losses agree within round-off; accuracies and F1 are equal; the MIA figures (a logistic regression on losses
+# that may differ by round-off) within `MIA_ATOL`; run-time figures are not compared.
+WEIGHT_ATOL = 1e-6
+LOSS_ATOL = 1e-6
+MIA_ATOL = 0.02
+EXACT_METRICS = ("accuracy", "f1")
+
+
+def load_run(out_dir: Path, name: str, rank: int = 0) -> tuple[dict, dict]:
+    """`(weights, result)` that `tests/distributed_methods_script.py` saved for run `name` on `rank`."""
+    import torch
+
+    weights = torch.load(out_dir / f"{name}.rank{rank}.pt", weights_only=True)
+    return weights, json.loads((out_dir / f"{name}.json").read_text())
+
+
+def assert_ranks_agree(rank0: dict, rank1: dict) -> None:
+    """Both processes hold bitwise the same weights."""
+    import torch
+
+    assert rank0.keys() == rank1.keys()
+    differing = [name for name in rank0 if not torch.equal(rank0[name], rank1[name])]
+    assert not differing, f"processes disagree on {differing}"
+
+
+def assert_matches_one_process(one_weights: dict, one: dict, two_weights: dict, two: dict) -> None:
+    """The two-process weights, losses and metrics equal the one-process ones within the tolerances above."""
+    import torch
+
+    assert two_weights.keys() == one_weights.keys()
+    for name, value in one_weights.items():
+        torch.testing.assert_close(
+            two_weights[name], value, rtol=0, atol=WEIGHT_ATOL, msg=lambda m, n=name: f"{n}: {m}"
+        )
+    assert two["losses"] == pytest.approx(one["losses"], abs=LOSS_ATOL)
+    assert set(two["metrics"]) == set(one["metrics"])
+    for key, value in one["metrics"].items():
+        exact = any(key.endswith(f"_{suffix}") for suffix in EXACT_METRICS)
+        tolerance = 1e-9 if exact else MIA_ATOL if "mia" in key or "forgetting" in key else None
+        if tolerance is None:  # run-time figures (eval_runtime, samples per second) differ by nature
+            continue
+        assert two["metrics"][key] == pytest.approx(value, abs=tolerance), key

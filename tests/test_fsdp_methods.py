@@ -19,22 +19,19 @@ Checked per method and mode:
 - accuracies and F1 are equal (`abs=1e-9`), the MIA figures within `MIA_ATOL` (a logistic regression on losses that
   may differ by round-off);
 - SalUn's mask and reset-perturb's frozen layers hold under sharding: weights they freeze keep their initial values.
+
+The tolerances and the comparison are `tests/launch.py`'s, shared by the DDP and FSDP tests.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from launch import TORCHRUN_TWO, run_script
+from launch import TORCHRUN_TWO, assert_matches_one_process, assert_ranks_agree, load_run, run_script
 
 SCRIPT = Path(__file__).with_name("distributed_methods_script.py")
-WEIGHT_ATOL = 1e-6
-LOSS_ATOL = 1e-6
-MIA_ATOL = 0.02
-EXACT_METRICS = ("accuracy", "f1")
 
 
 def _runs() -> tuple[list[str], list[str]]:
@@ -74,12 +71,6 @@ def slow_runs(tmp_path_factory):
     return _launch_and_compare_with_one_process(tmp_path_factory, SLOW_RUNS)
 
 
-def _load(out_dir: Path, run: str, rank: int = 0) -> tuple[dict, dict]:
-    weights = torch.load(out_dir / f"{run}.rank{rank}.pt", weights_only=True)
-    result = json.loads((out_dir / f"{run}.json").read_text())
-    return weights, result
-
-
 def _initial_weights() -> dict[str, torch.Tensor]:
     from conftest import build_tiny_model
 
@@ -112,16 +103,14 @@ def test_fsdp_two_processes_match_one_lora(run, slow_runs):
 
 
 def _check_run(run: str, runs: dict[str, Path]) -> None:
-    two_rank0, two = _load(runs["two"], run, 0)
+    two_rank0, two = load_run(runs["two"], run, 0)
     two_rank1 = torch.load(runs["two"] / f"{run}.rank1.pt", weights_only=True)
-    one_weights, one = _load(runs["one"], run)
+    one_weights, one = load_run(runs["one"], run)
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert two["sharded"] and not one["sharded"], "the two-process model was not sharded with FSDP2"
     assert two["global_steps"] == one["global_steps"] == 4
 
-    assert two_rank0.keys() == two_rank1.keys() == one_weights.keys()
-    differing = [name for name in two_rank0 if not torch.equal(two_rank0[name], two_rank1[name])]
-    assert not differing, f"processes disagree on {differing}"
+    assert_ranks_agree(two_rank0, two_rank1)
     # Training moved the weights (full weights: some base weight; LoRA: some adapter or head weight).
     initial = _initial_weights()
     if run.endswith(":lora"):
@@ -129,17 +118,7 @@ def _check_run(run: str, runs: dict[str, Path]) -> None:
         assert moved and any(one_weights[n].abs().sum() > 0 for n in moved if "lora_B" in n)
     else:
         assert any(not torch.equal(initial[n], value) for n, value in one_weights.items())
-    for name, value in one_weights.items():
-        torch.testing.assert_close(two_rank0[name], value, rtol=0, atol=WEIGHT_ATOL, msg=lambda m, n=name: f"{n}: {m}")
-    assert two["losses"] == pytest.approx(one["losses"], abs=LOSS_ATOL)
-
-    assert set(two["metrics"]) == set(one["metrics"])
-    for key, value in one["metrics"].items():
-        exact = any(key.endswith(f"_{suffix}") for suffix in EXACT_METRICS)
-        tolerance = 1e-9 if exact else MIA_ATOL if "mia" in key or "forgetting" in key else None
-        if tolerance is None:  # run-time figures differ by nature
-            continue
-        assert two["metrics"][key] == pytest.approx(value, abs=tolerance), key
+    assert_matches_one_process(one_weights, one, two_rank0, two)
 
 
 @pytest.mark.distributed
@@ -151,7 +130,7 @@ def test_gradient_masks_hold_under_sharding(method, runs):
     initial = _initial_weights()
     total = sum(p.numel() for p in initial.values())
     for run in ("one", "two"):
-        weights, _ = _load(runs[run], method)
+        weights, _ = load_run(runs[run], method)
         moved = sum(int((weights[n] != initial[n]).sum()) for n in initial) / total
         if method == "salun":
             assert 0.4 <= moved <= 0.5, f"{run}: {moved:.3f} of the weights moved"
