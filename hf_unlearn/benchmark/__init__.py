@@ -100,12 +100,17 @@ def run_key_extra(args, method_jobs: bool = True) -> dict:
     or checkpoint and overrides) and, for method jobs, the LoRA rank. FSDD with the CNN and full weights adds nothing:
     its published runs keep their keys."""
     extra = {} if is_fsdd(args) else {"data": args.name}
-    model = args.model_name_or_path or args.model_type
-    if model and model != "mfcc_cnn":
-        extra["model"] = [model, args.config_overrides]
+    if other_model(args):
+        extra["model"] = [other_model(args), args.config_overrides]
     if method_jobs and args.lora_r:
         extra["lora_r"] = args.lora_r
     return extra
+
+
+def other_model(args) -> str | None:
+    """The model's type or checkpoint when it is not the MFCC CNN (whose keys and settings names carry no model)."""
+    model = args.model_name_or_path or args.model_type
+    return model if model and model != "mfcc_cnn" else None
 
 
 def settings_name(args) -> str:
@@ -115,9 +120,8 @@ def settings_name(args) -> str:
     from hf_unlearn.benchmark.loop import slug
 
     name = DATASET if is_fsdd(args) else args.name
-    model = args.model_name_or_path or args.model_type
-    if model and model != "mfcc_cnn":
-        name += "_" + slug(os.path.basename(os.path.normpath(model))).replace("-", "_").lower()
+    if other_model(args):
+        name += "_" + slug(os.path.basename(os.path.normpath(other_model(args)))).replace("-", "_").lower()
     return name + ("_lora" if args.lora_r else "")
 
 
@@ -231,16 +235,19 @@ def public_placeholders(args) -> dict:
     """The placeholders of `args`' local folders: FSDD's, or `path/to/<folder name>` for another local folder (a Hub
     name is public and kept); an output folder given as an absolute path (a machine's own) becomes
     `path/to/<folder name>` too, a relative one (e.g. inside the repository) is kept."""
+
+    def placeholder(folder: str) -> str:
+        return "path/to/" + os.path.basename(os.path.normpath(folder))
+
     if is_fsdd(args):
         placeholders = dict(PLACEHOLDERS)
     else:
         placeholders = {"cache_dir": PLACEHOLDERS["cache_dir"]}
         if args.dataset_name and os.path.isdir(args.dataset_name):
-            placeholders["dataset_name"] = "path/to/" + os.path.basename(os.path.normpath(args.dataset_name))
+            placeholders["dataset_name"] = placeholder(args.dataset_name)
     for key in ("output_dir", "model_cards_dir"):
-        folder = getattr(args, key, None)
-        if folder and os.path.isabs(folder):
-            placeholders[key] = "path/to/" + os.path.basename(os.path.normpath(folder))
+        if getattr(args, key, None) and os.path.isabs(getattr(args, key)):
+            placeholders[key] = placeholder(getattr(args, key))
     return placeholders
 
 
