@@ -37,10 +37,12 @@ class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("r
     paper = GOLATKAR_2020
     uses_random_labels = True
 
+    stops_in_repair = True  # the stopping rule: forget accuracy climbs back during the retain steps it admits
+
     def stopping_point(self, step: int, epoch_end: bool) -> bool:
-        """Only an epoch's end (after the retain pass that follows the relabelled forget pass) may end a run of the
-        stopping rule."""
-        return epoch_end
+        """Only a step of the retain pass that follows the relabelled forget pass may end a run of the stopping
+        rule: the relabelled pass itself swings forget accuracy far below where the retain pass leaves it."""
+        return self.last_step_side == "retain"
 
     def make_train_dataset(self, forget, retain, args):
         passes = ("forget", "retain")

@@ -253,6 +253,7 @@ class ResetPerturbTrainer(UnlearningTrainer, method="reset_perturb", aliases=("r
     paper = WU_TORIBIO
     uses_forget = False
     default_epoch_over = "retain"
+    stops_in_repair = True  # the stopping rule: forget accuracy climbs back during the repair steps it admits
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

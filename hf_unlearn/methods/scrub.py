@@ -35,7 +35,9 @@ train mode (batch-norm batch statistics, dropout; as in the code, whose student 
 mode) and the teacher in eval mode, so the forget KL is not at zero and its gradient is not zero. It is zero only for
 a model without batch norm or dropout, where max steps act once min steps have moved the student.
 
-Stopping rule: only the end of a min pass (an epoch's end) may end a run (`stopping_point`). The `unslu` preset runs
+Stopping rule: only steps of a min pass may end a run (`stopping_point`), and reaching the target there means
+landing on it, not passing below it (`stops_in_repair`): the max pass drives forget accuracy far down and the min
+pass brings it back up, through a retrained model's level on a speaker request. The `unslu` preset runs
 the max pass before the min pass in each epoch, as the SCRUB code does; UnSLU-BENCH's `train_epoch` runs the retain
 (min) pass first and ends on the forget (max) pass, so its epochs end after a max pass: a deviation from UnSLU-BENCH,
 kept because an epoch ending on a repair pass is what the stopping rule and the divergence guard can judge.
@@ -110,6 +112,7 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
     config_class = SCRUBConfig
     ascends = True
     repairs_each_epoch = True  # the min pass closes every epoch: the guard judges retain accuracy after it
+    stops_in_repair = True  # the stopping rule: forget accuracy climbs back during the min steps it admits
     summary = "SCRUB: per epoch a max pass (forget KL) then a min pass (retain CE + KL), T = 4; preset `small_scale`"
     paper = KURMANJI_2023
     requires_teacher = True
@@ -130,9 +133,9 @@ class SCRUBTrainer(UnlearningTrainer, method="scrub"):
         return PhasedUnlearningDataset(forget, retain, ("forget", "retain"), self.passes_at, seed=args.pairing_seed)
 
     def stopping_point(self, step: int, epoch_end: bool) -> bool:
-        """Only the end of a min pass (an epoch's end) may end a run of the stopping rule: within an epoch the max
-        pass swings forget accuracy far below where the min pass leaves it."""
-        return epoch_end
+        """Only a step of a min pass may end a run of the stopping rule: a max step swings forget accuracy far below
+        where the min pass leaves it."""
+        return self.last_step_side == "retain"
 
     def _kl(self, model, batch, side):
         student = self.logits(model, batch, side)

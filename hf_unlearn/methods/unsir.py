@@ -141,6 +141,7 @@ class UNSIRTrainer(UnlearningTrainer, method="unsir"):
     )
     paper = TARUN_2023
     default_epoch_over = "retain"
+    stops_in_repair = True  # the stopping rule: forget accuracy climbs back during the repair steps it admits
 
     noise: torch.Tensor | None = None
 

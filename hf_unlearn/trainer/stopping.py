@@ -13,8 +13,10 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
   at least the original's minus `stop_retain_tolerance` (default: two binomial standard errors of the original's
   accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
 
-The run stops at the first check whose forget accuracy is at or below the target's, and ends on the check closest
-to the target among the checks that kept utility, the original (step 0) included: the closest forget accuracy, and
+The run stops at the first check whose forget accuracy is at or below the target's (methods that repair,
+`stops_in_repair`: at the first check that kept utility and sits within the measurement's noise of the target, since
+their forget accuracy climbs back during the steps they admit), and ends on the check closest to the target among
+the checks that kept utility, the original (step 0) included: the closest forget accuracy, and
 among checks whose accuracies are within the measurement's noise of each other (one binomial standard error of the
 target over the measured rows) the closest confidence, when a target confidence is known. Accuracy comes first:
 methods that flatten their outputs (Bad Teaching's incompetent teacher) lose confidence long before accuracy, and a
@@ -188,15 +190,19 @@ class StoppingRule(TrainerCallback):
         confidence_gap = abs(confidence - self.target_confidence) if self.target_confidence is not None else 0.0
         return abs(accuracy - self.target_accuracy), confidence_gap
 
+    def _noise(self) -> float:
+        """The measurement's noise: one binomial standard error of the target accuracy over the measured forget rows,
+        at least one row."""
+        p, n = min(max(self.target_accuracy, 0.0), 1.0), max(self.forget_rows, 1)
+        return max(math.sqrt(p * (1 - p) / n), 1.0 / n)
+
     def _closer(self, gaps: tuple[float, float]) -> bool:
         """Whether a check with `gaps` is closer to the target than the kept one: its accuracy closer by more than the
-        measurement's noise (one binomial standard error of the target accuracy over the measured rows, at least one
-        row), or as close within that noise and its confidence closer."""
+        measurement's noise (`_noise`), or as close within that noise and its confidence closer."""
         if self.best is None:
             return True
         (accuracy_gap, confidence_gap), (best_accuracy, best_confidence) = gaps, self.best[0]
-        p, n = min(max(self.target_accuracy, 0.0), 1.0), max(self.forget_rows, 1)
-        noise = max(math.sqrt(p * (1 - p) / n), 1.0 / n) if self.target_confidence is not None else 0.0
+        noise = self._noise() if self.target_confidence is not None else 0.0
         if accuracy_gap < best_accuracy - noise:
             return True
         return accuracy_gap <= best_accuracy + noise and confidence_gap < best_confidence
@@ -221,7 +227,11 @@ class StoppingRule(TrainerCallback):
         )
         if kept and self._closer(gaps):
             self.best = (gaps, step, snapshot_weights(self.trainer.model))
-        reached = accuracy <= self.target_accuracy
+        # A repairing method's forget accuracy climbs back through the target in the steps it admits: falling below
+        # the target is where the repair starts, not an end; landing on it (within the noise) with utility kept is.
+        repairs = getattr(self.trainer, "stops_in_repair", False)
+        reached = (kept and gaps[0] <= self._noise()) if repairs else accuracy <= self.target_accuracy
+        self.checks[-1]["reached"] = reached
         if reached and self.reached_at is None:
             self.reached_at = step
         return reached
@@ -252,8 +262,7 @@ class StoppingRule(TrainerCallback):
             self.checks = list(resumed["checks"])
             best = resumed["best"]
             self.best = None if best is None else (tuple(best["gaps"]), best["step"], best["weights"])
-            self.reached_at = next((c["step"] for c in self.checks if c["forget_accuracy"] <= self.target_accuracy),
-                                   None)  # fmt: skip
+            self.reached_at = next((c["step"] for c in self.checks if c["reached"]), None)
             return
         if not self.measured_before_setup:  # the trainer measures before the method's set-up (`measure_original`)
             self.measure_original()

@@ -187,8 +187,7 @@ class UnlearningTrainer(Trainer):
         self.curriculum_state: dict[str, dict[str, float]] = {}
         self.gradient_masks, self._gradient_mask_handles = {}, []  # name -> mask; hooks or ShardedGradientMask
         self._optimizer_prepared = False
-        self._last_step_begun = None
-        self._resume_state = None
+        self._last_step_begun = self._resume_state = self.last_step_side = None  # side: the stopping rule's phase
         self._pushing = False
         install_monitors(self, (forget, retain), (forget_dataset, retain_dataset), stopping_splits)  # guard, stopping
         # Under PEFT the frozen base with the adapter disabled is the original: no copy (see `teacher_logits`).
@@ -273,6 +272,7 @@ class UnlearningTrainer(Trainer):
         if self._last_step_begun != self.state.global_step:
             self._last_step_begun = self.state.global_step
             self.on_step_begin()
+        self.last_step_side = next(iter(inputs)) if len(inputs) == 1 else None  # a phased stream's one side
         loss = super().training_step(model, inputs, num_items_in_batch)
         apply_sharded_masks(self._gradient_mask_handles)  # FSDP2-sharded parameters: on `.grad` after backward
         if self.guard is not None:
