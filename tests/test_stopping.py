@@ -145,6 +145,32 @@ def test_a_check_that_lost_utility_is_never_the_end(splits, trained, tmp_path):
     assert trainer.stopped_at_step < trainer.state.global_step
 
 
+def test_a_repairing_method_ends_on_landing_on_the_target_not_on_passing_below_it(splits, trained, tmp_path):
+    # SCRUB's max steps drive the forgotten class's accuracy to 0 at once; only its min (repair) steps may end a run,
+    # and in them the forget accuracy climbs back: passing below the target is where the repair starts.
+    fields = dict(method="scrub", learning_rate=3e-3, max_steps=-1, num_train_epochs=2)
+    below = make(splits, trained, tmp_path / "below", stop_target_accuracy=0.5, **fields)
+    sides, real_check = {}, below.stopping._check
+
+    def check(step):
+        sides[step] = below.last_step_side
+        return real_check(step)
+
+    below.stopping._check = check
+    below.train()
+    checks = below.stopping.checks
+    assert below.state.global_step == below.state.max_steps and below.stopping.reached_at is None
+    assert min(c["forget_accuracy"] for c in checks) < 0.5 - 0.2, "the run should pass far below the target"
+    repair_checks = {step: side for step, side in sides.items() if step > 0}  # step 0: the original
+    assert set(repair_checks.values()) == {"retain"} and len(repair_checks) < below.state.max_steps
+    assert len(repair_checks) > 2, "every min step may end the run, not only the two epoch ends"
+    landing = make(splits, trained, tmp_path / "landing", stop_target_accuracy=0.0, **fields)
+    landing.train()
+    first_repair_step = min(repair_checks)
+    assert landing.stopping.reached_at == landing.state.global_step == first_repair_step
+    assert landing.stopped_at_step == first_repair_step
+
+
 class Forbidden(dict):
     """A split or results dict that must not be read while the stopping rule runs."""
 
