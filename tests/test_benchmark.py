@@ -381,12 +381,19 @@ def test_a_best_run_card_that_names_a_forgotten_speaker_is_withheld(tmp_path):
 def test_speaker_requests_offer_the_unseen_target_only_with_held_out_speakers():
     args = SimpleNamespace(
         stopping=True, tune_targets=["reference", "unseen"], tune_learning_rates=[1e-3], stop_max_epochs=1,
-        stop_interval=0.1, stop_retain_tolerance=None, tune_epochs=[1],
+        stop_interval=0.1, stop_retain_tolerance=None, tune_epochs=[1], tune_stop_standard_errors=[2.0],
     )  # fmt: skip
     modes = lambda grid: {setting["stop_target"] for setting in grid}  # noqa: E731
     assert modes(benchmark.kind_grid(args, "speaker")) == {"reference"}
     assert modes(benchmark.kind_grid(args, "speaker", has_unseen_speakers=True)) == {"reference", "unseen"}
     assert modes(benchmark.kind_grid(args, "class")) == {"reference", "unseen"}
+    # The default tolerance adds no field (settings and job keys as before); several are a dimension of the grid.
+    assert all("stop_retain_standard_errors" not in setting for setting in benchmark.kind_grid(args, "class"))
+    args.tune_stop_standard_errors = [2.0, 4.0]
+    grid = benchmark.kind_grid(args, "class")
+    assert len(grid) == 4 and {s["stop_retain_standard_errors"] for s in grid} == {2.0, 4.0}
+    args.stop_retain_tolerance = 0.03  # a fixed tolerance overrides the tuned one
+    assert {s.get("stop_retain_tolerance") for s in benchmark.kind_grid(args, "class")} == {0.03}
 
 
 def test_the_stopping_targets_own_error_is_reported_per_request_and_mode():

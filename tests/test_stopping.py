@@ -171,6 +171,18 @@ def test_a_repairing_method_ends_on_landing_on_the_target_not_on_passing_below_i
     assert landing.stopped_at_step == first_repair_step
 
 
+def test_the_default_utility_tolerance_is_a_number_of_standard_errors(splits, trained, tmp_path):
+    n = len(splits.retain_eval)
+    for k in (2.0, 6.0):
+        trainer = make(splits, trained, tmp_path / str(k), stop_target_accuracy=0.5, stop_retain_tolerance=None,
+                       stop_retain_standard_errors=k)  # fmt: skip
+        trainer.train()  # the toy original solves its few validation rows: one row's worth
+        assert trainer.stopping.record()["retain_tolerance"] == pytest.approx(1 / n)
+        trainer.stopping.original_utility = 0.8  # an original that misses some rows: k standard errors
+        assert trainer.stopping._tolerance() == pytest.approx(max(k * (0.8 * 0.2 / n) ** 0.5, 1 / n))
+        assert trainer.stopping._tolerance() > 1 / n
+
+
 class Forbidden(dict):
     """A split or results dict that must not be read while the stopping rule runs."""
 

@@ -36,6 +36,7 @@ __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 DATASET = "fsdd"
 TUNED_FIELDS = ("learning_rate", "num_train_epochs", "stop_target", "stop_interval", "stop_retain_tolerance")
+TUNED_FIELDS += ("stop_retain_standard_errors",)
 COMMAND = "hf-unlearn benchmark"
 
 
@@ -180,8 +181,8 @@ def tune(args, requests, methods, output_dir, log=print, has_unseen_speakers: bo
 
 
 def kind_grid(args, kind: str, has_unseen_speakers: bool = False) -> list[dict]:
-    """The tuning grid of a request kind: learning rates x stopping targets (capped at `--stop_max_epochs`) with the
-    stopping rule, else learning rates x `--tune_epochs`."""
+    """The tuning grid of a request kind: learning rates x stopping targets x utility tolerances in standard errors
+    (capped at `--stop_max_epochs`) with the stopping rule, else learning rates x `--tune_epochs`."""
     if not args.stopping:
         return tuning_grid(args.tune_learning_rates, args.tune_epochs)
     targets = target_modes(kind, args.tune_targets, has_unseen_speakers)
@@ -189,8 +190,10 @@ def kind_grid(args, kind: str, has_unseen_speakers: bool = False) -> list[dict]:
         raise ValueError(f"No stopping target of {args.tune_targets} fits {kind} requests: add 'reference'.")
     grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
     if args.stop_retain_tolerance is not None:
-        grid = [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
-    return grid
+        return [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
+    if list(args.tune_stop_standard_errors) == [2.0]:  # the config's default: settings (and job keys) as before
+        return grid
+    return [{**s, "stop_retain_standard_errors": float(k)} for k in args.tune_stop_standard_errors for s in grid]
 
 
 def write_settings(tuning: dict, command: str, path: str | None = None, name: str = DATASET) -> str:

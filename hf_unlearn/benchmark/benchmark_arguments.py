@@ -190,6 +190,13 @@ class BenchmarkArguments(ReferenceTrainingArguments):
             "default: two binomial standard errors of the original's."
         },
     )
+    tune_stop_standard_errors: list[float] = field(
+        default_factory=lambda: [2.0],
+        metadata={
+            "help": "Utility tolerances of the stopping rule the tuner tries, in binomial standard errors of the "
+            "original's retain-validation accuracy (without --stop_retain_tolerance)."
+        },
+    )
     tune_requests: int = field(
         default=2, metadata={"help": "Requests per kind the tuning runs on (seed: the first of --seeds)."}
     )

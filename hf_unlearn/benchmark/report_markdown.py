@@ -68,8 +68,14 @@ def protocol_lines(result: dict) -> list[str]:
     if args.get("stopping"):
         length = (
             f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
-            f"{args.get('stop_max_epochs')} epochs)"
+            f"{args.get('stop_max_epochs')} epochs"
         )
+        tolerances = args.get("tune_stop_standard_errors") or [2.0]
+        if args.get("stop_retain_tolerance") is not None:
+            length += f"; utility tolerance {args['stop_retain_tolerance']})"
+        else:
+            length += f"; utility tolerance {tolerances} binomial standard errors)"
+
     return [
         f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
         f"are tuned jointly per request kind on validation data only, on {requests} "

@@ -156,6 +156,7 @@ def choose_setting(trials: list[dict], standard_errors: float = 2.0, score: str 
             trial["settings"]["num_train_epochs"],
             trial["settings"]["learning_rate"],
             trial["settings"].get("stop_target") or "",
+            trial["settings"].get("stop_retain_standard_errors") or 0.0,
         )
         entry = by_setting.setdefault(key, {"settings": trial["settings"], "scores": []})
         entry["scores"].append(trial_scores(trial["view"], standard_errors))

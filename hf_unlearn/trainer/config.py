@@ -142,8 +142,12 @@ class UnlearningConfig(TrainingArguments):
             as ends, and at every epoch end.
         stop_retain_tolerance (`float`, *optional*):
             A check keeps utility when its retain-validation accuracy is at least the original's minus this; by
-            default two binomial standard errors of the original's accuracy on those rows (at least one row's worth),
-            the benchmark tuner's tolerance: a smaller loss cannot be told from the rows' noise.
+            default `stop_retain_standard_errors` binomial standard errors of the original's accuracy on those rows
+            (at least one row's worth): a smaller loss cannot be told from the rows' noise.
+        stop_retain_standard_errors (`float`, *optional*, defaults to 2.0):
+            The default tolerance in binomial standard errors (2: the benchmark tuner's own utility tolerance). A
+            scale-free setting that carries over between validation sets of different sizes and accuracies, so the
+            benchmark tunes it per method (`--tune_stop_standard_errors`).
         stop_monitor_size (`int`, *optional*, defaults to 512):
             Rows (seeded) of each set the stopping rule measures.
         curriculum (`str`, *optional*):
@@ -227,6 +231,9 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this (default: 2 SE)."},
     )
+    stop_retain_standard_errors: float = field(
+        default=2.0, metadata={"help": "Default utility tolerance in binomial standard errors of the original's."}
+    )
     stop_monitor_size: int = field(default=512, metadata={"help": "Rows of each set the stopping rule measures."})
     curriculum: str | None = field(
         default=None, metadata={"help": f"Per-sample loss curriculum, one of {CURRICULA}, or None (plain mean)."}
@@ -282,6 +289,8 @@ class UnlearningConfig(TrainingArguments):
         tolerance = 0.0 if self.stop_retain_tolerance is None else self.stop_retain_tolerance
         if not self.stop_interval > 0 or self.stop_monitor_size < 1 or not tolerance >= 0:
             raise ValueError("stop_interval must be > 0, stop_monitor_size >= 1 and stop_retain_tolerance >= 0.")
+        if not self.stop_retain_standard_errors >= 0:
+            raise ValueError(f"stop_retain_standard_errors must be >= 0, got {self.stop_retain_standard_errors}.")
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns=True would drop the nested forget/retain batches: leave it False (the "

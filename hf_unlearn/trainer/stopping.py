@@ -10,8 +10,9 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
 - the **forget figures**: accuracy, and the mean probability the model gives the true label (its confidence), over
   the forget rows (at most `stop_monitor_size` of them, seeded) pooled with the forget-validation rows when given;
 - the **utility**: accuracy on retain-validation rows (the retain monitor rows when none are given), kept when it is
-  at least the original's minus `stop_retain_tolerance` (default: two binomial standard errors of the original's
-  accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
+  at least the original's minus `stop_retain_tolerance` (default: `stop_retain_standard_errors`, 2, binomial
+  standard errors of the original's accuracy on those rows, at least one row's worth: a smaller loss cannot be told
+  from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's (methods that repair,
 `stops_in_repair`: at the first check that kept utility and sits within the measurement's noise of the target, since
@@ -177,13 +178,13 @@ class StoppingRule(TrainerCallback):
         return float(totals[0]) / count, float(totals[1]) / count
 
     def _tolerance(self) -> float:
-        """`args.stop_retain_tolerance`, or two binomial standard errors of the original's utility on the utility rows
-        (at least one row's worth)."""
-        if self.trainer.args.stop_retain_tolerance is not None:
-            return float(self.trainer.args.stop_retain_tolerance)
-        rows = self.utility_rows
-        p = self.original_utility
-        return max(2.0 * math.sqrt(max(p * (1 - p), 0.0) / rows), 1.0 / rows)
+        """`args.stop_retain_tolerance`, or `args.stop_retain_standard_errors` binomial standard errors of the
+        original's utility on the utility rows (at least one row's worth)."""
+        args = self.trainer.args
+        if args.stop_retain_tolerance is not None:
+            return float(args.stop_retain_tolerance)
+        rows, p = self.utility_rows, self.original_utility
+        return max(args.stop_retain_standard_errors * math.sqrt(max(p * (1 - p), 0.0) / rows), 1.0 / rows)
 
     def _gaps(self, accuracy: float, confidence: float) -> tuple[float, float]:
         """(|accuracy - target|, |confidence - target confidence|), the second 0 without a target confidence."""
