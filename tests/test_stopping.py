@@ -183,6 +183,23 @@ def test_the_default_utility_tolerance_is_a_number_of_standard_errors(splits, tr
         assert trainer.stopping._tolerance() > 1 / n
 
 
+def test_a_class_requests_utility_baseline_is_the_original_that_never_names_the_class(splits, trained, tmp_path):
+    # A retrained model never names the forgotten class and gains the other classes' rows the original confused with
+    # it: the baseline is the original's top class among the others, not its plain accuracy.
+    trainer = make(splits, trained, tmp_path, stop_target_accuracy=0.5)
+    rule, calls = trainer.stopping, []
+    real_figures = rule._figures
+    rule._figures = lambda batches, classes=None, excluded=None: calls.append((batches, excluded)) or real_figures(
+        batches, classes, excluded
+    )
+    trainer.train()
+    forgotten = sorted({int(label) for label in splits.forget["label"]})
+    assert rule.forgotten_classes == forgotten
+    assert (rule.utility_batches, forgotten) in calls[:1]  # the original's utility, measured first
+    # The mechanism: on the forgotten class's own rows the original that never names it is never right.
+    assert real_figures(rule.forget_batches)[0] > 0.5 and real_figures(rule.forget_batches, excluded=forgotten)[0] == 0
+
+
 class Forbidden(dict):
     """A split or results dict that must not be read while the stopping rule runs."""
 

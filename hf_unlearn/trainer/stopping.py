@@ -10,9 +10,9 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
 - the **forget figures**: accuracy, and the mean probability the model gives the true label (its confidence), over
   the forget rows (at most `stop_monitor_size` of them, seeded) pooled with the forget-validation rows when given;
 - the **utility**: accuracy on retain-validation rows (the retain monitor rows when none are given), kept when it is
-  at least the original's minus `stop_retain_tolerance` (default: `stop_retain_standard_errors`, 2, binomial
-  standard errors of the original's accuracy on those rows, at least one row's worth: a smaller loss cannot be told
-  from noise).
+  at least the original's (for a class request: the original's when it never names the forgotten classes) minus
+  `stop_retain_tolerance` (default: `stop_retain_standard_errors`, 2, binomial standard errors of the original's
+  accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's (methods that repair,
 `stops_in_repair`: at the first check that kept utility and sits within the measurement's noise of the target, since
@@ -76,7 +76,7 @@ class StoppingRule(TrainerCallback):
         self.utility_rows = max(len(utility_rows), 1)
         self.tolerance = None
         self.unseen_batches = self._batches(unseen_rows) if unseen_rows is not None else None
-        self.forgotten_classes = forgotten_classes  # class requests in "unseen" mode: the classes to count
+        self.forgotten_classes = forgotten_classes  # class requests: the classes forgotten
         self.target_accuracy = args.stop_target_accuracy
         self.target_confidence = args.stop_target_confidence
         self.source = args.stop_target_source
@@ -119,6 +119,8 @@ class StoppingRule(TrainerCallback):
         utility = monitor_rows(utility, size, seed)
         utility = utility if "labels" in utility.column_names else featurize(utility, name)
         unseen, classes = None, None
+        if trainer.forget_request is not None and trainer.forget_request.kind == "class":
+            classes = sorted({int(label) for label in forget["labels"]})
         if args.stop_target == "unseen":
             if splits.get("unseen") is None or not len(splits["unseen"]):
                 raise ValueError(
@@ -126,8 +128,7 @@ class StoppingRule(TrainerCallback):
                     "stopping_splits={'unseen': <held-out speakers / recordings of the same kind>}."
                 )
             unseen = featurize(monitor_rows(splits["unseen"], size, seed), "unseen")
-            if trainer.forget_request.kind == "class":
-                classes = sorted({int(label) for label in forget["labels"]})
+            if classes is not None:
                 unseen = unseen.filter(lambda label: int(label) not in classes, input_columns="labels")
                 if not len(unseen):
                     raise ValueError("stop_target='unseen' for a class request needs unseen rows of other classes.")
@@ -147,9 +148,10 @@ class StoppingRule(TrainerCallback):
         return [self.trainer.data_collator(mine[i : i + size]) for i in range(0, len(mine), size)]
 
     @torch.no_grad()
-    def _figures(self, batches, classes=None) -> tuple[float, float]:
+    def _figures(self, batches, classes=None, excluded=None) -> tuple[float, float]:
         """(accuracy, mean true-label probability) over every process's share of a monitor set, in eval mode; with
-        `classes`, a row counts as a hit when the model names one of them (probability: their sum)."""
+        `classes`, a row counts as a hit when the model names one of them (probability: their sum); with `excluded`,
+        accuracy is that of the model's top class among the others (a model that never names them)."""
         model, trainer = self.trainer.model, self.trainer
         was_training = model.training
         model.eval()
@@ -159,6 +161,8 @@ class StoppingRule(TrainerCallback):
                 batch = trainer._prepare_inputs(batch)
                 logits = trainer.task.logits(model, batch).float()
                 probabilities = logits.softmax(-1)
+                if excluded is not None:
+                    logits = logits.index_fill(-1, torch.tensor(excluded, device=logits.device), -torch.inf)
                 predictions = trainer.task.predictions(logits)
                 if classes is None:
                     hits = predictions == batch["labels"]
@@ -276,7 +280,9 @@ class StoppingRule(TrainerCallback):
         """The original's figures and the step-0 check (the untouched original is always a possible end), called by
         the trainer before the method's set-up: a method that resets layers there (reset-perturb) starts its steps
         from a broken model, which is neither the utility baseline nor the weights of step 0."""
-        self.original_utility = self._figures(self.utility_batches)[0]
+        # A class request: the utility a model that never names the forgotten class would keep, the level a retrained
+        # model reaches on the other classes (it gains the rows the original confused with the class).
+        self.original_utility = self._figures(self.utility_batches, excluded=self.forgotten_classes)[0]
         self.tolerance = self._tolerance()
         if self.mode == "unseen":
             self.target_accuracy, self.target_confidence = self._figures(self.unseen_batches, self.forgotten_classes)
