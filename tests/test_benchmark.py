@@ -132,6 +132,12 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     assert report_markdown.README_START in (tmp_path / "README.md").read_text()
     report = (out / "fsdd.md").read_text()
     assert all(f"Stopping target `{mode}`, its own error against gold" in report for mode in targets)
+    # How often each method's runs reached the target (a method that never does has no stopping point there).
+    for method in METHODS:
+        reached = [r["record"]["stopping"]["target_reached_at_step"] is not None for r in result["runs"]
+                   if r["method"] == method]  # fmt: skip
+        assert rows[method]["stop_reached"]["mean"] == pytest.approx(sum(reached) / len(reached))
+        assert f"{method} {sum(reached) / len(reached):.0%} / " in report
     assert len(os.listdir(out / "runs")) == 8 and len(os.listdir(out / "tuning")) == 8
 
     # A rerun recomputes nothing; after deleting one run file, exactly that run is redone.

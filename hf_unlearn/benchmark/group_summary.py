@@ -39,8 +39,10 @@ FORGET_GAP, TEST_GAP = gap_key("forget_accuracy"), gap_key("test_accuracy")
 MIA_GAPS = (gap_key("mia_heldout"), gap_key("mia"))
 TIME_SHARE, KL_TO_GOLD = metric_keys("time_share_of_gold", "kl_to_gold")
 # Figures the benchmark derives from a run's record (not evaluation outputs): the unsigned forget gap, the step the
-# stopping rule kept and its target's own error (target forget accuracy - gold's on the forget rows).
-DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step", "stop_target_minus_gold")
+# stopping rule kept, whether it reached its target (1/0), whether it kept the original (step 0, 1/0) and its target's
+# own error (target forget accuracy - gold's on the forget rows).
+DERIVED_KEYS = ("abs_forget_accuracy_minus_gold", "stopped_at_step", "stop_reached", "stop_kept_original")
+DERIVED_KEYS += ("stop_target_minus_gold",)
 
 # (name, keys (the first present is used), test, text): each a mean over a group's runs.
 TARGETS = (
@@ -63,8 +65,12 @@ def run_rows(run: dict) -> dict:
     row.update({k: v for k, v in record.items() if _number(v) and k != "seed"})
     if _number(row.get("forget_accuracy_minus_gold")):
         row["abs_forget_accuracy_minus_gold"] = abs(row["forget_accuracy_minus_gold"])
-    if _number((record.get("stopping") or {}).get("stopped_at_step")):
-        row["stopped_at_step"] = record["stopping"]["stopped_at_step"]
+    stopping = record.get("stopping") or {}
+    if _number(stopping.get("stopped_at_step")):
+        row["stopped_at_step"] = stopping["stopped_at_step"]
+        row["stop_kept_original"] = float(stopping["stopped_at_step"] == 0)
+    if stopping:
+        row["stop_reached"] = float(stopping.get("target_reached_at_step") is not None)
     target_error = stop_target_error(record)
     if target_error is not None:
         row["stop_target_minus_gold"] = target_error
@@ -356,7 +362,8 @@ def evidence_lines(result: dict, group: str) -> list[str]:
 
 def floor_lines(result: dict, group: str) -> list[str]:
     """The group's floor (two gold seeds' mean forget-accuracy distance), the mean |forget acc - gold| and stop step
-    of each method, and the methods within reach of gold by the stopping rule's acceptance."""
+    of each method, how often its runs reached the target or kept the original (no admissible step kept utility),
+    and the methods within reach of gold by the stopping rule's acceptance."""
     floor = (result.get("stopping_floor") or {}).get(group)
     if floor is None:
         return []
@@ -368,8 +375,22 @@ def floor_lines(result: dict, group: str) -> list[str]:
         if m not in REFERENCE_MODELS
     ]
     within = (result.get("stopping_acceptance") or {}).get(group) or ["none"]
+    share = lambda f, key: f"{(f.get(key) or {}).get('mean', 0.0):.0%}"  # noqa: E731
+    reach = [
+        f"{m} {share(f, 'stop_reached')} / {share(f, 'stop_kept_original')}"
+        for m, f in rows.items()
+        if m not in REFERENCE_MODELS and f.get("stop_reached")
+    ]
     return [
         f"Floor (mean |forget acc of gold seed i - gold seed j|): {floor:.3f}. Mean |forget acc − gold| (mean "
         f"stop step): {'; '.join(cells)}. Within floor + 0.02 with |mean gap| <= 0.03, test − gold >= -0.01 and "
         f"time <= 10 % of gold's: {', '.join(within)}."
-    ]
+    ] + (
+        [
+            "Runs that reached the stopping target / that ended on the original (no admissible check kept utility): "
+            + "; ".join(reach)
+            + ". A method that never reaches it has no stopping point on these requests."
+        ]
+        if reach
+        else []
+    )
