@@ -145,30 +145,60 @@ def test_a_check_that_lost_utility_is_never_the_end(splits, trained, tmp_path):
     assert trainer.stopped_at_step < trainer.state.global_step
 
 
-def test_a_repairing_method_ends_on_landing_on_the_target_not_on_passing_below_it(splits, trained, tmp_path):
+def test_a_repairing_method_is_checked_on_every_repair_step_and_ends_once_the_class_stays_forgotten(
+    splits, trained, tmp_path
+):
     # SCRUB's max steps drive the forgotten class's accuracy to 0 at once; only its min (repair) steps may end a run,
-    # and in them the forget accuracy climbs back: passing below the target is where the repair starts.
-    fields = dict(method="scrub", learning_rate=3e-3, max_steps=-1, num_train_epochs=2)
-    below = make(splits, trained, tmp_path / "below", stop_target_accuracy=0.5, **fields)
-    sides, real_check = {}, below.stopping._check
+    # and the retain rows never teach the class back: below the target and no longer climbing is an end.
+    fields = dict(method="scrub", learning_rate=3e-3, max_steps=-1, num_train_epochs=2, stop_target_accuracy=0.5)
+    full = make(splits, trained, tmp_path / "full", **{**fields, "stop_target_accuracy": -1.0})  # never done
+    sides, real_check = {}, full.stopping._check
 
     def check(step):
-        sides[step] = below.last_step_side
+        sides[step] = full.last_step_side
         return real_check(step)
 
-    below.stopping._check = check
-    below.train()
-    checks = below.stopping.checks
-    assert below.state.global_step == below.state.max_steps and below.stopping.reached_at is None
-    assert min(c["forget_accuracy"] for c in checks) < 0.5 - 0.2, "the run should pass far below the target"
-    repair_checks = {step: side for step, side in sides.items() if step > 0}  # step 0: the original
-    assert set(repair_checks.values()) == {"retain"} and len(repair_checks) < below.state.max_steps
+    full.stopping._check = check
+    full.train()
+    assert full.state.global_step == full.state.max_steps and full.stopping.reached_at is None
+    repair_checks = sorted(step for step in sides if step > 0)  # step 0: the original
+    assert {sides[step] for step in repair_checks} == {"retain"} and len(repair_checks) < full.state.max_steps
     assert len(repair_checks) > 2, "every min step may end the run, not only the two epoch ends"
-    landing = make(splits, trained, tmp_path / "landing", stop_target_accuracy=0.0, **fields)
-    landing.train()
-    first_repair_step = min(repair_checks)
-    assert landing.stopping.reached_at == landing.state.global_step == first_repair_step
-    assert landing.stopped_at_step == first_repair_step
+    forgotten = [c["step"] for c in full.stopping.checks if c["step"] > 0 and c["forget_accuracy"] < 0.5]
+    assert forgotten[:2] == repair_checks[:2], "the toy class is forgotten from the first repair check on"
+    stays = make(splits, trained, tmp_path / "stays", **fields)
+    stays.train()
+    # The first repair check falls below the target from the original's level; the second, no longer climbing, ends.
+    assert stays.stopping.reached_at == stays.state.global_step == repair_checks[1]
+
+
+def scripted_rule(splits, trained, tmp_path, method, figures, target=0.6, rows=100):
+    """`method`'s stopping rule fed a scripted trajectory of `(forget accuracy, utility)` per check (original utility
+    1.0, tolerance 0.05, no target confidence): returns `(rule, [whether each check ended the run])`."""
+    rule = make(splits, trained, tmp_path, method=method, stop_target_accuracy=target).stopping
+    rule.original_utility, rule.tolerance, rule.forget_rows = 1.0, 0.05, rows
+    script = iter(value for pair in figures for value in pair)
+    rule._figures = lambda batches, classes=None, excluded=None: (next(script), 0.0)
+    return rule, [rule._check(step * 8) for step in range(len(figures))]
+
+
+def test_a_repairing_run_ends_on_landing_climbing_through_or_stalling_below_not_on_passing_below(
+    splits, trained, tmp_path
+):
+    # Noise: one standard error of 0.6 over 100 rows, 0.049. A repair passes far below the target, then climbs.
+    climbing = [(1.0, 1.0), (0.2, 0.8), (0.35, 0.97), (0.5, 0.97), (0.75, 0.98), (0.8, 0.98)]
+    rule, done = scripted_rule(splits, trained, tmp_path / "a", "scrub", climbing)
+    assert done == [False, False, False, False, True, False]  # through the target between 0.5 and 0.75
+    assert rule.reached_at == 32 and rule.best[1] == 24  # ends on the closest check that kept utility
+    rule, done = scripted_rule(splits, trained, tmp_path / "b", "scrub", [(1.0, 1.0), (0.58, 0.97)])
+    assert done == [False, True]  # landed within the noise
+    rule, done = scripted_rule(splits, trained, tmp_path / "c", "scrub", [(1.0, 1.0), (0.58, 0.9)])
+    assert done == [False, False]  # landed, but utility lost: not an end
+    rule, done = scripted_rule(splits, trained, tmp_path / "d", "scrub", [(1.0, 1.0), (0.1, 0.97), (0.1, 0.97)])
+    assert done == [False, False, True]  # below, and no longer climbing
+    # A method that does not repair ends as soon as it passes below the target.
+    rule, done = scripted_rule(splits, trained, tmp_path / "e", "gradient_ascent", [(1.0, 1.0), (0.2, 0.97)])
+    assert done == [False, True]
 
 
 def test_the_default_utility_tolerance_is_a_number_of_standard_errors(splits, trained, tmp_path):
@@ -189,8 +219,8 @@ def test_a_class_requests_utility_baseline_is_the_original_that_never_names_the_
     trainer = make(splits, trained, tmp_path, stop_target_accuracy=0.5)
     rule, calls = trainer.stopping, []
     real_figures = rule._figures
-    rule._figures = lambda batches, classes=None, excluded=None: calls.append((batches, excluded)) or real_figures(
-        batches, classes, excluded
+    rule._figures = lambda batches, classes=None, excluded=None: (
+        calls.append((batches, excluded)) or real_figures(batches, classes, excluded)
     )
     trainer.train()
     forgotten = sorted({int(label) for label in splits.forget["label"]})

@@ -15,8 +15,9 @@ its repair stage), with the model in eval mode (no dropout, no batch-norm statis
   accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's (methods that repair,
-`stops_in_repair`: at the first check that kept utility and sits within the measurement's noise of the target, since
-their forget accuracy climbs back during the steps they admit), and ends on the check closest to the target among
+`stops_in_repair`, whose forget accuracy climbs back during the steps they admit: at the first check that kept utility
+and landed on the target within the measurement's noise, climbed through it since the previous check, or sits below
+it without climbing; `StoppingRule._repair_done`), and ends on the check closest to the target among
 the checks that kept utility, the original (step 0) included: the closest forget accuracy, and
 among checks whose accuracies are within the measurement's noise of each other (one binomial standard error of the
 target over the measured rows) the closest confidence, when a target confidence is known. Accuracy comes first:
@@ -232,14 +233,29 @@ class StoppingRule(TrainerCallback):
         )
         if kept and self._closer(gaps):
             self.best = (gaps, step, snapshot_weights(self.trainer.model))
-        # A repairing method's forget accuracy climbs back through the target in the steps it admits: falling below
-        # the target is where the repair starts, not an end; landing on it (within the noise) with utility kept is.
         repairs = getattr(self.trainer, "stops_in_repair", False)
-        reached = (kept and gaps[0] <= self._noise()) if repairs else accuracy <= self.target_accuracy
+        reached = self._repair_done(accuracy, kept, gaps[0]) if repairs else accuracy <= self.target_accuracy
         self.checks[-1]["reached"] = reached
         if reached and self.reached_at is None:
             self.reached_at = step
         return reached
+
+    def _repair_done(self, accuracy: float, kept: bool, accuracy_gap: float) -> bool:
+        """Whether a repairing method's run has nothing more to gain, at a check that kept utility. Its forget
+        accuracy climbs back during the steps it admits, so falling below the target is where the repair starts, not
+        an end. It is done when the check lands on the target (within the noise), when the accuracy has climbed
+        through it since the previous check, or when it sits below the target and no longer climbs (a class the
+        retain rows never teach back)."""
+        if not kept:
+            return False
+        if accuracy_gap <= self._noise():
+            return True
+        previous = self.checks[-2] if len(self.checks) >= 2 and self.checks[-2]["step"] > 0 else None
+        if previous is None:
+            return False
+        climbed_through = previous["forget_accuracy"] < self.target_accuracy <= accuracy
+        stalled_below = accuracy < self.target_accuracy and accuracy <= previous["forget_accuracy"]
+        return climbed_through or stalled_below
 
     # ------------------------------------------------------------------------------------------- callbacks
     def state(self) -> dict:
