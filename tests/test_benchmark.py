@@ -81,6 +81,8 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     monkeypatch.setattr(experiment, "run_request", spy_run_request)
     monkeypatch.setattr(loop, "run_job", spy_run_job)
     monkeypatch.setattr(tuning, "trial_scores", spy_scores)
+    real_removed, removed = loop.class_removed_accuracy, []
+    monkeypatch.setattr(loop, "class_removed_accuracy", lambda *a: removed.append(real_removed(*a)) or removed[-1])
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
     argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
@@ -99,6 +101,8 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     assert all("test" in names and "forget_test" in names for _, _, names in runs)
     assert all("forget_validation" in names for _, _, names in trials + runs)
     assert views and all(set(view) == set(tuning.VALIDATION_KEYS) for view in views)
+    # Class requests: the tuner's utility baseline is the original that never names the class, in every trial.
+    assert len(removed) == len(trials) and {v["original_retain_validation_accuracy"] for v in views} == set(removed)
 
     result = json.loads((out / "fsdd.json").read_text())
     assert not result["errors"] and result["command"].startswith("hf-unlearn benchmark --dataset_name")
@@ -506,3 +510,14 @@ def test_jobs_of_benchmarks_sharing_an_output_folder_never_share_a_file(syntheti
     assert references["fsdd"] == references["fsdd lora"]  # one set of reference models for both modes
     assert len(set(references.values())) == 3
     assert benchmark.run_key_extra(resolve_defaults(variants["fsdd"])) == {}  # FSDD's published keys stay
+
+
+def test_a_class_requests_utility_baseline_is_the_original_never_naming_the_class():
+    from datasets import Dataset
+
+    # Row 2 (label 1) is named class 0 by the original, with class 1 second: the baseline gains it.
+    logits = [[0.0, 2.0, 1.0], [0.0, 1.0, 3.0], [3.0, 2.0, 0.0], [3.0, 0.0, 2.0]]
+    labels = [1, 2, 1, 1]
+    evaluation = {"outputs": {"original": {"retain": (logits, labels)}}}
+    splits = SimpleNamespace(kind="class", forget=Dataset.from_dict({"label": [0, 0]}))
+    assert loop.class_removed_accuracy(evaluation, splits) == 0.75  # plain accuracy: 0.5

@@ -344,9 +344,23 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
     out = {"record": record, "evaluated_splits": sorted(eval_splits)}
     if tuning:
         out["view"] = trial_view(record, eval_splits)
+        if splits.kind == "class":  # the utility a retrained model reaches: the original never naming the class
+            out["view"]["original_retain_validation_accuracy"] = class_removed_accuracy(evaluation, splits)
     elif card:
         out["card"] = card
     return out
+
+
+def class_removed_accuracy(evaluation: dict, splits) -> float:
+    """The original's retain-validation accuracy when it never names the request's forgotten classes (its top class
+    among the others): a class request's utility baseline in the tuner, as in the stopping rule. A retrained model
+    never names the class and gains the rows the original confused with it, so the original's plain accuracy would
+    pass settings that stop short of gold's utility."""
+    from hf_unlearn.hub.speaker_labels import accuracy_without_labels
+
+    logits, labels = evaluation["outputs"]["original"]["retain"]
+    forgotten = sorted({int(label) for label in splits.forget["label"]})
+    return accuracy_without_labels(logits, labels, forgotten)
 
 
 def lora_config(rank: int):
