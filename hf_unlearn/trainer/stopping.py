@@ -4,8 +4,9 @@ A length in epochs does not carry over between requests and datasets (an epoch i
 and outcomes jump between neighbouring points of a learning-rate x epochs grid. [`StoppingRule`] (a
 `TrainerCallback`, added by `UnlearningTrainer` when `args.stop_target` is set) measures instead, every
 `stop_interval` optimizer steps (a fraction of an epoch below 1) at the steps the method admits as ends
-([`UnlearningTrainer.stopping_point`]: SCRUB at the end of a min pass, UNSIR in its repair phase, reset-perturb in
-its repair stage), with the model in eval mode (no dropout, no batch-norm statistics written):
+([`UnlearningTrainer.stopping_point`]: SCRUB in its min passes, random labels and SalUn in their retain passes, UNSIR
+in its repair phase, reset-perturb in its repair stage), with the model in eval mode (no dropout, no batch-norm
+statistics written):
 
 - the **forget figures**: accuracy, and the mean probability the model gives the true label (its confidence), over
   the forget rows (at most `stop_monitor_size` of them, seeded) pooled with the forget-validation rows when given;

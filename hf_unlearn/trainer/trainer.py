@@ -236,7 +236,7 @@ class UnlearningTrainer(Trainer):
         function of `self.state` alone, so that resuming a checkpoint resumes the phase. Default: nothing."""
 
     def stopping_point(self, step: int, epoch_end: bool) -> bool:
-        """Whether the weights after step `step` may end a run of the stopping rule (phased methods: phase ends)."""
+        """Whether the weights after step `step` may end a run of the stopping rule (phased methods: repair steps)."""
         return True
 
     def method_state(self) -> dict:
