@@ -46,7 +46,7 @@ Criterion, per (method, request kind), over the grid of learning rates x lengths
 
 from __future__ import annotations
 
-import math
+from hf_unlearn.evaluation.intervals import binomial_standard_error
 
 # The only figures a trial passes to the tuner; `validation_view` drops everything else.
 VALIDATION_KEYS = (
@@ -87,13 +87,6 @@ def target_modes(kind: str, targets, has_unseen_speakers: bool = False) -> list[
     requests (held-out recordings) and for speaker requests only where speakers are held out of all training."""
     usable = {"reference"} | ({"unseen"} if kind in ("class", "sample") or has_unseen_speakers else set())
     return [target for target in targets if target in usable]
-
-
-def binomial_standard_error(p: float, n: int) -> float:
-    """`sqrt(p (1 - p) / n)`, at least `1 / n` (one row) so a perfect score still allows one error."""
-    if not n:
-        return float("inf")
-    return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)
 
 
 def validation_view(unlearned: dict, original: dict, gold: dict, sizes: dict) -> dict:

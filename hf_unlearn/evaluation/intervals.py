@@ -68,6 +68,14 @@ METHOD_NAMES = (
 AUC_BOOTSTRAP_SAMPLES = 1000
 
 
+def binomial_standard_error(p: float, n: int) -> float:
+    """`sqrt(p (1 - p) / n)`, at least `1 / n` (one row) so a perfect score still allows one error
+    (the noise the benchmark tuner and the stopping rule allow for)."""
+    if not n:
+        return float("inf")
+    return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)
+
+
 def normal_quantile(level: float) -> float:
     """The standard normal quantile of a two-sided interval of coverage `level` (1.645 for 90 %)."""
     return NormalDist().inv_cdf(0.5 + level / 2)

@@ -59,6 +59,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
+from hf_unlearn.evaluation.intervals import binomial_standard_error
 from hf_unlearn.trainer.guard import monitor_rows, restore_weights, snapshot_weights
 
 logger = logging.getLogger(__name__)
@@ -200,8 +201,7 @@ class StoppingRule(TrainerCallback):
     def _noise(self) -> float:
         """The measurement's noise: one binomial standard error of the target accuracy over the measured forget rows,
         at least one row."""
-        p, n = min(max(self.target_accuracy, 0.0), 1.0), max(self.forget_rows, 1)
-        return max(math.sqrt(p * (1 - p) / n), 1.0 / n)
+        return binomial_standard_error(min(max(self.target_accuracy, 0.0), 1.0), max(self.forget_rows, 1))
 
     def _closer(self, gaps: tuple[float, float]) -> bool:
         """Whether a check with `gaps` is closer to the target than the kept one: its accuracy closer by more than the
