@@ -31,6 +31,7 @@ from dataclasses import asdict
 from hf_unlearn.benchmark.any_data import is_fsdd
 from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments, apply_quick, resolve_defaults
 from hf_unlearn.benchmark.tuning import target_modes, tuning_grid
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS
 
 __all__ = ["BenchmarkArguments", "run_benchmark"]
 
@@ -191,7 +192,7 @@ def kind_grid(args, kind: str, has_unseen_speakers: bool = False) -> list[dict]:
     grid = tuning_grid(args.tune_learning_rates, [args.stop_max_epochs], targets, args.stop_interval)
     if args.stop_retain_tolerance is not None:
         return [{**setting, "stop_retain_tolerance": args.stop_retain_tolerance} for setting in grid]
-    if list(args.tune_stop_standard_errors) == [2.0]:  # the config's default: settings (and job keys) as before
+    if list(args.tune_stop_standard_errors) == [UTILITY_STANDARD_ERRORS]:  # the default: settings, keys as before
         return grid
     return [{**s, "stop_retain_standard_errors": float(k)} for k in args.tune_stop_standard_errors for s in grid]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS
 from hf_unlearn.experiment.defaults import ReferenceTrainingArguments, reference_option
 
 REQUEST_KINDS = ("speaker", "class", "sample", "speaker_id")
@@ -191,7 +192,7 @@ class BenchmarkArguments(ReferenceTrainingArguments):
         },
     )
     tune_stop_standard_errors: list[float] = field(
-        default_factory=lambda: [2.0],
+        default_factory=lambda: [UTILITY_STANDARD_ERRORS],
         metadata={
             "help": "Utility tolerances of the stopping rule the tuner tries, in binomial standard errors of the "
             "original's retain-validation accuracy (without --stop_retain_tolerance)."
@@ -201,7 +202,7 @@ class BenchmarkArguments(ReferenceTrainingArguments):
         default=2, metadata={"help": "Requests per kind the tuning runs on (seed: the first of --seeds)."}
     )
     tune_standard_errors: float = field(
-        default=2.0,
+        default=UTILITY_STANDARD_ERRORS,
         metadata={
             "help": "Utility tolerance in binomial standard errors of the original's retain-validation accuracy."
         },

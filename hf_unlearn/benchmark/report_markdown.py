@@ -14,6 +14,7 @@ from hf_unlearn.benchmark.group_summary import (
     group_evidence,
     target_error_lines,
 )
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS
 
 
 def readme_markers(name: str = "fsdd") -> tuple[str, str]:
@@ -68,14 +69,13 @@ def protocol_lines(result: dict) -> list[str]:
     if args.get("stopping"):
         length = (
             f"stopping target ({args.get('tune_targets')}; the length from the stopping rule, capped at "
-            f"{args.get('stop_max_epochs')} epochs"
+            f"{args.get('stop_max_epochs')} epochs; utility tolerance "
         )
-        tolerances = args.get("tune_stop_standard_errors") or [2.0]
         if args.get("stop_retain_tolerance") is not None:
-            length += f"; utility tolerance {args['stop_retain_tolerance']})"
+            length += f"{args['stop_retain_tolerance']})"
         else:
-            length += f"; utility tolerance {tolerances} binomial standard errors)"
-
+            tolerances = args.get("tune_stop_standard_errors") or [UTILITY_STANDARD_ERRORS]
+            length += f"{tolerances} binomial standard errors)"
     return [
         f"Protocol: each method's learning rate ({args['tune_learning_rates']}) and {length} "
         f"are tuned jointly per request kind on validation data only, on {requests} "

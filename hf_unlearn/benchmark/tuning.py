@@ -46,7 +46,7 @@ Criterion, per (method, request kind), over the grid of learning rates x lengths
 
 from __future__ import annotations
 
-from hf_unlearn.evaluation.intervals import binomial_standard_error
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS, binomial_standard_error
 
 # The only figures a trial passes to the tuner; `validation_view` drops everything else.
 VALIDATION_KEYS = (
@@ -136,7 +136,9 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
-def choose_setting(trials: list[dict], standard_errors: float = 2.0, score: str = "forgetting") -> dict:
+def choose_setting(
+    trials: list[dict], standard_errors: float = UTILITY_STANDARD_ERRORS, score: str = "forgetting"
+) -> dict:
     """Picks one setting from `trials` (each `{"settings": {...}, "request": name, "view": validation_view}`) by the
     criterion of the module docstring, with `score` "forgetting" (gold on forget-validation) or "gold_free".
 

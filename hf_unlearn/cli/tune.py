@@ -28,6 +28,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS
+
 logger = logging.getLogger(__name__)
 TUNED_FIELDS = ("learning_rate", "num_train_epochs")
 
@@ -48,7 +50,8 @@ class TuneArguments:
     )
     tune_epochs: list[float] = field(default_factory=lambda: [1.0, 3.0], metadata={"help": "Lengths tried (epochs)."})
     tune_standard_errors: float = field(
-        default=2.0, metadata={"help": "Utility tolerance in binomial standard errors of the original's accuracy."}
+        default=UTILITY_STANDARD_ERRORS,
+        metadata={"help": "Utility tolerance in binomial standard errors of the original's accuracy."},
     )
 
 

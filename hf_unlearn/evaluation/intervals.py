@@ -68,6 +68,11 @@ METHOD_NAMES = (
 AUC_BOOTSTRAP_SAMPLES = 1000
 
 
+#: How many binomial standard errors of the original's retain-validation accuracy a utility loss may reach before it
+#: counts: the benchmark tuner's default and the stopping rule's default tolerance.
+UTILITY_STANDARD_ERRORS = 2.0
+
+
 def binomial_standard_error(p: float, n: int) -> float:
     """`sqrt(p (1 - p) / n)`, at least `1 / n` (one row) so a perfect score still allows one error
     (the noise the benchmark tuner and the stopping rule allow for)."""

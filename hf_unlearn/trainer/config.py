@@ -23,6 +23,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS
 from hf_unlearn.tasks import task_names
 
 
@@ -232,7 +233,8 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Utility kept: retain-validation accuracy >= the original's minus this (default: 2 SE)."},
     )
     stop_retain_standard_errors: float = field(
-        default=2.0, metadata={"help": "Default utility tolerance in binomial standard errors of the original's."}
+        default=UTILITY_STANDARD_ERRORS,
+        metadata={"help": "Default utility tolerance in binomial standard errors of the original's."},
     )
     stop_monitor_size: int = field(default=512, metadata={"help": "Rows of each set the stopping rule measures."})
     curriculum: str | None = field(
