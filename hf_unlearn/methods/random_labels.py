@@ -36,7 +36,6 @@ class RandomLabelsTrainer(UnlearningTrainer, method="random_labels", aliases=("r
     summary = "per epoch a pass over forget relabelled to another class, then a pass over retain"
     paper = GOLATKAR_2020
     uses_random_labels = True
-
     stops_in_repair = True  # the stopping rule: forget accuracy climbs back during the retain steps it admits
 
     def stopping_point(self, step: int, epoch_end: bool) -> bool:

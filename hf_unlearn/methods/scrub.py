@@ -35,9 +35,9 @@ train mode (batch-norm batch statistics, dropout; as in the code, whose student 
 mode) and the teacher in eval mode, so the forget KL is not at zero and its gradient is not zero. It is zero only for
 a model without batch norm or dropout, where max steps act once min steps have moved the student.
 
-Stopping rule: only steps of a min pass may end a run (`stopping_point`), and reaching the target there means
-landing on it, not passing below it (`stops_in_repair`): the max pass drives forget accuracy far down and the min
-pass brings it back up, through a retrained model's level on a speaker request. The `unslu` preset runs
+Stopping rule: only steps of a min pass may end a run (`stopping_point`), and falling below the target does not end
+it (`stops_in_repair`; `StoppingRule._repair_done` says what does): the max pass drives forget accuracy far down and
+the min pass brings it back up, through a retrained model's level on a speaker request. The `unslu` preset runs
 the max pass before the min pass in each epoch, as the SCRUB code does; UnSLU-BENCH's `train_epoch` runs the retain
 (min) pass first and ends on the forget (max) pass, so its epochs end after a max pass: a deviation from UnSLU-BENCH,
 kept because an epoch ending on a repair pass is what the stopping rule and the divergence guard can judge.
