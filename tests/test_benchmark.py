@@ -15,6 +15,7 @@ from conftest import tone_clip
 from hf_unlearn import benchmark
 from hf_unlearn.benchmark import group_summary as summary
 from hf_unlearn.benchmark import loop, report_markdown, tuning
+from hf_unlearn.benchmark import trials as trial_views
 
 METHODS = ["finetune", "scrub"]  # retain-only, and teacher + forget
 
@@ -81,8 +82,13 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(synthetic_fsd
     monkeypatch.setattr(experiment, "run_request", spy_run_request)
     monkeypatch.setattr(loop, "run_job", spy_run_job)
     monkeypatch.setattr(tuning, "trial_scores", spy_scores)
-    real_removed, removed = loop.class_removed_accuracy, []
-    monkeypatch.setattr(loop, "class_removed_accuracy", lambda *a: removed.append(real_removed(*a)) or removed[-1])
+    real_removed, removed = trial_views.class_removed_accuracy, []
+
+    def spy_removed(*args):
+        removed.append(real_removed(*args))
+        return removed[-1]
+
+    monkeypatch.setattr(trial_views, "class_removed_accuracy", spy_removed)
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["--dataset_name", synthetic_fsdd, "--output_dir", str(out), "--cache_dir", str(cache)]
     argv += ["--methods", *METHODS, "--kinds", "class", "--forget_classes", "0", "1", "--seeds", "0", "1"]
@@ -520,4 +526,4 @@ def test_a_class_requests_utility_baseline_is_the_original_never_naming_the_clas
     labels = [1, 2, 1, 1]
     evaluation = {"outputs": {"original": {"retain": (logits, labels)}}}
     splits = SimpleNamespace(kind="class", forget=Dataset.from_dict({"label": [0, 0]}))
-    assert loop.class_removed_accuracy(evaluation, splits) == 0.75  # plain accuracy: 0.5
+    assert trial_views.class_removed_accuracy(evaluation, splits) == 0.75  # plain accuracy: 0.5

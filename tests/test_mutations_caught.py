@@ -43,7 +43,7 @@ def accuracy(model, extractor, dataset) -> float:
 
 
 def test_trial_view_takes_gold_on_forget_validation_not_on_the_forget_rows():
-    from hf_unlearn.benchmark.loop import trial_view
+    from hf_unlearn.benchmark.trials import trial_view
     from hf_unlearn.benchmark.tuning import trial_scores
 
     # Every model gets a different figure on every split, so a figure read from the wrong split or model shows.

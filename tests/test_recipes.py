@@ -590,7 +590,8 @@ def test_recipe_draws_the_benchmark_splits_and_reference_keys_on_fsdd(recipe, tm
     benchmark's, and so are the reference models' cache keys (same spec, fitted extractor, rows and seed)."""
     import hf_unlearn.experiment
     from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments
-    from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits, validation_splits
+    from hf_unlearn.benchmark.loop import _extractor, _prepared, request_splits
+    from hf_unlearn.benchmark.trials import validation_splits
     from hf_unlearn.experiment.reference_cache import original_training_rows, reference_key
 
     data = write_fsdd(tmp_path / "fsdd")

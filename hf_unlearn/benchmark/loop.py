@@ -9,7 +9,6 @@ single-threaded processes use two cores); each keeps its loaded data and extract
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import io
 import json
@@ -18,9 +17,9 @@ import tempfile
 from dataclasses import asdict
 
 from hf_unlearn.benchmark.benchmark_arguments import REQUEST_KINDS, BenchmarkArguments
+from hf_unlearn.benchmark.trials import evaluation_view, trial_splits, trial_view, validation_splits
 
 SAMPLING_RATE = 8000
-FORGET_VALIDATION = "forget_validation"
 _CACHE: dict = {}  # per process: loaded data, fitted extractors and reference evaluations (see `_context`)
 
 
@@ -169,26 +168,6 @@ def seed_design(args, data, seed: int) -> dict | None:
     return _CACHE[key]
 
 
-def validation_splits(splits) -> dict:
-    """`{"forget_validation": rows}` when the request has validation rows of what it forgets (speaker, class and
-    speaker_id requests), else `{}`: the extra split every trial and run is evaluated on."""
-    return {FORGET_VALIDATION: splits.forget_validation} if splits.forget_validation is not None else {}
-
-
-def trial_splits(splits) -> dict:
-    """What a tuning trial is evaluated on: the forget set, retain-validation (as `retain`) and forget-validation,
-    nothing else (test and forget_test are reporting-only)."""
-    return {"forget": splits.forget, "retain": splits.retain_eval, **validation_splits(splits)}
-
-
-def trial_view(record: dict, eval_splits: dict) -> dict:
-    """The tuner's `validation_view` of a trial's record, evaluated on `eval_splits` (see `trial_splits`)."""
-    from hf_unlearn.benchmark.tuning import validation_view
-
-    sizes = {name: len(rows) for name, rows in eval_splits.items()}
-    return validation_view(record["unlearned"], record["original"], record["gold"] or {}, sizes)
-
-
 def write_job(path: str, stored: dict) -> None:
     """Writes a job's stored dict to `path` atomically (a stopped run leaves no half-written file to resume from)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -271,19 +250,6 @@ def run_job(job: dict) -> dict:
     return stored
 
 
-def evaluation_view(splits, eval_splits: dict):
-    """A copy of `splits` whose `eval_splits()` is `eval_splits`; for tuning trials (no `test` key) its `test` and
-    `forget_test` are emptied, so that nothing downstream can read them."""
-    view = copy.copy(splits)
-    view.eval_splits = lambda: dict(eval_splits)
-    if "test" not in eval_splits:  # a trial never touches the reporting splits, not even their sizes
-        view.test = splits.retain_eval.select([])
-        view.forget_test = None
-    counts = view.summary() if "test" not in eval_splits else splits.summary()
-    view.summary = lambda: dict(counts)
-    return view
-
-
 def _evaluation(key, references, eval_splits, extractor):
     """`evaluate_references` of the request's reference models, once per process and (request, seed, mode)."""
     from hf_unlearn.experiment import evaluate_references
@@ -343,24 +309,10 @@ def _unlearn(job, args, splits, extractor, references, run_request) -> dict:
         record[name] = {k: v for k, v in (record.get(name) or {}).items() if isinstance(v, (int, float))}
     out = {"record": record, "evaluated_splits": sorted(eval_splits)}
     if tuning:
-        out["view"] = trial_view(record, eval_splits)
-        if splits.kind == "class":  # the utility a retrained model reaches: the original never naming the class
-            out["view"]["original_retain_validation_accuracy"] = class_removed_accuracy(evaluation, splits)
+        out["view"] = trial_view(record, eval_splits, evaluation, splits)
     elif card:
         out["card"] = card
     return out
-
-
-def class_removed_accuracy(evaluation: dict, splits) -> float:
-    """The original's retain-validation accuracy when it never names the request's forgotten classes (its top class
-    among the others): a class request's utility baseline in the tuner, as in the stopping rule. A retrained model
-    never names the class and gains the rows the original confused with it, so the original's plain accuracy would
-    pass settings that stop short of gold's utility."""
-    from hf_unlearn.hub.speaker_labels import accuracy_without_labels
-
-    logits, labels = evaluation["outputs"]["original"]["retain"]
-    forgotten = sorted({int(label) for label in splits.forget["label"]})
-    return accuracy_without_labels(logits, labels, forgotten)
 
 
 def lora_config(rank: int):

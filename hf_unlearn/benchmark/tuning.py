@@ -24,7 +24,7 @@ Criterion, per (method, request kind), over the grid of learning rates x lengths
 `--tune_requests` requests of the kind (seed 0), figures averaged over those requests:
 
 1. Utility: every request keeps retain-validation accuracy within `k` binomial standard errors of the original's (for
-   a class request: of the original's when it never names the forgotten class, `loop.class_removed_accuracy`),
+   a class request: of the original's when it never names the forgotten class, `trials.class_removed_accuracy`),
    `acc_rv(model) >= acc_rv(original) - k * sqrt(p (1 - p) / n)` with `p = acc_rv(original)`, `n` its row count and
    at least one row's worth (`1 / n`, so a perfect original still allows one error); `k = --tune_standard_errors`.
 2. Forgetting (benchmark score, gold known): `|acc_fv(model) - acc_fv(gold)|` on forget-validation. For sample

@@ -87,7 +87,7 @@ class PreparedRequest(NamedTuple):
 
 def prepare(demo_args, data, sampling_rate: int) -> PreparedRequest:
     """The demo's request (`demo.prepare_request`), without shadow models, evaluated on the trial splits only."""
-    from hf_unlearn.benchmark.loop import trial_splits
+    from hf_unlearn.benchmark.trials import trial_splits
     from hf_unlearn.cli.demo import prepare_request
     from hf_unlearn.experiment import evaluate_references
 
@@ -100,7 +100,7 @@ def prepare(demo_args, data, sampling_rate: int) -> PreparedRequest:
 
 def trial(method: str, settings: dict, prepared: PreparedRequest, seed: int) -> dict:
     """One setting of one method on one request, evaluated on the trial splits only; returns the tuner's view."""
-    from hf_unlearn.benchmark.loop import evaluation_view, trial_view
+    from hf_unlearn.benchmark.trials import evaluation_view, trial_view
     from hf_unlearn.experiment import run_request
 
     view_of_splits = evaluation_view(prepared.splits, prepared.eval_splits)

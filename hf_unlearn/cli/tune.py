@@ -76,7 +76,7 @@ def write_settings_file(path: str, method: str, kind: str, settings: dict, comma
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the command; returns `{"kind", "method", "choice", "trials", "settings_file"}`."""
-    from hf_unlearn.benchmark.loop import evaluation_view, trial_splits, trial_view
+    from hf_unlearn.benchmark.trials import evaluation_view, trial_splits, trial_view
     from hf_unlearn.benchmark.tuning import choose_setting, tuning_grid
     from hf_unlearn.checks import check_launch
     from hf_unlearn.cli.unlearn import parse_arguments, prepare_request, setup_logging
