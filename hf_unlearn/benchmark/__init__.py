@@ -270,6 +270,8 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     from hf_unlearn.experiment import method_settings
 
     if args.report_only:
+        from hf_unlearn.benchmark.report_only import report_only
+
         return report_only(args, argv, log)
     methods = _check(args)
     args = resolve_defaults(args)
@@ -337,52 +339,6 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     errors = [{k: run.get(k) for k in ("request", "seed", "method", "error")} for run in stored if run.get("error")]
     extra["placeholders"] = placeholders
     return finish(args, runs, errors, tuning, command, output_dir, time.perf_counter() - started, log, extra)
-
-
-def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
-    """Rewrites the summary of `<output_dir>/<name>.json` from its stored runs without training anything: the runs,
-    errors, tuning, command, date, arguments and what depended on the data (title, split design, settings file) are
-    kept; each run's card is read back from `<output_dir>/runs/`
-    (for the best-run cards); the report's own command and date are recorded under `report`."""
-    import glob
-
-    if args.name is None:  # the defaults that depend on the data (the results' name), as a run fills them
-        resolve_defaults(args)
-    output_dir = args.output_dir or "benchmark_results"
-    path = os.path.join(output_dir, f"{args.name}.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--report_only re-aggregates {path}, which does not exist: run the benchmark first.")
-    with open(path) as handle:
-        previous = json.load(handle)
-    cards = {}
-    for stored in glob.glob(os.path.join(output_dir, "runs", "*.json")):
-        with open(stored) as handle:
-            run = json.load(handle)
-        if run.get("card"):
-            cards[_identity(run)] = run["card"]
-    runs = [
-        {**run, **({"card": cards[_identity(run)]} if _identity(run) in cards else {})} for run in previous["runs"]
-    ]
-    report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
-    # What the run knew of its data and this command does not (no data is loaded here): kept as the run wrote it.
-    data_keys = ("benchmark", "splits", "settings_file", "settings_from")
-    kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", *data_keys) if key in previous}
-    kept["report"] = {"command": report, "date": datetime.date.today().isoformat(), "hf_unlearn": _version()}
-    tuning = (previous.get("tuning") or {}).get("kinds", {})
-    kept["criterion"] = (previous.get("tuning") or {}).get("criterion")  # the one the runs were tuned by
-    log(f"Re-aggregating {len(runs)} stored run(s) of {path} ({sum(_identity(r) in cards for r in runs)} with cards)")
-    errors, wall = previous.get("errors", []), previous.get("wall_time", 0.0)
-    return finish(args, runs, errors, tuning, previous["command"], output_dir, wall, log, kept)
-
-
-def _identity(run: dict) -> tuple:
-    return run["group"], run["request"], run["seed"], run["method"], json.dumps(run.get("settings"), sort_keys=True)
-
-
-def _version() -> str:
-    import hf_unlearn
-
-    return hf_unlearn.__version__
 
 
 def finish(args, runs, errors, tuning, command, output_dir, wall, log=print, extra=None) -> dict:
