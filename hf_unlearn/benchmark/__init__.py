@@ -269,10 +269,11 @@ def run_benchmark(args: BenchmarkArguments, argv: list[str] | None = None, log=p
     from hf_unlearn.benchmark.loop import build_requests, init_worker, load_data, run_jobs, seed_design
     from hf_unlearn.experiment import method_settings
 
-    if args.report_only:
-        from hf_unlearn.benchmark.report_only import report_only
+    if args.report_only:  # re-aggregate the stored runs, recording this command as the report's
+        from hf_unlearn.benchmark.report_only import stored_result
 
-        return report_only(args, argv, log)
+        report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
+        return finish(args, *stored_result(args, report, log))
     methods = _check(args)
     args = resolve_defaults(args)
     if "speaker_id" in args.kinds and not is_fsdd(args):

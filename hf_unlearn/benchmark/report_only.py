@@ -1,5 +1,6 @@
-"""`hf-unlearn benchmark --report_only`: rewrites a benchmark's summary, report, figure, cards and README block from
-its stored runs, without training anything (a change to the summaries or the report applied to published runs)."""
+"""`hf-unlearn benchmark --report_only`: a benchmark's stored result read back, for `finish` to rewrite its summary,
+report, figure, cards and README block without training anything (a change to the summaries or the report applied to
+published runs)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,15 @@ import datetime
 import glob
 import json
 import os
-import shlex
-import sys
 
-from hf_unlearn.benchmark import COMMAND, finish, public_arguments
 from hf_unlearn.benchmark.benchmark_arguments import BenchmarkArguments, resolve_defaults
 
 
-def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=print) -> dict:
-    """Rewrites the summary of `<output_dir>/<name>.json` from its stored runs without training anything: the runs,
-    errors, tuning, command, date, arguments and what depended on the data (title, split design, settings file) are
-    kept; each run's card is read back from `<output_dir>/runs/`
-    (for the best-run cards); the report's own command and date are recorded under `report`."""
+def stored_result(args: BenchmarkArguments, report: str, log=print) -> tuple:
+    """`finish`'s arguments after `args` for `<output_dir>/<name>.json`'s stored runs: the runs, errors, tuning,
+    command, date, arguments and what depended on the data (title, split design, settings file) are kept; each run's
+    card is read back from `<output_dir>/runs/` (for the best-run cards); the report's own command (`report`) and
+    date are recorded under `report`."""
     if args.name is None:  # the defaults that depend on the data (the results' name), as a run fills them
         resolve_defaults(args)
     output_dir = args.output_dir or "benchmark_results"
@@ -36,7 +34,6 @@ def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=pri
     runs = [
         {**run, **({"card": cards[_identity(run)]} if _identity(run) in cards else {})} for run in previous["runs"]
     ]
-    report = " ".join([COMMAND, *map(shlex.quote, public_arguments(sys.argv[1:] if argv is None else argv, args))])
     # What the run knew of its data and this command does not (no data is loaded here): kept as the run wrote it.
     data_keys = ("benchmark", "splits", "settings_file", "settings_from")
     kept = {key: previous[key] for key in ("date", "arguments", "hf_unlearn", *data_keys) if key in previous}
@@ -45,7 +42,7 @@ def report_only(args: BenchmarkArguments, argv: list[str] | None = None, log=pri
     kept["criterion"] = (previous.get("tuning") or {}).get("criterion")  # the one the runs were tuned by
     log(f"Re-aggregating {len(runs)} stored run(s) of {path} ({sum(_identity(r) in cards for r in runs)} with cards)")
     errors, wall = previous.get("errors", []), previous.get("wall_time", 0.0)
-    return finish(args, runs, errors, tuning, previous["command"], output_dir, wall, log, kept)
+    return runs, errors, tuning, previous["command"], output_dir, wall, log, kept
 
 
 def _identity(run: dict) -> tuple:
