@@ -159,7 +159,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m("benchmark/tuning.py", '"num_forget_validation": sizes.get("forget_validation", 0)',
        '"num_forget_validation": sizes.get("forget", 0)', "forget-validation size from the forget rows",
        [CAUGHT, DECIDING], "trial_view or tuner"),
-    _m("benchmark/tuning.py", "return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)",
+    _m("evaluation/intervals.py", "return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)",
        "return math.sqrt(max(p * (1 - p), 0.0) / n)", "no one-row floor on the standard error",
        [DECIDING], "tuner"),
     _m("benchmark/tuning.py", '"utility_kept": utility_loss <= tolerance', '"utility_kept": utility_loss < tolerance',
