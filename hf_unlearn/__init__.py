@@ -45,6 +45,7 @@ BUILT_IN_METHODS = {
     "bad_teaching": ("BadTeachingConfig", "BadTeachingTrainer"),
     "bad_teaching_lite": ("BadTeachingLiteConfig", "BadTeachingLiteTrainer"),
     "cf_k": ("CFkConfig", "CFkTrainer"),
+    "eu_k": ("EUkConfig", "EUkTrainer"),
     "finetune": ("FinetuneConfig", "FinetuneTrainer"),
     "gradient_ascent": ("GradientAscentConfig", "GradientAscentTrainer"),
     "l1_sparse": ("L1SparseConfig", "L1SparseTrainer"),

@@ -78,7 +78,7 @@ def _initial_weights() -> dict[str, torch.Tensor]:
 
 
 def test_every_method_is_covered():
-    """All 13 built-in methods run with full weights, and with LoRA every one that accepts an adapter (between the
+    """Every built-in method runs with full weights, and with LoRA every one that accepts an adapter (between the
     default and the slow suite); a method registered later joins."""
     import hf_unlearn
 

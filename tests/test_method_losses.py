@@ -65,7 +65,7 @@ def perturb(model, scale=0.2) -> None:
             parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
 
 
-@pytest.mark.parametrize("method", ["finetune", "cf_k", "reset_perturb"])
+@pytest.mark.parametrize("method", ["finetune", "cf_k", "eu_k", "reset_perturb"])
 def test_retain_only_methods_minimise_retain_cross_entropy(method, toy_splits, tmp_path):
     trainer = tiny_trainer(method, toy_splits, tmp_path)
     trainer.model.eval()

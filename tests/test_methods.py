@@ -16,6 +16,7 @@ METHOD_CASES = {
     "bad_teaching": {"terms": {"forget", "retain"}},
     "bad_teaching_lite": {"terms": {"forget", "retain"}},
     "cf_k": {"terms": {"retain"}},
+    "eu_k": {"terms": {"retain"}},
     "finetune": {"terms": {"retain"}},
     "gradient_ascent": {"terms": {"forget"}},
     "l1_sparse": {"terms": {"retain", "l1"}},
@@ -257,10 +258,11 @@ def test_presets():
 @pytest.mark.parametrize("kind", ["cnn", "wav2vec2"])
 @pytest.mark.parametrize("reinit", [False, True])
 def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path):
-    """CF-k (and EU-k with reinit): parameters outside the last k top-level modules are bitwise unchanged, the head
-    changed."""
+    """CF-k (and EU-k with reinit): parameters and buffers (batch-norm statistics) outside the last k top-level
+    modules are bitwise unchanged, the head changed."""
     model, extractor = build_tiny_model(kind)
     original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     from hf_unlearn import CFkConfig
 
     args = tiny_args(CFkConfig, tmp_path, k=1, reinit=reinit)
@@ -281,6 +283,31 @@ def test_cf_k_trains_only_the_last_k_modules(kind, reinit, toy_splits, tmp_path)
         else:
             assert not parameter.requires_grad
             assert torch.equal(parameter.detach(), original[name]), name
+    assert buffers or kind != "cnn"  # the CNN's batch norm has running statistics to keep
+    assert all(torch.equal(b, buffers[n]) for n, b in trainer.model.named_buffers()), "frozen buffers moved"
+
+
+def test_eu_k_is_cf_k_with_reinit(toy_splits, tmp_path):
+    """`method="eu_k"` re-initialises by default: under one seed it ends bitwise where CF-k with `reinit=True` ends,
+    and away from CF-k's fine-tuned head."""
+    from hf_unlearn import CFkConfig, EUkConfig
+
+    def run(method, config_class, **fields):
+        model, extractor = build_tiny_model("cnn")
+        trainer = UnlearningTrainer(
+            method=method,
+            model=model,
+            args=tiny_args(config_class, tmp_path / f"{method}-{fields}", **fields),
+            forget_dataset=toy_splits.forget,
+            retain_dataset=toy_splits.retain,
+            processing_class=extractor,
+        )
+        trainer.train()
+        return trainer.model.state_dict()
+
+    eu_k, cf_k_reinit, cf_k = run("eu_k", EUkConfig), run("cf_k", CFkConfig, reinit=True), run("cf_k", CFkConfig)
+    assert all(torch.equal(eu_k[name], cf_k_reinit[name]) for name in eu_k)
+    assert not torch.equal(eu_k["classifier.weight"], cf_k["classifier.weight"])
 
 
 @pytest.mark.parametrize("method", ["npo", "scrub", "bad_teaching_lite"])

@@ -176,6 +176,7 @@ CURRICULUM_TERMS = {
     "bad_teaching": {"forget", "retain"},
     "bad_teaching_lite": {"forget", "retain"},
     "cf_k": {"retain"},
+    "eu_k": {"retain"},
     "finetune": {"retain"},
     "gradient_ascent": {"forget"},
     "l1_sparse": {"retain"},  # the L1 penalty is not a per-sample loss: it stays as it is

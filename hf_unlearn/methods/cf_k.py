@@ -11,8 +11,10 @@ order than they are applied would be picked wrongly: check `trainer.trainable_mo
 
 Deviations: "blocks" are top-level child modules rather than the paper's ResNet stages. Freezing happens in
 `before_optimizer()` (the trainer's one place for parameter selection), so the optimizer only sees the last `k`
-blocks; a resumed run freezes the same blocks again without re-initialising them. Re-initialisation calls
-`reset_parameters()` on every sub-module that has one, under the run's seed.
+blocks; a resumed run freezes the same blocks again without re-initialising them. The frozen modules run in eval mode
+during training, so that their batch-norm statistics stay the original's and the trained blocks learn from the
+features the unlearned model will compute (no dropout in front of them): frozen means unchanged, buffers included.
+Re-initialisation calls `reset_parameters()` on every sub-module that has one, under the run's seed.
 CF-k refuses `peft_config=`: choosing the trained blocks is already its parameter-efficient scheme (see `peft_note`).
 """
 
@@ -94,5 +96,15 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
                 parameter.requires_grad_(True)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self._hold_frozen_modules(model)
         retain = self.side_loss(model, inputs, "retain")
         return (retain, None) if return_outputs else retain
+
+    def _hold_frozen_modules(self, model) -> None:
+        """Runs every top-level module but the trained ones in eval mode: the Trainer puts the whole model in train
+        mode before each step, which would move the frozen blocks' batch-norm statistics (their weights are frozen,
+        their buffers are not) and drop out the features the trained blocks learn from."""
+        trained = set(self.trainable_module_names)
+        for name, module in self.accelerator.unwrap_model(model).named_children():
+            if name not in trained:
+                module.eval()
