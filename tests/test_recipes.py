@@ -759,6 +759,13 @@ def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
         return run_request(method, settings, splits, *args, **kwargs)
 
     monkeypatch.setattr(hf_unlearn.experiment, "run_request", spy)
+    # A class request's utility baseline is the original that never names the class, as in the benchmark's tuner.
+    import hf_unlearn.benchmark.trials as trial_views
+
+    real_removed, removed = trial_views.class_removed_accuracy, []
+    monkeypatch.setattr(
+        trial_views, "class_removed_accuracy", lambda *a: removed.append(real_removed(*a)) or removed[-1]
+    )
     settings_file = tmp_path / "mine.json"
     argv = ["--method", "finetune", "--dataset_name", data, "--forget_classes", "1", *MFCC]
     # A larger validation share, so that the class has held-out validation rows on this tiny folder.
@@ -774,6 +781,8 @@ def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
     result = tune([*argv, "--settings_file", str(settings_file), *grid])
     assert len(seen) == 2 and all(split not in names for names in seen for split in ("test", "forget_test"))
     assert "forget_validation" in seen[0]  # the class's held-out validation rows: the gold comparison
+    baselines = [trial["view"]["original_retain_validation_accuracy"] for trial in result["trials"]]
+    assert len(removed) == 2 and baselines == removed
     chosen = result["choice"]["settings"]
     written = json.loads(settings_file.read_text())["methods"]["finetune"]["class"]
     assert written == chosen and chosen["learning_rate"] in (1e-4, 3e-3)

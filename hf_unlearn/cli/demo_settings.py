@@ -109,7 +109,8 @@ def trial(method: str, settings: dict, prepared: PreparedRequest, seed: int) -> 
             method, settings, view_of_splits, prepared.extractor, prepared.references, seed=seed,
             output_dir=scratch, use_cpu=True, disable_tqdm=True, save=False, evaluation=prepared.evaluation,
         )  # fmt: skip
-    return {"view": trial_view(record, prepared.eval_splits), "stop_reason": record.get("stop_reason")}
+    view = trial_view(record, prepared.eval_splits, prepared.evaluation, prepared.splits)
+    return {"view": view, "stop_reason": record.get("stop_reason")}
 
 
 def tune_demo(args: DemoTuningArguments, argv: list[str] | None = None, log=print) -> dict:

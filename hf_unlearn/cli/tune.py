@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
                 method, config, view, extractor, references, seed=training_args.seed, output_dir=scratch,
                 save=False, evaluation=evaluation, **columns,
             )  # fmt: skip
-        trial = {"settings": point, "request": kind, "view": trial_view(record, eval_splits)}
+        trial = {"settings": point, "request": kind, "view": trial_view(record, eval_splits, evaluation, splits)}
         trials.append(trial)
         logger.info("Trial %s: %s", point, trial["view"])
     choice = choose_setting(trials, tune_args.tune_standard_errors, score)
