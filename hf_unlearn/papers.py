@@ -163,3 +163,7 @@ LORA_FORGETTING_RUNS = (
     "measured with `hf-unlearn benchmark --lora_r 8` on a 0.44 M-parameter AST trained from a config, class "
     "requests, 3 seeds, learning rate tuned on validation; docs/lora.md"
 )
+WHISPER_LORA_RUNS = (
+    "measured with `hf-unlearn benchmark --lora_r 8 --tune_epochs 1 2 3` on a 0.37 M-parameter Whisper encoder "
+    "trained from a config, class requests, 3 seeds, learning rate and length tuned on validation; docs/lora.md"
+)

@@ -36,7 +36,7 @@ import torch
 from hf_unlearn.data.collator import FORGET_FLAG, model_batch
 from hf_unlearn.data.streams import MixedUnlearningDataset
 from hf_unlearn.losses import bad_teaching_kl
-from hf_unlearn.papers import CHUNDAWAT_2023, LORA_FORGETTING_RUNS
+from hf_unlearn.papers import CHUNDAWAT_2023, LORA_FORGETTING_RUNS, WHISPER_LORA_RUNS
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.sharding import is_sharded
 from hf_unlearn.trainer.teachers import freeze, incompetent_teacher
@@ -108,7 +108,8 @@ class BadTeachingTrainer(UnlearningTrainer, method="bad_teaching", aliases=("bt"
     requires_teacher = True
     peft_note = (
         "under LoRA r=8 it forgets a class of FSDD digits only partly (forget accuracy 0.277 above gold's, full "
-        "weights 0.152; " + LORA_FORGETTING_RUNS + "); the light variant (BT-L) reached gold there."
+        "weights 0.152; " + LORA_FORGETTING_RUNS + "); the light variant (BT-L) reached gold there. On a Whisper "
+        "encoder it forgot FSDD's class under LoRA (+0.012 above gold, test -0.009; " + WHISPER_LORA_RUNS + ")."
     )
 
     def __init__(self, *args, incompetent_teacher_model=None, **kwargs):

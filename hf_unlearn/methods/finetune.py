@@ -8,7 +8,7 @@ where the reference code keeps it flat over runs this short.
 
 from dataclasses import dataclass
 
-from hf_unlearn.papers import LORA_FORGETTING_RUNS, UNSLU_BENCH
+from hf_unlearn.papers import LORA_FORGETTING_RUNS, UNSLU_BENCH, WHISPER_LORA_RUNS
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
@@ -27,10 +27,11 @@ class FinetuneTrainer(UnlearningTrainer, method="finetune", aliases=("ft",)):
     uses_forget = False
     default_epoch_over = "retain"
     peft_note = (
-        "under LoRA r=8 fine-tuning on retain alone did not forget a class of FSDD digits in one epoch (forget "
-        "accuracy 1.000, gold 0.000), while it did on Speech Commands words ("
+        "under LoRA r=8 fine-tuning on retain alone did not forget a class of FSDD digits in one epoch on an AST "
+        "(forget accuracy 1.000, gold 0.000), while it did on Speech Commands words ("
         + LORA_FORGETTING_RUNS
-        + "): an adapter leaves what the frozen weights know."
+        + "): an adapter leaves what the frozen weights know. On a Whisper encoder it forgot both datasets' classes "
+        "(forget accuracy within 0.001 of gold, test -0.010 and +0.009; " + WHISPER_LORA_RUNS + ")."
     )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
