@@ -1,7 +1,8 @@
 """Batch-norm running statistics during unlearning, for every method (the MFCC CNN has batch norm).
 
 By default a forward pass on forget data (forget rows, UNSIR's noise, mixed forget + retain batches) and a teacher
-pass leave `running_mean`, `running_var` and `num_batches_tracked` untouched; only retain passes move them. Checked on
+pass leave `running_mean`, `running_var` and `num_batches_tracked` untouched; only retain passes move them (in the
+trained modules only, for the methods that freeze the rest: CF-k, EU-k). Checked on
 one training step at learning rate 0 (weights unchanged): the statistics after the step equal those of the weights the
 step started from after one train-mode forward of the step's retain rows alone (unchanged when the step has none).
 """
@@ -63,6 +64,10 @@ def step_and_expected(method, splits, tmp_path, **fields):
     retain = inputs.get("retain") if FORGET_FLAG not in inputs else None
     if retain is not None:
         expected_model.train()
+        # CF-k and EU-k train the last blocks only; the frozen ones keep the original's statistics.
+        for name, module in expected_model.named_children():
+            if name not in getattr(trainer, "trainable_module_names", [name]):
+                module.eval()
         with torch.no_grad():
             trainer.task.logits(expected_model, model_batch(retain))
     return bn_state(trainer.model), bn_state(expected_model), inputs

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from hf_unlearn.papers import GOEL_2022
 from hf_unlearn.trainer.config import UnlearningConfig, unslu_preset
+from hf_unlearn.trainer.sharding import reset_parameters_whole
 from hf_unlearn.trainer.trainer import UnlearningTrainer
 
 
@@ -91,7 +92,7 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
             if reinit:
                 for submodule in module.modules():
                     if hasattr(submodule, "reset_parameters"):
-                        submodule.reset_parameters()
+                        reset_parameters_whole(submodule)  # an FSDP2-sharded module gets the whole module's values
             for parameter in module.parameters():
                 parameter.requires_grad_(True)
 
@@ -104,7 +105,10 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
         """Runs every top-level module but the trained ones in eval mode: the Trainer puts the whole model in train
         mode before each step, which would move the frozen blocks' batch-norm statistics (their weights are frozen,
         their buffers are not) and drop out the features the trained blocks learn from."""
-        trained = set(self.trainable_module_names)
-        for name, module in self.accelerator.unwrap_model(model).named_children():
+        unwrapped = self.accelerator.unwrap_model(model)
+        # Set when train() creates the optimizer; a loss computed before that holds the same blocks.
+        names = getattr(self, "trainable_module_names", None)
+        trained = set(names if names is not None else (name for name, _ in last_k_modules(unwrapped, self.args.k)))
+        for name, module in unwrapped.named_children():
             if name not in trained:
                 module.eval()
