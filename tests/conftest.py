@@ -246,6 +246,22 @@ def train_toy_model(train_dataset, folder, seed: int = 0):
     return model, extractor
 
 
+@pytest.fixture
+def class_baselines(monkeypatch) -> list[float]:
+    """Every class utility baseline a tuner computes (`hf_unlearn.benchmark.trials.class_removed_accuracy`), in call
+    order: the real function runs and each result is recorded."""
+    import hf_unlearn.benchmark.trials as trials
+
+    real, seen = trials.class_removed_accuracy, []
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(trials, "class_removed_accuracy", spy)
+    return seen
+
+
 @pytest.fixture(autouse=True)
 def _restore_hf_unlearn_log_level():
     """A command run in-process (`hf-unlearn unlearn`, the demo, a replica's `quiet_replica`) sets the `hf_unlearn`

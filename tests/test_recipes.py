@@ -743,7 +743,7 @@ def test_recipe_on_speech_commands_folder_without_split_lists_holds_out_by_speak
 
 
 # ------------------------------------------------------------------------------------------------------- tune
-def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
+def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch, class_baselines):
     """`hf-unlearn tune` on a tiny FSDD folder: every trial sees validation splits only (never test or forget_test),
     the choice lands in the settings file under the request kind, and `unlearn --method_settings FILE` uses it."""
     import hf_unlearn.experiment
@@ -759,13 +759,6 @@ def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
         return run_request(method, settings, splits, *args, **kwargs)
 
     monkeypatch.setattr(hf_unlearn.experiment, "run_request", spy)
-    # A class request's utility baseline is the original that never names the class, as in the benchmark's tuner.
-    import hf_unlearn.benchmark.trials as trial_views
-
-    real_removed, removed = trial_views.class_removed_accuracy, []
-    monkeypatch.setattr(
-        trial_views, "class_removed_accuracy", lambda *a: removed.append(real_removed(*a)) or removed[-1]
-    )
     settings_file = tmp_path / "mine.json"
     argv = ["--method", "finetune", "--dataset_name", data, "--forget_classes", "1", *MFCC]
     # A larger validation share, so that the class has held-out validation rows on this tiny folder.
@@ -781,8 +774,9 @@ def test_tune_writes_a_settings_file_that_unlearn_reads(tmp_path, monkeypatch):
     result = tune([*argv, "--settings_file", str(settings_file), *grid])
     assert len(seen) == 2 and all(split not in names for names in seen for split in ("test", "forget_test"))
     assert "forget_validation" in seen[0]  # the class's held-out validation rows: the gold comparison
+    # A class request's utility baseline is the original that never names the class, as in the benchmark's tuner.
     baselines = [trial["view"]["original_retain_validation_accuracy"] for trial in result["trials"]]
-    assert len(removed) == 2 and baselines == removed
+    assert len(class_baselines) == 2 and baselines == class_baselines
     chosen = result["choice"]["settings"]
     written = json.loads(settings_file.read_text())["methods"]["finetune"]["class"]
     assert written == chosen and chosen["learning_rate"] in (1e-4, 3e-3)
