@@ -106,9 +106,7 @@ class CFkTrainer(UnlearningTrainer, method="cf_k", aliases=("cf-k", "cfk")):
         mode before each step, which would move the frozen blocks' batch-norm statistics (their weights are frozen,
         their buffers are not) and drop out the features the trained blocks learn from."""
         unwrapped = self.accelerator.unwrap_model(model)
-        # Set when train() creates the optimizer; a loss computed before that holds the same blocks.
-        names = getattr(self, "trainable_module_names", None)
-        trained = set(names if names is not None else (name for name, _ in last_k_modules(unwrapped, self.args.k)))
+        trained = {name for name, _ in last_k_modules(unwrapped, self.args.k)}  # also before train() chose them
         for name, module in unwrapped.named_children():
             if name not in trained:
                 module.eval()

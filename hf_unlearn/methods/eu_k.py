@@ -38,7 +38,4 @@ class EUkConfig(CFkConfig):
 class EUkTrainer(CFkTrainer, method="eu_k", aliases=("eu-k", "euk")):
     config_class = EUkConfig
     summary = "EU-k: re-initialise the last `k` top-level modules, freeze the rest, train them on retain"
-    peft_note = (
-        "EU-k re-initialises and trains the last k blocks of the model; a PEFT adapter already fixes which "
-        "parameters train, and a PeftModel's only top-level module is the whole base model."
-    )
+    # peft_note: CF-k's, which gives EU-k's reason too.
