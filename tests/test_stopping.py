@@ -206,11 +206,25 @@ def test_the_default_utility_tolerance_is_a_number_of_standard_errors(splits, tr
     for k in (2.0, 6.0):
         trainer = make(splits, trained, tmp_path / str(k), stop_target_accuracy=0.5, stop_retain_tolerance=None,
                        stop_retain_standard_errors=k)  # fmt: skip
-        trainer.train()  # the toy original solves its few validation rows: one row's worth
-        assert trainer.stopping.record()["retain_tolerance"] == pytest.approx(1 / n)
+        trainer.train()  # the toy original solves its few validation rows: k rows' worth, as the tuner allows
+        assert trainer.stopping.record()["retain_tolerance"] == pytest.approx(k / n)
+        assert trainer.stopping._tolerance() == pytest.approx(tuner_tolerance(1.0, n, k))
         trainer.stopping.original_utility = 0.8  # an original that misses some rows: k standard errors
-        assert trainer.stopping._tolerance() == pytest.approx(max(k * (0.8 * 0.2 / n) ** 0.5, 1 / n))
+        assert trainer.stopping._tolerance() == pytest.approx(k * max((0.8 * 0.2 / n) ** 0.5, 1 / n))
+        assert trainer.stopping._tolerance() == pytest.approx(tuner_tolerance(0.8, n, k))
         assert trainer.stopping._tolerance() > 1 / n
+
+
+def tuner_tolerance(p: float, n: int, k: float) -> float:
+    """The utility tolerance the benchmark tuner grants a trial whose original scores `p` on `n` rows: a setting the
+    tuner accepts must be one the rule keeps."""
+    from hf_unlearn.benchmark.tuning import VALIDATION_KEYS, trial_scores
+
+    view = dict.fromkeys(VALIDATION_KEYS) | {
+        "original_retain_validation_accuracy": p, "num_retain_validation": n, "retain_validation_accuracy": p,
+        "num_forget_validation": 0, "forget_accuracy": p,
+    }  # fmt: skip
+    return trial_scores(view, k)["utility_tolerance"]
 
 
 def test_a_class_requests_utility_baseline_is_the_original_that_never_names_the_class(splits, trained, tmp_path):

@@ -26,7 +26,8 @@ Criterion, per (method, request kind), over the grid of learning rates x lengths
 1. Utility: every request keeps retain-validation accuracy within `k` binomial standard errors of the original's (for
    a class request: of the original's when it never names the forgotten class, `trials.class_removed_accuracy`),
    `acc_rv(model) >= acc_rv(original) - k * sqrt(p (1 - p) / n)` with `p = acc_rv(original)`, `n` its row count and
-   at least one row's worth (`1 / n`, so a perfect original still allows one error); `k = --tune_standard_errors`.
+   each at least one row's worth (`1 / n`, so a perfect original still allows `k` errors; the stopping rule's
+   tolerance, `intervals.utility_tolerance`); `k = --tune_standard_errors`.
 2. Forgetting (benchmark score, gold known): `|acc_fv(model) - acc_fv(gold)|` on forget-validation. For sample
    requests there are no forget-validation rows; the proxy is that the forget set must not be recognised better than
    held-out data of the same distribution: `|acc_forget(model) - acc_rv(model)|` (a retrained model's forget rows are
@@ -46,7 +47,7 @@ Criterion, per (method, request kind), over the grid of learning rates x lengths
 
 from __future__ import annotations
 
-from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS, binomial_standard_error
+from hf_unlearn.evaluation.intervals import UTILITY_STANDARD_ERRORS, binomial_standard_error, utility_tolerance
 
 # The only figures a trial passes to the tuner; `validation_view` drops everything else.
 VALIDATION_KEYS = (
@@ -111,7 +112,7 @@ def trial_scores(view: dict, standard_errors: float) -> dict:
     if unknown:
         raise ValueError(f"The tuner reads validation figures only; got {sorted(unknown)}.")
     p, n = view["original_retain_validation_accuracy"], view["num_retain_validation"]
-    tolerance = standard_errors * binomial_standard_error(p, n)
+    tolerance = utility_tolerance(p, n, standard_errors)
     utility_loss = p - view["retain_validation_accuracy"]
     if view.get("forget_validation_accuracy") is not None and view["num_forget_validation"]:
         gold_fv = view["gold_forget_validation_accuracy"]

@@ -81,6 +81,13 @@ def binomial_standard_error(p: float, n: int) -> float:
     return max(math.sqrt(max(p * (1 - p), 0.0) / n), 1.0 / n)
 
 
+def utility_tolerance(p: float, n: int, standard_errors: float) -> float:
+    """How far below the original's accuracy `p` on `n` utility rows a model may fall and still keep utility:
+    `standard_errors` binomial standard errors of `p` (each at least one row's worth). The benchmark tuner and the
+    stopping rule both judge utility with it, so a setting the tuner accepts is one the rule would keep."""
+    return standard_errors * binomial_standard_error(p, n)
+
+
 def normal_quantile(level: float) -> float:
     """The standard normal quantile of a two-sided interval of coverage `level` (1.645 for 90 %)."""
     return NormalDist().inv_cdf(0.5 + level / 2)

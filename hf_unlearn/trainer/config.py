@@ -144,7 +144,7 @@ class UnlearningConfig(TrainingArguments):
         stop_retain_tolerance (`float`, *optional*):
             A check keeps utility when its retain-validation accuracy is at least the original's minus this; by
             default `stop_retain_standard_errors` binomial standard errors of the original's accuracy on those rows
-            (at least one row's worth): a smaller loss cannot be told from the rows' noise.
+            (each at least one row's worth): a smaller loss cannot be told from the rows' noise.
         stop_retain_standard_errors (`float`, *optional*, defaults to 2.0):
             The default tolerance in binomial standard errors (2: the benchmark tuner's own utility tolerance). A
             scale-free setting that carries over between validation sets of different sizes and accuracies, so the

@@ -13,7 +13,7 @@ statistics written):
 - the **utility**: accuracy on retain-validation rows (the retain monitor rows when none are given), kept when it is
   at least the original's (for a class request: the original's when it never names the forgotten classes) minus
   `stop_retain_tolerance` (default: `stop_retain_standard_errors`, 2, binomial standard errors of the original's
-  accuracy on those rows, at least one row's worth: a smaller loss cannot be told from noise).
+  accuracy on those rows, each at least one row's worth: a smaller loss cannot be told from noise).
 
 The run stops at the first check whose forget accuracy is at or below the target's (methods that repair,
 `stops_in_repair`, whose forget accuracy climbs back during the steps they admit: at the first check that kept utility
@@ -59,7 +59,7 @@ import math
 import torch
 from transformers import TrainerCallback
 
-from hf_unlearn.evaluation.intervals import binomial_standard_error
+from hf_unlearn.evaluation.intervals import binomial_standard_error, utility_tolerance
 from hf_unlearn.trainer.guard import monitor_rows, restore_weights, snapshot_weights
 
 logger = logging.getLogger(__name__)
@@ -186,12 +186,12 @@ class StoppingRule(TrainerCallback):
 
     def _tolerance(self) -> float:
         """`args.stop_retain_tolerance`, or `args.stop_retain_standard_errors` binomial standard errors of the
-        original's utility on the utility rows (at least one row's worth)."""
+        original's utility on the utility rows (each at least one row's worth, as the benchmark tuner allows)."""
         args = self.trainer.args
         if args.stop_retain_tolerance is not None:
             return float(args.stop_retain_tolerance)
         rows, p = self.utility_rows, self.original_utility
-        return max(args.stop_retain_standard_errors * math.sqrt(max(p * (1 - p), 0.0) / rows), 1.0 / rows)
+        return utility_tolerance(p, rows, args.stop_retain_standard_errors)
 
     def _gaps(self, accuracy: float, confidence: float) -> tuple[float, float]:
         """(|accuracy - target|, |confidence - target confidence|), the second 0 without a target confidence."""
