@@ -429,6 +429,11 @@ def test_the_stopping_targets_own_error_is_reported_per_request_and_mode():
     assert "speaker a +0.150; speaker b -0.100; mean |error| 0.133" in unseen  # (0.1 + 0.2 + 0.1) / 3
     assert "speaker b +0.050; mean |error| 0.050" in next(line for line in lines if "`reference`" in line)
     assert summary.run_rows(runs[3])["scrub"]["stop_target_minus_gold"] == pytest.approx(-0.10)
+    # Against the acceptance: what the target's error leaves of floor + 0.02 for landing, or that it leaves nothing.
+    with_floor = {"runs": runs, "stopping_floor": {"speaker": 0.04}}
+    reference, unseen = sorted(summary.target_error_lines(with_floor, "speaker"))
+    assert "`reference`" in reference and "floor + 0.02 = 0.060: 0.010 left for landing on the target" in reference
+    assert "`unseen`" in unseen and "0.060: a rule landing exactly on this target would not meet it" in unseen
 
 
 def test_lora_runs_unlearn_an_adapter_keyed_and_tuned_apart_from_full_weights(synthetic_fsdd, tmp_path):
