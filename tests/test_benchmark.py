@@ -125,6 +125,10 @@ def test_benchmark_end_to_end_tunes_on_validation_only_and_resumes(
         assert used == {json.dumps(entry["choice"]["settings"], sort_keys=True)}
     targets = {r["record"]["stopping"]["mode"] for r in result["runs"]}
     assert targets <= {"reference", "unseen"} and all(r["record"]["stopping"] for r in result["runs"])
+    for run in result["runs"]:  # gold's target says how many forget-validation rows it was read on
+        if run["record"]["stopping"]["mode"] == "reference":
+            rows = run["record"]["gold"]["num_forget_validation"]
+            assert f"on {rows} forget-validation rows (standard error" in run["record"]["stopping"]["source"]
     assert result["stopping_floor"]["class"] == 0.0  # two seeds' gold models both never name the forgotten digit
     rows = result["summary"]["class"]
     assert list(rows) == ["original", "gold", *METHODS]

@@ -19,6 +19,7 @@ import numpy as np
 
 from hf_unlearn.data.features import featurize
 from hf_unlearn.evaluation import metrics_from_outputs
+from hf_unlearn.evaluation.intervals import binomial_standard_error
 from hf_unlearn.evaluation.metric_table import gap_key, metric, metric_keys
 
 from .reference_cache import ReferenceModel, check_reference_agreement, predict_splits
@@ -138,10 +139,16 @@ def gold_reference_target(config, splits, evaluation, references, extractor, aud
         rows = {name: splits.forget_validation}
         outputs = predict_splits(gold.load(), features, rows, use_cpu=use_cpu, audio_column=audio_column,
                                  label_column=label_column)  # fmt: skip
-    figures = figures_of_logits(*outputs[name])
+    logits, labels = outputs[name]
+    figures = figures_of_logits(logits, labels)
     config.stop_target_accuracy, config.stop_target_confidence = figures["accuracy"], figures["confidence"]
     rows_name = "forget-validation" if name == "forget_validation" else "retain-validation"
-    config.stop_target_source = config.stop_target_source or f"the gold model's figures on {rows_name} rows"
+    # The target is a sample of gold's recognition: its standard error is about how far a run that lands exactly on
+    # it still is from gold's figure on the forget rows, so the record says how many rows it was read on.
+    error = binomial_standard_error(figures["accuracy"], len(labels))
+    config.stop_target_source = config.stop_target_source or (
+        f"the gold model's figures on {len(labels)} {rows_name} rows (standard error of its accuracy {error:.3f})"
+    )
 
 
 def run_request(method: str, settings, splits, extractor, references: dict, seed: int = 0,
