@@ -55,8 +55,10 @@ TARGETS = (
 # TARGETS, an open side is infinite (`tests/test_evidence.py` checks the two agree).
 TARGET_WINDOWS = {"forget": (-0.02, 0.02), "test": (-0.01, math.inf), "mia": (-0.03, 0.03), "time": (-math.inf, 0.05)}
 REFERENCE_MODELS = ("original", "gold")
-# How far beyond the gold-seed floor a method's mean |forget acc - gold| may be for the stopping rule's acceptance.
-STOP_MARGIN = 0.02
+# The stopping rule's acceptance, read by the check (`stopping_acceptance`) and the report's text alike: mean |forget
+# acc - gold| within the gold-seed floor + STOP_MARGIN, |mean forget gap| <= STOP_MEAN_GAP, mean test acc - gold >=
+# STOP_TEST_GAP, mean time <= STOP_TIME_SHARE of gold's retraining.
+STOP_MARGIN, STOP_MEAN_GAP, STOP_TEST_GAP, STOP_TIME_SHARE = 0.02, 0.03, -0.01, 0.10
 
 
 def run_rows(run: dict) -> dict:
@@ -166,9 +168,10 @@ def aggregate(runs: list[dict]) -> dict:
     return summary
 
 
-def stopping_acceptance(summary: dict, floors: dict, margin: float = STOP_MARGIN, time_share: float = 0.10) -> dict:
+def stopping_acceptance(summary: dict, floors: dict) -> dict:
     """`{group: [methods]}` within reach of gold as the stopping rule aims: mean |forget acc - gold| <= floor +
-    `margin`, |mean forget gap| <= 0.03, mean test acc - gold >= -0.01, mean time <= `time_share` of gold's."""
+    `STOP_MARGIN`, |mean forget gap| <= `STOP_MEAN_GAP`, mean test acc - gold >= `STOP_TEST_GAP`, mean time <=
+    `STOP_TIME_SHARE` of gold's."""
     out = {}
     for group, rows in summary.items():
         floor = floors.get(group)
@@ -179,10 +182,10 @@ def stopping_acceptance(summary: dict, floors: dict, margin: float = STOP_MARGIN
             if method not in REFERENCE_MODELS
             and floor is not None
             and None not in [mean(figures, k) for k in ("abs_forget_accuracy_minus_gold", "test_accuracy_minus_gold")]
-            and mean(figures, "abs_forget_accuracy_minus_gold") <= floor + margin
-            and abs(mean(figures, "forget_accuracy_minus_gold")) <= 0.03
-            and mean(figures, "test_accuracy_minus_gold") >= -0.01
-            and (mean(figures, "time_share_of_gold") or 0.0) <= time_share
+            and mean(figures, "abs_forget_accuracy_minus_gold") <= floor + STOP_MARGIN
+            and abs(mean(figures, "forget_accuracy_minus_gold")) <= STOP_MEAN_GAP
+            and mean(figures, "test_accuracy_minus_gold") >= STOP_TEST_GAP
+            and (mean(figures, "time_share_of_gold") or 0.0) <= STOP_TIME_SHARE
         ]
     return out
 
@@ -398,8 +401,8 @@ def floor_lines(result: dict, group: str) -> list[str]:
     ]
     return [
         f"Floor (mean |forget acc of gold seed i - gold seed j|): {floor:.3f}. Mean |forget acc − gold| (mean "
-        f"stop step): {'; '.join(cells)}. Within floor + {STOP_MARGIN} with |mean gap| <= 0.03, test − gold >= "
-        f"-0.01 and time <= 10 % of gold's: {', '.join(within)}."
+        f"stop step): {'; '.join(cells)}. Within floor + {STOP_MARGIN} with |mean gap| <= {STOP_MEAN_GAP}, test − "
+        f"gold >= {STOP_TEST_GAP} and time <= {STOP_TIME_SHARE * 100:.0f} % of gold's: {', '.join(within)}."
     ] + (
         [
             "Runs that reached the stopping target / that ended on the original (no admissible check kept utility): "
